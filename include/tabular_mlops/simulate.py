@@ -61,10 +61,10 @@ def _default_logit(df: pd.DataFrame, concept_drift: bool) -> np.ndarray:
         )
     return (
         -3.5
-        - 0.018 * (income_k - 50)
-        + 3.2 * (dti - 0.35)
+        - 0.025 * (income_k - 50)
+        + 4.5 * (dti - 0.35)
         - 0.06 * emp
-        - 0.03 * (hist - 10)
+        - 0.05 * (hist - 10)
         + 0.06 * (accounts - 5)
         - 0.5 * df["has_smartphone"].to_numpy()
         + purpose_risk

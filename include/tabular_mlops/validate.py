@@ -103,6 +103,18 @@ def validate_batch(df: pd.DataFrame, params: Params, root: Path) -> ValidationOu
     )
 
 
+def outcome_summary(outcome: ValidationOutcome, params: Params, batch_id: str) -> dict[str, Any]:
+    stats = outcome.result.get("validation_results", [{}])[0].get("statistics", {})
+    return {
+        "suite": suite_name(params),
+        "batch": batch_id,
+        "success": outcome.success,
+        "evaluated_expectations": stats.get("evaluated_expectations"),
+        "successful_expectations": stats.get("successful_expectations"),
+        "failures": outcome.failures,
+    }
+
+
 def publish_or_quarantine(
     snapshots: list[Path], params: Params, root: Path, batch_id: str
 ) -> ValidationOutcome:
@@ -114,7 +126,10 @@ def publish_or_quarantine(
     if outcome.success:
         raw = root / params.paths.raw_dir
         raw.mkdir(parents=True, exist_ok=True)
+        summary = outcome_summary(outcome, params, batch_id)
         for path in snapshots:
+            # The summary is deterministic (no run ids or times), so re-running an interval changes no bytes.
+            atomic_write_json(raw / f"{path.stem}.gx.json", summary)
             path.replace(raw / path.name)
         return outcome
     quarantine = root / params.paths.quarantine_dir / batch_id
@@ -125,6 +140,7 @@ def publish_or_quarantine(
         path.replace(quarantine / path.name)
         # A batch that failed now must not linger in raw from an earlier, different run of the interval.
         (root / params.paths.raw_dir / path.name).unlink(missing_ok=True)
+        (root / params.paths.raw_dir / f"{path.stem}.gx.json").unlink(missing_ok=True)
     atomic_write_json(quarantine / "validation_result.json", outcome.result)
     raise ValidationFailedError(
         f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "

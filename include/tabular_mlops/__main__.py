@@ -1,0 +1,5 @@
+import sys
+
+from tabular_mlops.cli import main
+
+sys.exit(main())

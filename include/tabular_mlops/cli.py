@@ -1,0 +1,100 @@
+"""`tabular-mlops` command line: simulate production data, inject scenarios, inspect and roll back the registry."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from tabular_mlops.config import ConfigError, load_params, project_dir
+from tabular_mlops.simulate import SCENARIOS
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from tabular_mlops import source
+    from tabular_mlops.simulate import check_example_schema, generate_day, scenario_for
+
+    params = load_params(args.params or project_dir() / "params.yaml")
+    sim = params.simulate
+    check_example_schema(params.schema)
+    start = args.start or _date(sim.history_start)
+    days = args.days if args.days is not None else sim.history_days
+    rows = args.rows if args.rows is not None else sim.rows_per_day
+    scenario = args.scenario or sim.scenario
+    scenario_start = args.scenario_start or (_date(sim.scenario_start) if sim.scenario_start else None)
+    seed = args.seed if args.seed is not None else sim.seed
+    engine = source.connect(args.db_url, conn_id=args.conn_id)
+    total = 0
+    for i in range(days):
+        day = start + dt.timedelta(days=i)
+        batch = generate_day(day, rows, seed, scenario_for(day, scenario, scenario_start))
+        total += source.write_day(engine, params.schema, day, batch)
+    print(json.dumps({"table": params.schema.table, "days": days, "rows": total, "scenario": scenario,
+                      "scenario_start": str(scenario_start) if scenario_start else None,
+                      "first_day": str(start), "last_day": str(start + dt.timedelta(days=days - 1))}))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from tabular_mlops.registry import rollback
+    from tabular_mlops.tracking import configure_mlflow
+
+    root = project_dir()
+    params = load_params(args.params or root / "params.yaml")
+    configure_mlflow(root, params.registry.experiment_name)
+    print(json.dumps(rollback(params.registry.model_name, reason=args.reason)))
+    return 0
+
+
+def cmd_champion(args: argparse.Namespace) -> int:
+    from tabular_mlops.registry import describe_champion
+    from tabular_mlops.tracking import configure_mlflow
+
+    root = project_dir()
+    params = load_params(args.params or root / "params.yaml")
+    configure_mlflow(root, params.registry.experiment_name)
+    print(json.dumps(describe_champion(params.registry.model_name), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
+    parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write seeded daily batches into the source database")
+    sim.add_argument("--db-url", required=True, help="SQLAlchemy URL of the source database")
+    sim.add_argument("--conn-id", default="source_db", help="name used in error messages")
+    sim.add_argument("--start", type=_date, help="first day (default simulate.history_start)")
+    sim.add_argument("--days", type=int, help="number of days (default simulate.history_days)")
+    sim.add_argument("--rows", type=int, help="rows per day, 100 to 1,000,000 (default simulate.rows_per_day)")
+    sim.add_argument("--seed", type=int)
+    sim.add_argument("--scenario", choices=SCENARIOS)
+    sim.add_argument("--scenario-start", type=_date, help="the scenario applies from this day on")
+    sim.set_defaults(func=cmd_simulate)
+
+    rb = sub.add_parser("rollback", help="move alias champion back to the previous champion")
+    rb.add_argument("--reason", default="manual rollback")
+    rb.set_defaults(func=cmd_rollback)
+
+    ch = sub.add_parser("champion", help="print the champion version, its metrics and gate results")
+    ch.set_defaults(func=cmd_champion)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""DVC stage `preprocess`: the rolling window of validated, label-matured snapshots -> train / holdout split.
+
+The window ends at the newest snapshot in the raw folder (never at "now"), so the same data gives the same split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from tabular_mlops.config import Params, load_params, project_dir
+from tabular_mlops.io import atomic_write_json, atomic_write_parquet
+
+SNAPSHOT_RE = re.compile(r"applied_date=(\d{4}-\d{2}-\d{2})\.parquet$")
+
+
+def list_snapshots(raw_dir: Path) -> dict[dt.date, Path]:
+    found = {}
+    for path in sorted(raw_dir.glob("*.parquet")):
+        m = SNAPSHOT_RE.search(path.name)
+        if m:
+            found[dt.date.fromisoformat(m.group(1))] = path
+    return found
+
+
+def split_window(params: Params, root: Path) -> dict:
+    """Write processed/train.parquet and processed/holdout.parquet; return the window description."""
+    raw_dir = root / params.paths.raw_dir
+    snapshots = list_snapshots(raw_dir)
+    if not snapshots:
+        raise FileNotFoundError(f"no validated snapshots (*.parquet) in {raw_dir}: run the ingestion DAG first")
+    end = max(snapshots)
+    pp = params.preprocess
+    start = end - dt.timedelta(days=pp.window_days - 1)
+    holdout_start = end - dt.timedelta(days=pp.holdout_days - 1)
+    days = sorted(d for d in snapshots if d >= start)
+    frames = [pd.read_parquet(snapshots[d]) for d in days]
+    df = pd.concat(frames, ignore_index=True)
+    ts = params.schema.timestamp_column
+    df = df.sort_values([ts, params.schema.id_column], kind="mergesort").reset_index(drop=True)
+    is_holdout = df[ts] >= pd.Timestamp(holdout_start)
+    train, holdout = df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
+    if train.empty or holdout.empty:
+        raise ValueError(
+            f"window {start}..{end} has {len(train)} training and {len(holdout)} holdout rows; "
+            f"need both (check preprocess.window_days / preprocess.holdout_days in {params.source_file})"
+        )
+    out = root / params.paths.processed_dir
+    atomic_write_parquet(out / "train.parquet", train)
+    atomic_write_parquet(out / "holdout.parquet", holdout)
+    window = {
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "first_snapshot": days[0].isoformat(),
+        "holdout_start": holdout_start.isoformat(),
+        "snapshots": len(days),
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "train_default_rate": round(float(train[params.schema.target_column].mean()), 6),
+        "holdout_default_rate": round(float(holdout[params.schema.target_column].mean()), 6),
+    }
+    atomic_write_json(out / "window.json", window)
+    return window
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
+    args = parser.parse_args(argv)
+    root = project_dir()
+    params = load_params(args.params or root / "params.yaml")
+    print(split_window(params, root))
+
+
+if __name__ == "__main__":
+    main()

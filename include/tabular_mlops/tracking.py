@@ -1,0 +1,62 @@
+"""MLflow tracking setup and lineage facts (DVC data hash, git commit, Airflow ids). Called by entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+
+def tracking_uri(root: Path) -> str:
+    """$MLFLOW_TRACKING_URI (the server of `make run`), else an embedded SQLite store under var/mlflow."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    store = root / "var" / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def configure_mlflow(root: Path, experiment: str) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        kwargs = {}
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
+        return mlflow.create_experiment(experiment, **kwargs)
+    return exp.experiment_id
+
+
+def dvc_data_hash(root: Path, dvc_file: str = "data.dvc") -> str:
+    """The md5 that data.dvc records for the raw snapshots (the data version a model was trained on)."""
+    path = root / dvc_file
+    if not path.exists():
+        return "untracked"
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "untracked"))
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lineage_tags(root: Path) -> dict[str, str]:
+    return {
+        "dvc_data_hash": dvc_data_hash(root),
+        "git_commit": git_commit(root),
+        "airflow_dag_id": os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
+        "airflow_run_id": os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
+        "retrain_reason": os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),
+    }
