@@ -71,10 +71,20 @@ def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.D
     return len(records)
 
 
-def read_window(engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+def read_window(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str = "source_db"
+) -> pd.DataFrame:
     """Rows with start <= timestamp < end, in a stable order (timestamp, id) so output bytes are repeatable."""
     metadata = sa.MetaData()
-    table = sa.Table(schema.table, metadata, autoload_with=engine)
+    try:
+        table = sa.Table(schema.table, metadata, autoload_with=engine)
+    except sa.exc.NoSuchTableError as exc:
+        raise LookupError(
+            f"table '{schema.table}' (params.yaml schema.table) does not exist in source database '{conn_id}'"
+        ) from exc
+    for col in (schema.timestamp_column, schema.id_column):
+        if col not in table.c:
+            raise KeyError(f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'")
     ts = table.c[schema.timestamp_column]
     query = (
         sa.select(table)

@@ -27,7 +27,8 @@ def configure_mlflow(root: Path, experiment: str) -> str:
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
         kwargs = {}
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
+            # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
             kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
         return mlflow.create_experiment(experiment, **kwargs)
     return exp.experiment_id

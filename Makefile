@@ -1,0 +1,54 @@
+# Two commands set everything up on a fresh machine: `make run` (the local stack) and `make test` (the suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run stop status test test-fast lint format lock bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the pinned requirements + this package (editable)
+
+run: $(STAMP) ## start Airflow (127.0.0.1:8080) + MLflow (127.0.0.1:5000), seed 90 days, backfill, train, summary
+	$(BIN)/python -m tabular_mlops.stack up
+
+stop: $(STAMP) ## stop what `make run` started
+	$(BIN)/python -m tabular_mlops.stack down
+
+status: $(STAMP) ## show whether the local stack is up and who is champion
+	$(BIN)/python -m tabular_mlops.stack status
+
+test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP) ## ruff autofix + format
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(STAMP) ## time each stage for 10k / 100k / 1M source rows per day
+	$(BIN)/python benchmarks/bench_stages.py
+
+lock: ## re-resolve requirements.in into requirements.txt (scratch venv)
+	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install --quiet --upgrade pip \
+	  && /tmp/lock-venv/bin/pip install --quiet -r requirements.in \
+	  && /tmp/lock-venv/bin/pip freeze --exclude-editable > requirements.txt
+
+clean: stop ## stop the stack and remove runtime state (var/, quarantine/, processed/)
+	rm -rf var quarantine processed

@@ -1,0 +1,70 @@
+"""Nightly training: `dvc repro` (preprocess -> train -> evaluate, tracked in MLflow) -> register the
+challenger -> gate (model tests, thresholds, champion comparison) -> promote to `champion` or keep it out."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+from tabular_mlops_airflow.assets import CHAMPION_MODEL
+from tabular_mlops_airflow.settings import DVC_POOL, default_args, project_root, task_env
+
+ROOT = project_root(__file__)
+
+
+@dag(
+    dag_id="train_model",
+    schedule="0 3 * * *",
+    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(retries=1),
+    tags=["tabular-mlops", "training", "mlflow", "dvc"],
+    params={"reason": Param("scheduled", type="string", description="Why this training runs (logged as a tag)")},
+    doc_md=__doc__,
+)
+def train_model():
+    @task(pool=DVC_POOL)
+    def reproduce_pipeline(**context) -> dict:
+        """Same stages as `dvc repro` on a laptop; unchanged data and params reuse the cached results."""
+        import json
+        from pathlib import Path
+
+        from tabular_mlops.config import load_params
+        from tabular_mlops.versioning import reproduce
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        env = task_env(ROOT, context)
+        env["MLOPS_TRIGGER_REASON"] = context["params"].get("reason") or env["MLOPS_TRIGGER_REASON"]
+        reproduce(Path(ROOT), env=env)
+        return json.loads((Path(ROOT) / params.paths.model_dir / "run.json").read_text())
+
+    @task(pool=DVC_POOL)
+    def register(run: dict) -> dict:
+        """New registry version with alias `challenger` (idempotent per MLflow run)."""
+        from pathlib import Path
+
+        from tabular_mlops.config import load_params
+        from tabular_mlops.registry import register_challenger
+        from tabular_mlops.tracking import configure_mlflow
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        return register_challenger(params, Path(ROOT))
+
+    @task(pool=DVC_POOL, outlets=[CHAMPION_MODEL])
+    def gate_and_promote(registered: dict) -> dict:
+        """A rejected challenger is a normal outcome (the task succeeds); the reasons are on the version."""
+        from pathlib import Path
+
+        from tabular_mlops.config import load_params
+        from tabular_mlops.registry import promote_if_better
+        from tabular_mlops.tracking import configure_mlflow
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        return promote_if_better(params, Path(ROOT), str(registered["version"]))
+
+    gate_and_promote(register(reproduce_pipeline()))
+
+
+train_model()

@@ -1,0 +1,41 @@
+"""Settings shared by the DAG files: project root, pools, assets, default task arguments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+# Serialises everything that writes the DVC workspace or the model registry (one slot).
+DVC_POOL = "dvc_repo"
+SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", "source_db")
+
+
+def project_root(dag_file: str) -> str:
+    """$MLOPS_PROJECT_DIR, else the repository that holds the dags/ folder."""
+    return os.environ.get("MLOPS_PROJECT_DIR") or str(Path(dag_file).resolve().parents[1])
+
+
+def default_args(retries: int = 2) -> dict:
+    return {
+        "owner": "mlops",
+        "retries": retries,
+        "retry_delay": dt.timedelta(seconds=int(os.environ.get("MLOPS_RETRY_DELAY_SECONDS", "30"))),
+        "execution_timeout": dt.timedelta(minutes=30),
+    }
+
+
+def task_env(root: str, context: dict) -> dict[str, str]:
+    """Environment for package subprocesses (dvc repro): project root, MLflow endpoint, Airflow lineage."""
+    dag_run = context["dag_run"]
+    conf = dag_run.conf or {}
+    env = dict(os.environ)
+    env.update(
+        {
+            "MLOPS_PROJECT_DIR": root,
+            "AIRFLOW_CTX_DAG_ID": dag_run.dag_id,
+            "AIRFLOW_CTX_DAG_RUN_ID": dag_run.run_id,
+            "MLOPS_TRIGGER_REASON": str(conf.get("reason", dag_run.run_type)),
+        }
+    )
+    return env
