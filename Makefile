@@ -22,13 +22,13 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP) ## create .venv and install the pinned requirements + this package (editable)
 
 run: $(STAMP) ## start Airflow (127.0.0.1:8080) + MLflow (127.0.0.1:5000), seed 90 days, backfill, train, summary
-	$(BIN)/python -m tabular_mlops.stack up
+	$(BIN)/python scripts/stack.py up
 
 stop: $(STAMP) ## stop what `make run` started
-	$(BIN)/python -m tabular_mlops.stack down
+	$(BIN)/python scripts/stack.py down
 
 status: $(STAMP) ## show whether the local stack is up and who is champion
-	$(BIN)/python -m tabular_mlops.stack status
+	$(BIN)/python scripts/stack.py status
 
 test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
 	$(BIN)/python -m pytest
