@@ -36,24 +36,47 @@ def gx_context(params: Params, root: Path):  # noqa: ANN201 - GX context type is
     return gx.get_context(mode="file", project_root_dir=str(root / params.paths.expectations_dir))
 
 
-def build_suite(params: Params, context) -> Any:  # noqa: ANN001
-    """Create or update the suite from the schema; the JSON file in the repo is its stored form."""
+def _expected_suite(params: Params):  # noqa: ANN202
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name=suite_name(params))
-    for kind, kwargs in expectation_specs(params):
-        suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
-    return context.suites.add_or_update(suite)
+    return gx.ExpectationSuite(
+        name=suite_name(params),
+        expectations=[getattr(gx.expectations, kind)(**kwargs) for kind, kwargs in expectation_specs(params)],
+    )
+
+
+def _rules(suite) -> list[tuple[str, str]]:  # noqa: ANN001
+    import json
+
+    return sorted(
+        (e["type"], json.dumps(e["kwargs"], sort_keys=True, default=str))
+        for e in suite.to_json_dict()["expectations"]
+    )
+
+
+def _stored_checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+    """The checkpoint stored in the repo, if its suite still says what the schema config says."""
+    name = suite_name(params)
+    try:
+        checkpoint = context.checkpoints.get(f"{name}_checkpoint")
+        stored_suite = context.suites.get(name)
+    except Exception:  # noqa: BLE001 - GX raises several "not found" types
+        return None
+    return checkpoint if _rules(stored_suite) == _rules(_expected_suite(params)) else None
 
 
 def _checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+    """Reuse the stored checkpoint; regenerate suite + checkpoint only when the schema config changed."""
     import great_expectations as gx
 
+    stored = _stored_checkpoint(params, context)
+    if stored is not None:
+        return stored
     name = suite_name(params)
     source = context.data_sources.add_or_update_pandas(name="snapshots")
     asset = source.add_dataframe_asset(name=params.schema.table)
     batch_def = asset.add_batch_definition_whole_dataframe("whole_batch")
-    suite = build_suite(params, context)
+    suite = context.suites.add_or_update(_expected_suite(params))
     vdef = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
     )
@@ -146,3 +169,26 @@ def publish_or_quarantine(
         f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "
         f"'{suite_name(params)}' and was quarantined in {quarantine}: {outcome.message()}"
     )
+
+
+def write_suite(params: Params, root: Path) -> Path:
+    """Generate the suite, validation definition and checkpoint from the schema into the repo's GX folder."""
+    context = gx_context(params, root)
+    _checkpoint(params, context)
+    return root / params.paths.expectations_dir / "gx" / "expectations" / f"{suite_name(params)}.json"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from tabular_mlops.config import load_params, project_dir
+
+    parser = argparse.ArgumentParser(description="(Re)generate the Great Expectations suite from params.yaml")
+    parser.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    root = project_dir()
+    print(write_suite(load_params(args.params or root / "params.yaml"), root))
+
+
+if __name__ == "__main__":
+    main()
