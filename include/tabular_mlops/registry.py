@@ -27,7 +27,7 @@ def alias_version(name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return _client().get_model_version_by_alias(name, alias).version
+        return str(_client().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
@@ -48,7 +48,7 @@ def register_challenger(params: Params, root: Path) -> dict:
         client.create_registered_model(name, description="Probability of loan default (first-payment default).")
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
     if existing:
-        return {"version": existing[0].version, "run_id": info["run_id"], "new": False}
+        return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
     run = client.get_run(info["run_id"])
     lineage = {k: v for k, v in run.data.tags.items()
                if k in ("dvc_data_hash", "git_commit", "airflow_dag_id", "airflow_run_id", "retrain_reason")}
@@ -62,7 +62,7 @@ def register_challenger(params: Params, root: Path) -> dict:
     except Exception:
         client.delete_model_version(name, mv.version)
         raise
-    return {"version": mv.version, "run_id": info["run_id"], "new": True}
+    return {"version": str(mv.version), "run_id": info["run_id"], "new": True}
 
 
 def holdout_metrics(model_uri: str, holdout: pd.DataFrame, params: Params) -> dict[str, float]:

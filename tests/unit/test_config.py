@@ -3,8 +3,8 @@ import sys
 
 import pytest
 import yaml
-
 from tabular_mlops.config import ConfigError, load_params
+
 from tests.conftest import REPO
 
 

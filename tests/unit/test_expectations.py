@@ -2,6 +2,7 @@ import shutil
 
 from tabular_mlops.expectations import expectation_specs
 from tabular_mlops.validate import _stored_checkpoint, gx_context
+
 from tests.conftest import REPO
 
 

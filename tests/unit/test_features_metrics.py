@@ -2,7 +2,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-
 from tabular_mlops.features import build_pipeline, model_frame
 from tabular_mlops.metrics import classification_metrics
 from tabular_mlops.simulate import generate_day

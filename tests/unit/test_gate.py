@@ -3,7 +3,6 @@ import time
 
 import numpy as np
 import pytest
-
 from tabular_mlops.gate import champion_comparison, model_tests, threshold_checks
 from tabular_mlops.simulate import generate_day
 

@@ -2,7 +2,6 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-
 from tabular_mlops.simulate import QUALITY_SCENARIOS, generate_day, scenario_for
 
 DAY = dt.date(2026, 1, 5)

@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-
 from tabular_mlops import extract, source
 from tabular_mlops.ingest import extract_interval
 from tabular_mlops.simulate import generate_day

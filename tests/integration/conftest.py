@@ -1,0 +1,69 @@
+"""Real Airflow for the end-to-end tests: a migrated metadata DB in the private AIRFLOW_HOME and the DVC pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AIRFLOW = [sys.executable, "-m", "airflow"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    subprocess.run([*AIRFLOW, "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([*AIRFLOW, "pools", "set", "dvc_repo", "1", "DVC workspace + registry"], check=True,
+                   capture_output=True)
+
+
+class Env:
+    """Set environment variables for a module and restore them afterwards."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, str | None] = {}
+
+    def set(self, **values: str) -> None:
+        for key, value in values.items():
+            self.saved.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def restore(self) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_dag(dag_id: str, logical_date: dt.date | None = None, conf: dict | None = None):
+    """Parse the dags/ folder afresh (so env changes apply) and run one DAG run with dag.test()."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags[dag_id]
+    when = None
+    if logical_date is not None:
+        when = dt.datetime.combine(logical_date, dt.time(), tzinfo=dt.UTC)
+    return dag.test(logical_date=when, run_conf=conf)
+
+
+def task_states(dag_run) -> dict[str, tuple[str | None, int]]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(
+            TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
+        )
+        return {ti.task_id: (str(ti.state) if ti.state else None, ti.try_number) for ti in tis}
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -1,0 +1,93 @@
+"""Training on the real libraries (sklearn, MLflow store, DVC-stage functions), outside Airflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+from tabular_mlops import registry, source
+from tabular_mlops.config import load_params
+from tabular_mlops.evaluate import evaluate
+from tabular_mlops.ingest import extract_interval, validate_extracted
+from tabular_mlops.preprocess import split_window
+from tabular_mlops.simulate import generate_day
+from tabular_mlops.tracking import configure_mlflow
+from tabular_mlops.train import train
+
+from tests.conftest import make_project
+
+START = dt.date(2026, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("train") / "project")
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    params = load_params(project / "params.yaml")
+    url = f"sqlite:///{project / 'src.db'}"
+    engine = source.connect(url)
+    for i in range(12):
+        day = START + dt.timedelta(days=i)
+        source.write_day(engine, params.schema, day, generate_day(day, 1500, 3))
+    night = START + dt.timedelta(days=params.schema.label_delay_days)
+    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
+    validate_extracted(params, project, extracted)
+    split_window(params, project)
+    yield project, params
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_two_trainings_on_the_same_data_give_identical_metrics(trained_project):
+    project, params = trained_project
+    first = train(params, project)
+    first_eval = evaluate(params, project)
+    second = train(params, project)
+    second_eval = evaluate(params, project)
+    assert first["run_id"] != second["run_id"]
+    assert first["val_roc_auc"] == second["val_roc_auc"]
+    assert first_eval == second_eval
+    assert 0.5 < first_eval["roc_auc"] <= 1.0
+
+
+def test_failed_registration_leaves_no_half_registered_version(trained_project, monkeypatch):
+    project, params = trained_project
+    train(params, project)
+    configure_mlflow(project, params.registry.experiment_name)
+    from mlflow import MlflowClient
+
+    before = len(MlflowClient().search_model_versions(f"name='{params.registry.model_name}'"))
+
+    def registry_down(*args, **kwargs):
+        raise ConnectionError("registry went away")
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", registry_down)
+    with pytest.raises(ConnectionError):
+        registry.register_challenger(params, project)
+    monkeypatch.undo()
+    after = MlflowClient().search_model_versions(f"name='{params.registry.model_name}'")
+    assert len(after) == before
+
+
+def test_rollback_restores_the_previous_champion(trained_project):
+    project, params = trained_project
+    configure_mlflow(project, params.registry.experiment_name)
+    name = params.registry.model_name
+    versions = []
+    for _ in range(2):
+        train(params, project)
+        evaluate(params, project)
+        versions.append(registry.register_challenger(params, project)["version"])
+        registry.promote_if_better(params, project, str(versions[-1]))
+    assert registry.alias_version(name, registry.CHAMPION) == str(versions[1])
+    result = registry.rollback(name, reason="test")
+    assert result["champion"] == str(versions[0])
+    assert registry.alias_version(name, registry.CHAMPION) == str(versions[0])
+    assert registry.alias_version(name, registry.PREVIOUS) == str(versions[1])
+    run = json.loads((project / params.paths.model_dir / "run.json").read_text())
+    assert run["run_id"]
