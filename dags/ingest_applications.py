@@ -33,10 +33,18 @@ def _interval(context: dict) -> tuple[str, str]:
     default_args=default_args(),
     tags=["tabular-mlops", "ingestion", "great-expectations", "dvc"],
     params={
-        "window_start": Param(None, type=["null", "string"], format="date",
-                              description="Manual runs only: first night of the window (YYYY-MM-DD)"),
-        "window_end": Param(None, type=["null", "string"], format="date",
-                            description="Manual runs only: night after the window (exclusive)"),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Manual runs only: first night of the window (YYYY-MM-DD)",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Manual runs only: night after the window (exclusive)",
+        ),
     },
     doc_md=__doc__,
 )
@@ -54,8 +62,14 @@ def ingest_applications():
         start, end = _interval(context)
         params = load_params(Path(ROOT) / "params.yaml")
         url = sqlalchemy_url(SOURCE_CONN_ID)
-        return extract_interval(params, Path(ROOT), url, dt.date.fromisoformat(start),
-                                dt.date.fromisoformat(end), conn_id=SOURCE_CONN_ID)
+        return extract_interval(
+            params,
+            Path(ROOT),
+            url,
+            dt.date.fromisoformat(start),
+            dt.date.fromisoformat(end),
+            conn_id=SOURCE_CONN_ID,
+        )
 
     @task(retries=0)
     def validate(extracted: dict) -> dict:

@@ -19,7 +19,9 @@ ROOT = project_root(__file__)
     max_active_runs=1,
     default_args=default_args(retries=1),
     tags=["tabular-mlops", "training", "mlflow", "dvc"],
-    params={"reason": Param("scheduled", type="string", description="Why this training runs (logged as a tag)")},
+    params={
+        "reason": Param("scheduled", type="string", description="Why this training runs (logged as a tag)")
+    },
     doc_md=__doc__,
 )
 def train_model():

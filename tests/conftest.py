@@ -42,7 +42,9 @@ def make_project(dest: Path) -> Path:
     for rel in PROJECT_FILES:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest / rel)
-    shutil.copytree(REPO / "include", dest / "include", ignore=shutil.ignore_patterns("__pycache__", "uncommitted"))
+    shutil.copytree(
+        REPO / "include", dest / "include", ignore=shutil.ignore_patterns("__pycache__", "uncommitted")
+    )
     (dest / ".gitignore").write_text("var/\nquarantine/\n")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
@@ -50,10 +52,31 @@ def make_project(dest: Path) -> Path:
     return dest
 
 
-def simulate(project: Path, db: Path, start: str, days: int, rows: int, scenario: str | None = None,
-             scenario_start: str | None = None) -> None:
-    cmd = [sys.executable, "-m", "tabular_mlops", "--params", str(project / "params.yaml"), "simulate",
-           "--db-url", f"sqlite:///{db}", "--start", start, "--days", str(days), "--rows", str(rows)]
+def simulate(
+    project: Path,
+    db: Path,
+    start: str,
+    days: int,
+    rows: int,
+    scenario: str | None = None,
+    scenario_start: str | None = None,
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "tabular_mlops",
+        "--params",
+        str(project / "params.yaml"),
+        "simulate",
+        "--db-url",
+        f"sqlite:///{db}",
+        "--start",
+        start,
+        "--days",
+        str(days),
+        "--rows",
+        str(rows),
+    ]
     if scenario:
         cmd += ["--scenario", scenario]
     if scenario_start:

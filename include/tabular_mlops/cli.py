@@ -34,9 +34,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         day = start + dt.timedelta(days=i)
         batch = generate_day(day, rows, seed, scenario_for(day, scenario, scenario_start))
         total += source.write_day(engine, params.schema, day, batch)
-    print(json.dumps({"table": params.schema.table, "days": days, "rows": total, "scenario": scenario,
-                      "scenario_start": str(scenario_start) if scenario_start else None,
-                      "first_day": str(start), "last_day": str(start + dt.timedelta(days=days - 1))}))
+    print(
+        json.dumps(
+            {
+                "table": params.schema.table,
+                "days": days,
+                "rows": total,
+                "scenario": scenario,
+                "scenario_start": str(scenario_start) if scenario_start else None,
+                "first_day": str(start),
+                "last_day": str(start + dt.timedelta(days=days - 1)),
+            }
+        )
+    )
     return 0
 
 
@@ -72,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--conn-id", default="source_db", help="name used in error messages")
     sim.add_argument("--start", type=_date, help="first day (default simulate.history_start)")
     sim.add_argument("--days", type=int, help="number of days (default simulate.history_days)")
-    sim.add_argument("--rows", type=int, help="rows per day, 100 to 1,000,000 (default simulate.rows_per_day)")
+    sim.add_argument(
+        "--rows", type=int, help="rows per day, 100 to 1,000,000 (default simulate.rows_per_day)"
+    )
     sim.add_argument("--seed", type=int)
     sim.add_argument("--scenario", choices=SCENARIOS)
     sim.add_argument("--scenario-start", type=_date, help="the scenario applies from this day on")

@@ -247,11 +247,17 @@ def load_params(path: str | os.PathLike[str]) -> Params:
         PathsConfig, raw, "paths", source, {k: str for k in PathsConfig.__dataclass_fields__}
     )
     validate = _load_dataclass(
-        ValidateConfig, raw, "validate", source,
+        ValidateConfig,
+        raw,
+        "validate",
+        source,
         {"max_null_fraction": float, "min_rows": int, "max_rows": int},
     )
     preprocess = _load_dataclass(
-        PreprocessConfig, raw, "preprocess", source,
+        PreprocessConfig,
+        raw,
+        "preprocess",
+        source,
         {"window_days": int, "holdout_days": int, "validation_fraction": float},
     )
     t = _section(raw, "train", source)
@@ -264,28 +270,43 @@ def load_params(path: str | os.PathLike[str]) -> Params:
         search_space=tuple(dict(c) for c in space),
         selection_metric=_require(t, "selection_metric", "train", source, str),
     )
-    evaluate = _load_dataclass(
-        EvaluateConfig, raw, "evaluate", source, {"decision_threshold": float}
-    )
+    evaluate = _load_dataclass(EvaluateConfig, raw, "evaluate", source, {"decision_threshold": float})
     gate = _load_dataclass(
-        GateConfig, raw, "gate", source,
+        GateConfig,
+        raw,
+        "gate",
+        source,
         {
-            "min_roc_auc": float, "min_pr_auc": float, "max_brier": float,
-            "champion_margin": float, "comparison_metric": str,
-            "latency_p95_ms": float, "latency_samples": int,
+            "min_roc_auc": float,
+            "min_pr_auc": float,
+            "max_brier": float,
+            "champion_margin": float,
+            "comparison_metric": str,
+            "latency_p95_ms": float,
+            "latency_samples": int,
         },
     )
     registry = _load_dataclass(
         RegistryConfig, raw, "registry", source, {"model_name": str, "experiment_name": str}
     )
     if preprocess.holdout_days >= preprocess.window_days:
-        raise ConfigError(f"{source}: key 'preprocess.holdout_days' must be smaller than 'preprocess.window_days'")
+        raise ConfigError(
+            f"{source}: key 'preprocess.holdout_days' must be smaller than 'preprocess.window_days'"
+        )
     if simulate.rows_per_day < 0:
         raise ConfigError(f"{source}: key 'simulate.rows_per_day' must be >= 0")
     return Params(
-        schema=schema, simulate=simulate, paths=paths, validate=validate,
-        preprocess=preprocess, train=train, evaluate=evaluate, gate=gate,
-        registry=registry, source_file=source, raw=raw,
+        schema=schema,
+        simulate=simulate,
+        paths=paths,
+        validate=validate,
+        preprocess=preprocess,
+        train=train,
+        evaluate=evaluate,
+        gate=gate,
+        registry=registry,
+        source_file=source,
+        raw=raw,
     )
 
 

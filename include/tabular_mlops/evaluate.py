@@ -39,7 +39,9 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
     importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
     figures = save_all(y, scores, params.evaluate.decision_threshold, importance, root / "plots")
-    atomic_write_json(root / params.paths.metrics_dir / "holdout.json", {k: round(v, 6) for k, v in metrics.items()})
+    atomic_write_json(
+        root / params.paths.metrics_dir / "holdout.json", {k: round(v, 6) for k, v in metrics.items()}
+    )
     with mlflow.start_run(run_id=info["run_id"]):
         mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
         mlflow.log_dict(importance.round(6).to_dict(), "evaluation/feature_importance.json")

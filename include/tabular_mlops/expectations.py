@@ -37,9 +37,14 @@ def expectation_specs(params: Params) -> list[tuple[str, dict[str, Any]]]:
             specs.append(("ExpectColumnValuesToBeInSet", {"column": f.name, "value_set": list(f.categories)}))
             specs.append(("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": STRING_DTYPES}))
         else:
-            specs.append(("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": NUMERIC_DTYPES}))
+            specs.append(
+                ("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": NUMERIC_DTYPES})
+            )
             if f.min is not None or f.max is not None:
                 specs.append(
-                    ("ExpectColumnValuesToBeBetween", {"column": f.name, "min_value": f.min, "max_value": f.max})
+                    (
+                        "ExpectColumnValuesToBeBetween",
+                        {"column": f.name, "min_value": f.min, "max_value": f.max},
+                    )
                 )
     return specs

@@ -51,9 +51,7 @@ def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def write_snapshots(
-    batch: pd.DataFrame, params: Params, days: list[dt.date], out_dir: Path
-) -> list[Path]:
+def write_snapshots(batch: pd.DataFrame, params: Params, days: list[dt.date], out_dir: Path) -> list[Path]:
     """One Parquet file per application day, written atomically; an empty day still gets a (0-row) file."""
     schema = params.schema
     df = conform(batch, schema)

@@ -22,7 +22,9 @@ def model_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     for f in schema.features:
         col = df[f.name].reset_index(drop=True)
         if f.is_categorical:
-            out[f.name] = col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), "missing")
+            out[f.name] = (
+                col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), "missing")
+            )
         else:
             out[f.name] = pd.to_numeric(col, errors="coerce").astype(np.float64)
     return out

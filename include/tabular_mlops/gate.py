@@ -66,7 +66,8 @@ def model_tests(predict: Scorer, holdout: pd.DataFrame, params: Params) -> GateR
     if problems:
         return GateResult("model_tests", False, "; ".join(problems))
     return GateResult(
-        "model_tests", True,
+        "model_tests",
+        True,
         f"schema ok, scores in [0, 1], missing {nullable} handled, p95 latency {p95:.1f} ms "
         f"<= {params.gate.latency_p95_ms} ms",
     )
@@ -90,8 +91,10 @@ def threshold_checks(metrics: dict[str, float], params: Params) -> GateResult:
 
 
 def champion_comparison(
-    challenger_metrics: dict[str, float], champion_metrics: dict[str, float] | None,
-    champion_version: str | None, params: Params,
+    challenger_metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    champion_version: str | None,
+    params: Params,
 ) -> GateResult:
     """Not worse than the champion by more than the margin, both scored on the challenger's holdout."""
     metric, margin = params.gate.comparison_metric, params.gate.champion_margin

@@ -14,8 +14,9 @@ def batch_id(start: dt.date, end: dt.date) -> str:
     return f"{start.isoformat()}_{end.isoformat()}"
 
 
-def extract_interval(params: Params, root: Path, db_url: str, start: dt.date, end: dt.date,
-                     conn_id: str = "source_db") -> dict:
+def extract_interval(
+    params: Params, root: Path, db_url: str, start: dt.date, end: dt.date, conn_id: str = "source_db"
+) -> dict:
     """Extract the applications whose labels matured in [start, end) into the landing area."""
     days = extract.application_days(params, start, end)
     engine = source.connect(db_url, conn_id=conn_id)

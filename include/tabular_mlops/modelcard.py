@@ -7,15 +7,18 @@ from tabular_mlops.gate import GateResult
 
 
 def render_model_card(
-    params: Params, version: str, info: dict, metrics: dict[str, float], lineage: dict[str, str],
-    gates: list[GateResult], promoted: bool,
+    params: Params,
+    version: str,
+    info: dict,
+    metrics: dict[str, float],
+    lineage: dict[str, str],
+    gates: list[GateResult],
+    promoted: bool,
 ) -> str:
     w = info["window"]
     g = params.gate
     limits = {"roc_auc": f">= {g.min_roc_auc}", "pr_auc": f">= {g.min_pr_auc}", "brier": f"<= {g.max_brier}"}
-    metric_rows = "\n".join(
-        f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items())
-    )
+    metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
     gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
     s = params.schema
     return f"""# Model card: {params.registry.model_name} v{version}
@@ -23,17 +26,17 @@ def render_model_card(
 **Decision:** {"promoted to `champion`" if promoted else "not promoted (stays `challenger`)"}
 
 ## Data
-- Window: applications {w['window_start']} .. {w['window_end']} ({w['snapshots']} daily snapshots);
-  holdout from {w['holdout_start']} (time-based)
-- Rows: {w['train_rows']} train, {w['holdout_rows']} holdout; default rate {w['train_default_rate']:.2%} train,
-  {w['holdout_default_rate']:.2%} holdout
-- DVC data hash (`data.dvc`): `{lineage.get('dvc_data_hash')}`; git commit `{lineage.get('git_commit')}`
-- Airflow: dag `{lineage.get('airflow_dag_id')}`, run `{lineage.get('airflow_run_id')}`; MLflow run `{info['run_id']}`
+- Window: applications {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
+  holdout from {w["holdout_start"]} (time-based)
+- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; default rate {w["train_default_rate"]:.2%} train,
+  {w["holdout_default_rate"]:.2%} holdout
+- DVC data hash (`data.dvc`): `{lineage.get("dvc_data_hash")}`; git commit `{lineage.get("git_commit")}`
+- Airflow: dag `{lineage.get("airflow_dag_id")}`, run `{lineage.get("airflow_run_id")}`; MLflow run `{info["run_id"]}`
 
 ## Model
 - `{params.train.model}` with the preprocessing (median imputation + missing indicators, one-hot categories)
-  fitted inside the model; best candidate #{info['best_candidate']} `{info['best_hyperparams']}`
-- Inputs: {', '.join(s.feature_names)}; output: probability of `{s.target_column}` = 1
+  fitted inside the model; best candidate #{info["best_candidate"]} `{info["best_hyperparams"]}`
+- Inputs: {", ".join(s.feature_names)}; output: probability of `{s.target_column}` = 1
 
 ## Metrics on the holdout
 | metric | value | threshold |

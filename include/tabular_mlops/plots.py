@@ -17,7 +17,9 @@ def _figure():  # noqa: ANN202
     return plt, *plt.subplots(figsize=(5, 4), dpi=90)
 
 
-def save_all(y: np.ndarray, scores: np.ndarray, threshold: float, importance: pd.Series, out: Path) -> list[Path]:
+def save_all(
+    y: np.ndarray, scores: np.ndarray, threshold: float, importance: pd.Series, out: Path
+) -> list[Path]:
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
@@ -50,8 +52,13 @@ def save_all(y: np.ndarray, scores: np.ndarray, threshold: float, importance: pd
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual",
-           title=f"Confusion matrix @ {threshold}")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xlabel="predicted",
+        ylabel="actual",
+        title=f"Confusion matrix @ {threshold}",
+    )
     paths.append(_save(plt, fig, out / "confusion_matrix.png"))
 
     plt, fig, ax = _figure()

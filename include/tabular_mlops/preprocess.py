@@ -32,7 +32,9 @@ def split_window(params: Params, root: Path) -> dict:
     raw_dir = root / params.paths.raw_dir
     snapshots = list_snapshots(raw_dir)
     if not snapshots:
-        raise FileNotFoundError(f"no validated snapshots (*.parquet) in {raw_dir}: run the ingestion DAG first")
+        raise FileNotFoundError(
+            f"no validated snapshots (*.parquet) in {raw_dir}: run the ingestion DAG first"
+        )
     end = max(snapshots)
     pp = params.preprocess
     start = end - dt.timedelta(days=pp.window_days - 1)

@@ -45,13 +45,18 @@ def register_challenger(params: Params, root: Path) -> dict:
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="Probability of loan default (first-payment default).")
+        client.create_registered_model(
+            name, description="Probability of loan default (first-payment default)."
+        )
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
     if existing:
         return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
     run = client.get_run(info["run_id"])
-    lineage = {k: v for k, v in run.data.tags.items()
-               if k in ("dvc_data_hash", "git_commit", "airflow_dag_id", "airflow_run_id", "retrain_reason")}
+    lineage = {
+        k: v
+        for k, v in run.data.tags.items()
+        if k in ("dvc_data_hash", "git_commit", "airflow_dag_id", "airflow_run_id", "retrain_reason")
+    }
     mv = mlflow.register_model(info["model_uri"], name, tags=lineage)
     try:
         lock = root / "dvc.lock"
@@ -107,7 +112,9 @@ def promote_if_better(params: Params, root: Path, version: str) -> dict:
     lineage = client.get_model_version(name, version).tags
     card = render_model_card(params, version, info, metrics, lineage, gates, promoted)
     for g in gates:
-        client.set_model_version_tag(name, version, f"gate.{g.name}", f"{'passed' if g.passed else 'failed'}: {g.reason}"[:4900])
+        client.set_model_version_tag(
+            name, version, f"gate.{g.name}", f"{'passed' if g.passed else 'failed'}: {g.reason}"[:4900]
+        )
     for k, v in metrics.items():
         client.set_model_version_tag(name, version, f"holdout.{k}", f"{v:.6f}")
     with mlflow.start_run(run_id=info["run_id"]):
@@ -120,8 +127,14 @@ def promote_if_better(params: Params, root: Path, version: str) -> dict:
         if current is not None:
             client.set_registered_model_alias(name, PREVIOUS, current)
         client.set_registered_model_alias(name, CHAMPION, version)
-    return {"version": version, "promoted": promoted, "decision": decision, "previous_champion": current,
-            "gates": [g.as_dict() for g in gates], "metrics": metrics}
+    return {
+        "version": version,
+        "promoted": promoted,
+        "decision": decision,
+        "previous_champion": current,
+        "gates": [g.as_dict() for g in gates],
+        "metrics": metrics,
+    }
 
 
 def rollback(name: str, reason: str = "manual rollback") -> dict:

@@ -29,7 +29,15 @@ SCENARIOS = DRIFT_SCENARIOS + QUALITY_SCENARIOS
 
 HOME = ["RENT", "OWN", "MORTGAGE", "OTHER"]
 HOME_P = [0.45, 0.15, 0.38, 0.02]
-PURPOSE = ["debt_consolidation", "credit_card", "home_improvement", "car", "medical", "small_business", "other"]
+PURPOSE = [
+    "debt_consolidation",
+    "credit_card",
+    "home_improvement",
+    "car",
+    "medical",
+    "small_business",
+    "other",
+]
 PURPOSE_P = [0.40, 0.22, 0.10, 0.10, 0.06, 0.04, 0.08]
 REGION = ["north", "south", "east", "west", "central"]
 REGION_P = [0.22, 0.24, 0.18, 0.20, 0.16]

@@ -37,7 +37,9 @@ def connect(url: str, conn_id: str = "source_db") -> sa.Engine:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any driver error means the same thing to the user
-        raise SourceUnavailableError(f"cannot reach source database '{conn_id}' ({_safe(url)}): {exc}") from exc
+        raise SourceUnavailableError(
+            f"cannot reach source database '{conn_id}' ({_safe(url)}): {exc}"
+        ) from exc
     return engine
 
 
@@ -84,12 +86,10 @@ def read_window(
         ) from exc
     for col in (schema.timestamp_column, schema.id_column):
         if col not in table.c:
-            raise KeyError(f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'")
+            raise KeyError(
+                f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'"
+            )
     ts = table.c[schema.timestamp_column]
-    query = (
-        sa.select(table)
-        .where(ts >= start, ts < end)
-        .order_by(ts, table.c[schema.id_column])
-    )
+    query = sa.select(table).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
     with engine.connect() as conn:
         return pd.read_sql(query, conn)

@@ -77,7 +77,13 @@ def train(params: Params, root: Path) -> dict:
     threshold = params.evaluate.decision_threshold
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent:
-        mlflow.set_tags({**tags, "stage": "challenger", "data_window": f"{window['window_start']}..{window['window_end']}"})
+        mlflow.set_tags(
+            {
+                **tags,
+                "stage": "challenger",
+                "data_window": f"{window['window_start']}..{window['window_end']}",
+            }
+        )
         mlflow.log_params(params.flat())
         candidates = []
         for i, hyper in enumerate(params.train.search_space):
@@ -96,15 +102,20 @@ def train(params: Params, root: Path) -> dict:
 
         model = fit_candidate(df, params, best_hyper)
         dataset = mlflow.data.from_pandas(
-            df, source=f"{params.paths.raw_dir}@{tags['dvc_data_hash']}", name="training_window",
+            df,
+            source=f"{params.paths.raw_dir}@{tags['dvc_data_hash']}",
+            name="training_window",
             targets=params.schema.target_column,
         )
         mlflow.log_input(dataset, context="training")
         sample = model_frame(df.head(200), params.schema)
         logged = log_model(model, sample, root)
         gx_summaries = sorted((root / params.paths.raw_dir).glob("*.gx.json"))
-        results = {p.name: json.loads(p.read_text()) for p in gx_summaries
-                   if window["first_snapshot"] <= p.name.split("=")[1][:10] <= window["window_end"]}
+        results = {
+            p.name: json.loads(p.read_text())
+            for p in gx_summaries
+            if window["first_snapshot"] <= p.name.split("=")[1][:10] <= window["window_end"]
+        }
         mlflow.log_dict(results, "validation/gx_results.json")
         mlflow.log_dict(window, "data/window.json")
         info = {

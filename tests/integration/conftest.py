@@ -16,8 +16,11 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     subprocess.run([*AIRFLOW, "db", "migrate"], check=True, capture_output=True)
-    subprocess.run([*AIRFLOW, "pools", "set", "dvc_repo", "1", "DVC workspace + registry"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*AIRFLOW, "pools", "set", "dvc_repo", "1", "DVC workspace + registry"],
+        check=True,
+        capture_output=True,
+    )
 
 
 class Env:

@@ -43,8 +43,10 @@ def pipeline(tmp_path_factory, airflow_db):
     )
     out = {"project": project}
     # History in one manual run with an explicit window (application days 0..13), then one scheduled-style night.
-    out["window_run"] = run_dag("ingest_applications", conf={
-        "window_start": night(0).isoformat(), "window_end": night(14).isoformat()})
+    out["window_run"] = run_dag(
+        "ingest_applications",
+        conf={"window_start": night(0).isoformat(), "window_end": night(14).isoformat()},
+    )
     out["night_run"] = run_dag("ingest_applications", logical_date=night(14))
     out["after_first"] = tree_bytes(project / "data") | {"data.dvc": (project / "data.dvc").read_bytes()}
     out["night_rerun"] = run_dag("ingest_applications", logical_date=night(14))
@@ -67,8 +69,11 @@ def pipeline(tmp_path_factory, airflow_db):
     out["champion_3"] = _champion(params)
 
     # The source database is unreachable: the extract task retries, then fails.
-    env.set(AIRFLOW_CONN_SOURCE_DB=json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1,
-                                               "login": "nobody", "schema": "none"}))
+    env.set(
+        AIRFLOW_CONN_SOURCE_DB=json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "nobody", "schema": "none"}
+        )
+    )
     out["unreachable"] = run_dag("ingest_applications", logical_date=night(16))
     yield out
     env.restore()
@@ -137,8 +142,13 @@ def test_champion_run_has_metrics_params_and_artifacts(pipeline):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"evaluation", "validation", "model_card.md", "lineage"} <= artifacts
     figures = {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "evaluation")}
-    assert {"roc_curve.png", "pr_curve.png", "calibration_curve.png", "confusion_matrix.png",
-            "feature_importance.png"} <= figures
+    assert {
+        "roc_curve.png",
+        "pr_curve.png",
+        "calibration_curve.png",
+        "confusion_matrix.png",
+        "feature_importance.png",
+    } <= figures
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert len(children) == 2
 
@@ -149,7 +159,9 @@ def test_worse_model_is_registered_but_not_promoted(pipeline):
     assert pipeline["champion_2"]["version"] == pipeline["champion_1"]["version"]
     worse = next(tags for v, tags in pipeline["versions"].items() if v != pipeline["champion_1"]["version"])
     assert worse["gate.decision"].startswith("rejected")
-    assert worse["gate.thresholds"].startswith("failed") or worse["gate.champion_comparison"].startswith("failed")
+    assert worse["gate.thresholds"].startswith("failed") or worse["gate.champion_comparison"].startswith(
+        "failed"
+    )
 
 
 def test_bad_batch_is_quarantined_and_nothing_downstream_runs(pipeline):

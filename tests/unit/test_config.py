@@ -53,7 +53,8 @@ def test_cli_reports_the_key_and_exits_nonzero(tmp_path):
     path = _write(tmp_path, lambda r: r["simulate"].pop("seed"))
     proc = subprocess.run(
         [sys.executable, "-m", "tabular_mlops", "--params", str(path), "simulate", "--db-url", "sqlite://"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "simulate.seed" in proc.stderr

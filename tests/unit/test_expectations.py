@@ -24,5 +24,7 @@ def test_suite_covers_every_schema_rule(repo_params):
             assert ("ExpectColumnValuesToBeBetween", f.name) in kinds
     assert ("ExpectColumnValuesToBeUnique", repo_params.schema.id_column) in kinds
     assert ("ExpectColumnValuesToBeInSet", repo_params.schema.target_column) in kinds
-    nullable = next(kw for k, kw in specs if k == "ExpectColumnValuesToNotBeNull" and kw["column"] == "income")
+    nullable = next(
+        kw for k, kw in specs if k == "ExpectColumnValuesToNotBeNull" and kw["column"] == "income"
+    )
     assert nullable["mostly"] == 1 - repo_params.validate.max_null_fraction

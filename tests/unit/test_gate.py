@@ -58,7 +58,14 @@ def test_model_tests_enforce_the_latency_budget(repo_params, holdout):
         time.sleep(budget * 1.5 / 1000)
         return np.full(len(x), 0.03)
 
-    result = model_tests(slow, holdout.head(5), repo_params.__class__(
-        **{**repo_params.__dict__, "gate": repo_params.gate.__class__(
-            **{**repo_params.gate.__dict__, "latency_samples": 5})}))
+    result = model_tests(
+        slow,
+        holdout.head(5),
+        repo_params.__class__(
+            **{
+                **repo_params.__dict__,
+                "gate": repo_params.gate.__class__(**{**repo_params.gate.__dict__, "latency_samples": 5}),
+            }
+        ),
+    )
     assert not result.passed and "latency" in result.reason

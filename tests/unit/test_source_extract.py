@@ -30,7 +30,8 @@ def test_run_interval_extracts_matured_applications(repo_params):
     lag = repo_params.schema.label_delay_days
     night = DAY + dt.timedelta(days=lag)
     assert extract.application_days(repo_params, night, night + dt.timedelta(days=2)) == [
-        DAY, DAY + dt.timedelta(days=1)
+        DAY,
+        DAY + dt.timedelta(days=1),
     ]
     with pytest.raises(ValueError, match="empty data interval"):
         extract.application_days(repo_params, night, night)
