@@ -126,6 +126,40 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    window_days: int
+    min_rows: int
+    psi_bins: int
+    psi_moderate: float
+    psi_significant: float
+    ks_alpha: float
+    ks_min_statistic: float
+    default_test: dict[str, str]
+    column_tests: dict[str, str]
+    key_features: tuple[str, ...]
+    drift_share_threshold: float
+    score_psi_threshold: float
+    max_missing_rate: float
+    max_outlier_share: float
+    row_count_tolerance: float
+    retrain_when_drifted_but_performing: bool
+    cooldown_days: int
+    report_sample_rows: int
+    experiment_name: str
+
+
+MONITOR_KINDS: dict[str, type] = {
+    "window_days": int, "min_rows": int, "psi_bins": int, "psi_moderate": float, "psi_significant": float,
+    "ks_alpha": float, "ks_min_statistic": float, "default_test": dict, "column_tests": dict,
+    "key_features": list, "drift_share_threshold": float, "score_psi_threshold": float,
+    "max_missing_rate": float, "max_outlier_share": float, "row_count_tolerance": float,
+    "retrain_when_drifted_but_performing": bool, "cooldown_days": int, "report_sample_rows": int,
+    "experiment_name": str,
+}
+DRIFT_TESTS = ("psi", "ks", "chi2")
+
+
+@dataclass(frozen=True)
 class Params:
     schema: SchemaConfig
     simulate: SimulateConfig
@@ -136,6 +170,7 @@ class Params:
     evaluate: EvaluateConfig
     gate: GateConfig
     registry: RegistryConfig
+    monitor: MonitorConfig
     source_file: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -289,6 +324,7 @@ def load_params(path: str | os.PathLike[str]) -> Params:
     registry = _load_dataclass(
         RegistryConfig, raw, "registry", source, {"model_name": str, "experiment_name": str}
     )
+    monitor = _load_monitor(raw, source, schema)
     if preprocess.holdout_days >= preprocess.window_days:
         raise ConfigError(
             f"{source}: key 'preprocess.holdout_days' must be smaller than 'preprocess.window_days'"
@@ -305,9 +341,27 @@ def load_params(path: str | os.PathLike[str]) -> Params:
         evaluate=evaluate,
         gate=gate,
         registry=registry,
+        monitor=monitor,
         source_file=source,
         raw=raw,
     )
+
+
+def _load_monitor(raw: dict[str, Any], source: str, schema: SchemaConfig) -> MonitorConfig:
+    section = _section(raw, "monitor", source)
+    values = {k: _require(section, k, "monitor", source, t) for k, t in MONITOR_KINDS.items()}
+    values["key_features"] = tuple(values["key_features"])
+    for key in ("key_features",):
+        unknown = [c for c in values[key] if c not in schema.feature_names]
+        if unknown:
+            raise ConfigError(f"{source}: key 'monitor.{key}' names unknown feature(s) {unknown}")
+    for col, test in {**values["default_test"], **values["column_tests"]}.items():
+        if test not in DRIFT_TESTS:
+            raise ConfigError(f"{source}: key 'monitor' test for '{col}' must be one of {DRIFT_TESTS}, got {test!r}")
+    unknown = [c for c in values["column_tests"] if c not in schema.feature_names]
+    if unknown:
+        raise ConfigError(f"{source}: key 'monitor.column_tests' names unknown feature(s) {unknown}")
+    return MonitorConfig(**values)
 
 
 def project_dir() -> Path:
