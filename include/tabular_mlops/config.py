@@ -149,11 +149,24 @@ class MonitorConfig:
 
 
 MONITOR_KINDS: dict[str, type] = {
-    "window_days": int, "min_rows": int, "psi_bins": int, "psi_moderate": float, "psi_significant": float,
-    "ks_alpha": float, "ks_min_statistic": float, "default_test": dict, "column_tests": dict,
-    "key_features": list, "drift_share_threshold": float, "score_psi_threshold": float,
-    "max_missing_rate": float, "max_outlier_share": float, "row_count_tolerance": float,
-    "retrain_when_drifted_but_performing": bool, "cooldown_days": int, "report_sample_rows": int,
+    "window_days": int,
+    "min_rows": int,
+    "psi_bins": int,
+    "psi_moderate": float,
+    "psi_significant": float,
+    "ks_alpha": float,
+    "ks_min_statistic": float,
+    "default_test": dict,
+    "column_tests": dict,
+    "key_features": list,
+    "drift_share_threshold": float,
+    "score_psi_threshold": float,
+    "max_missing_rate": float,
+    "max_outlier_share": float,
+    "row_count_tolerance": float,
+    "retrain_when_drifted_but_performing": bool,
+    "cooldown_days": int,
+    "report_sample_rows": int,
     "experiment_name": str,
 }
 DRIFT_TESTS = ("psi", "ks", "chi2")
@@ -357,7 +370,9 @@ def _load_monitor(raw: dict[str, Any], source: str, schema: SchemaConfig) -> Mon
             raise ConfigError(f"{source}: key 'monitor.{key}' names unknown feature(s) {unknown}")
     for col, test in {**values["default_test"], **values["column_tests"]}.items():
         if test not in DRIFT_TESTS:
-            raise ConfigError(f"{source}: key 'monitor' test for '{col}' must be one of {DRIFT_TESTS}, got {test!r}")
+            raise ConfigError(
+                f"{source}: key 'monitor' test for '{col}' must be one of {DRIFT_TESTS}, got {test!r}"
+            )
     unknown = [c for c in values["column_tests"] if c not in schema.feature_names]
     if unknown:
         raise ConfigError(f"{source}: key 'monitor.column_tests' names unknown feature(s) {unknown}")

@@ -40,10 +40,14 @@ def numeric_psi(ref: np.ndarray, cur: np.ndarray, bins: int) -> float:
     """PSI on the reference's quantile bins (10 by default); missing values form their own bin."""
     ref_ok, cur_ok = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
     edges = np.unique(np.quantile(ref_ok, np.linspace(0, 1, bins + 1)[1:-1])) if len(ref_ok) else np.array([])
-    ref_counts = np.append(np.bincount(np.searchsorted(edges, ref_ok, side="right"), minlength=len(edges) + 1),
-                           len(ref) - len(ref_ok))
-    cur_counts = np.append(np.bincount(np.searchsorted(edges, cur_ok, side="right"), minlength=len(edges) + 1),
-                           len(cur) - len(cur_ok))
+    ref_counts = np.append(
+        np.bincount(np.searchsorted(edges, ref_ok, side="right"), minlength=len(edges) + 1),
+        len(ref) - len(ref_ok),
+    )
+    cur_counts = np.append(
+        np.bincount(np.searchsorted(edges, cur_ok, side="right"), minlength=len(edges) + 1),
+        len(cur) - len(cur_ok),
+    )
     return _psi(ref_counts / max(len(ref), 1), cur_counts / max(len(cur), 1))
 
 
@@ -82,10 +86,26 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
             else:
                 statistic, p_value, _, _ = stats.chi2_contingency(table)
             drifted = p_value < cfg.ks_alpha and psi > cfg.psi_moderate
-            return ColumnDrift(name, test, float(statistic), float(p_value), psi, drifted,
-                               band(psi, cfg.psi_moderate, cfg.psi_significant), tuple(flags))
-        return ColumnDrift(name, "psi", psi, None, psi, psi > cfg.psi_significant,
-                           band(psi, cfg.psi_moderate, cfg.psi_significant), tuple(flags))
+            return ColumnDrift(
+                name,
+                test,
+                float(statistic),
+                float(p_value),
+                psi,
+                drifted,
+                band(psi, cfg.psi_moderate, cfg.psi_significant),
+                tuple(flags),
+            )
+        return ColumnDrift(
+            name,
+            "psi",
+            psi,
+            None,
+            psi,
+            psi > cfg.psi_significant,
+            band(psi, cfg.psi_moderate, cfg.psi_significant),
+            tuple(flags),
+        )
 
     r = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float)
     c = pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float)
@@ -95,23 +115,52 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
         flags.append(f"constant in the current window ({c_ok[0]:g})")
     if test == "ks":
         if len(r_ok) == 0 or len(c_ok) == 0:
-            statistic, p_value = 1.0 if len(r_ok) != len(c_ok) else 0.0, 0.0 if len(r_ok) != len(c_ok) else 1.0
+            statistic, p_value = (
+                1.0 if len(r_ok) != len(c_ok) else 0.0,
+                0.0 if len(r_ok) != len(c_ok) else 1.0,
+            )
         else:
             res = stats.ks_2samp(r_ok, c_ok)
             statistic, p_value = float(res.statistic), float(res.pvalue)
         drifted = p_value < cfg.ks_alpha and statistic > cfg.ks_min_statistic
-        return ColumnDrift(name, "ks", statistic, p_value, psi, drifted,
-                           band(psi, cfg.psi_moderate, cfg.psi_significant), tuple(flags))
-    return ColumnDrift(name, "psi", psi, None, psi, psi > cfg.psi_significant,
-                       band(psi, cfg.psi_moderate, cfg.psi_significant), tuple(flags))
+        return ColumnDrift(
+            name,
+            "ks",
+            statistic,
+            p_value,
+            psi,
+            drifted,
+            band(psi, cfg.psi_moderate, cfg.psi_significant),
+            tuple(flags),
+        )
+    return ColumnDrift(
+        name,
+        "psi",
+        psi,
+        None,
+        psi,
+        psi > cfg.psi_significant,
+        band(psi, cfg.psi_moderate, cfg.psi_significant),
+        tuple(flags),
+    )
 
 
 def dataset_drift(reference: pd.DataFrame, current: pd.DataFrame, schema, cfg) -> list[ColumnDrift]:  # noqa: ANN001
     results = []
     for f in schema.features:
         if f.name not in current.columns:
-            results.append(ColumnDrift(f.name, "missing", 1.0, None, 0.0, True, "significant",
-                                       ("column missing from the current window",)))
+            results.append(
+                ColumnDrift(
+                    f.name,
+                    "missing",
+                    1.0,
+                    None,
+                    0.0,
+                    True,
+                    "significant",
+                    ("column missing from the current window",),
+                )
+            )
             continue
         test = cfg.column_tests.get(f.name) or cfg.default_test.get(f.type, "psi")
         results.append(column_drift(reference[f.name], current[f.name].rename(f.name), f.type, test, cfg))

@@ -55,7 +55,16 @@ def register_challenger(params: Params, root: Path) -> dict:
     lineage = {
         k: v
         for k, v in run.data.tags.items()
-        if k in ("dvc_data_hash", "git_commit", "airflow_dag_id", "airflow_run_id", "retrain_reason")
+        if k
+        in (
+            "dvc_data_hash",
+            "git_commit",
+            "airflow_dag_id",
+            "airflow_run_id",
+            "retrain_reason",
+            "data_window",
+            "reference_window",
+        )
     }
     mv = mlflow.register_model(info["model_uri"], name, tags=lineage)
     try:

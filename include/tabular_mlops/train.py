@@ -4,6 +4,7 @@ validation split, refit it on the whole training part and log it as the challeng
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def log_model(model, sample: pd.DataFrame, root: Path):  # noqa: ANN001, ANN201
     )
 
 
+def reference_end(window: dict) -> str:
+    return (dt.date.fromisoformat(window["holdout_start"]) - dt.timedelta(days=1)).isoformat()
+
+
 def train(params: Params, root: Path) -> dict:
     import mlflow
 
@@ -82,6 +87,8 @@ def train(params: Params, root: Path) -> dict:
                 **tags,
                 "stage": "challenger",
                 "data_window": f"{window['window_start']}..{window['window_end']}",
+                # The training part of the window: what monitoring compares production data against.
+                "reference_window": f"{window['first_snapshot']}..{reference_end(window)}",
             }
         )
         mlflow.log_params(params.flat())

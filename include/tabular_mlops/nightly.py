@@ -1,0 +1,158 @@
+"""One night of monitoring: reference vs current window, report, alerts, decision, MLflow logging."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tabular_mlops import decisions_log, predictions
+from tabular_mlops.config import Params
+from tabular_mlops.decision import decide
+from tabular_mlops.drift import dataset_drift
+from tabular_mlops.monitoring import evidently_reports, quality_alerts, summarize
+from tabular_mlops.reference import load_reference
+from tabular_mlops.scoring import score_frame
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def _window(night: dt.date, days: int) -> tuple[dt.datetime, dt.datetime]:
+    end = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
+    return end - dt.timedelta(days=days), end
+
+
+def champion_reference(params: Params, root: Path):  # noqa: ANN201
+    """(model, version, reference frame with `score` and `label`) for the current champion."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    name = params.registry.model_name
+    mv = MlflowClient().get_model_version_by_alias(name, "champion")
+    model = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
+    reference = load_reference(
+        params, root, mv.tags.get("dvc_data_hash", ""), mv.tags.get("reference_window", "")
+    )
+    reference = reference.assign(
+        score=score_frame(model, reference, params), label=reference[params.schema.target_column]
+    )
+    return model, str(mv.version), reference
+
+
+def _monitoring_run(params: Params, version: str) -> str:
+    """One MLflow run per champion version collects every night's metrics (step = night), so the MLflow UI
+    plots them over time; it is tagged with the model version it watches."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    exp = mlflow.get_experiment_by_name(params.monitor.experiment_name) or mlflow.get_experiment(
+        mlflow.create_experiment(params.monitor.experiment_name)
+    )
+    client = MlflowClient()
+    runs = client.search_runs([exp.experiment_id], f"tags.monitored_version = '{version}'", max_results=1)
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        exp.experiment_id,
+        run_name=f"monitor {params.registry.model_name} v{version}",
+        tags={"monitored_model": params.registry.model_name, "monitored_version": version},
+    )
+    return run.info.run_id
+
+
+def log_to_mlflow(
+    params: Params, version: str, night: dt.date, summary: dict, decision: dict, reports: list[Path]
+) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    run_id = _monitoring_run(params, version)
+    client, step = MlflowClient(), (night - EPOCH).days
+    stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    metrics = {"rows": summary["rows"]}
+    if summary.get("status") != "no_data":
+        metrics.update(
+            {
+                "drift_share": summary["drift_share"],
+                "score_psi": summary["score_psi"],
+                "outlier_share": summary["outlier_share"],
+                "row_count_ratio": summary["row_count_ratio"],
+                **{f"psi.{c}": v for c, v in summary["psi"].items()},
+                **{f"missing_rate.{c}": v for c, v in summary["missing_rate"].items()},
+            }
+        )
+        if summary.get("matured_roc_auc") is not None:
+            metrics["matured_roc_auc"] = summary["matured_roc_auc"]
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, float(value), timestamp=stamp, step=step)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_dict({"summary": summary, "decision": decision}, f"nights/{night}/summary.json")
+        for path in reports:
+            mlflow.log_artifact(str(path), artifact_path=f"nights/{night}")
+    client.set_tag(run_id, "last_night", night.isoformat())
+    client.set_tag(
+        run_id, f"decision.{night}", f"{decision['action']}: {'; '.join(decision['reasons'])}"[:4900]
+    )
+    return run_id
+
+
+def monitor_night(
+    params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
+) -> dict:
+    """Build the night's report and decision, record them, and return what the DAG needs to act."""
+    cfg, schema = params.monitor, params.schema
+    _, version, reference = champion_reference(params, root)
+    current = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
+    label_night = night - dt.timedelta(days=schema.label_delay_days)
+    labelled = predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))
+    labelled = labelled[labelled["label"].notna()]
+    labelled_drift = (
+        dataset_drift(reference, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
+    )
+    summary = summarize(
+        params, reference, reference["score"].to_numpy(), current, labelled, labelled_drift, night
+    )
+    last = decisions_log.last_retrain(log_engine, night.isoformat())
+    decision = decide(summary, params, last, retrain_in_flight).as_dict()
+    alerts = quality_alerts(summary, params)
+    reports = []
+    if summary["status"] != "no_data":
+        reports = evidently_reports(
+            params,
+            reference,
+            current.assign(label=current["label"]),
+            root / params.paths.reports_dir / night.isoformat(),
+        )
+        (root / params.paths.reports_dir / night.isoformat() / "summary.json").write_text(
+            json.dumps({"summary": summary, "decision": decision}, indent=2, default=str)
+        )
+    run_id = log_to_mlflow(params, version, night, summary, decision, reports)
+    decisions_log.record(
+        log_engine,
+        night.isoformat(),
+        decision["status"],
+        decision["action"],
+        decision["reasons"],
+        version,
+        summary.get("drift_share"),
+    )
+    top = sorted(summary.get("columns", []), key=lambda c: -c["psi"])[:3]
+    return {
+        "night": night.isoformat(),
+        "status": summary["status"],
+        "rows": summary["rows"],
+        "drift_share": summary.get("drift_share"),
+        "drifted_columns": summary.get("drifted_columns", []),
+        "top_psi": {c["column"]: round(c["psi"], 3) for c in top},
+        "score_psi": summary.get("score_psi"),
+        "matured_roc_auc": summary.get("matured_roc_auc"),
+        "action": decision["action"],
+        "reasons": decision["reasons"],
+        "alerts": alerts,
+        "champion_version": version,
+        "monitoring_run_id": run_id,
+        "reports": [str(p) for p in reports],
+        "training_window_end": (label_night).isoformat(),
+    }
