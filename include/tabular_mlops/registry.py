@@ -62,6 +62,7 @@ def register_challenger(params: Params, root: Path) -> dict:
             "airflow_dag_id",
             "airflow_run_id",
             "retrain_reason",
+            "trigger_night",
             "data_window",
             "reference_window",
         )

@@ -60,4 +60,6 @@ def lineage_tags(root: Path) -> dict[str, str]:
         "airflow_dag_id": os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
         "airflow_run_id": os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
         "retrain_reason": os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),
+        "trigger_night": os.environ.get("MLOPS_TRIGGER_NIGHT") or "none",
+        "trigger_window_end": os.environ.get("MLOPS_TRIGGER_WINDOW_END") or "none",
     }

@@ -9,6 +9,8 @@ from pathlib import Path
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = "dvc_repo"
 SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", "source_db")
+# The prediction log and the decision record (SQLite file by default; PostgreSQL works unchanged).
+MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", "monitoring_db")
 
 
 def project_root(dag_file: str) -> str:
@@ -17,7 +19,10 @@ def project_root(dag_file: str) -> str:
 
 
 def default_args(retries: int = 2) -> dict:
+    from tabular_mlops_airflow.notifiers import MlopsAlertNotifier
+
     return {
+        "on_failure_callback": MlopsAlertNotifier(),
         "owner": "mlops",
         "retries": retries,
         "retry_delay": dt.timedelta(seconds=int(os.environ.get("MLOPS_RETRY_DELAY_SECONDS", "30"))),
@@ -36,6 +41,8 @@ def task_env(root: str, context: dict) -> dict[str, str]:
             "AIRFLOW_CTX_DAG_ID": dag_run.dag_id,
             "AIRFLOW_CTX_DAG_RUN_ID": dag_run.run_id,
             "MLOPS_TRIGGER_REASON": str(conf.get("reason", dag_run.run_type)),
+            "MLOPS_TRIGGER_NIGHT": str(conf.get("night", "")),
+            "MLOPS_TRIGGER_WINDOW_END": str(conf.get("window_end", "")),
         }
     )
     return env

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-
 from tabular_mlops import source
 from tabular_mlops.ingest import extract_interval
 from tabular_mlops.simulate import generate_day

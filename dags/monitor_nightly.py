@@ -1,0 +1,127 @@
+"""Nightly monitoring: score the night's applications with the champion into the prediction log, join labels
+that matured, build the Evidently report and drift statistics against the champion's training data, decide
+`retrain` or `keep` with reasons, and trigger `train_model` (reason and window in its conf) when it says so."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import dag, task
+from tabular_mlops_airflow.settings import MONITORING_CONN_ID, SOURCE_CONN_ID, default_args, project_root
+
+ROOT = project_root(__file__)
+
+
+def _night(context: dict):  # noqa: ANN202
+    import datetime as dt
+
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is None:
+        raise ValueError("this run has no logical date: trigger it with one (the night to monitor)")
+    return dt.date(start.year, start.month, start.day)
+
+
+@dag(
+    dag_id="monitor_nightly",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["tabular-mlops", "monitoring", "evidently", "drift"],
+    doc_md=__doc__,
+)
+def monitor_nightly():
+    @task
+    def score(**context) -> dict:
+        """Champion scores for the night's applications; a re-run replaces the night's rows."""
+        from pathlib import Path
+
+        from tabular_mlops import source
+        from tabular_mlops.config import load_params
+        from tabular_mlops.scoring import score_night
+        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops_airflow.connections import sqlalchemy_url
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
+        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        return score_night(params, src, log, _night(context), context["dag_run"].run_id, SOURCE_CONN_ID)
+
+    @task
+    def join_labels(scored: dict, **context) -> dict:
+        """Delayed ground truth: labels of the applications of `night - label_delay_days`."""
+        from pathlib import Path
+
+        from tabular_mlops import source
+        from tabular_mlops.config import load_params
+        from tabular_mlops.scoring import join_matured_labels
+        from tabular_mlops_airflow.connections import sqlalchemy_url
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
+        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        return {**scored, **join_matured_labels(params, src, log, _night(context), SOURCE_CONN_ID)}
+
+    @task
+    def report_and_decide(labelled: dict, **context) -> dict:
+        """Evidently report + vectorized drift statistics -> MLflow; the decision and its reasons -> record."""
+        from pathlib import Path
+
+        from tabular_mlops import source
+        from tabular_mlops.config import load_params
+        from tabular_mlops.nightly import monitor_night
+        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops_airflow.connections import sqlalchemy_url
+        from tabular_mlops_airflow.notifiers import send_alert
+
+        params = load_params(Path(ROOT) / "params.yaml")
+        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        in_flight = context["ti"].get_dr_count("train_model", states=["queued", "running"]) > 0
+        result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)
+        if result["alerts"]:
+            send_alert("quality", f"data quality on night {result['night']}", result["alerts"])
+        if result["action"] == "retrain":
+            send_alert("drift", f"retraining needed on night {result['night']}", result["reasons"])
+        if result["matured_roc_auc"] is not None and result["matured_roc_auc"] < params.gate.min_roc_auc:
+            send_alert(
+                "performance", f"matured-label ROC AUC {result['matured_roc_auc']:.3f}", result["reasons"]
+            )
+        return {**result, "reason": "; ".join(result["reasons"])}
+
+    @task.branch
+    def route(result: dict) -> str:
+        return "trigger_retraining" if result["action"] == "retrain" else "keep_champion"
+
+    trigger = TriggerDagRunOperator(
+        task_id="trigger_retraining",
+        trigger_dag_id="train_model",
+        trigger_run_id="retrain__{{ ds }}",
+        conf={
+            "reason": "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",
+            "night": "{{ ds }}",
+            "window_end": "{{ ti.xcom_pull(task_ids='report_and_decide')['training_window_end'] }}",
+        },
+        skip_when_already_exists=True,
+    )
+
+    @task
+    def record_trigger(**context) -> str:
+        """Write the triggered run id next to the night's decision (cooldown and audit read it)."""
+        from tabular_mlops import decisions_log, source
+        from tabular_mlops_airflow.connections import sqlalchemy_url
+
+        run_id = f"retrain__{context['ds']}"
+        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        decisions_log.record_trigger(log, _night(context).isoformat(), run_id)
+        return run_id
+
+    decided = report_and_decide(join_labels(score()))
+    route(decided) >> [trigger, EmptyOperator(task_id="keep_champion")]
+    trigger >> record_trigger()
+
+
+monitor_nightly()

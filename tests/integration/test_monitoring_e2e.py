@@ -1,0 +1,179 @@
+"""Fire drills through real Airflow (dag.test), MLflow, DVC and Evidently: stable nights, then a covariate
+shift that must trigger a retraining with its reasons, the cooldown, idempotent scoring, an empty night."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from tests.conftest import make_project, simulate
+from tests.integration.conftest import Env, run_dag, task_states
+
+pytestmark = pytest.mark.e2e
+
+START = dt.date(2026, 1, 1)
+LAG = 30
+SHIFT = dt.date(2026, 2, 4)
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory, airflow_db):
+    project = make_project(tmp_path_factory.mktemp("drill") / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["preprocess"].update({"window_days": 14, "holdout_days": 5})
+    params["monitor"].update({"window_days": 3, "min_rows": 300, "cooldown_days": 7})
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    db, monitor_db = project / "var" / "source.db", project / "var" / "monitoring.db"
+    db.parent.mkdir(parents=True)
+    simulate(project, db, START.isoformat(), 40, 1200)
+    simulate(project, db, SHIFT.isoformat(), 3, 1200, scenario="covariate_shift")
+    env = Env()
+    env.set(
+        MLOPS_PROJECT_DIR=str(project),
+        AIRFLOW_CONN_SOURCE_DB=json.dumps({"conn_type": "sqlite", "host": str(db)}),
+        AIRFLOW_CONN_MONITORING_DB=json.dumps({"conn_type": "sqlite", "host": str(monitor_db)}),
+        MLFLOW_TRACKING_URI=f"sqlite:///{project / 'var' / 'mlflow.db'}",
+    )
+    night0 = START + dt.timedelta(days=LAG)
+    out = {"project": project, "monitor_db": monitor_db}
+    assert (
+        str(
+            run_dag(
+                "ingest_applications",
+                conf={
+                    "window_start": night0.isoformat(),
+                    "window_end": (night0 + dt.timedelta(days=20)).isoformat(),
+                },
+            ).state
+        )
+        == "success"
+    )
+    assert str(run_dag("train_model", logical_date=night0 + dt.timedelta(days=20)).state) == "success"
+    out["nights"] = {}
+    for night in [
+        SHIFT - dt.timedelta(days=3),
+        SHIFT - dt.timedelta(days=2),
+        SHIFT - dt.timedelta(days=1),
+        SHIFT,
+        SHIFT + dt.timedelta(days=1),
+    ]:
+        out["nights"][night] = run = run_dag("monitor_nightly", logical_date=night)
+        # dag.test() replaces an earlier run of the same logical date, so read the task states now.
+        out.setdefault("states", {})[night] = task_states(run)
+    out["log_before_rerun"] = _log_rows(monitor_db, SHIFT - dt.timedelta(days=3))
+    out["rerun"] = run_dag("monitor_nightly", logical_date=SHIFT - dt.timedelta(days=3))
+    out["log_after_rerun"] = _log_rows(monitor_db, SHIFT - dt.timedelta(days=3))
+    out["empty"] = run_dag("monitor_nightly", logical_date=dt.date(2026, 3, 20))
+    out["empty_states"] = task_states(out["empty"])
+    out["triggered"] = _dag_run("train_model", f"retrain__{SHIFT.isoformat()}")
+    # The scheduler would now run the triggered retraining: run it with the same conf, after one more night
+    # of matured data has been ingested (otherwise DVC rightly finds nothing new to train on).
+    run_dag("ingest_applications", logical_date=night0 + dt.timedelta(days=20))
+    out["retrain"] = run_dag("train_model", logical_date=SHIFT, conf=out["triggered"]["conf"])
+    yield out
+    env.restore()
+
+
+def _log_rows(path, night):
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT prediction_id, score, model_version FROM prediction_log "
+                "WHERE applied_at >= :a AND applied_at < :b ORDER BY prediction_id"
+            ),
+            {"a": str(night), "b": str(night + dt.timedelta(days=1))},
+        ).fetchall()
+
+
+def _dag_run(dag_id, run_id):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
+        return None if run is None else {"conf": dict(run.conf or {}), "state": str(run.state)}
+
+
+def _decisions(path):
+    from tabular_mlops import decisions_log
+
+    return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
+
+
+def test_stable_nights_keep_the_champion(drill):
+    decisions = _decisions(drill["monitor_db"])
+    for night in (SHIFT - dt.timedelta(days=3), SHIFT - dt.timedelta(days=2), SHIFT - dt.timedelta(days=1)):
+        assert str(drill["nights"][night].state) == "success"
+        assert decisions[night.isoformat()]["action"] == "keep", decisions[night.isoformat()]
+        assert drill["states"][night]["trigger_retraining"][0] == "skipped"
+
+
+def test_covariate_shift_triggers_retraining_with_reasons(drill):
+    assert str(drill["nights"][SHIFT].state) == "success"
+    assert drill["states"][SHIFT]["trigger_retraining"][0] == "success"
+    decision = _decisions(drill["monitor_db"])[SHIFT.isoformat()]
+    assert decision["action"] == "retrain"
+    assert decision["triggered_run_id"] == f"retrain__{SHIFT.isoformat()}"
+    text = " ".join(decision["reasons"])
+    assert "has_smartphone" in text and "income" in text
+    assert drill["triggered"] is not None, "train_model was not triggered"
+    assert "has_smartphone" in drill["triggered"]["conf"]["reason"]
+    assert drill["triggered"]["conf"]["night"] == SHIFT.isoformat()
+    report = drill["project"] / "reports" / SHIFT.isoformat() / "drift_report.html"
+    assert report.exists() and report.stat().st_size > 10_000
+
+
+def test_single_flight_keeps_the_next_night(drill):
+    """The triggered retraining is still queued (no scheduler in tests): the next night must not pile on."""
+    decision = _decisions(drill["monitor_db"])[(SHIFT + dt.timedelta(days=1)).isoformat()]
+    assert decision["action"] == "keep"
+    assert any("already in flight" in r for r in decision["reasons"])
+    assert any("drift" in r for r in decision["reasons"])
+
+
+def test_retraining_run_carries_the_trigger_reason_and_ends_at_the_gate(drill):
+    from mlflow import MlflowClient
+
+    assert str(drill["retrain"].state) == "success"
+    client = MlflowClient()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("credit_default_training").experiment_id],
+        f"tags.airflow_run_id = '{drill['retrain'].run_id}'",
+    )
+    parent = [r for r in runs if r.data.tags.get("stage") == "challenger"]
+    assert parent and "has_smartphone" in parent[0].data.tags["retrain_reason"]
+    assert parent[0].data.tags["trigger_night"] == SHIFT.isoformat()
+    version = client.search_model_versions(f"name='credit_default' and run_id='{parent[0].info.run_id}'")[0]
+    assert version.tags["gate.decision"] != "pending"
+
+
+def test_metrics_are_logged_per_night_in_mlflow(drill):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("credit_default_monitoring")
+    run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
+    history = client.get_metric_history(run.info.run_id, "drift_share")
+    assert len({m.step for m in history}) >= 5
+    assert any(m.value > 0 for m in history)
+    assert "psi.income" in run.data.metrics
+
+
+def test_rescoring_a_night_replaces_rather_than_duplicates(drill):
+    assert str(drill["rerun"].state) == "success"
+    assert len(drill["log_before_rerun"]) == 1200
+    assert [(r[0], r[1]) for r in drill["log_after_rerun"]] == [
+        (r[0], r[1]) for r in drill["log_before_rerun"]
+    ]
+
+
+def test_empty_night_ends_with_no_data_and_no_decision(drill):
+    assert str(drill["empty"].state) == "success"
+    decision = _decisions(drill["monitor_db"])["2026-03-20"]
+    assert decision["status"] == "no_data" and decision["action"] is None
+    assert drill["empty_states"]["trigger_retraining"][0] == "skipped"
