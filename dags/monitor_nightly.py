@@ -96,7 +96,7 @@ def monitor_nightly():
     def route(result: dict) -> str:
         return "trigger_retraining" if result["action"] == "retrain" else "keep_champion"
 
-    trigger = TriggerDagRunOperator(
+    trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id="train_model",
         trigger_run_id="retrain__{{ ds }}",
@@ -120,8 +120,8 @@ def monitor_nightly():
         return run_id
 
     decided = report_and_decide(join_labels(score()))
-    route(decided) >> [trigger, EmptyOperator(task_id="keep_champion")]
-    trigger >> record_trigger()
+    route(decided) >> [trigger_retraining, EmptyOperator(task_id="keep_champion")]
+    trigger_retraining >> record_trigger()
 
 
 monitor_nightly()
