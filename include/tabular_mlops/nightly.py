@@ -15,6 +15,7 @@ from tabular_mlops.drift import dataset_drift
 from tabular_mlops.monitoring import evidently_reports, quality_alerts, summarize
 from tabular_mlops.reference import load_reference
 from tabular_mlops.scoring import score_frame
+from tabular_mlops.tracking import ensure_experiment
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -41,21 +42,18 @@ def champion_reference(params: Params, root: Path):  # noqa: ANN201
     return model, str(mv.version), reference
 
 
-def _monitoring_run(params: Params, version: str) -> str:
+def _monitoring_run(params: Params, root: Path, version: str) -> str:
     """One MLflow run per champion version collects every night's metrics (step = night), so the MLflow UI
     plots them over time; it is tagged with the model version it watches."""
-    import mlflow
     from mlflow import MlflowClient
 
-    exp = mlflow.get_experiment_by_name(params.monitor.experiment_name) or mlflow.get_experiment(
-        mlflow.create_experiment(params.monitor.experiment_name)
-    )
+    experiment_id = ensure_experiment(root, params.monitor.experiment_name)
     client = MlflowClient()
-    runs = client.search_runs([exp.experiment_id], f"tags.monitored_version = '{version}'", max_results=1)
+    runs = client.search_runs([experiment_id], f"tags.monitored_version = '{version}'", max_results=1)
     if runs:
         return runs[0].info.run_id
     run = client.create_run(
-        exp.experiment_id,
+        experiment_id,
         run_name=f"monitor {params.registry.model_name} v{version}",
         tags={"monitored_model": params.registry.model_name, "monitored_version": version},
     )
@@ -63,12 +61,18 @@ def _monitoring_run(params: Params, version: str) -> str:
 
 
 def log_to_mlflow(
-    params: Params, version: str, night: dt.date, summary: dict, decision: dict, reports: list[Path]
+    params: Params,
+    root: Path,
+    version: str,
+    night: dt.date,
+    summary: dict,
+    decision: dict,
+    reports: list[Path],
 ) -> str:
     import mlflow
     from mlflow import MlflowClient
 
-    run_id = _monitoring_run(params, version)
+    run_id = _monitoring_run(params, root, version)
     client, step = MlflowClient(), (night - EPOCH).days
     stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
     metrics = {"rows": summary["rows"]}
@@ -128,7 +132,7 @@ def monitor_night(
         (root / params.paths.reports_dir / night.isoformat() / "summary.json").write_text(
             json.dumps({"summary": summary, "decision": decision}, indent=2, default=str)
         )
-    run_id = log_to_mlflow(params, version, night, summary, decision, reports)
+    run_id = log_to_mlflow(params, root, version, night, summary, decision, reports)
     decisions_log.record(
         log_engine,
         night.isoformat(),

@@ -24,14 +24,20 @@ def configure_mlflow(root: Path, experiment: str) -> str:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(root))
+    return ensure_experiment(root, experiment)
+
+
+def ensure_experiment(root: Path, experiment: str) -> str:
+    import mlflow
+
     exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        kwargs = {}
-        if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
-            # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
-            kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
-        return mlflow.create_experiment(experiment, **kwargs)
-    return exp.experiment_id
+    if exp is not None:
+        return exp.experiment_id
+    kwargs = {}
+    if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
+        # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
+        kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
+    return mlflow.create_experiment(experiment, **kwargs)
 
 
 def dvc_data_hash(root: Path, dvc_file: str = "data.dvc") -> str:
