@@ -1,0 +1,32 @@
+import datetime as dt
+
+import pytest
+from tabular_mlops.extract import conform
+from tabular_mlops.io import atomic_write_parquet
+from tabular_mlops.preprocess import split_window
+from tabular_mlops.simulate import generate_day
+
+
+def _snapshots(root, params, days):
+    for i in range(days):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
+        atomic_write_parquet(
+            root / "data" / f"applied_date={day}.parquet", conform(generate_day(day, 50, 1), params.schema)
+        )
+
+
+def test_window_ends_at_the_newest_snapshot_with_a_time_holdout(tmp_path, repo_params):
+    _snapshots(tmp_path, repo_params, repo_params.preprocess.window_days + 5)
+    window = split_window(repo_params, tmp_path)
+    assert window["snapshots"] == repo_params.preprocess.window_days
+    assert window["holdout_rows"] == 50 * repo_params.preprocess.holdout_days
+    import pandas as pd
+
+    train = pd.read_parquet(tmp_path / "processed" / "train.parquet")
+    holdout = pd.read_parquet(tmp_path / "processed" / "holdout.parquet")
+    assert train["applied_at"].max() < holdout["applied_at"].min()
+
+
+def test_no_snapshots_is_a_clear_error(tmp_path, repo_params):
+    with pytest.raises(FileNotFoundError, match="no validated snapshots"):
+        split_window(repo_params, tmp_path)
