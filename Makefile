@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stop status test test-fast lint format lock bench clean
+.PHONY: help venv run stop status test test-fast lint format lock bench clean drill
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,3 +52,8 @@ lock: ## re-resolve requirements.in into requirements.txt (scratch venv)
 
 clean: stop ## stop the stack and remove runtime state (var/, quarantine/, processed/)
 	rm -rf var quarantine processed
+
+SCENARIO ?= covariate_shift
+NIGHTS ?= 5
+drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_shift NIGHTS=5
+	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
