@@ -141,6 +141,7 @@ class MonitorConfig:
     score_psi_threshold: float
     max_missing_rate: float
     max_outlier_share: float
+    max_unseen_share: float
     row_count_tolerance: float
     retrain_when_drifted_but_performing: bool
     cooldown_days: int
@@ -163,6 +164,7 @@ MONITOR_KINDS: dict[str, type] = {
     "score_psi_threshold": float,
     "max_missing_rate": float,
     "max_outlier_share": float,
+    "max_unseen_share": float,
     "row_count_tolerance": float,
     "retrain_when_drifted_but_performing": bool,
     "cooldown_days": int,

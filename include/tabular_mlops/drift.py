@@ -74,6 +74,7 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
         ref_c, cur_c, levels = category_shares(ref, cur)
         psi = _psi(ref_c / max(ref_c.sum(), 1), cur_c / max(cur_c.sum(), 1))
         unseen = [lvl for lvl, r, c in zip(levels, ref_c, cur_c, strict=True) if r == 0 and c > 0]
+        share = 0.0
         if unseen:
             share = cur_c[[levels.index(u) for u in unseen]].sum() / max(cur_c.sum(), 1)
             flags.append(f"unseen categories {unseen[:5]} ({share:.1%} of rows)")
@@ -85,7 +86,7 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
                 flags.append("a single category in both windows")
             else:
                 statistic, p_value, _, _ = stats.chi2_contingency(table)
-            drifted = p_value < cfg.ks_alpha and psi > cfg.psi_moderate
+            drifted = (p_value < cfg.ks_alpha and psi > cfg.psi_moderate) or share > cfg.max_unseen_share
             return ColumnDrift(
                 name,
                 test,
@@ -102,7 +103,8 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
             psi,
             None,
             psi,
-            psi > cfg.psi_significant,
+            # A new category on a few percent of rows is drift even while PSI stays moderate.
+            psi > cfg.psi_significant or share > cfg.max_unseen_share,
             band(psi, cfg.psi_moderate, cfg.psi_significant),
             tuple(flags),
         )
@@ -122,7 +124,8 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
         else:
             res = stats.ks_2samp(r_ok, c_ok)
             statistic, p_value = float(res.statistic), float(res.pvalue)
-        drifted = p_value < cfg.ks_alpha and statistic > cfg.ks_min_statistic
+        # A spread-only change keeps KS small but moves PSI: either effect size counts, the p-value is required.
+        drifted = p_value < cfg.ks_alpha and (statistic > cfg.ks_min_statistic or psi > cfg.psi_moderate)
         return ColumnDrift(
             name,
             "ks",
