@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import VALIDATED_SNAPSHOTS
@@ -11,17 +13,18 @@ ROOT = project_root(__file__)
 
 
 def _interval(context: dict) -> tuple[str, str]:
-    """The run's data interval; manual runs without a logical date take the window from the DAG Params."""
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    """The night [D, D+1) of the run's logical date (scheduled, backfilled or triggered with a logical date);
+    runs triggered without one take the window from the DAG Params."""
     params = context["params"]
     if params.get("window_start") and params.get("window_end"):
         return params["window_start"], params["window_end"]
-    if start is None or end is None:
-        raise ValueError("this run has no data interval: trigger it with Params window_start and window_end")
-    if end <= start:
-        # Airflow 3 gives manual runs an empty interval at their logical date: treat it as that night.
-        end = start.add(days=1)
-    return start.date().isoformat(), end.date().isoformat()
+    # Airflow 3 derives a manual run's data interval from when it was triggered, not from its logical date,
+    # so the logical date is the one reliable name of the night.
+    logical = context.get("logical_date")
+    if logical is None:
+        raise ValueError("this run has no logical date: trigger it with Params window_start and window_end")
+    night = dt.date(logical.year, logical.month, logical.day)
+    return night.isoformat(), (night + dt.timedelta(days=1)).isoformat()
 
 
 @dag(

@@ -16,7 +16,8 @@ ROOT = project_root(__file__)
 def _night(context: dict):  # noqa: ANN202
     import datetime as dt
 
-    start = context.get("data_interval_start") or context.get("logical_date")
+    # The logical date names the night (a manual run's data interval follows its trigger time in Airflow 3).
+    start = context.get("logical_date") or context.get("data_interval_start")
     if start is None:
         raise ValueError("this run has no logical date: trigger it with one (the night to monitor)")
     return dt.date(start.year, start.month, start.day)

@@ -49,7 +49,10 @@ def airflow(args: list[str], env: dict[str, str]) -> str:
 
 
 def run_state(dag_id: str, run_id: str, env: dict[str, str]) -> str | None:
-    runs = json.loads(airflow(["dags", "list-runs", dag_id, "-o", "json"], env) or "[]")
+    out = airflow(["dags", "list-runs", dag_id, "-o", "json"], env)
+    # The CLI may print warnings before the JSON document.
+    doc = next((ln for ln in out.splitlines() if ln.startswith("[{") or ln.strip() == "[]"), "[]")
+    runs = json.loads(doc)
     return next((r["state"] for r in runs if r["run_id"] == run_id), None)
 
 
@@ -79,7 +82,8 @@ def next_night() -> dt.date:
     last = dt.date.fromisoformat(params.simulate.history_start) + dt.timedelta(days=params.simulate.history_days)
     if MONITOR_DB.exists():
         with sqlite3.connect(MONITOR_DB) as conn:
-            row = conn.execute("SELECT max(night) FROM monitoring_decisions").fetchone()
+            # Nights with no data (e.g. today's scheduled run, past the simulated history) do not count.
+            row = conn.execute("SELECT max(night) FROM monitoring_decisions WHERE status != 'no_data'").fetchone()
         if row and row[0]:
             last = max(last, dt.date.fromisoformat(row[0]) + dt.timedelta(days=1))
     return last
