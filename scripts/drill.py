@@ -48,18 +48,28 @@ def airflow(args: list[str], env: dict[str, str]) -> str:
     return run([str(VENV_BIN / "airflow"), *args], env)
 
 
-def run_state(dag_id: str, run_id: str, env: dict[str, str]) -> str | None:
+def list_runs(dag_id: str, env: dict[str, str]) -> list[dict]:
     out = airflow(["dags", "list-runs", dag_id, "-o", "json"], env)
     # The CLI may print warnings before the JSON document.
     doc = next((ln for ln in out.splitlines() if ln.startswith("[{") or ln.strip() == "[]"), "[]")
-    runs = json.loads(doc)
-    return next((r["state"] for r in runs if r["run_id"] == run_id), None)
+    return json.loads(doc)
+
+
+def run_state(dag_id: str, run_id: str, env: dict[str, str]) -> str | None:
+    return next((r["state"] for r in list_runs(dag_id, env) if r["run_id"] == run_id), None)
 
 
 def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: int = 1800) -> str:
-    run_id = f"drill__{night.isoformat()}"
-    if run_state(dag_id, run_id, env) is None:
-        airflow(["dags", "trigger", dag_id, "-l", f"{night.isoformat()}T00:00:00+00:00", "-r", run_id], env)
+    """Trigger the night; a night that already has a run (one per logical date) is cleared and re-run."""
+    logical = f"{night.isoformat()}T00:00:00+00:00"
+    existing = next((r for r in list_runs(dag_id, env) if r["logical_date"] == logical), None)
+    if existing is None:
+        run_id = f"drill__{night.isoformat()}"
+        airflow(["dags", "trigger", dag_id, "-l", logical, "-r", run_id], env)
+    else:
+        run_id = existing["run_id"]
+        airflow(["tasks", "clear", dag_id, "-s", logical, "-e", logical, "-y"], env)
+        time.sleep(3)
     return wait(dag_id, run_id, env, timeout)
 
 
