@@ -31,7 +31,7 @@ def stack_env() -> dict[str, str]:
     env = dict(os.environ)
     for line in STACK_ENV.read_text().splitlines():
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             value = value.replace('"$PATH"', env.get("PATH", ""))
             env[key] = shlex.split(value)[0] if value else ""
     return env
@@ -55,10 +55,6 @@ def list_runs(dag_id: str, env: dict[str, str]) -> list[dict]:
     return json.loads(doc)
 
 
-def run_state(dag_id: str, run_id: str, env: dict[str, str]) -> str | None:
-    return next((r["state"] for r in list_runs(dag_id, env) if r["run_id"] == run_id), None)
-
-
 def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: int = 1800) -> str:
     """Trigger the night; a night that already has a run (one per logical date) is cleared and re-run."""
     logical = f"{night.isoformat()}T00:00:00+00:00"
@@ -66,21 +62,25 @@ def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: 
     if existing is None:
         run_id = f"drill__{night.isoformat()}"
         airflow(["dags", "trigger", dag_id, "-l", logical, "-r", run_id], env)
-    else:
-        run_id = existing["run_id"]
-        airflow(["tasks", "clear", dag_id, "-s", logical, "-e", logical, "-y"], env)
-        time.sleep(3)
-    return wait(dag_id, run_id, env, timeout)
+        return wait(dag_id, run_id, env, timeout)
+    run_id = existing["run_id"]
+    airflow(["tasks", "clear", dag_id, "-s", logical, "-e", logical, "-y"], env)
+    # Until the scheduler picks the cleared run up, the CLI may still show the old outcome: wait for a new end.
+    return wait(dag_id, run_id, env, timeout, stale_end=existing.get("end_date"))
 
 
-def wait(dag_id: str, run_id: str, env: dict[str, str], timeout: int = 1800) -> str:
+def wait(
+    dag_id: str, run_id: str, env: dict[str, str], timeout: int = 1800, stale_end: str | None = None
+) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        state = run_state(dag_id, run_id, env)
-        if state in TERMINAL:
-            return state
+        run = next((r for r in list_runs(dag_id, env) if r["run_id"] == run_id), None)
+        if run and run["state"] in TERMINAL and (stale_end is None or run.get("end_date") != stale_end):
+            return run["state"]
         time.sleep(5)
-    sys.exit(f"error: {dag_id} run {run_id} did not finish within {timeout} s (is the scheduler up? make status)")
+    sys.exit(
+        f"error: {dag_id} run {run_id} did not finish within {timeout} s (is the scheduler up? make status)"
+    )
 
 
 def next_night() -> dt.date:
@@ -89,11 +89,15 @@ def next_night() -> dt.date:
     from tabular_mlops.config import load_params
 
     params = load_params(REPO / "params.yaml")
-    last = dt.date.fromisoformat(params.simulate.history_start) + dt.timedelta(days=params.simulate.history_days)
+    last = dt.date.fromisoformat(params.simulate.history_start) + dt.timedelta(
+        days=params.simulate.history_days
+    )
     if MONITOR_DB.exists():
         with sqlite3.connect(MONITOR_DB) as conn:
             # Nights with no data (e.g. today's scheduled run, past the simulated history) do not count.
-            row = conn.execute("SELECT max(night) FROM monitoring_decisions WHERE status != 'no_data'").fetchone()
+            row = conn.execute(
+                "SELECT max(night) FROM monitoring_decisions WHERE status != 'no_data'"
+            ).fetchone()
         if row and row[0]:
             last = max(last, dt.date.fromisoformat(row[0]) + dt.timedelta(days=1))
     return last
@@ -102,7 +106,9 @@ def next_night() -> dt.date:
 def decision(night: dt.date) -> dict:
     with sqlite3.connect(MONITOR_DB) as conn:
         conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM monitoring_decisions WHERE night = ?", (night.isoformat(),)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM monitoring_decisions WHERE night = ?", (night.isoformat(),)
+        ).fetchone()
     return dict(row) if row else {}
 
 
@@ -125,17 +131,34 @@ def champion_and_gate(run_id: str | None, env: dict[str, str]) -> tuple[str, str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenario", default="covariate_shift")
     parser.add_argument("--nights", type=int, default=5)
-    parser.add_argument("--rows", type=int, default=None, help="rows per night (default simulate.rows_per_day)")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="rows per night (default simulate.rows_per_day)"
+    )
     args = parser.parse_args()
     env = stack_env()
     start = next_night()
     source_db = json.loads(env["AIRFLOW_CONN_SOURCE_DB"])["host"]
-    simulate = [str(VENV_BIN / "python"), "-m", "tabular_mlops", "simulate", "--db-url", f"sqlite:///{source_db}",
-                "--start", start.isoformat(), "--days", str(args.nights), "--scenario", args.scenario,
-                "--scenario-start", start.isoformat()]
+    simulate = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "tabular_mlops",
+        "simulate",
+        "--db-url",
+        f"sqlite:///{source_db}",
+        "--start",
+        start.isoformat(),
+        "--days",
+        str(args.nights),
+        "--scenario",
+        args.scenario,
+        "--scenario-start",
+        start.isoformat(),
+    ]
     if args.rows:
         simulate += ["--rows", str(args.rows)]
     run(simulate, env)
@@ -154,6 +177,7 @@ def main() -> None:
         print(
             f"{night} | ingest {ingest} | monitor {monitor} | rows {_rows(night)} | "
             f"drift share {share if share is None else round(share, 2)} | top PSI {_top_psi(night)} | "
+            f"{_labels(night)} | "
             f"decision {d.get('action')} ({'; '.join(reasons)[:300]}) | "
             f"retraining {'triggered: ' + str(retrain_state) if d.get('triggered_run_id') else 'no'} | "
             f"gate {gate} | champion v{champion}"
@@ -167,6 +191,22 @@ def _top_psi(night: dt.date) -> str:
     columns = json.loads(path.read_text())["summary"].get("columns", [])
     top = sorted(columns, key=lambda c: -c["psi"])[:3]
     return ", ".join(f"{c['column']} {c['psi']:.2f}{'*' if c['drifted'] else ''}" for c in top)
+
+
+def _labels(night: dt.date) -> str:
+    """Matured-label ROC AUC and default rate (labels arrive label_delay_days after the applications)."""
+    path = REPO / "reports" / night.isoformat() / "summary.json"
+    if not path.exists():
+        return "matured labels -"
+    summary = json.loads(path.read_text())["summary"]
+    auc, labels = summary.get("matured_roc_auc"), summary.get("label_drift") or {}
+    if auc is None and labels.get("matured_rate") is None:
+        return "matured labels none yet"
+    rate = labels.get("matured_rate")
+    return (
+        f"matured AUC {'-' if auc is None else round(auc, 3)}, default rate "
+        f"{'-' if rate is None else f'{rate:.2%}'}{' (label drift)' if labels.get('drifted') else ''}"
+    )
 
 
 def _rows(night: dt.date) -> int:

@@ -79,6 +79,7 @@ class PathsConfig:
     metrics_dir: str
     reports_dir: str
     expectations_dir: str
+    evidently_workspace: str
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,9 @@ class MonitorConfig:
     max_unseen_share: float
     row_count_tolerance: float
     retrain_when_drifted_but_performing: bool
+    label_rate_max_change: float
+    label_alpha: float
+    retrain_on_label_drift: bool
     cooldown_days: int
     report_sample_rows: int
     experiment_name: str
@@ -167,6 +171,9 @@ MONITOR_KINDS: dict[str, type] = {
     "max_unseen_share": float,
     "row_count_tolerance": float,
     "retrain_when_drifted_but_performing": bool,
+    "label_rate_max_change": float,
+    "label_alpha": float,
+    "retrain_on_label_drift": bool,
     "cooldown_days": int,
     "report_sample_rows": int,
     "experiment_name": str,

@@ -46,10 +46,21 @@ def drift_reasons(summary: dict, params: Params) -> list[str]:
     return reasons
 
 
+def label_drift_reason(summary: dict, params: Params) -> str | None:
+    labels = summary.get("label_drift") or {}
+    if not labels.get("drifted"):
+        return None
+    return (
+        f"label drift: matured default rate {labels['matured_rate']:.2%} vs {labels['reference_rate']:.2%} "
+        f"in the champion's training data (x{labels['rate_ratio']}, chi-square p {labels['p_value']:.1e})"
+    )
+
+
 def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_in_flight: bool) -> Decision:
     """Rules, in order: no decision without enough data; performance on matured labels below the promotion
-    threshold retrains; drift retrains unless matured labels show the drifted data still performing; cooldown
-    and single-flight turn a retrain into keep (the reasons say so)."""
+    threshold retrains; drift retrains unless matured labels show the drifted data still performing; label drift
+    is reported (and retrains only if configured); cooldown and single-flight turn a retrain into keep (the
+    reasons say so)."""
     night, status = summary["night"], summary["status"]
     if status != "ok":
         why = (
@@ -58,7 +69,12 @@ def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_
             else (f"{summary['rows']} rows < monitor.min_rows {params.monitor.min_rows}: report only")
         )
         return Decision(night, status, None, [why])
-    reasons, drift = [], drift_reasons(summary, params)
+    reasons, notes, drift = [], [], drift_reasons(summary, params)
+    label = label_drift_reason(summary, params)
+    if label and params.monitor.retrain_on_label_drift:
+        reasons.append(label + "; retraining because monitor.retrain_on_label_drift")
+    elif label:
+        notes.append(label + " (reported; monitor.retrain_on_label_drift is off)")
     performance = summary.get("matured_roc_auc")
     floor = params.gate.min_roc_auc
     underperforming = performance is not None and performance < floor
@@ -74,11 +90,11 @@ def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_
         if params.monitor.retrain_when_drifted_but_performing:
             reasons += [*drift, note + "; retraining because monitor.retrain_when_drifted_but_performing"]
         else:
-            return Decision(night, status, "keep", [note, *drift], drift)
+            return Decision(night, status, "keep", [note, *drift, *notes], drift)
     if not reasons:
-        return Decision(night, status, "keep", ["no drift or performance rule fired"], drift)
+        return Decision(night, status, "keep", ["no drift or performance rule fired", *notes], drift)
     if retrain_in_flight:
-        return Decision(night, status, "keep", ["a retraining is already in flight", *reasons], drift)
+        return Decision(night, status, "keep", ["a retraining is already in flight", *reasons, *notes], drift)
     if last_retrain is not None:
         until = last_retrain + dt.timedelta(days=params.monitor.cooldown_days)
         if dt.date.fromisoformat(night) < until:
@@ -86,7 +102,7 @@ def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_
                 night,
                 status,
                 "keep",
-                [f"cooldown after the retraining of {last_retrain} until {until}", *reasons],
+                [f"cooldown after the retraining of {last_retrain} until {until}", *reasons, *notes],
                 drift,
             )
-    return Decision(night, status, "retrain", reasons, drift)
+    return Decision(night, status, "retrain", [*reasons, *notes], drift)

@@ -173,3 +173,34 @@ def dataset_drift(reference: pd.DataFrame, current: pd.DataFrame, schema, cfg) -
 def drift_share(results: list[ColumnDrift]) -> float:
     """Share of drifted columns; 0.0 (never NaN) when there is nothing to compare."""
     return float(sum(r.drifted for r in results) / len(results)) if results else 0.0
+
+
+def label_drift(ref_labels: np.ndarray, cur_labels: np.ndarray, max_change: float, alpha: float) -> dict:
+    """Base-rate drift of a binary label: two-sample chi-square on the 2x2 table (both sides are samples) and
+    the relative change of the positive rate; drifted only when both say so (at 1M rows any p-value is tiny)."""
+    ref = np.asarray(ref_labels, float)
+    cur = np.asarray(cur_labels, float)
+    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
+    if len(ref) == 0 or len(cur) == 0:
+        return {
+            "reference_rate": None,
+            "matured_rate": None,
+            "rate_ratio": None,
+            "p_value": None,
+            "drifted": False,
+        }
+    ref_pos, cur_pos = int(ref.sum()), int(cur.sum())
+    ref_rate, cur_rate = ref_pos / len(ref), cur_pos / len(cur)
+    table = np.array([[ref_pos, len(ref) - ref_pos], [cur_pos, len(cur) - cur_pos]])
+    p_value = 1.0
+    if (table.sum(axis=0) > 0).all():
+        p_value = float(stats.chi2_contingency(table)[1])
+    ratio = cur_rate / ref_rate if ref_rate > 0 else (1.0 if cur_rate == 0 else float("inf"))
+    changed = ratio > 1 + max_change or ratio < 1 / (1 + max_change)
+    return {
+        "reference_rate": round(ref_rate, 6),
+        "matured_rate": round(cur_rate, 6),
+        "rate_ratio": round(ratio, 4) if np.isfinite(ratio) else None,
+        "p_value": p_value,
+        "drifted": bool(changed and p_value < alpha),
+    }

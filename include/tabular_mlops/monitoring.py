@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tabular_mlops.config import Params
-from tabular_mlops.drift import ColumnDrift, dataset_drift, drift_share, numeric_psi
+from tabular_mlops.drift import ColumnDrift, dataset_drift, drift_share, label_drift, numeric_psi
 
 
 def missing_rates(df: pd.DataFrame, columns: list[str]) -> dict[str, float]:
@@ -85,9 +85,14 @@ def summarize(
             "missing_rate": missing_rates(current, schema.feature_names),
             "outlier_share": outlier_share(current, params),
             "row_count_ratio": round(len(current) / expected_rows, 4) if expected_rows else 0.0,
-            "matured_roc_auc": matured_performance(labelled),
-            "matured_default_rate": float(labelled["label"].mean()) if len(labelled) else None,
-            "reference_default_rate": float(reference[schema.target_column].mean()),
+            # Performance and label drift only on enough matured labels (a few dozen defaults are noise).
+            "matured_roc_auc": matured_performance(labelled) if len(labelled) >= cfg.min_rows else None,
+            "label_drift": label_drift(
+                reference[schema.target_column].to_numpy(float),
+                labelled["label"].to_numpy(float) if len(labelled) >= cfg.min_rows else np.array([]),
+                cfg.label_rate_max_change,
+                cfg.label_alpha,
+            ),
             "labelled_window_drifted": [c.column for c in (labelled_drift or []) if c.drifted],
         }
     )
@@ -128,11 +133,18 @@ def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def evidently_reports(
-    params: Params, reference: pd.DataFrame, current: pd.DataFrame, out_dir: Path
-) -> list[Path]:
-    """Evidently 0.7 Reports on samples of both windows (both frames carry features, `score` and `label`):
-    data drift + data summary + score drift on all rows; label drift + classification quality on the rows whose
-    labels have matured, when there are any. Saved as HTML (temp file, then rename)."""
+    params: Params,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    labelled: pd.DataFrame,
+    out_dir: Path,
+    night: dt.date,
+) -> dict[str, tuple[Path, object]]:
+    """Evidently 0.7 Reports on samples (every frame carries features, `score` and `label`): data drift + data
+    summary + score drift of the current window against the reference; label drift + classification quality of
+    the matured-label window (labels arrive `label_delay_days` late, so it is an older window) against the
+    reference, when it holds both classes. Saved as HTML (temp file, then rename); returns kind -> (HTML path,
+    Evidently snapshot stamped with the night, for the workspace)."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
@@ -152,8 +164,10 @@ def evidently_reports(
             ValueDrift(column="score", method="psi"),
         ]
     )
-    outputs = [(drift, ref, cur, DataDefinition(**base), out_dir / "drift_report.html")]
-    lab_ref, lab_cur = ref.dropna(subset=["label"]), cur.dropna(subset=["label"])
+    outputs = [("drift", drift, ref, cur, DataDefinition(**base), out_dir / "drift_report.html")]
+    # Classification metrics want integer classes next to the probability column.
+    lab_ref = ref.dropna(subset=["label"]).astype({"label": int})
+    lab_cur = _sample(labelled[cols].dropna(subset=["label"]), n).astype({"label": int})
     if len(lab_cur) and lab_cur["label"].nunique() == 2:
         definition = DataDefinition(
             numerical_columns=["score"],
@@ -163,6 +177,7 @@ def evidently_reports(
         perf = Report([ValueDrift(column="label", method="psi"), ClassificationPreset()])
         outputs.append(
             (
+                "performance",
                 perf,
                 lab_ref[["score", "label"]],
                 lab_cur[["score", "label"]],
@@ -171,14 +186,15 @@ def evidently_reports(
             )
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for report, r, c, definition, path in outputs:
+    results = {}
+    for kind, report, r, c, definition, path in outputs:
         snapshot = report.run(
             current_data=Dataset.from_pandas(c, data_definition=definition),
             reference_data=Dataset.from_pandas(r, data_definition=definition),
+            timestamp=dt.datetime.combine(night, dt.time()),
         )
         tmp = path.with_name(f".{path.name}.tmp")
         snapshot.save_html(str(tmp))
         tmp.replace(path)
-        paths.append(path)
-    return paths
+        results[kind] = (path, snapshot)
+    return results

@@ -12,6 +12,7 @@ from tabular_mlops import decisions_log, predictions
 from tabular_mlops.config import Params
 from tabular_mlops.decision import decide
 from tabular_mlops.drift import dataset_drift
+from tabular_mlops.evidently_workspace import publish_night
 from tabular_mlops.monitoring import evidently_reports, quality_alerts, summarize
 from tabular_mlops.reference import load_reference
 from tabular_mlops.scoring import score_frame
@@ -89,6 +90,10 @@ def log_to_mlflow(
         )
         if summary.get("matured_roc_auc") is not None:
             metrics["matured_roc_auc"] = summary["matured_roc_auc"]
+        labels = summary["label_drift"]
+        if labels["matured_rate"] is not None:
+            metrics["matured_default_rate"] = labels["matured_rate"]
+            metrics["label_drift"] = float(labels["drifted"])
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value), timestamp=stamp, step=step)
     with mlflow.start_run(run_id=run_id):
@@ -123,11 +128,15 @@ def monitor_night(
     alerts = quality_alerts(summary, params)
     reports = []
     if summary["status"] != "no_data":
-        reports = evidently_reports(
-            params,
-            reference,
-            current.assign(label=current["label"]),
-            root / params.paths.reports_dir / night.isoformat(),
+        made = evidently_reports(
+            params, reference, current, labelled, root / params.paths.reports_dir / night.isoformat(), night
+        )
+        reports = [path for path, _ in made.values()]
+        publish_night(
+            root / params.paths.evidently_workspace,
+            f"{params.registry.model_name} monitoring",
+            night,
+            {kind: snapshot for kind, (_, snapshot) in made.items()},
         )
         (root / params.paths.reports_dir / night.isoformat() / "summary.json").write_text(
             json.dumps({"summary": summary, "decision": decision}, indent=2, default=str)
@@ -152,6 +161,7 @@ def monitor_night(
         "top_psi": {c["column"]: round(c["psi"], 3) for c in top},
         "score_psi": summary.get("score_psi"),
         "matured_roc_auc": summary.get("matured_roc_auc"),
+        "label_drift": summary.get("label_drift"),
         "action": decision["action"],
         "reasons": decision["reasons"],
         "alerts": alerts,

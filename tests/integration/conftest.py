@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,20 @@ class Env:
                 os.environ[key] = value
 
 
+def project_env(project: Path) -> tuple[Env, Path, Path]:
+    """Point the DAGs at `project`: its SQLite source and monitoring DBs under var/, its MLflow store."""
+    db, monitor_db = project / "var" / "source.db", project / "var" / "monitoring.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    env = Env()
+    env.set(
+        MLOPS_PROJECT_DIR=str(project),
+        AIRFLOW_CONN_SOURCE_DB=json.dumps({"conn_type": "sqlite", "host": str(db)}),
+        AIRFLOW_CONN_MONITORING_DB=json.dumps({"conn_type": "sqlite", "host": str(monitor_db)}),
+        MLFLOW_TRACKING_URI=f"sqlite:///{project / 'var' / 'mlflow.db'}",
+    )
+    return env, db, monitor_db
+
+
 def run_dag(dag_id: str, logical_date: dt.date | None = None, conf: dict | None = None):
     """Parse the dags/ folder afresh (so env changes apply) and run one DAG run with dag.test()."""
     from airflow.dag_processing.dagbag import DagBag
@@ -66,6 +81,31 @@ def task_states(dag_run) -> dict[str, tuple[str | None, int]]:
             TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
         )
         return {ti.task_id: (str(ti.state) if ti.state else None, ti.try_number) for ti in tis}
+
+
+def challenger_of(airflow_run_id: str):
+    """(MLflow challenger run, its registry version) of a train_model Airflow run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("credit_default_training").experiment_id],
+        f"tags.airflow_run_id = '{airflow_run_id}' and tags.stage = 'challenger'",
+    )
+    assert runs, f"no challenger run tagged airflow_run_id={airflow_run_id}"
+    versions = client.search_model_versions(f"name='credit_default' and run_id='{runs[0].info.run_id}'")
+    return runs[0], versions[0]
+
+
+def drop_queued_runs(dag_id: str) -> None:
+    """Delete runs of `dag_id` still queued (triggered by a drill; no scheduler runs them under dag.test), so they
+    do not count as a retraining in flight for the next test module sharing this Airflow DB."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.state == "queued"):
+            session.delete(run)
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -4,14 +4,13 @@ shift that must trigger a retraining with its reasons, the cooldown, idempotent 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 import sqlalchemy as sa
 import yaml
 
 from tests.conftest import make_project, simulate
-from tests.integration.conftest import Env, run_dag, task_states
+from tests.integration.conftest import challenger_of, drop_queued_runs, project_env, run_dag, task_states
 
 pytestmark = pytest.mark.e2e
 
@@ -27,17 +26,9 @@ def drill(tmp_path_factory, airflow_db):
     params["preprocess"].update({"window_days": 14, "holdout_days": 5})
     params["monitor"].update({"window_days": 3, "min_rows": 300, "cooldown_days": 7})
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    db, monitor_db = project / "var" / "source.db", project / "var" / "monitoring.db"
-    db.parent.mkdir(parents=True)
+    env, db, monitor_db = project_env(project)
     simulate(project, db, START.isoformat(), 40, 1200)
     simulate(project, db, SHIFT.isoformat(), 3, 1200, scenario="covariate_shift")
-    env = Env()
-    env.set(
-        MLOPS_PROJECT_DIR=str(project),
-        AIRFLOW_CONN_SOURCE_DB=json.dumps({"conn_type": "sqlite", "host": str(db)}),
-        AIRFLOW_CONN_MONITORING_DB=json.dumps({"conn_type": "sqlite", "host": str(monitor_db)}),
-        MLFLOW_TRACKING_URI=f"sqlite:///{project / 'var' / 'mlflow.db'}",
-    )
     night0 = START + dt.timedelta(days=LAG)
     out = {"project": project, "monitor_db": monitor_db}
     assert (
@@ -75,6 +66,7 @@ def drill(tmp_path_factory, airflow_db):
     run_dag("ingest_applications", logical_date=night0 + dt.timedelta(days=20))
     out["retrain"] = run_dag("train_model", logical_date=SHIFT, conf=out["triggered"]["conf"])
     yield out
+    drop_queued_runs("train_model")
     env.restore()
 
 
@@ -137,18 +129,10 @@ def test_single_flight_keeps_the_next_night(drill):
 
 
 def test_retraining_run_carries_the_trigger_reason_and_ends_at_the_gate(drill):
-    from mlflow import MlflowClient
-
     assert str(drill["retrain"].state) == "success"
-    client = MlflowClient()
-    runs = client.search_runs(
-        [client.get_experiment_by_name("credit_default_training").experiment_id],
-        f"tags.airflow_run_id = '{drill['retrain'].run_id}'",
-    )
-    parent = [r for r in runs if r.data.tags.get("stage") == "challenger"]
-    assert parent and "has_smartphone" in parent[0].data.tags["retrain_reason"]
-    assert parent[0].data.tags["trigger_night"] == SHIFT.isoformat()
-    version = client.search_model_versions(f"name='credit_default' and run_id='{parent[0].info.run_id}'")[0]
+    run, version = challenger_of(drill["retrain"].run_id)
+    assert "has_smartphone" in run.data.tags["retrain_reason"]
+    assert run.data.tags["trigger_night"] == SHIFT.isoformat()
     assert version.tags["gate.decision"] != "pending"
 
 

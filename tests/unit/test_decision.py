@@ -74,3 +74,29 @@ def test_cooldown_and_single_flight(repo_params):
     assert decide(s, repo_params, old, False).action == "retrain"
     flight = decide(s, repo_params, None, True)
     assert flight.action == "keep" and "in flight" in flight.reasons[0]
+
+
+def _label(drifted: bool) -> dict:
+    return {
+        "reference_rate": 0.035,
+        "matured_rate": 0.095 if drifted else 0.036,
+        "rate_ratio": 2.71 if drifted else 1.03,
+        "p_value": 1e-12 if drifted else 0.6,
+        "drifted": drifted,
+    }
+
+
+def test_label_drift_is_reported_but_keeps_by_default(repo_params):
+    d = decide({**_summary(matured=0.76), "label_drift": _label(True)}, repo_params, None, False)
+    assert d.action == "keep"
+    assert any(r.startswith("label drift: matured default rate 9.50% vs 3.50%") for r in d.reasons)
+    quiet = decide({**_summary(matured=0.76), "label_drift": _label(False)}, repo_params, None, False)
+    assert not any("label drift" in r for r in quiet.reasons)
+
+
+def test_label_drift_retrains_when_configured(repo_params):
+    from dataclasses import replace
+
+    params = replace(repo_params, monitor=replace(repo_params.monitor, retrain_on_label_drift=True))
+    d = decide({**_summary(matured=0.76), "label_drift": _label(True)}, params, None, False)
+    assert d.action == "retrain" and "retrain_on_label_drift" in d.reasons[0]

@@ -1,0 +1,70 @@
+"""The Evidently workspace (`evidently ui --workspace <dir>`): one project per model, each night's report snapshots
+stamped with the night, so the project dashboard plots drift over nights. Re-running a night replaces its
+snapshots (an index file maps night and report kind to the snapshot id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from tabular_mlops.io import atomic_write_json
+
+INDEX_FILE = "tabular_mlops_snapshots.json"
+
+
+def _dashboard(project) -> None:  # noqa: ANN001
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    project.dashboard.add_panel(
+        line_plot_panel(
+            "Share of drifted columns",
+            [
+                PanelMetric(
+                    legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"}
+                )
+            ],
+            description="current window vs the champion's training data, per night",
+        ),
+        tab="Drift",
+    )
+    project.dashboard.add_panel(
+        line_plot_panel(
+            "Score drift (PSI)",
+            [PanelMetric(legend="score", metric="ValueDrift", metric_labels={"column": "score"})],
+            description="champion scores of the current window vs its training data",
+        ),
+        tab="Drift",
+    )
+
+
+def project_for(workspace, name: str, description: str):  # noqa: ANN001, ANN201
+    found = workspace.search_project(name)
+    if found:
+        return found[0]
+    project = workspace.create_project(name, description=description)
+    _dashboard(project)
+    return project
+
+
+def publish_night(
+    workspace_dir: Path, project_name: str, night: dt.date, snapshots: dict[str, object]
+) -> dict[str, str]:
+    """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them."""
+    from evidently.ui.workspace import Workspace
+
+    workspace_dir.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace.create(str(workspace_dir))
+    project = project_for(workspace, project_name, "Nightly monitoring reports written by monitor_nightly")
+    index_path = workspace_dir / INDEX_FILE
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    published = {}
+    for kind, snapshot in snapshots.items():
+        key = f"{project.id}/{night.isoformat()}/{kind}"
+        if key in index and index[key] in {str(s) for s in workspace.list_runs(project.id)}:
+            workspace.delete_run(project.id, index[key])
+        ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}")
+        index[key] = published[kind] = str(ref.id)
+    atomic_write_json(index_path, index)
+    return published

@@ -1,0 +1,175 @@
+"""Fire drills that need matured labels, through real Airflow (dag.test), MLflow, DVC and Evidently.
+
+Ground truth arrives `label_delay_days` after the applications; this project sets it to 2 (config, not code) so
+the drills fit in a test run. One timeline, one champion:
+  30 stable nights             -> count false alarms (retrain decisions, label-drift reports): expect none;
+  label drift (base rate x3)   -> reported from the matured labels, the champion kept (ranking still works);
+  concept drift (new world)    -> nothing visible until the labels mature, then caught by the matured-label
+                                  ROC AUC and retrained; the retraining ends at the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import make_project, simulate
+from tests.integration.conftest import challenger_of, drop_queued_runs, project_env, run_dag, task_states
+
+pytestmark = pytest.mark.e2e
+
+START = dt.date(2026, 2, 1)  # DAG start_date is 2026-01-31: earlier logical dates run no task
+LAG = 2
+ROWS = 1200
+TRAIN_NIGHT = START + dt.timedelta(days=LAG + 19)
+STABLE_NIGHTS = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, 31)]
+LABEL_DRIFT = STABLE_NIGHTS[-1] + dt.timedelta(days=1)  # 4 days with three times the default rate
+CONCEPT_DRIFT = LABEL_DRIFT + dt.timedelta(days=7)  # after 3 stable days: the same applicants, another world
+LAST_DAY = CONCEPT_DRIFT + dt.timedelta(days=5)
+
+
+@pytest.fixture(scope="module")
+def timeline(tmp_path_factory, airflow_db):
+    project = make_project(tmp_path_factory.mktemp("labels") / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["schema"]["label_delay_days"] = LAG
+    params["preprocess"].update({"window_days": 14, "holdout_days": 5})
+    params["monitor"].update({"window_days": 3, "min_rows": 300})
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env, db, monitor_db = project_env(project)
+    simulate(project, db, START.isoformat(), (LABEL_DRIFT - START).days, ROWS)
+    simulate(project, db, LABEL_DRIFT.isoformat(), 4, ROWS, scenario="label_drift")
+    simulate(project, db, (LABEL_DRIFT + dt.timedelta(days=4)).isoformat(), 3, ROWS)
+    simulate(
+        project, db, CONCEPT_DRIFT.isoformat(), (LAST_DAY - CONCEPT_DRIFT).days + 1, ROWS, "concept_drift"
+    )
+    # A retraining queued by another module's drill (no scheduler runs it here) must not count as in flight.
+    drop_queued_runs("train_model")
+    window = {
+        "window_start": (START + dt.timedelta(days=LAG)).isoformat(),
+        "window_end": TRAIN_NIGHT.isoformat(),
+    }
+    assert str(run_dag("ingest_applications", conf=window).state) == "success"
+    assert str(run_dag("train_model", logical_date=TRAIN_NIGHT).state) == "success"
+    out = {"project": project, "monitor_db": monitor_db, "states": {}}
+    nights = [*STABLE_NIGHTS, *[LABEL_DRIFT + dt.timedelta(days=i) for i in range(7)]]
+    nights += [CONCEPT_DRIFT + dt.timedelta(days=i) for i in range((LAST_DAY - CONCEPT_DRIFT).days + 1)]
+    for night in nights:
+        run = run_dag("monitor_nightly", logical_date=night)
+        out["states"][night] = (str(run.state), task_states(run))
+        if night >= CONCEPT_DRIFT and out["states"][night][1]["trigger_retraining"][0] == "success":
+            out["caught"] = night
+            break
+    out["decisions"] = _decisions(monitor_db)
+    if "caught" in out:
+        triggered = _dag_run_conf("train_model", f"retrain__{out['caught'].isoformat()}")
+        out["triggered_conf"] = triggered
+        # What the scheduler would do next: ingest the nights since training, then run the triggered retraining.
+        window = {
+            "window_start": (TRAIN_NIGHT + dt.timedelta(days=1)).isoformat(),
+            "window_end": out["caught"].isoformat(),
+        }
+        assert str(run_dag("ingest_applications", conf=window).state) == "success"
+        out["retrain"] = run_dag("train_model", logical_date=out["caught"], conf=triggered)
+    yield out
+    drop_queued_runs("train_model")
+    env.restore()
+
+
+def _decisions(path):
+    import sqlalchemy as sa
+    from tabular_mlops import decisions_log
+
+    return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
+
+
+def _dag_run_conf(dag_id, run_id):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one()
+        return dict(run.conf or {})
+
+
+def _summary(project, night):
+    return json.loads((project / "reports" / night.isoformat() / "summary.json").read_text())["summary"]
+
+
+def test_thirty_stable_nights_raise_no_false_alarm(timeline):
+    decisions = [timeline["decisions"][n.isoformat()] for n in STABLE_NIGHTS]
+    assert all(timeline["states"][n][0] == "success" for n in STABLE_NIGHTS)
+    assert [d["status"] for d in decisions] == ["ok"] * 30
+    false_alarms = [(d["night"], d["reasons"]) for d in decisions if d["action"] != "keep"]
+    label_reports = [d["night"] for d in decisions if any("label drift" in r for r in d["reasons"])]
+    drifted_columns = sum(len(_summary(timeline["project"], n)["drifted_columns"]) for n in STABLE_NIGHTS)
+    print(
+        f"30 stable nights: {len(false_alarms)} retrain decisions, {len(label_reports)} label-drift reports, "
+        f"{drifted_columns} drifted column flags"
+    )
+    assert false_alarms == [] and label_reports == [] and drifted_columns == 0
+    assert all(timeline["states"][n][1]["trigger_retraining"][0] == "skipped" for n in STABLE_NIGHTS)
+    # Labels of the first stable nights have matured by the end: the performance on them was measured.
+    aucs = [_summary(timeline["project"], n)["matured_roc_auc"] for n in STABLE_NIGHTS[LAG + 2 :]]
+    assert all(a is not None and a > 0.7 for a in aucs), aucs
+
+
+def test_label_drift_is_reported_from_matured_labels_and_keeps_the_champion(timeline):
+    project, decisions = timeline["project"], timeline["decisions"]
+    label_nights = [LABEL_DRIFT + dt.timedelta(days=i) for i in range(7)]
+    # Nothing to see until the labels of the first label-drift day have matured.
+    for night in label_nights[:LAG]:
+        assert not any("label drift" in r for r in decisions[night.isoformat()]["reasons"])
+    # Once the matured window is all label-drift days (3 days from LAG + 2 on), it must be reported.
+    fully = LABEL_DRIFT + dt.timedelta(days=LAG + 2)
+    summary = _summary(project, fully)
+    assert summary["label_drift"]["drifted"], summary["label_drift"]
+    assert summary["label_drift"]["rate_ratio"] > 1.5
+    reported = [
+        n for n in label_nights if any("label drift" in r for r in decisions[n.isoformat()]["reasons"])
+    ]
+    assert fully in reported
+    assert all(decisions[n.isoformat()]["action"] == "keep" for n in label_nights)
+    # The ranking still works on the matured labels: no performance retrain for a base-rate shift.
+    assert summary["matured_roc_auc"] > 0.7
+    assert (project / "reports" / fully.isoformat() / "performance_report.html").stat().st_size > 10_000
+
+
+def test_concept_drift_is_caught_once_its_labels_mature(timeline):
+    assert "caught" in timeline, "no retraining was triggered after the concept drift"
+    caught, decisions = timeline["caught"], timeline["decisions"]
+    # The applicants look the same: no feature or score drift, so nothing fires before labels mature.
+    for night in (CONCEPT_DRIFT, CONCEPT_DRIFT + dt.timedelta(days=1)):
+        assert decisions[night.isoformat()]["action"] == "keep"
+        assert _summary(timeline["project"], night)["drifted_columns"] == []
+    assert CONCEPT_DRIFT + dt.timedelta(days=LAG) <= caught <= CONCEPT_DRIFT + dt.timedelta(days=LAG + 2)
+    decision = decisions[caught.isoformat()]
+    assert decision["action"] == "retrain" and decision["triggered_run_id"] == f"retrain__{caught}"
+    assert any(r.startswith("matured-label ROC AUC") for r in decision["reasons"]), decision["reasons"]
+    assert "matured-label ROC AUC" in timeline["triggered_conf"]["reason"]
+    assert _summary(timeline["project"], caught)["matured_roc_auc"] < 0.7
+
+
+def test_concept_drift_retraining_ends_at_the_gate(timeline):
+    assert str(timeline["retrain"].state) == "success"
+    run, version = challenger_of(timeline["retrain"].run_id)
+    assert "matured-label ROC AUC" in run.data.tags["retrain_reason"]
+    assert run.data.tags["trigger_night"] == timeline["caught"].isoformat()
+    gate = version.tags["gate.decision"]
+    assert gate == "promoted" or gate.startswith("rejected: "), gate
+
+
+def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("credit_default_monitoring")
+    run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
+    auc = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "matured_roc_auc")}
+    rate = client.get_metric_history(run.info.run_id, "matured_default_rate")
+    assert len(auc) >= 30 and len(rate) >= 30
+    epoch = dt.date(1970, 1, 1)
+    assert auc[(timeline["caught"] - epoch).days] < 0.7 < auc[(STABLE_NIGHTS[-1] - epoch).days]
