@@ -50,8 +50,8 @@ lock: ## re-resolve requirements.in into requirements.txt (scratch venv)
 	  && /tmp/lock-venv/bin/pip install --quiet -r requirements.in \
 	  && /tmp/lock-venv/bin/pip freeze --exclude-editable > requirements.txt
 
-clean: stop ## stop the stack and remove runtime state (var/, quarantine/, processed/)
-	rm -rf var quarantine processed
+clean: stop ## stop the stack and remove runtime state (var/, quarantine/, processed/, reports/)
+	rm -rf var quarantine processed reports
 
 SCENARIO ?= covariate_shift
 NIGHTS ?= 5
