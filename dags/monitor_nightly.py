@@ -87,7 +87,7 @@ def monitor_nightly():
             send_alert("quality", f"data quality on night {result['night']}", result["alerts"])
         if result["action"] == "retrain":
             send_alert("drift", f"retraining needed on night {result['night']}", result["reasons"])
-        if (result["label_drift"] or {}).get("drifted"):
+        if (result["label_drift"] or {}).get("drifted") and result["action"] != "retrain":
             send_alert("drift", f"label drift on night {result['night']}", result["reasons"])
         if result["matured_roc_auc"] is not None and result["matured_roc_auc"] < params.gate.min_roc_auc:
             send_alert(

@@ -184,8 +184,15 @@ def main() -> None:
         )
 
 
+def _summary_path(night: dt.date) -> Path:
+    sys.path.insert(0, str(REPO / "include"))
+    from tabular_mlops.config import load_params
+
+    return REPO / load_params(REPO / "params.yaml").paths.reports_dir / night.isoformat() / "summary.json"
+
+
 def _top_psi(night: dt.date) -> str:
-    path = REPO / "reports" / night.isoformat() / "summary.json"
+    path = _summary_path(night)
     if not path.exists():
         return "-"
     columns = json.loads(path.read_text())["summary"].get("columns", [])
@@ -195,7 +202,7 @@ def _top_psi(night: dt.date) -> str:
 
 def _labels(night: dt.date) -> str:
     """Matured-label ROC AUC and default rate (labels arrive label_delay_days after the applications)."""
-    path = REPO / "reports" / night.isoformat() / "summary.json"
+    path = _summary_path(night)
     if not path.exists():
         return "matured labels -"
     summary = json.loads(path.read_text())["summary"]

@@ -173,6 +173,8 @@ def process_env() -> dict[str, str]:
     # Parallel tasks share the cores: OpenMP's one-thread-per-core default made training up to 10x slower under
     # contention (benchmarks/RESULTS.md). One thread per task process unless the user sets it.
     env.setdefault("OMP_NUM_THREADS", "1")
+    # Evidently's UI sends usage telemetry unless told not to; the local stack talks to nothing outside.
+    env.setdefault("DO_NOT_TRACK", "1")
     # Task processes call the execution API and MLflow on 127.0.0.1: keep a configured proxy out of that.
     for key in ("NO_PROXY", "no_proxy"):
         hosts = [h for h in env.get(key, "").split(",") if h.strip()]
@@ -1331,10 +1333,10 @@ def cmd_status() -> int:
             foreign = (
                 f" (port {port} is used by another process: {port_owner(port)})" if port_open(port) else ""
             )
-            say(f"{name:8} not running{foreign}")
+            say(f"{name:9} not running{foreign}")
             continue
         any_up = True
-        say(f"{name:8} running, pid {pid}, {url} ({healthy()}), log {SERVICES[name][1]}")
+        say(f"{name:9} running, pid {pid}, {url} ({healthy()}), log {SERVICES[name][1]}")
     if not any_up:
         say("The stack is not running: `make run` starts it.")
         return 0

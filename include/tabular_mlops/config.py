@@ -382,6 +382,14 @@ def _load_monitor(raw: dict[str, Any], source: str, schema: SchemaConfig) -> Mon
             raise ConfigError(
                 f"{source}: key 'monitor' test for '{col}' must be one of {DRIFT_TESTS}, got {test!r}"
             )
+    if not 0 < values["label_alpha"] < 1:
+        raise ConfigError(
+            f"{source}: key 'monitor.label_alpha' must be in (0, 1), got {values['label_alpha']}"
+        )
+    if values["label_rate_max_change"] <= 0:
+        raise ConfigError(
+            f"{source}: key 'monitor.label_rate_max_change' must be > 0, got {values['label_rate_max_change']}"
+        )
     unknown = [c for c in values["column_tests"] if c not in schema.feature_names]
     if unknown:
         raise ConfigError(f"{source}: key 'monitor.column_tests' names unknown feature(s) {unknown}")

@@ -50,9 +50,11 @@ def label_drift_reason(summary: dict, params: Params) -> str | None:
     labels = summary.get("label_drift") or {}
     if not labels.get("drifted"):
         return None
+    ratio = labels["rate_ratio"]
+    change = f"x{ratio}" if ratio is not None else "none in the reference"
     return (
         f"label drift: matured default rate {labels['matured_rate']:.2%} vs {labels['reference_rate']:.2%} "
-        f"in the champion's training data (x{labels['rate_ratio']}, chi-square p {labels['p_value']:.1e})"
+        f"in the champion's training data ({change}, chi-square p {labels['p_value']:.1e})"
     )
 
 
@@ -89,8 +91,11 @@ def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_
         note = f"drifted, performing (matured-label ROC AUC {performance:.3f} >= {floor})"
         if params.monitor.retrain_when_drifted_but_performing:
             reasons += [*drift, note + "; retraining because monitor.retrain_when_drifted_but_performing"]
-        else:
+        elif not reasons:
             return Decision(night, status, "keep", [note, *drift, *notes], drift)
+        else:
+            # Another rule (label drift, configured to retrain) still stands; the drift is context.
+            notes += [note, *drift]
     if not reasons:
         return Decision(night, status, "keep", ["no drift or performance rule fired", *notes], drift)
     if retrain_in_flight:

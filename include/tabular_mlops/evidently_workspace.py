@@ -1,6 +1,6 @@
 """The Evidently workspace (`evidently ui --workspace <dir>`): one project per model, each night's report snapshots
 stamped with the night, so the project dashboard plots drift over nights. Re-running a night replaces its
-snapshots (an index file maps night and report kind to the snapshot id)."""
+snapshots, including kinds the re-run no longer makes (an index file maps night and kind to the snapshot id)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _dashboard(project) -> None:  # noqa: ANN001
                     legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"}
                 )
             ],
-            description="current window vs the champion's training data, per night",
+            description="Evidently's own tests on the report sample; the retrain decision uses drift_share in "
+            "MLflow (full window, PSI/KS with effect size)",
         ),
         tab="Drift",
     )
@@ -59,12 +60,18 @@ def publish_night(
     project = project_for(workspace, project_name, "Nightly monitoring reports written by monitor_nightly")
     index_path = workspace_dir / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    # Drop every snapshot of this night first (a re-run may make fewer kinds), then record each new one as it
+    # lands, so a failure part-way leaves no snapshot the next re-run cannot find.
+    prefix = f"{project.id}/{night.isoformat()}/"
+    stored = {str(s) for s in workspace.list_runs(project.id)}
+    for key in [k for k in index if k.startswith(prefix)]:
+        if index[key] in stored:
+            workspace.delete_run(project.id, index[key])
+        del index[key]
+    atomic_write_json(index_path, index)
     published = {}
     for kind, snapshot in snapshots.items():
-        key = f"{project.id}/{night.isoformat()}/{kind}"
-        if key in index and index[key] in {str(s) for s in workspace.list_runs(project.id)}:
-            workspace.delete_run(project.id, index[key])
         ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}")
-        index[key] = published[kind] = str(ref.id)
-    atomic_write_json(index_path, index)
+        index[prefix + kind] = published[kind] = str(ref.id)
+        atomic_write_json(index_path, index)
     return published

@@ -168,7 +168,8 @@ def evidently_reports(
     # Classification metrics want integer classes next to the probability column.
     lab_ref = ref.dropna(subset=["label"]).astype({"label": int})
     lab_cur = _sample(labelled[cols].dropna(subset=["label"]), n).astype({"label": int})
-    if len(lab_cur) and lab_cur["label"].nunique() == 2:
+    # Same bar as the summary's matured ROC AUC and label drift: no performance figures from a handful of labels.
+    if len(lab_cur) >= min(params.monitor.min_rows, n) and lab_cur["label"].nunique() == 2:
         definition = DataDefinition(
             numerical_columns=["score"],
             categorical_columns=["label"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,12 +13,14 @@ from tabular_mlops.config import Params
 from tabular_mlops.decision import decide
 from tabular_mlops.drift import dataset_drift
 from tabular_mlops.evidently_workspace import publish_night
+from tabular_mlops.io import atomic_write_json
 from tabular_mlops.monitoring import evidently_reports, quality_alerts, summarize
 from tabular_mlops.reference import load_reference
 from tabular_mlops.scoring import score_frame
 from tabular_mlops.tracking import ensure_experiment
 
 EPOCH = dt.date(1970, 1, 1)
+log = logging.getLogger(__name__)
 
 
 def _window(night: dt.date, days: int) -> tuple[dt.datetime, dt.datetime]:
@@ -132,14 +134,9 @@ def monitor_night(
             params, reference, current, labelled, root / params.paths.reports_dir / night.isoformat(), night
         )
         reports = [path for path, _ in made.values()]
-        publish_night(
-            root / params.paths.evidently_workspace,
-            f"{params.registry.model_name} monitoring",
-            night,
-            {kind: snapshot for kind, (_, snapshot) in made.items()},
-        )
-        (root / params.paths.reports_dir / night.isoformat() / "summary.json").write_text(
-            json.dumps({"summary": summary, "decision": decision}, indent=2, default=str)
+        atomic_write_json(
+            root / params.paths.reports_dir / night.isoformat() / "summary.json",
+            {"summary": summary, "decision": decision},
         )
     run_id = log_to_mlflow(params, root, version, night, summary, decision, reports)
     decisions_log.record(
@@ -151,6 +148,18 @@ def monitor_night(
         version,
         summary.get("drift_share"),
     )
+    if reports:
+        # The workspace is a second view of the same reports: a failure there is alerted, not fatal.
+        try:
+            publish_night(
+                root / params.paths.evidently_workspace,
+                f"{params.registry.model_name} monitoring",
+                night,
+                {kind: snapshot for kind, (_, snapshot) in made.items()},
+            )
+        except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
+            log.warning("Evidently workspace not updated for %s: %s", night, exc)
+            alerts.append(f"Evidently workspace {params.paths.evidently_workspace} not updated: {exc}")
     top = sorted(summary.get("columns", []), key=lambda c: -c["psi"])[:3]
     return {
         "night": night.isoformat(),

@@ -32,6 +32,9 @@ def test_repo_params_load(repo_params):
         (lambda r: r["schema"]["features"]["region"].pop("categories"), "schema.features.region.categories"),
         (lambda r: r["preprocess"].__setitem__("holdout_days", 99), "preprocess.holdout_days"),
         (lambda r: r.pop("registry"), "registry"),
+        (lambda r: r["monitor"].__setitem__("label_alpha", 1.5), "monitor.label_alpha"),
+        (lambda r: r["monitor"].__setitem__("label_rate_max_change", -1.0), "monitor.label_rate_max_change"),
+        (lambda r: r["paths"].pop("evidently_workspace"), "paths.evidently_workspace"),
     ],
 )
 def test_malformed_params_name_the_key(tmp_path, mutate, key):

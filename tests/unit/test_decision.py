@@ -100,3 +100,17 @@ def test_label_drift_retrains_when_configured(repo_params):
     params = replace(repo_params, monitor=replace(repo_params.monitor, retrain_on_label_drift=True))
     d = decide({**_summary(matured=0.76), "label_drift": _label(True)}, params, None, False)
     assert d.action == "retrain" and "retrain_on_label_drift" in d.reasons[0]
+
+
+def test_label_drift_retrain_survives_a_drifted_but_performing_window(repo_params):
+    from dataclasses import replace
+
+    params = replace(repo_params, monitor=replace(repo_params.monitor, retrain_on_label_drift=True))
+    s = {
+        **_summary(drifted=("income",), matured=0.80, labelled_drifted=("income",)),
+        "label_drift": _label(True),
+    }
+    d = decide(s, params, None, False)
+    assert d.action == "retrain"
+    assert "retrain_on_label_drift" in d.reasons[0]
+    assert any(r.startswith("drifted, performing") for r in d.reasons)
