@@ -54,3 +54,63 @@ def test_postgres_and_sqlite_extract_identical_bytes(pg_url, repo_params, tmp_pa
     finally:
         with pg_engine.begin() as conn:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{schema.table}"'))
+
+
+@pytest.fixture()
+def pg_monitoring_db(pg_url):
+    """A throw-away database on the local PostgreSQL server for the prediction log and the decision record."""
+    name = f"monitoring_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = sa.create_engine(sa.make_url(pg_url).set(database=name))
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_db, repo_params, tmp_path):
+    """Scale-out path for `monitoring_db`: upsert a night twice, join labels twice, record decisions; the same
+    results as on SQLite."""
+    from tabular_mlops import decisions_log, predictions
+
+    schema, night = repo_params.schema, dt.datetime(2026, 4, 1)
+    batch = generate_day(night.date(), 50, 3)
+    rows = batch[[schema.id_column, schema.timestamp_column, *schema.feature_names]].assign(
+        prediction_id="batch:" + batch[schema.id_column],
+        score=0.1,
+        decision=1,
+        model_name="credit_default",
+        model_version="1",
+        scoring_run_id="run",
+        source="batch",
+    )
+    labels = batch[[schema.id_column, schema.target_column]]
+    end = night + dt.timedelta(days=1)
+    results = {}
+    for name, engine in (
+        ("sqlite", sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")),
+        ("pg", pg_monitoring_db),
+    ):
+        for version in ("1", "2"):
+            predictions.replace_batch(engine, schema, rows.assign(model_version=version), night, end)
+        for _ in range(2):
+            joined = predictions.join_labels(engine, schema, labels, end)
+        log = predictions.read_log(engine, schema, night, end)
+        decisions_log.record(engine, "2026-04-01", "ok", "retrain", ["why"], "2", 0.4)
+        decisions_log.record_trigger(engine, "2026-04-01", "retrain__2026-04-01")
+        decisions_log.record(engine, "2026-04-01", "ok", "retrain", ["why, re-run"], "2", 0.4)
+        results[name] = (
+            joined,
+            len(log),
+            sorted(set(log["model_version"])),
+            int(log["label"].sum()),
+            decisions_log.history(engine),
+            decisions_log.last_retrain(engine, "2026-04-05"),
+        )
+    assert results["pg"] == results["sqlite"]
+    assert results["pg"][:3] == (50, 50, ["2"])
+    assert results["pg"][4][0]["triggered_run_id"] == "retrain__2026-04-01"
+    assert results["pg"][5] == dt.date(2026, 4, 1)
