@@ -72,6 +72,32 @@ def cmd_champion(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from tabular_mlops import source
+    from tabular_mlops.audit import explain_nights
+    from tabular_mlops.tracking import configure_mlflow
+
+    root = project_dir()
+    params = load_params(args.params or root / "params.yaml")
+    configure_mlflow(root, params.registry.experiment_name)
+    url = sa.make_url(args.db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        print(f"error: monitoring database {url.database} does not exist", file=sys.stderr)
+        return 1
+    engine = source.connect(args.db_url, conn_id="monitoring_db")
+    night = args.night.isoformat() if args.night else None
+    rows = explain_nights(engine, params, night=night, last=None if night else args.last)
+    if night and not rows:
+        print(f"error: no monitoring decision recorded for night {night}", file=sys.stderr)
+        return 1
+    print(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
     parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
@@ -96,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ch = sub.add_parser("champion", help="print the champion version, its metrics and gate results")
     ch.set_defaults(func=cmd_champion)
+
+    why = sub.add_parser(
+        "why", help="a night's retrain/keep decision, its reasons, and the gate outcome of what it triggered"
+    )
+    why.add_argument("--db-url", required=True, help="SQLAlchemy URL of the monitoring database")
+    why.add_argument("--night", type=_date, help="one night (default: the last --last nights)")
+    why.add_argument("--last", type=int, default=7)
+    why.set_defaults(func=cmd_why)
     return parser
 
 

@@ -173,3 +173,39 @@ def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
     assert len(auc) >= 30 and len(rate) >= 30
     epoch = dt.date(1970, 1, 1)
     assert auc[(timeline["caught"] - epoch).days] < 0.7 < auc[(STABLE_NIGHTS[-1] - epoch).days]
+
+
+def test_why_answers_what_changed_that_night(timeline):
+    """`tabular-mlops why` joins the night's decision with the retraining it triggered and its gate outcome."""
+    import subprocess
+    import sys
+
+    from tabular_mlops.audit import retraining_outcome
+    from tabular_mlops.config import load_params
+
+    caught = timeline["caught"].isoformat()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tabular_mlops",
+            "why",
+            "--db-url",
+            f"sqlite:///{timeline['monitor_db']}",
+            "--night",
+            caught,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (night,) = json.loads(proc.stdout)
+    assert night["action"] == "retrain" and night["triggered_run_id"] == f"retrain__{caught}"
+    assert any("matured-label ROC AUC" in r for r in night["reasons"])
+    # dag.test ran the retraining under its own run id; the triggered run itself is still queued here.
+    assert night["retraining"]["gate"].startswith("no training run yet")
+    params = load_params(timeline["project"] / "params.yaml")
+    outcome = retraining_outcome(params, timeline["retrain"].run_id)
+    run, version = challenger_of(timeline["retrain"].run_id)
+    assert outcome["mlflow_run_id"] == run.info.run_id and outcome["version"] == str(version.version)
+    assert outcome["gate"] == version.tags["gate.decision"]

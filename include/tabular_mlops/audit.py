@@ -1,0 +1,54 @@
+"""Why did the model change that night? The night's decision and reasons (monitoring_decisions) joined with the
+retraining it triggered and that retraining's gate outcome (MLflow run tags and registry version tags)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tabular_mlops import decisions_log
+from tabular_mlops.config import Params
+
+
+def retraining_outcome(params: Params, airflow_run_id: str) -> dict:
+    """The challenger a train_model run produced (found by its `airflow_run_id` tag) and its gate decision."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    outcome: dict = {"airflow_run_id": airflow_run_id, "mlflow_run_id": None, "version": None, "gate": None}
+    experiment = client.get_experiment_by_name(params.registry.experiment_name)
+    runs = []
+    if experiment is not None:
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.airflow_run_id = '{airflow_run_id}' and tags.stage = 'challenger'",
+            max_results=1,
+        )
+    if not runs:
+        return {**outcome, "gate": "no training run yet (queued, running or failed before training)"}
+    outcome["mlflow_run_id"] = runs[0].info.run_id
+    name = params.registry.model_name
+    versions = client.search_model_versions(f"name='{name}' and run_id='{runs[0].info.run_id}'")
+    if not versions:
+        return {**outcome, "gate": "trained, not registered yet"}
+    version = versions[0]
+    return {**outcome, "version": str(version.version), "gate": version.tags.get("gate.decision", "pending")}
+
+
+def explain_nights(
+    engine: sa.Engine, params: Params, night: str | None = None, last: int | None = None
+) -> list[dict]:
+    """Decisions (all, one night, or the last N) with the outcome of any retraining they triggered."""
+    rows = decisions_log.history(engine)
+    if night is not None:
+        rows = [r for r in rows if r["night"] == night]
+    elif last is not None:
+        rows = rows[-last:]
+    return [
+        {
+            **r,
+            "retraining": retraining_outcome(params, r["triggered_run_id"])
+            if r["triggered_run_id"]
+            else None,
+        }
+        for r in rows
+    ]
