@@ -30,3 +30,19 @@ def test_window_ends_at_the_newest_snapshot_with_a_time_holdout(tmp_path, repo_p
 def test_no_snapshots_is_a_clear_error(tmp_path, repo_params):
     with pytest.raises(FileNotFoundError, match="no validated snapshots"):
         split_window(repo_params, tmp_path)
+
+
+def test_a_snapshot_out_of_order_gives_the_same_bytes(tmp_path, repo_params):
+    """Row order comes from (timestamp, id), not from how a day's file happens to be written."""
+    import pandas as pd
+
+    outputs = []
+    for name, shuffle in (("sorted", False), ("shuffled", True)):
+        root = tmp_path / name
+        _snapshots(root, repo_params, repo_params.preprocess.window_days)
+        if shuffle:
+            path = sorted((root / "data").glob("*.parquet"))[-2]
+            pd.read_parquet(path).sample(frac=1, random_state=0).to_parquet(path, index=False)
+        split_window(repo_params, root)
+        outputs.append([(root / "processed" / f).read_bytes() for f in ("train.parquet", "holdout.parquet")])
+    assert outputs[0] == outputs[1]
