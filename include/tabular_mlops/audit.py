@@ -15,6 +15,8 @@ def retraining_outcome(params: Params, airflow_run_id: str) -> dict:
 
     client = MlflowClient()
     outcome: dict = {"airflow_run_id": airflow_run_id, "mlflow_run_id": None, "version": None, "gate": None}
+    if "'" in airflow_run_id:
+        return {**outcome, "gate": "run id contains a quote: look it up in the Airflow UI"}
     experiment = client.get_experiment_by_name(params.registry.experiment_name)
     runs = []
     if experiment is not None:
@@ -24,7 +26,11 @@ def retraining_outcome(params: Params, airflow_run_id: str) -> dict:
             max_results=1,
         )
     if not runs:
-        return {**outcome, "gate": "no training run yet (queued, running or failed before training)"}
+        return {
+            **outcome,
+            "gate": "no training run tagged with this Airflow run: it is queued or running, failed before "
+            "training, or `dvc repro` reused an earlier training (same data and params) and no new version exists",
+        }
     outcome["mlflow_run_id"] = runs[0].info.run_id
     name = params.registry.model_name
     versions = client.search_model_versions(f"name='{name}' and run_id='{runs[0].info.run_id}'")

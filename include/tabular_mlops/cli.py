@@ -15,6 +15,13 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from tabular_mlops import source
     from tabular_mlops.simulate import check_example_schema, generate_day, scenario_for
@@ -77,18 +84,22 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
-    from tabular_mlops import source
+    from tabular_mlops import decisions_log, source
     from tabular_mlops.audit import explain_nights
     from tabular_mlops.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    configure_mlflow(root, params.registry.experiment_name)
+    # Read-only: check the database and its table before anything could create them.
     url = sa.make_url(args.db_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         print(f"error: monitoring database {url.database} does not exist", file=sys.stderr)
         return 1
     engine = source.connect(args.db_url, conn_id="monitoring_db")
+    if not sa.inspect(engine).has_table(decisions_log.TABLE):
+        print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
+        return 1
+    configure_mlflow(root, params.registry.experiment_name)
     night = args.night.isoformat() if args.night else None
     rows = explain_nights(engine, params, night=night, last=None if night else args.last)
     if night and not rows:
@@ -128,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     why.add_argument("--db-url", required=True, help="SQLAlchemy URL of the monitoring database")
     why.add_argument("--night", type=_date, help="one night (default: the last --last nights)")
-    why.add_argument("--last", type=int, default=7)
+    why.add_argument("--last", type=_positive, default=7, help="how many recent nights (default 7)")
     why.set_defaults(func=cmd_why)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -128,7 +129,10 @@ def monitor_night(
     last = decisions_log.last_retrain(log_engine, night.isoformat())
     decision = decide(summary, params, last, retrain_in_flight).as_dict()
     alerts = quality_alerts(summary, params)
-    reports = []
+    reports, made = [], {}
+    night_dir = root / params.paths.reports_dir / night.isoformat()
+    if summary["status"] == "no_data" and night_dir.exists():
+        shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
     if summary["status"] != "no_data":
         made = evidently_reports(
             params, reference, current, labelled, root / params.paths.reports_dir / night.isoformat(), night
@@ -148,8 +152,9 @@ def monitor_night(
         version,
         summary.get("drift_share"),
     )
-    if reports:
-        # The workspace is a second view of the same reports: a failure there is alerted, not fatal.
+    if reports or (root / params.paths.evidently_workspace).exists():
+        # The workspace is a second view of the same reports: a failure there is alerted, not fatal. A re-run
+        # night without data still clears the snapshots an earlier run of it left.
         try:
             publish_night(
                 root / params.paths.evidently_workspace,

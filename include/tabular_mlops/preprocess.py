@@ -27,11 +27,20 @@ def list_snapshots(raw_dir: Path) -> dict[dt.date, Path]:
     return found
 
 
-def _concat_days(params: Params, paths: list[Path]) -> pd.DataFrame:
-    keys = [params.schema.timestamp_column, params.schema.id_column]
+def _concat_days(params: Params, days: dict[dt.date, Path]) -> pd.DataFrame:
+    ts = params.schema.timestamp_column
+    keys = [ts, params.schema.id_column]
     frames = []
-    for path in paths:
+    for date, path in days.items():
         day = pd.read_parquet(path)
+        start = pd.Timestamp(date)
+        stamps = day[ts]
+        outside = stamps.isna() | (stamps < start) | (stamps >= start + pd.Timedelta(days=1))
+        if outside.any():
+            raise ValueError(
+                f"{path}: {int(outside.sum())} row(s) with '{ts}' missing or outside {date}; a snapshot holds one "
+                f"application day (re-extract that night)"
+            )
         if not day.empty and not day.set_index(keys).index.is_monotonic_increasing:
             day = day.sort_values(keys, kind="mergesort")  # a snapshot written by other means
         frames.append(day)
@@ -55,8 +64,8 @@ def split_window(params: Params, root: Path) -> dict:
     days = sorted(d for d in snapshots if d >= start)
     # One snapshot per application day, each in (timestamp, id) order, so day order is row order: each part is
     # built by one concat of its days (no whole-window sort or boolean-mask copies: peak memory ~2x the window).
-    train = _concat_days(params, [snapshots[d] for d in days if d < holdout_start])
-    holdout = _concat_days(params, [snapshots[d] for d in days if d >= holdout_start])
+    train = _concat_days(params, {d: snapshots[d] for d in days if d < holdout_start})
+    holdout = _concat_days(params, {d: snapshots[d] for d in days if d >= holdout_start})
     if train.empty or holdout.empty:
         raise ValueError(
             f"window {start}..{end} has {len(train)} training and {len(holdout)} holdout rows; "

@@ -203,7 +203,7 @@ def test_why_answers_what_changed_that_night(timeline):
     assert night["action"] == "retrain" and night["triggered_run_id"] == f"retrain__{caught}"
     assert any("matured-label ROC AUC" in r for r in night["reasons"])
     # dag.test ran the retraining under its own run id; the triggered run itself is still queued here.
-    assert night["retraining"]["gate"].startswith("no training run yet")
+    assert night["retraining"]["gate"].startswith("no training run tagged with this Airflow run")
     params = load_params(timeline["project"] / "params.yaml")
     outcome = retraining_outcome(params, timeline["retrain"].run_id)
     run, version = challenger_of(timeline["retrain"].run_id)

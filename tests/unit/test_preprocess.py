@@ -46,3 +46,16 @@ def test_a_snapshot_out_of_order_gives_the_same_bytes(tmp_path, repo_params):
         split_window(repo_params, root)
         outputs.append([(root / "processed" / f).read_bytes() for f in ("train.parquet", "holdout.parquet")])
     assert outputs[0] == outputs[1]
+
+
+def test_a_row_outside_its_snapshot_day_is_a_clear_error(tmp_path, repo_params):
+    import pandas as pd
+
+    _snapshots(tmp_path, repo_params, repo_params.preprocess.window_days)
+    path = sorted((tmp_path / "data").glob("*.parquet"))[-1]
+    day = pd.read_parquet(path)
+    day.loc[0, "applied_at"] = day.loc[0, "applied_at"] - pd.Timedelta(days=3)
+    day.to_parquet(path, index=False)
+    with pytest.raises(ValueError, match=r"applied_date=.*1 row\(s\) with 'applied_at' missing or outside"):
+        split_window(repo_params, tmp_path)
+    assert not (tmp_path / "processed" / "train.parquet").exists()
