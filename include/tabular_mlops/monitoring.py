@@ -87,6 +87,12 @@ def summarize(
             "row_count_ratio": round(len(current) / expected_rows, 4) if expected_rows else 0.0,
             # Performance and label drift only on enough matured labels (a few dozen defaults are noise).
             "matured_roc_auc": matured_performance(labelled) if len(labelled) >= cfg.min_rows else None,
+            # The same labels against the scores as logged (by the champion of that night), for comparison.
+            "matured_roc_auc_logged": (
+                matured_performance(labelled.assign(score=labelled["logged_score"]))
+                if len(labelled) >= cfg.min_rows and "logged_score" in labelled
+                else None
+            ),
             "label_drift": label_drift(
                 reference[schema.target_column].to_numpy(float),
                 labelled["label"].to_numpy(float) if len(labelled) >= cfg.min_rows else np.array([]),

@@ -91,8 +91,9 @@ def log_to_mlflow(
                 **{f"missing_rate.{c}": v for c, v in summary["missing_rate"].items()},
             }
         )
-        if summary.get("matured_roc_auc") is not None:
-            metrics["matured_roc_auc"] = summary["matured_roc_auc"]
+        for key in ("matured_roc_auc", "matured_roc_auc_logged"):
+            if summary.get(key) is not None:
+                metrics[key] = summary[key]
         labels = summary["label_drift"]
         if labels["matured_rate"] is not None:
             metrics["matured_default_rate"] = labels["matured_rate"]
@@ -115,11 +116,15 @@ def monitor_night(
 ) -> dict:
     """Build the night's report and decision, record them, and return what the DAG needs to act."""
     cfg, schema = params.monitor, params.schema
-    _, version, reference = champion_reference(params, root)
+    model, version, reference = champion_reference(params, root)
     current = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
     label_night = night - dt.timedelta(days=schema.label_delay_days)
     labelled = predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))
-    labelled = labelled[labelled["label"].notna()]
+    labelled = labelled[labelled["label"].notna()].reset_index(drop=True)
+    if len(labelled):
+        # Judge the current champion, not whichever model logged these scores a label delay ago (after a
+        # promotion the old scores would keep condemning a model that may already handle the change).
+        labelled = labelled.assign(logged_score=labelled["score"], score=score_frame(model, labelled, params))
     labelled_drift = (
         dataset_drift(reference, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
     )

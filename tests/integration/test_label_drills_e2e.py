@@ -74,6 +74,9 @@ def timeline(tmp_path_factory, airflow_db):
         }
         assert str(run_dag("ingest_applications", conf=window).state) == "success"
         out["retrain"] = run_dag("train_model", logical_date=out["caught"], conf=triggered)
+        # The night after, under whichever champion the gate left: matured rows are re-scored by it.
+        out["after"] = out["caught"] + dt.timedelta(days=1)
+        run_dag("monitor_nightly", logical_date=out["after"])
     yield out
     drop_queued_runs("train_model")
     env.restore()
@@ -209,3 +212,20 @@ def test_why_answers_what_changed_that_night(timeline):
     run, version = challenger_of(timeline["retrain"].run_id)
     assert outcome["mlflow_run_id"] == run.info.run_id and outcome["version"] == str(version.version)
     assert outcome["gate"] == version.tags["gate.decision"]
+
+
+def test_matured_labels_judge_the_current_champion_after_a_promotion(timeline):
+    from mlflow import MlflowClient
+
+    _, version = challenger_of(timeline["retrain"].run_id)
+    champion = MlflowClient().get_model_version_by_alias("credit_default", "champion").version
+    summary = _summary(timeline["project"], timeline["after"])
+    caught = _summary(timeline["project"], timeline["caught"])
+    # On the caught night v1 was champion and had logged every matured score: both views agree.
+    assert caught["matured_roc_auc"] == pytest.approx(caught["matured_roc_auc_logged"])
+    if str(champion) == str(version.version):  # promoted: the matured window is now judged on its scores
+        assert summary["matured_roc_auc"] != pytest.approx(summary["matured_roc_auc_logged"])
+    else:
+        assert summary["matured_roc_auc"] == pytest.approx(summary["matured_roc_auc_logged"])
+    # The triggered run is still queued (no scheduler here): whatever fires, single-flight keeps.
+    assert _decisions(timeline["monitor_db"])[timeline["after"].isoformat()]["action"] == "keep"
