@@ -1,7 +1,7 @@
 """Nightly monitoring statistics vs Evidently's DataDriftPreset: time, peak memory and correctness on 25 columns.
 
 Data (built once per size in this process, written to parquet, read by every worker):
-  reference  N rows, 7 application days from tabular_mlops.simulate.generate_day(scenario="stable")
+  reference  N rows, 7 application days from tabular_mlops.data.simulate.generate_day(scenario="stable")
   current    N rows, 7 later days from generate_day(scenario="covariate_shift")   (reference size = current size)
   Both get the simulator's 11 features plus 14 synthetic ones (25 columns: 18 numeric, 7 categorical).
   Known drift in the current window (TRUTH below):
@@ -141,7 +141,7 @@ def build_window(rows: int, start: dt.date, scenario: str, seed: int):  # noqa: 
     """`rows` rows over DAYS application days (generate_day per day) plus the 14 synthetic columns."""
     import numpy as np
     import pandas as pd
-    from tabular_mlops.simulate import generate_day
+    from tabular_mlops.data.simulate import generate_day
 
     per_day = [rows // DAYS + (1 if i < rows % DAYS else 0) for i in range(DAYS)]
     days = [generate_day(start + dt.timedelta(days=i), n, seed, scenario) for i, n in enumerate(per_day)]
@@ -244,7 +244,8 @@ def _evidently_verdicts(snapshot) -> tuple[dict, dict]:  # noqa: ANN001
 def worker(method: str, data_dir: Path) -> dict:
     t_import = time.perf_counter()
     import pandas as pd
-    from tabular_mlops import drift, monitoring
+    from tabular_mlops.monitoring import drift
+    from tabular_mlops.monitoring import summary as monitoring
 
     if method == "evidently":
         from evidently import DataDefinition, Dataset, Report

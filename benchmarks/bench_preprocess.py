@@ -31,7 +31,7 @@ def _params(days: int, holdout: int):  # noqa: ANN202
 
 def generate(root: Path, rows: int, days: int) -> None:
     """Snapshots as the ingestion writes them: one parquet per application day, rows in (timestamp, id) order."""
-    from tabular_mlops.simulate import generate_day
+    from tabular_mlops.data.simulate import generate_day
 
     (root / "data").mkdir(parents=True)
     for i in range(days):
@@ -41,7 +41,7 @@ def generate(root: Path, rows: int, days: int) -> None:
 
 
 def measure(root: Path, days: int, holdout: int) -> dict:
-    from tabular_mlops.preprocess import split_window
+    from tabular_mlops.training.preprocess import split_window
 
     params = _params(days, holdout)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -8,19 +8,19 @@ The package is imported from that copy of include/, so the numbers belong to one
 What is measured (the same functions the DAGs and dvc.yaml stages call):
 
   per application day (D days, default 3; the table shows the mean, the per-day figures follow it)
-    simulate.generate  tabular_mlops.simulate.generate_day(day, N)
-    simulate.write     tabular_mlops.source.write_day -> SQLite source DB
-    extract            tabular_mlops.ingest.extract_interval for the night whose application day is that day
+    simulate.generate  tabular_mlops.data.simulate.generate_day(day, N)
+    simulate.write     tabular_mlops.data.source.write_day -> SQLite source DB
+    extract            tabular_mlops.data.ingest.extract_interval for the night whose application day is that day
                        (night = day + schema.label_delay_days, interval [night, night + 1))
-    validate           tabular_mlops.ingest.validate_extracted (GX checkpoint + Data Docs, publish to data/)
-    version            tabular_mlops.versioning.version_snapshots (dvc add data + dvc push to the local remote)
+    validate           tabular_mlops.data.ingest.validate_extracted (GX checkpoint + Data Docs, publish to data/)
+    version            tabular_mlops.data.versioning.version_snapshots (dvc add data + dvc push to the local remote)
   whole window (preprocess.window_days=D, preprocess.holdout_days=1: (D-1)*N train rows, N holdout rows)
-    preprocess         tabular_mlops.preprocess.split_window
-    train              tabular_mlops.train.train (every search-space candidate + refit + MLflow log_model)
-    evaluate           tabular_mlops.evaluate.evaluate
-    register           tabular_mlops.registry.register_challenger
-    gate               tabular_mlops.registry.promote_if_better (first version: no champion to compare with)
-    gate.champion      one extra registry.holdout_metrics on models:/<name>@champion, i.e. what the gate adds
+    preprocess         tabular_mlops.training.preprocess.split_window
+    train              tabular_mlops.training.train.train (every search-space candidate + refit + MLflow log_model)
+    evaluate           tabular_mlops.training.evaluate.evaluate
+    register           tabular_mlops.training.registry.register_challenger
+    gate               tabular_mlops.training.registry.promote_if_better (first version: no champion to compare with)
+    gate.champion      loading the champion + registry.holdout_metrics, i.e. what the gate adds
                        once a champion exists (the champion re-scored on the challenger's holdout)
 
 `s` is wall-clock seconds; `cpu s` is this process's CPU time plus that of its child processes (the dvc
@@ -179,15 +179,16 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
         import pandas  # noqa: F401
         import sklearn.ensemble  # noqa: F401
         import sqlalchemy  # noqa: F401
-        import tabular_mlops.ingest  # noqa: F401
-        import tabular_mlops.registry  # noqa: F401
+        import tabular_mlops.data.ingest  # noqa: F401
+        import tabular_mlops.training.registry  # noqa: F401
 
     print(f"[{rows:,} rows/day x {days} days] project {tmp}", flush=True)
     rec.run("setup.imports", imports)
     import tabular_mlops
-    from tabular_mlops import evaluate, ingest, preprocess, registry, simulate, source, train, versioning
     from tabular_mlops.config import load_params
-    from tabular_mlops.tracking import configure_mlflow
+    from tabular_mlops.data import ingest, simulate, source, versioning
+    from tabular_mlops.training import evaluate, preprocess, registry, train
+    from tabular_mlops.training.tracking import configure_mlflow
 
     assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
     params = load_params(tmp / "params.yaml")
@@ -235,10 +236,15 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
     champion_note = "no champion (gate failed): not measured"
     if gate["promoted"]:
         import pandas as pd
+        from tabular_mlops.artifacts import HOLDOUT_FILE
+        from tabular_mlops.scoring import load_champion
 
-        hold = pd.read_parquet(tmp / params.paths.processed_dir / "holdout.parquet")
+        hold = pd.read_parquet(tmp / params.paths.processed_dir / HOLDOUT_FILE)
         name = params.registry.model_name
-        rec.run("gate.champion", registry.holdout_metrics, f"models:/{name}@champion", hold, params)
+        rec.run(
+            "gate.champion",
+            lambda: registry.holdout_metrics(load_champion(name).model, hold, params),
+        )
         champion_note = "measured"
 
     result = {

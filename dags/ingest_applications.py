@@ -59,7 +59,7 @@ def ingest_applications():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.ingest import extract_interval
+        from tabular_mlops.data.ingest import extract_interval
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         start, end = _interval(context)
@@ -80,7 +80,7 @@ def ingest_applications():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.ingest import validate_extracted
+        from tabular_mlops.data.ingest import validate_extracted
 
         return validate_extracted(load_params(Path(ROOT) / "params.yaml"), Path(ROOT), extracted)
 
@@ -90,7 +90,7 @@ def ingest_applications():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.versioning import version_snapshots
+        from tabular_mlops.data.versioning import version_snapshots
 
         return {**validated, **version_snapshots(load_params(Path(ROOT) / "params.yaml"), Path(ROOT))}
 

@@ -39,10 +39,10 @@ def monitor_nightly():
         """Champion scores for the night's applications; a re-run replaces the night's rows."""
         from pathlib import Path
 
-        from tabular_mlops import source
         from tabular_mlops.config import load_params
-        from tabular_mlops.scoring import score_night
-        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops.data import source
+        from tabular_mlops.monitoring.batch_scoring import score_night
+        from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = load_params(Path(ROOT) / "params.yaml")
@@ -56,9 +56,9 @@ def monitor_nightly():
         """Delayed ground truth: labels of the applications of `night - label_delay_days`."""
         from pathlib import Path
 
-        from tabular_mlops import source
         from tabular_mlops.config import load_params
-        from tabular_mlops.scoring import join_matured_labels
+        from tabular_mlops.data import source
+        from tabular_mlops.monitoring.batch_scoring import join_matured_labels
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = load_params(Path(ROOT) / "params.yaml")
@@ -71,10 +71,10 @@ def monitor_nightly():
         """Evidently report + vectorized drift statistics -> MLflow; the decision and its reasons -> record."""
         from pathlib import Path
 
-        from tabular_mlops import source
         from tabular_mlops.config import load_params
-        from tabular_mlops.nightly import monitor_night
-        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops.data import source
+        from tabular_mlops.monitoring.nightly import monitor_night
+        from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
@@ -114,7 +114,8 @@ def monitor_nightly():
     @task
     def record_trigger(**context) -> str:
         """Write the triggered run id next to the night's decision (cooldown and audit read it)."""
-        from tabular_mlops import decisions_log, source
+        from tabular_mlops.data import source
+        from tabular_mlops.monitoring import decisions_log
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         run_id = f"retrain__{context['ds']}"

@@ -31,14 +31,15 @@ def train_model():
         import json
         from pathlib import Path
 
+        from tabular_mlops.artifacts import RUN_FILE
         from tabular_mlops.config import load_params
-        from tabular_mlops.versioning import reproduce
+        from tabular_mlops.data.versioning import reproduce
 
         params = load_params(Path(ROOT) / "params.yaml")
         env = task_env(ROOT, context)
         env["MLOPS_TRIGGER_REASON"] = context["params"].get("reason") or env["MLOPS_TRIGGER_REASON"]
         reproduce(Path(ROOT), env=env)
-        return json.loads((Path(ROOT) / params.paths.model_dir / "run.json").read_text())
+        return json.loads((Path(ROOT) / params.paths.model_dir / RUN_FILE).read_text())
 
     @task(pool=DVC_POOL)
     def register(run: dict) -> dict:
@@ -46,8 +47,8 @@ def train_model():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.registry import register_challenger
-        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops.training.registry import register_challenger
+        from tabular_mlops.training.tracking import configure_mlflow
 
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
@@ -59,8 +60,8 @@ def train_model():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.registry import promote_if_better
-        from tabular_mlops.tracking import configure_mlflow
+        from tabular_mlops.training.registry import promote_if_better
+        from tabular_mlops.training.tracking import configure_mlflow
 
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)

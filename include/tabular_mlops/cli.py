@@ -8,7 +8,7 @@ import json
 import sys
 
 from tabular_mlops.config import ConfigError, load_params, project_dir
-from tabular_mlops.simulate import SCENARIOS
+from tabular_mlops.data.simulate import SCENARIOS
 
 
 def _date(text: str) -> dt.date:
@@ -23,8 +23,8 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from tabular_mlops import source
-    from tabular_mlops.simulate import check_example_schema, generate_day, scenario_for
+    from tabular_mlops.data import source
+    from tabular_mlops.data.simulate import check_example_schema, generate_day, scenario_for
 
     params = load_params(args.params or project_dir() / "params.yaml")
     sim = params.simulate
@@ -58,8 +58,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from tabular_mlops.registry import rollback
-    from tabular_mlops.tracking import configure_mlflow
+    from tabular_mlops.training.registry import rollback
+    from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
@@ -69,8 +69,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_champion(args: argparse.Namespace) -> int:
-    from tabular_mlops.registry import describe_champion
-    from tabular_mlops.tracking import configure_mlflow
+    from tabular_mlops.training.registry import describe_champion
+    from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
@@ -84,9 +84,10 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
-    from tabular_mlops import decisions_log, source
-    from tabular_mlops.audit import explain_nights
-    from tabular_mlops.tracking import configure_mlflow
+    from tabular_mlops.data import source
+    from tabular_mlops.monitoring import decisions_log
+    from tabular_mlops.monitoring.audit import explain_nights
+    from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")

@@ -1,99 +1,93 @@
-"""Nightly batch scoring with the champion (loaded by alias, preprocessing inside) into the prediction log,
-and the delayed-ground-truth join once labels mature."""
+"""The one way a model is loaded from the registry and the one way it scores a frame: used by training's
+selection and evaluation, the gate, nightly batch scoring and the online service alike. Preprocessing lives
+inside the model (a fitted sklearn Pipeline), so all of them score exactly the same way."""
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from tabular_mlops import predictions, source
-from tabular_mlops.config import Params
-from tabular_mlops.features import model_frame
+from tabular_mlops.artifacts import CHAMPION
+from tabular_mlops.config import SchemaConfig
 
 
-def load_champion(params: Params):  # noqa: ANN201
-    """(sklearn model, version) of alias `champion`; a clear error if there is none yet."""
+def model_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
+    """The model's input: schema features only, numeric as float64 (NaN = missing), categories as str."""
+    missing = [c for c in schema.feature_names if c not in df.columns]
+    if missing:
+        raise KeyError(f"input lacks feature column(s) {missing} required by params.yaml schema.features")
+    out = pd.DataFrame(index=range(len(df)))
+    for f in schema.features:
+        col = df[f.name].reset_index(drop=True)
+        if f.is_categorical:
+            out[f.name] = (
+                col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), "missing")
+            )
+        else:
+            out[f.name] = pd.to_numeric(col, errors="coerce").astype(np.float64)
+    return out
+
+
+def score_frame(model: Any, df: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:
+    """Probability of the positive class for every row of `df` (any extra columns are ignored)."""
+    return np.asarray(model.predict_proba(model_frame(df, schema))[:, 1], dtype=float)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version, loaded: the fitted pipeline and where it came from."""
+
+    model: Any
+    name: str
+    version: str
+    run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def score(self, df: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:
+        return score_frame(self.model, df, schema)
+
+
+def load_model_uri(model_uri: str) -> Any:
+    """The fitted sklearn pipeline behind an MLflow model URI (runs:/..., models:/...)."""
     import mlflow
+
+    return mlflow.sklearn.load_model(model_uri)
+
+
+def load_version(model_name: str, version: str) -> LoadedModel:
+    """Version `version` of registered model `model_name`."""
+    from mlflow import MlflowClient
+
+    mv = MlflowClient().get_model_version(model_name, version)
+    return LoadedModel(
+        load_model_uri(f"models:/{model_name}/{mv.version}"),
+        model_name,
+        str(mv.version),
+        mv.run_id,
+        dict(mv.tags),
+    )
+
+
+def champion_version(model_name: str) -> str | None:
+    """The version that holds alias `champion`, or None when there is none yet."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    name = params.registry.model_name
     try:
-        version = MlflowClient().get_model_version_by_alias(name, "champion").version
-    except MlflowException as exc:
+        return str(MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_champion(model_name: str) -> LoadedModel:
+    """The current champion; a clear error if there is none yet."""
+    version = champion_version(model_name)
+    if version is None:
         raise LookupError(
-            f"registered model '{name}' has no 'champion' alias yet: run train_model first"
-        ) from exc
-    return mlflow.sklearn.load_model(f"models:/{name}@champion"), str(version)
-
-
-def score_frame(model, batch: pd.DataFrame, params: Params) -> np.ndarray:  # noqa: ANN001
-    return model.predict_proba(model_frame(batch, params.schema))[:, 1]
-
-
-def score_night(
-    params: Params,
-    source_engine: sa.Engine,
-    log_engine: sa.Engine,
-    night: dt.date,
-    run_id: str,
-    conn_id: str = "source_db",
-) -> dict:
-    """Score the applications received during `night` and replace that night's batch rows in the log."""
-    schema = params.schema
-    start = dt.datetime.combine(night, dt.time())
-    end = start + dt.timedelta(days=1)
-    batch = source.read_window(source_engine, schema, start, end, conn_id)
-    duplicates = int(batch[schema.id_column].duplicated().sum())
-    batch = batch.drop_duplicates(schema.id_column, keep="first").reset_index(drop=True)
-    if batch.empty:
-        predictions.replace_batch(log_engine, schema, pd.DataFrame(), start, end)
-        return {
-            "night": night.isoformat(),
-            "rows": 0,
-            "model_version": None,
-            "duplicates_dropped": duplicates,
-        }
-    model, version = load_champion(params)
-    scores = score_frame(model, batch, params)
-    features = model_frame(batch, schema)
-    for f in schema.features:
-        if f.is_categorical:
-            features[f.name] = batch[f.name].astype(object).where(batch[f.name].notna(), None)
-    rows = pd.concat([batch[[schema.id_column, schema.timestamp_column]], features], axis=1)
-    rows["prediction_id"] = "batch:" + rows[schema.id_column].astype(str)
-    rows["score"] = scores
-    rows["decision"] = (scores >= params.evaluate.decision_threshold).astype(int)
-    rows["model_name"] = params.registry.model_name
-    rows["model_version"] = version
-    rows["scoring_run_id"] = run_id
-    rows["source"] = "batch"
-    n = predictions.replace_batch(log_engine, schema, rows, start, end)
-    return {
-        "night": night.isoformat(),
-        "rows": n,
-        "model_version": version,
-        "duplicates_dropped": duplicates,
-        "mean_score": round(float(scores.mean()), 6),
-    }
-
-
-def join_matured_labels(
-    params: Params,
-    source_engine: sa.Engine,
-    log_engine: sa.Engine,
-    night: dt.date,
-    conn_id: str = "source_db",
-) -> dict:
-    """Labels of the applications of `night - label_delay_days` have matured: write them onto the log."""
-    schema = params.schema
-    day = night - dt.timedelta(days=schema.label_delay_days)
-    start = dt.datetime.combine(day, dt.time())
-    labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id)
-    labels = labels[[schema.id_column, schema.target_column]].drop_duplicates(schema.id_column)
-    joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
-    updated = predictions.join_labels(log_engine, schema, labels, joined_at)
-    return {"application_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}
+            f"registered model '{model_name}' has no '{CHAMPION}' alias yet: run train_model first"
+        )
+    # Loaded by number, not by alias: the alias may move between the lookup and the load.
+    return load_version(model_name, version)

@@ -4,10 +4,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from tabular_mlops import source
-from tabular_mlops.ingest import extract_interval, validate_extracted
-from tabular_mlops.simulate import QUALITY_SCENARIOS, generate_day
-from tabular_mlops.validate import ValidationFailedError
+from tabular_mlops.data import source
+from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.simulate import QUALITY_SCENARIOS, generate_day
+from tabular_mlops.data.validate import ValidationFailedError
 
 from tests.conftest import make_project
 

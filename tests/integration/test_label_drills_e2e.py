@@ -84,7 +84,7 @@ def timeline(tmp_path_factory, airflow_db):
 
 def _decisions(path):
     import sqlalchemy as sa
-    from tabular_mlops import decisions_log
+    from tabular_mlops.monitoring import decisions_log
 
     return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
 
@@ -183,8 +183,8 @@ def test_why_answers_what_changed_that_night(timeline):
     import subprocess
     import sys
 
-    from tabular_mlops.audit import retraining_outcome
     from tabular_mlops.config import load_params
+    from tabular_mlops.monitoring.audit import retraining_outcome
 
     caught = timeline["caught"].isoformat()
     proc = subprocess.run(

@@ -92,7 +92,7 @@ def _dag_run(dag_id, run_id):
 
 
 def _decisions(path):
-    from tabular_mlops import decisions_log
+    from tabular_mlops.monitoring import decisions_log
 
     return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
 

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-from tabular_mlops import source
-from tabular_mlops.ingest import extract_interval
-from tabular_mlops.simulate import generate_day
+from tabular_mlops.data import source
+from tabular_mlops.data.ingest import extract_interval
+from tabular_mlops.data.simulate import generate_day
 
 PG = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
 DAY = dt.date(2026, 1, 1)
@@ -74,7 +74,7 @@ def pg_monitoring_db(pg_url):
 def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_db, repo_params, tmp_path):
     """Scale-out path for `monitoring_db`: upsert a night twice, join labels twice, record decisions; the same
     results as on SQLite."""
-    from tabular_mlops import decisions_log, predictions
+    from tabular_mlops.monitoring import decisions_log, predictions
 
     schema, night = repo_params.schema, dt.datetime(2026, 4, 1)
     batch = generate_day(night.date(), 50, 3)

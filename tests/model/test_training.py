@@ -7,14 +7,16 @@ import json
 import os
 
 import pytest
-from tabular_mlops import registry, source
+from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
 from tabular_mlops.config import load_params
-from tabular_mlops.evaluate import evaluate
-from tabular_mlops.ingest import extract_interval, validate_extracted
-from tabular_mlops.preprocess import split_window
-from tabular_mlops.simulate import generate_day
-from tabular_mlops.tracking import configure_mlflow
-from tabular_mlops.train import train
+from tabular_mlops.data import source
+from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.training import registry
+from tabular_mlops.training.evaluate import evaluate
+from tabular_mlops.training.preprocess import split_window
+from tabular_mlops.training.tracking import configure_mlflow
+from tabular_mlops.training.train import train
 
 from tests.conftest import make_project
 
@@ -84,10 +86,10 @@ def test_rollback_restores_the_previous_champion(trained_project):
         evaluate(params, project)
         versions.append(registry.register_challenger(params, project)["version"])
         registry.promote_if_better(params, project, str(versions[-1]))
-    assert registry.alias_version(name, registry.CHAMPION) == str(versions[1])
+    assert registry.alias_version(name, CHAMPION) == str(versions[1])
     result = registry.rollback(name, reason="test")
     assert result["champion"] == str(versions[0])
-    assert registry.alias_version(name, registry.CHAMPION) == str(versions[0])
-    assert registry.alias_version(name, registry.PREVIOUS) == str(versions[1])
-    run = json.loads((project / params.paths.model_dir / "run.json").read_text())
+    assert registry.alias_version(name, CHAMPION) == str(versions[0])
+    assert registry.alias_version(name, PREVIOUS_CHAMPION) == str(versions[1])
+    run = json.loads((project / params.paths.model_dir / RUN_FILE).read_text())
     assert run["run_id"]

@@ -1,0 +1,114 @@
+"""Every naming contract of the pipeline, spelled once: file names, the snapshot name pattern, registry aliases
+and tag keys. Modules, DAGs, scripts and tests import these instead of repeating the strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+# --- registry aliases -------------------------------------------------------------------------------------
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+
+# --- validated daily snapshots in `paths.raw_dir` (what data.dvc versions) ------------------------------------
+SNAPSHOT_GLOB = "applied_date=*.parquet"
+_SNAPSHOT_RE = re.compile(r"applied_date=(\d{4}-\d{2}-\d{2})\.parquet$")
+# Great Expectations result summary written beside each published snapshot.
+GX_SIDECAR_SUFFIX = ".gx.json"
+
+
+def snapshot_name(day: dt.date) -> str:
+    """File name of the snapshot that holds the applications of `day`."""
+    return f"applied_date={day.isoformat()}.parquet"
+
+
+def snapshot_day(name: str) -> dt.date | None:
+    """The day a snapshot file (name or relative path) holds, or None if it is not a snapshot."""
+    m = _SNAPSHOT_RE.search(name)
+    return dt.date.fromisoformat(m.group(1)) if m else None
+
+
+def gx_sidecar(snapshot: Path) -> Path:
+    """The GX summary file of a snapshot."""
+    return snapshot.with_name(snapshot.stem + GX_SIDECAR_SUFFIX)
+
+
+def gx_sidecar_day(name: str) -> dt.date | None:
+    """The day a GX summary file belongs to, or None."""
+    if not name.endswith(GX_SIDECAR_SUFFIX):
+        return None
+    return snapshot_day(name[: -len(GX_SIDECAR_SUFFIX)] + ".parquet")
+
+
+# --- DVC ----------------------------------------------------------------------------------------------------
+DATA_DVC_FILE = "data.dvc"
+DVC_LOCK_FILE = "dvc.lock"
+
+# --- DVC stage outputs (dvc.yaml lists the same names; tests/unit/test_dvc_stages.py checks it) -------------
+TRAIN_FILE = "train.parquet"  # in paths.processed_dir
+HOLDOUT_FILE = "holdout.parquet"  # in paths.processed_dir
+WINDOW_FILE = "window.json"  # in paths.processed_dir
+RUN_FILE = "run.json"  # in paths.model_dir: the training run that `register` picks up
+HOLDOUT_METRICS_FILE = "holdout.json"  # in paths.metrics_dir
+
+
+class PlotFile:
+    """Evaluation figures in paths.plots_dir (dvc.yaml declares them as plots)."""
+
+    ROC = "roc_curve.png"
+    PR = "pr_curve.png"
+    CALIBRATION = "calibration_curve.png"
+    CONFUSION = "confusion_matrix.png"
+    IMPORTANCE = "feature_importance.png"
+    ALL = (ROC, PR, CALIBRATION, CONFUSION, IMPORTANCE)
+
+
+# --- MLflow run and model-version tag keys ---------------------------------------------------------------------
+class Tag:
+    """Tag keys on training runs and registered versions (lineage, gate) and on monitoring runs."""
+
+    DVC_DATA_HASH = "dvc_data_hash"
+    GIT_COMMIT = "git_commit"
+    AIRFLOW_DAG_ID = "airflow_dag_id"
+    AIRFLOW_RUN_ID = "airflow_run_id"
+    RETRAIN_REASON = "retrain_reason"
+    TRIGGER_NIGHT = "trigger_night"
+    TRIGGER_WINDOW_END = "trigger_window_end"
+    DATA_WINDOW = "data_window"
+    REFERENCE_WINDOW = "reference_window"
+    STAGE = "stage"  # RunStage below
+    BEST_CANDIDATE = "best_candidate"
+    GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"
+    GATE_DECISION = "gate.decision"  # pending | promoted | rejected: reasons
+    HOLDOUT_PREFIX = "holdout."  # holdout.<metric> on the version
+    ROLLED_BACK = "rolled_back"
+    MONITORED_MODEL = "monitored_model"
+    MONITORED_VERSION = "monitored_version"
+    LAST_NIGHT = "last_night"
+    DECISION_PREFIX = "decision."  # decision.<night> on the monitoring run
+
+
+# Lineage copied from the training run onto the registered version.
+LINEAGE_TAGS = (
+    Tag.DVC_DATA_HASH,
+    Tag.GIT_COMMIT,
+    Tag.AIRFLOW_DAG_ID,
+    Tag.AIRFLOW_RUN_ID,
+    Tag.RETRAIN_REASON,
+    Tag.TRIGGER_NIGHT,
+    Tag.DATA_WINDOW,
+    Tag.REFERENCE_WINDOW,
+)
+
+
+class RunStage:
+    """Values of the `stage` tag on training runs."""
+
+    CHALLENGER = "challenger"  # the refitted best candidate: the run a version is registered from
+    CANDIDATE = "candidate"  # one search-space candidate (a child run)
+
+
+GATE_PENDING = "pending"
+GATE_PROMOTED = "promoted"

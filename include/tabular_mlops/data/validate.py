@@ -1,0 +1,195 @@
+"""Validate a batch with a Great Expectations 1.x checkpoint (which also builds Data Docs), then either
+publish the snapshots to the DVC-tracked raw folder or move them to quarantine with the validation result."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tabular_mlops.artifacts import gx_sidecar
+from tabular_mlops.config import Params
+from tabular_mlops.data.expectations import expectation_specs, suite_name
+from tabular_mlops.io import atomic_write_json
+
+
+class ValidationFailedError(RuntimeError):
+    """The batch broke expectations; the message names each failed expectation and column."""
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    success: bool
+    failures: list[str]
+    result: dict[str, Any]
+    data_docs: str | None
+
+    def message(self) -> str:
+        return "; ".join(self.failures)
+
+
+def gx_context(params: Params, root: Path):  # noqa: ANN201 - GX context type is internal
+    import great_expectations as gx
+
+    return gx.get_context(mode="file", project_root_dir=str(root / params.paths.expectations_dir))
+
+
+def _expected_suite(params: Params):  # noqa: ANN202
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(
+        name=suite_name(params),
+        expectations=[getattr(gx.expectations, kind)(**kwargs) for kind, kwargs in expectation_specs(params)],
+    )
+
+
+def _rules(suite) -> list[tuple[str, str]]:  # noqa: ANN001
+    import json
+
+    return sorted(
+        (e["type"], json.dumps(e["kwargs"], sort_keys=True, default=str))
+        for e in suite.to_json_dict()["expectations"]
+    )
+
+
+def _stored_checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+    """The checkpoint stored in the repo, if its suite still says what the schema config says."""
+    name = suite_name(params)
+    try:
+        checkpoint = context.checkpoints.get(f"{name}_checkpoint")
+        stored_suite = context.suites.get(name)
+    except Exception:  # noqa: BLE001 - GX raises several "not found" types
+        return None
+    return checkpoint if _rules(stored_suite) == _rules(_expected_suite(params)) else None
+
+
+def _checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+    """Reuse the stored checkpoint; regenerate suite + checkpoint only when the schema config changed."""
+    import great_expectations as gx
+
+    stored = _stored_checkpoint(params, context)
+    if stored is not None:
+        return stored
+    name = suite_name(params)
+    source = context.data_sources.add_or_update_pandas(name="snapshots")
+    asset = source.add_dataframe_asset(name=params.schema.table)
+    batch_def = asset.add_batch_definition_whole_dataframe("whole_batch")
+    suite = context.suites.add_or_update(_expected_suite(params))
+    vdef = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{name}_checkpoint",
+            validation_definitions=[vdef],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+
+
+def _describe_failure(res: dict[str, Any]) -> str:
+    cfg = res["expectation_config"]
+    kwargs = cfg.get("kwargs", {})
+    where = f" on column '{kwargs['column']}'" if "column" in kwargs else ""
+    detail = res.get("result", {}) or {}
+    bits = []
+    if "unexpected_percent" in detail and detail["unexpected_percent"] is not None:
+        bits.append(f"{detail['unexpected_percent']:.1f}% unexpected")
+    if detail.get("partial_unexpected_list"):
+        bits.append(f"e.g. {detail['partial_unexpected_list'][:3]}")
+    if "observed_value" in detail:
+        bits.append(f"observed {detail['observed_value']}")
+    if res.get("exception_info", {}).get("raised_exception"):
+        bits.append(str(res["exception_info"].get("exception_message", ""))[:120])
+    return f"{cfg['type']}{where}" + (f" ({', '.join(bits)})" if bits else "")
+
+
+def validate_batch(df: pd.DataFrame, params: Params, root: Path) -> ValidationOutcome:
+    """Run the checkpoint on a DataFrame and summarise it."""
+    context = gx_context(params, root)
+    result = _checkpoint(params, context).run(batch_parameters={"dataframe": df})
+    described = result.describe_dict()
+    failures = []
+    for run_result in result.run_results.values():
+        for res in run_result.to_json_dict()["results"]:
+            if not res["success"]:
+                failures.append(_describe_failure(res))
+    docs = context.get_docs_sites_urls()
+    return ValidationOutcome(
+        success=bool(result.success),
+        failures=failures,
+        result=described,
+        data_docs=docs[0]["site_url"] if docs else None,
+    )
+
+
+def outcome_summary(outcome: ValidationOutcome, params: Params, batch_id: str) -> dict[str, Any]:
+    stats = outcome.result.get("validation_results", [{}])[0].get("statistics", {})
+    return {
+        "suite": suite_name(params),
+        "batch": batch_id,
+        "success": outcome.success,
+        "evaluated_expectations": stats.get("evaluated_expectations"),
+        "successful_expectations": stats.get("successful_expectations"),
+        "failures": outcome.failures,
+    }
+
+
+def publish_or_quarantine(
+    snapshots: list[Path], params: Params, root: Path, batch_id: str
+) -> ValidationOutcome:
+    """Validate the landed snapshots as one batch. Pass: move them into the raw folder. Fail: move them to
+    quarantine/<batch_id>/ with the validation result, then raise ValidationFailedError."""
+    frames = [pd.read_parquet(p) for p in snapshots]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    outcome = validate_batch(df, params, root)
+    if outcome.success:
+        raw = root / params.paths.raw_dir
+        raw.mkdir(parents=True, exist_ok=True)
+        summary = outcome_summary(outcome, params, batch_id)
+        for path in snapshots:
+            # The summary is deterministic (no run ids or times), so re-running an interval changes no bytes.
+            atomic_write_json(gx_sidecar(raw / path.name), summary)
+            path.replace(raw / path.name)
+        return outcome
+    quarantine = root / params.paths.quarantine_dir / batch_id
+    if quarantine.exists():
+        shutil.rmtree(quarantine)
+    quarantine.mkdir(parents=True)
+    for path in snapshots:
+        path.replace(quarantine / path.name)
+        # A batch that failed now must not linger in raw from an earlier, different run of the interval.
+        (root / params.paths.raw_dir / path.name).unlink(missing_ok=True)
+        gx_sidecar(root / params.paths.raw_dir / path.name).unlink(missing_ok=True)
+    atomic_write_json(quarantine / "validation_result.json", outcome.result)
+    raise ValidationFailedError(
+        f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "
+        f"'{suite_name(params)}' and was quarantined in {quarantine}: {outcome.message()}"
+    )
+
+
+def write_suite(params: Params, root: Path) -> Path:
+    """Generate the suite, validation definition and checkpoint from the schema into the repo's GX folder."""
+    context = gx_context(params, root)
+    _checkpoint(params, context)
+    return root / params.paths.expectations_dir / "gx" / "expectations" / f"{suite_name(params)}.json"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from tabular_mlops.config import load_params, project_dir
+
+    parser = argparse.ArgumentParser(description="(Re)generate the Great Expectations suite from params.yaml")
+    parser.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    root = project_dir()
+    print(write_suite(load_params(args.params or root / "params.yaml"), root))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""After promotion: nightly batch scoring into the prediction log, delayed labels, drift of features, score and
+label against the champion's training data, the retrain/keep decision and its record, Evidently reports and
+workspace, and the audit that answers "why did the model change that night?"."""

@@ -1,0 +1,80 @@
+"""Nightly batch scoring with the champion (loaded by alias, preprocessing inside) into the prediction log,
+and the delayed-ground-truth join once labels mature."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tabular_mlops.config import Params
+from tabular_mlops.data import source
+from tabular_mlops.monitoring import predictions
+from tabular_mlops.scoring import load_champion, model_frame
+
+
+def score_night(
+    params: Params,
+    source_engine: sa.Engine,
+    log_engine: sa.Engine,
+    night: dt.date,
+    run_id: str,
+    conn_id: str = "source_db",
+) -> dict:
+    """Score the applications received during `night` and replace that night's batch rows in the log."""
+    schema = params.schema
+    start = dt.datetime.combine(night, dt.time())
+    end = start + dt.timedelta(days=1)
+    batch = source.read_window(source_engine, schema, start, end, conn_id)
+    duplicates = int(batch[schema.id_column].duplicated().sum())
+    batch = batch.drop_duplicates(schema.id_column, keep="first").reset_index(drop=True)
+    if batch.empty:
+        predictions.replace_batch(log_engine, schema, pd.DataFrame(), start, end)
+        return {
+            "night": night.isoformat(),
+            "rows": 0,
+            "model_version": None,
+            "duplicates_dropped": duplicates,
+        }
+    champion = load_champion(params.registry.model_name)
+    version = champion.version
+    scores = champion.score(batch, schema)
+    features = model_frame(batch, schema)
+    for f in schema.features:
+        if f.is_categorical:
+            features[f.name] = batch[f.name].astype(object).where(batch[f.name].notna(), None)
+    rows = pd.concat([batch[[schema.id_column, schema.timestamp_column]], features], axis=1)
+    rows["prediction_id"] = "batch:" + rows[schema.id_column].astype(str)
+    rows["score"] = scores
+    rows["decision"] = (scores >= params.evaluate.decision_threshold).astype(int)
+    rows["model_name"] = params.registry.model_name
+    rows["model_version"] = version
+    rows["scoring_run_id"] = run_id
+    rows["source"] = "batch"
+    n = predictions.replace_batch(log_engine, schema, rows, start, end)
+    return {
+        "night": night.isoformat(),
+        "rows": n,
+        "model_version": version,
+        "duplicates_dropped": duplicates,
+        "mean_score": round(float(scores.mean()), 6),
+    }
+
+
+def join_matured_labels(
+    params: Params,
+    source_engine: sa.Engine,
+    log_engine: sa.Engine,
+    night: dt.date,
+    conn_id: str = "source_db",
+) -> dict:
+    """Labels of the applications of `night - label_delay_days` have matured: write them onto the log."""
+    schema = params.schema
+    day = night - dt.timedelta(days=schema.label_delay_days)
+    start = dt.datetime.combine(day, dt.time())
+    labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id)
+    labels = labels[[schema.id_column, schema.target_column]].drop_duplicates(schema.id_column)
+    joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
+    updated = predictions.join_labels(log_engine, schema, labels, joined_at)
+    return {"application_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}

@@ -1,0 +1,62 @@
+"""DVC stage `evaluate`: holdout metrics, figures and feature importance for the challenger, logged to its run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE
+from tabular_mlops.config import Params, load_params, project_dir
+from tabular_mlops.io import atomic_write_json
+from tabular_mlops.scoring import load_model_uri, model_frame, score_frame
+from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.plots import save_all
+
+
+def permutation_importance(model, x: pd.DataFrame, y, seed: int) -> pd.Series:  # noqa: ANN001
+    from sklearn.inspection import permutation_importance as sk_perm
+
+    result = sk_perm(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1)
+    return pd.Series(result.importances_mean, index=x.columns)
+
+
+def evaluate(params: Params, root: Path) -> dict[str, float]:
+    import mlflow
+
+    from tabular_mlops.training.tracking import configure_mlflow
+
+    info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
+    configure_mlflow(root, params.registry.experiment_name)
+    model = load_model_uri(info["model_uri"])
+    holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
+    x = model_frame(holdout, params.schema)
+    y = holdout[params.schema.target_column].astype(int).to_numpy()
+    scores = score_frame(model, holdout, params.schema)
+    metrics = classification_metrics(y, scores, params.evaluate.decision_threshold)
+    sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
+    importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
+    figures = save_all(y, scores, params.evaluate.decision_threshold, importance, root / "plots")
+    atomic_write_json(
+        root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}
+    )
+    with mlflow.start_run(run_id=info["run_id"]):
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        mlflow.log_dict(importance.round(6).to_dict(), "evaluation/feature_importance.json")
+        for fig in figures:
+            mlflow.log_artifact(str(fig), artifact_path="evaluation")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    root = project_dir()
+    print(json.dumps(evaluate(load_params(args.params or root / "params.yaml"), root)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The promotion gate: model tests, absolute thresholds, and comparison with the champion on the same holdout.
+
+Every check returns a GateResult with a reason; the champion alias moves only if all of them pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from tabular_mlops.config import Params
+from tabular_mlops.scoring import model_frame
+
+Scorer = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_tests(predict: Scorer, holdout: pd.DataFrame, params: Params) -> GateResult:
+    """Input schema accepted, outputs in [0, 1], schema-allowed missing values handled, p95 latency in budget."""
+    schema = params.schema
+    x = model_frame(holdout.head(500), schema)
+    problems = []
+    try:
+        scores = np.asarray(predict(x), dtype=float)
+    except Exception as exc:  # noqa: BLE001 - any failure here is a failed model test, with its reason
+        return GateResult("model_tests", False, f"model rejected an input that matches the schema: {exc}")
+    if scores.shape[0] != len(x) or not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
+        problems.append("scores are not finite probabilities in [0, 1]")
+    nullable = [f.name for f in schema.features if f.nullable]
+    if nullable:
+        with_gaps = x.head(20).copy()
+        with_gaps[nullable] = np.nan
+        try:
+            gap_scores = np.asarray(predict(with_gaps), dtype=float)
+            if not np.all(np.isfinite(gap_scores)):
+                problems.append(f"non-finite scores when nullable columns {nullable} are missing")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"fails on missing values in nullable columns {nullable}: {exc}")
+    timings = []
+    rows = [x.iloc[[i % len(x)]] for i in range(params.gate.latency_samples)]
+    # One thread, as a single-row request is served: OpenMP worker threads waiting for a busy core
+    # (other tasks on the machine) would otherwise dominate the figure.
+    with threadpool_limits(limits=1):
+        predict(rows[0])  # warm-up
+        for row in rows:
+            t0 = time.perf_counter()
+            predict(row)
+            timings.append((time.perf_counter() - t0) * 1000)
+    p95 = float(np.percentile(timings, 95))
+    if p95 > params.gate.latency_p95_ms:
+        problems.append(f"p95 single-row latency {p95:.1f} ms > budget {params.gate.latency_p95_ms} ms")
+    if problems:
+        return GateResult("model_tests", False, "; ".join(problems))
+    return GateResult(
+        "model_tests",
+        True,
+        f"schema ok, scores in [0, 1], missing {nullable} handled, p95 latency {p95:.1f} ms "
+        f"<= {params.gate.latency_p95_ms} ms",
+    )
+
+
+def threshold_checks(metrics: dict[str, float], params: Params) -> GateResult:
+    g = params.gate
+    rules = [
+        ("roc_auc", ">=", g.min_roc_auc),
+        ("pr_auc", ">=", g.min_pr_auc),
+        ("brier", "<=", g.max_brier),
+    ]
+    failed, passed = [], []
+    for name, op, limit in rules:
+        value = metrics.get(name, float("nan"))
+        ok = (value >= limit) if op == ">=" else (value <= limit)
+        (passed if ok else failed).append(f"{name} {value:.4f} {op if ok else 'violates ' + op} {limit}")
+    if failed:
+        return GateResult("thresholds", False, "; ".join(failed))
+    return GateResult("thresholds", True, "; ".join(passed))
+
+
+def champion_comparison(
+    challenger_metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    champion_version: str | None,
+    params: Params,
+) -> GateResult:
+    """Not worse than the champion by more than the margin, both scored on the challenger's holdout."""
+    metric, margin = params.gate.comparison_metric, params.gate.champion_margin
+    if champion_metrics is None:
+        return GateResult("champion_comparison", True, "no current champion: nothing to compare against")
+    new, old = challenger_metrics[metric], champion_metrics[metric]
+    lower_is_better = metric in ("brier", "log_loss")
+    delta = (old - new) if lower_is_better else (new - old)
+    verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on the same holdout (delta {delta:+.4f}, margin {margin})"
+    return GateResult("champion_comparison", delta >= -margin, verdict)

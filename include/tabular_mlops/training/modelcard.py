@@ -1,0 +1,62 @@
+"""A Markdown model card per registered version: data, assumptions, metrics against thresholds, gate outcome."""
+
+from __future__ import annotations
+
+from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
+from tabular_mlops.config import Params
+from tabular_mlops.training.gate import GateResult
+
+
+def render_model_card(
+    params: Params,
+    version: str,
+    info: dict,
+    metrics: dict[str, float],
+    lineage: dict[str, str],
+    gates: list[GateResult],
+    promoted: bool,
+) -> str:
+    w = info["window"]
+    g = params.gate
+    limits = {"roc_auc": f">= {g.min_roc_auc}", "pr_auc": f">= {g.min_pr_auc}", "brier": f"<= {g.max_brier}"}
+    metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
+    gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
+    s = params.schema
+    return f"""# Model card: {params.registry.model_name} v{version}
+
+**Decision:** {"promoted to `champion`" if promoted else "not promoted (stays `challenger`)"}
+
+## Data
+- Window: applications {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
+  holdout from {w["holdout_start"]} (time-based)
+- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; default rate {w["train_default_rate"]:.2%} train,
+  {w["holdout_default_rate"]:.2%} holdout
+- DVC data hash (`{DATA_DVC_FILE}`): `{lineage.get(Tag.DVC_DATA_HASH)}`; git commit `{lineage.get(Tag.GIT_COMMIT)}`
+- Airflow: dag `{lineage.get(Tag.AIRFLOW_DAG_ID)}`, run `{lineage.get(Tag.AIRFLOW_RUN_ID)}`; MLflow run `{info["run_id"]}`
+
+## Model
+- `{params.train.model}` with the preprocessing (median imputation + missing indicators, one-hot categories)
+  fitted inside the model; best candidate #{info["best_candidate"]} `{info["best_hyperparams"]}`
+- Inputs: {", ".join(s.feature_names)}; output: probability of `{s.target_column}` = 1
+
+## Metrics on the holdout
+| metric | value | threshold |
+|---|---|---|
+{metric_rows}
+
+## Gate
+| check | result | reason |
+|---|---|---|
+{gate_rows}
+
+## Assumptions and limits
+- Labels mature {s.label_delay_days} days after the application; the newest {s.label_delay_days} days are never
+  in training.
+- Trained only on batches that passed the Great Expectations suite; inputs outside the validated ranges and
+  categories are out of scope (unseen categories are ignored by the encoder, missing numerics imputed).
+- Decision threshold {params.evaluate.decision_threshold} for precision / recall / F1.
+
+## Retrain triggers
+- Nightly schedule with new matured data; drift of key features or score drift beyond the thresholds in
+  `params.yaml`; matured-label performance below the gate thresholds above.
+"""

@@ -1,0 +1,78 @@
+"""Evaluation figures (ROC, PR, calibration, confusion matrix, feature importance) as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabular_mlops.artifacts import PlotFile
+
+
+def _figure():  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: tasks and CI have no display
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(5, 4), dpi=90)
+
+
+def save_all(
+    y: np.ndarray, scores: np.ndarray, threshold: float, importance: pd.Series, out: Path
+) -> list[Path]:
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    plt, fig, ax = _figure()
+    fpr, tpr, _ = roc_curve(y, scores)
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (holdout)")
+    paths.append(_save(plt, fig, out / PlotFile.ROC))
+
+    plt, fig, ax = _figure()
+    precision, recall, _ = precision_recall_curve(y, scores)
+    ax.plot(recall, precision)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (holdout)")
+    paths.append(_save(plt, fig, out / PlotFile.PR))
+
+    plt, fig, ax = _figure()
+    frac_pos, mean_pred = calibration_curve(y, scores, n_bins=10, strategy="quantile")
+    ax.plot(mean_pred, frac_pos, marker="o")
+    lim = max(float(mean_pred.max()), float(frac_pos.max()), 0.01)
+    ax.plot([0, lim], [0, lim], "--", color="grey")
+    ax.set(xlabel="mean predicted probability", ylabel="observed default rate", title="Calibration (holdout)")
+    paths.append(_save(plt, fig, out / PlotFile.CALIBRATION))
+
+    plt, fig, ax = _figure()
+    cm = confusion_matrix(y, (scores >= threshold).astype(int), labels=[0, 1])
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xlabel="predicted",
+        ylabel="actual",
+        title=f"Confusion matrix @ {threshold}",
+    )
+    paths.append(_save(plt, fig, out / PlotFile.CONFUSION))
+
+    plt, fig, ax = _figure()
+    imp = importance.sort_values()
+    ax.barh(imp.index, imp.to_numpy())
+    ax.set(xlabel="ROC AUC drop when permuted", title="Permutation feature importance")
+    paths.append(_save(plt, fig, out / PlotFile.IMPORTANCE))
+    return paths
+
+
+def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,177 @@
+"""MLflow model registry: register the challenger, run the gate, move aliases, roll back. Fails closed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tabular_mlops.artifacts import (
+    CHALLENGER,
+    CHAMPION,
+    DVC_LOCK_FILE,
+    GATE_PENDING,
+    GATE_PROMOTED,
+    HOLDOUT_FILE,
+    LINEAGE_TAGS,
+    PREVIOUS_CHAMPION,
+    RUN_FILE,
+    Tag,
+)
+from tabular_mlops.config import Params
+from tabular_mlops.scoring import champion_version, load_version, score_frame
+from tabular_mlops.training.gate import GateResult, champion_comparison, model_tests, threshold_checks
+from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.modelcard import render_model_card
+
+
+def _client():  # noqa: ANN202
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def register_challenger(params: Params, root: Path) -> dict:
+    """Register the run's model as a new version with alias `challenger` (once per run: idempotent).
+
+    If anything fails after the version exists, the version is deleted: no half-registered versions.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
+    name, client = params.registry.model_name, _client()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description="Probability of loan default (first-payment default)."
+        )
+    existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
+    if existing:
+        return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
+    run = client.get_run(info["run_id"])
+    lineage = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
+    mv = mlflow.register_model(info["model_uri"], name, tags=lineage)
+    try:
+        lock = root / DVC_LOCK_FILE
+        if lock.exists():
+            client.log_artifact(info["run_id"], str(lock), artifact_path="lineage")
+        client.set_registered_model_alias(name, CHALLENGER, mv.version)
+        client.set_model_version_tag(name, mv.version, Tag.GATE_DECISION, GATE_PENDING)
+    except Exception:
+        client.delete_model_version(name, mv.version)
+        raise
+    return {"version": str(mv.version), "run_id": info["run_id"], "new": True}
+
+
+def holdout_metrics(model: Any, holdout: pd.DataFrame, params: Params) -> dict[str, float]:
+    scores = score_frame(model, holdout, params.schema)
+    y = holdout[params.schema.target_column].astype(int).to_numpy()
+    return classification_metrics(y, scores, params.evaluate.decision_threshold)
+
+
+def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateResult], dict[str, float]]:
+    """Run the three gates for `version`; the champion is scored on the same holdout as the challenger."""
+    import mlflow
+
+    name = params.registry.model_name
+    holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
+    # Model tests go through the pyfunc flavour on purpose: it enforces the logged signature, as a served
+    # model would.
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params)
+    metrics = holdout_metrics(load_version(name, version).model, holdout, params)
+    thresholds = threshold_checks(metrics, params)
+    champion = champion_version(name)
+    champion_metrics = None
+    if champion is not None and champion != version:
+        champion_metrics = holdout_metrics(load_version(name, champion).model, holdout, params)
+    comparison = champion_comparison(metrics, champion_metrics, champion, params)
+    return [tests, thresholds, comparison], metrics
+
+
+def promote_if_better(params: Params, root: Path, version: str) -> dict:
+    """Record each gate's result on the version, write the model card, and move `champion` only if all pass."""
+    import mlflow
+
+    name, client = params.registry.model_name, _client()
+    info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
+    current = champion_version(name)
+    if current == version:
+        return {"version": version, "promoted": False, "decision": "already champion", "gates": []}
+    gates, metrics = evaluate_gate(params, root, version)
+    promoted = all(g.passed for g in gates)
+    lineage = client.get_model_version(name, version).tags
+    card = render_model_card(params, version, info, metrics, lineage, gates, promoted)
+    for g in gates:
+        client.set_model_version_tag(
+            name,
+            version,
+            f"{Tag.GATE_PREFIX}{g.name}",
+            f"{'passed' if g.passed else 'failed'}: {g.reason}"[:4900],
+        )
+    for k, v in metrics.items():
+        client.set_model_version_tag(name, version, f"{Tag.HOLDOUT_PREFIX}{k}", f"{v:.6f}")
+    with mlflow.start_run(run_id=info["run_id"]):
+        mlflow.log_text(card, "model_card.md")
+        mlflow.log_dict({"gates": [g.as_dict() for g in gates], "promoted": promoted}, "gate/result.json")
+    client.update_model_version(name, version, description=card)
+    decision = (
+        GATE_PROMOTED if promoted else "rejected: " + "; ".join(g.reason for g in gates if not g.passed)
+    )
+    client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
+    if promoted:
+        if current is not None:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return {
+        "version": version,
+        "promoted": promoted,
+        "decision": decision,
+        "previous_champion": current,
+        "gates": [g.as_dict() for g in gates],
+        "metrics": metrics,
+    }
+
+
+def rollback(name: str, reason: str = "manual rollback") -> dict:
+    """Swap `champion` and `previous_champion` (a second rollback undoes the first)."""
+    client = _client()
+    current, previous = alias_version(name, CHAMPION), alias_version(name, PREVIOUS_CHAMPION)
+    if previous is None:
+        raise LookupError(
+            f"registered model '{name}' has no '{PREVIOUS_CHAMPION}' alias: nothing to roll back to"
+        )
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    if current is not None:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+        client.set_model_version_tag(name, current, Tag.ROLLED_BACK, reason)
+    return {"champion": previous, "previous_champion": current, "reason": reason}
+
+
+def describe_champion(name: str) -> dict:
+    client = _client()
+    version = alias_version(name, CHAMPION)
+    if version is None:
+        return {"model": name, "champion": None}
+    mv = client.get_model_version(name, version)
+    return {
+        "model": name,
+        "champion": version,
+        "previous_champion": alias_version(name, PREVIOUS_CHAMPION),
+        "challenger": alias_version(name, CHALLENGER),
+        "run_id": mv.run_id,
+        "tags": dict(sorted(mv.tags.items())),
+    }

@@ -1,0 +1,73 @@
+"""MLflow tracking setup and lineage facts (DVC data hash, git commit, Airflow ids). Called by entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
+
+
+def tracking_uri(root: Path) -> str:
+    """$MLFLOW_TRACKING_URI (the server of `make run`), else an embedded SQLite store under var/mlflow."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    store = root / "var" / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def configure_mlflow(root: Path, experiment: str) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    return ensure_experiment(root, experiment)
+
+
+def ensure_experiment(root: Path, experiment: str) -> str:
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    kwargs = {}
+    if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
+        # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
+        kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
+    return mlflow.create_experiment(experiment, **kwargs)
+
+
+def dvc_data_hash(root: Path, dvc_file: str = DATA_DVC_FILE) -> str:
+    """The md5 that data.dvc records for the raw snapshots (the data version a model was trained on)."""
+    path = root / dvc_file
+    if not path.exists():
+        return "untracked"
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "untracked"))
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lineage_tags(root: Path) -> dict[str, str]:
+    return {
+        Tag.DVC_DATA_HASH: dvc_data_hash(root),
+        Tag.GIT_COMMIT: git_commit(root),
+        Tag.AIRFLOW_DAG_ID: os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
+        Tag.AIRFLOW_RUN_ID: os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
+        Tag.RETRAIN_REASON: os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),
+        Tag.TRIGGER_NIGHT: os.environ.get("MLOPS_TRIGGER_NIGHT") or "none",
+        Tag.TRIGGER_WINDOW_END: os.environ.get("MLOPS_TRIGGER_WINDOW_END") or "none",
+    }

@@ -1,0 +1,147 @@
+"""DVC stage `train`: fit each search-space candidate (an MLflow child run), keep the best on a time-based
+validation split, refit it on the whole training part and log it as the challenger's run."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tabular_mlops.artifacts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
+from tabular_mlops.config import Params, load_params, project_dir
+from tabular_mlops.io import atomic_write_json
+from tabular_mlops.scoring import model_frame, score_frame
+from tabular_mlops.training.features import build_pipeline
+from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.tracking import configure_mlflow, lineage_tags
+
+
+def time_split(df: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Last `validation_fraction` of the (time-ordered) training part validates the candidates."""
+    cut = int(len(df) * (1 - params.preprocess.validation_fraction))
+    return df.iloc[:cut], df.iloc[cut:]
+
+
+def fit_candidate(train: pd.DataFrame, params: Params, hyperparams: dict):  # noqa: ANN201
+    schema = params.schema
+    model = build_pipeline(schema, hyperparams, params.train.seed)
+    model.fit(model_frame(train, schema), train[schema.target_column].astype(int).to_numpy())
+    return model
+
+
+def requirements_file(root: Path) -> list[str]:
+    """The pinned requirements ship with the model (inferring them costs seconds per log_model)."""
+    req = root / "requirements.txt"
+    if not req.exists():
+        return []
+    keep = ("scikit-learn", "pandas", "numpy", "scipy", "mlflow", "skops", "cloudpickle")
+    return [ln for ln in req.read_text().splitlines() if ln.split("==")[0].lower() in keep]
+
+
+def log_model(model, sample: pd.DataFrame, root: Path):  # noqa: ANN001, ANN201
+    import mlflow
+    import skops.io as sio
+    from mlflow.models import infer_signature
+
+    trusted = sio.get_untrusted_types(data=sio.dumps(model))
+    scores = model.predict_proba(sample)[:, 1]
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(sample, scores),
+        input_example=sample.head(5),
+        pip_requirements=requirements_file(root),
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=trusted,
+    )
+
+
+def reference_end(window: dict) -> str:
+    return (dt.date.fromisoformat(window["holdout_start"]) - dt.timedelta(days=1)).isoformat()
+
+
+def train(params: Params, root: Path) -> dict:
+    import mlflow
+
+    processed = root / params.paths.processed_dir
+    df = pd.read_parquet(processed / TRAIN_FILE)
+    window = json.loads((processed / WINDOW_FILE).read_text())
+    fit_part, val_part = time_split(df, params)
+    y_val = val_part[params.schema.target_column].astype(int).to_numpy()
+    metric = params.train.selection_metric
+    experiment_id = configure_mlflow(root, params.registry.experiment_name)
+    tags = lineage_tags(root)
+    threshold = params.evaluate.decision_threshold
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent:
+        mlflow.set_tags(
+            {
+                **tags,
+                Tag.STAGE: RunStage.CHALLENGER,
+                Tag.DATA_WINDOW: f"{window['window_start']}..{window['window_end']}",
+                # The training part of the window: what monitoring compares production data against.
+                Tag.REFERENCE_WINDOW: f"{window['first_snapshot']}..{reference_end(window)}",
+            }
+        )
+        mlflow.log_params(params.flat())
+        candidates = []
+        for i, hyper in enumerate(params.train.search_space):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=f"candidate-{i}", nested=True):
+                mlflow.set_tags({**tags, Tag.STAGE: RunStage.CANDIDATE})
+                mlflow.log_params({f"candidate.{k}": v for k, v in hyper.items()})
+                model = fit_candidate(fit_part, params, hyper)
+                val = classification_metrics(y_val, score_frame(model, val_part, params.schema), threshold)
+                mlflow.log_metrics({f"val_{k}": v for k, v in val.items()})
+                candidates.append((val[metric], i, hyper))
+        # Highest selection metric wins; ties go to the earlier candidate so the choice is repeatable.
+        best_value, best_index, best_hyper = max(candidates, key=lambda c: (c[0], -c[1]))
+        mlflow.log_params({f"best.{k}": v for k, v in best_hyper.items()})
+        mlflow.log_metric(f"val_{metric}", best_value)
+        mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
+
+        model = fit_candidate(df, params, best_hyper)
+        dataset = mlflow.data.from_pandas(
+            df,
+            source=f"{params.paths.raw_dir}@{tags[Tag.DVC_DATA_HASH]}",
+            name="training_window",
+            targets=params.schema.target_column,
+        )
+        mlflow.log_input(dataset, context="training")
+        sample = model_frame(df.head(200), params.schema)
+        logged = log_model(model, sample, root)
+        first, last = (dt.date.fromisoformat(window[k]) for k in ("first_snapshot", "window_end"))
+        results = {
+            p.name: json.loads(p.read_text())
+            for p in sorted((root / params.paths.raw_dir).iterdir())
+            if (day := gx_sidecar_day(p.name)) is not None and first <= day <= last
+        }
+        mlflow.log_dict(results, "validation/gx_results.json")
+        mlflow.log_dict(window, f"data/{WINDOW_FILE}")
+        info = {
+            "run_id": parent.info.run_id,
+            "model_uri": logged.model_uri,
+            "experiment_id": experiment_id,
+            "best_candidate": best_index,
+            "best_hyperparams": best_hyper,
+            f"val_{metric}": best_value,
+            "window": window,
+        }
+    model_dir = root / params.paths.model_dir
+    atomic_write_json(model_dir / RUN_FILE, info)
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    root = project_dir()
+    info = train(load_params(args.params or root / "params.yaml"), root)
+    print(json.dumps({k: info[k] for k in ("run_id", "model_uri", "best_candidate")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.scoring import model_frame
+from tabular_mlops.training.features import build_pipeline
+from tabular_mlops.training.metrics import classification_metrics
+
+
+def test_model_frame_types_and_missing_values(repo_params):
+    df = generate_day(dt.date(2026, 1, 1), 200, 5)
+    df.loc[0, "region"] = None
+    x = model_frame(df, repo_params.schema)
+    assert list(x.columns) == repo_params.schema.feature_names
+    assert x["region"].iloc[0] == "missing"
+    assert x["income"].dtype == np.float64
+
+
+def test_model_frame_names_missing_columns(repo_params):
+    df = generate_day(dt.date(2026, 1, 1), 10, 5).drop(columns=["age"])
+    with pytest.raises(KeyError, match="age"):
+        model_frame(df, repo_params.schema)
+
+
+def test_pipeline_handles_unseen_categories_and_nans(repo_params):
+    df = generate_day(dt.date(2026, 1, 1), 2000, 5)
+    model = build_pipeline(repo_params.schema, {"max_iter": 20}, 0)
+    model.fit(model_frame(df, repo_params.schema), df["defaulted"])
+    odd = df.head(3).copy()
+    odd["region"] = "atlantis"
+    odd["income"] = np.nan
+    scores = model.predict_proba(model_frame(odd, repo_params.schema))[:, 1]
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_metrics_perfect_and_random():
+    y = np.array([0, 0, 1, 1])
+    perfect = classification_metrics(y, np.array([0.1, 0.2, 0.8, 0.9]), 0.5)
+    assert perfect["roc_auc"] == 1.0 and perfect["f1"] == 1.0
+    flat = classification_metrics(y, np.array([0.5, 0.5, 0.5, 0.5]), 0.9)
+    assert flat["roc_auc"] == 0.5 and flat["recall"] == 0.0
+    assert set(perfect) == {"roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"}
