@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tabular_mlops.artifacts import DATA_DVC_FILE
+from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
 from tabular_mlops.config import Params
 from tabular_mlops.training.tracking import dvc_data_hash
 
@@ -34,7 +34,7 @@ def version_snapshots(params: Params, root: Path) -> dict[str, str]:
     """`dvc add` the raw folder (writes data.dvc) and push the new version to the default remote."""
     run_dvc(["add", "--quiet", params.paths.raw_dir], root)
     run_dvc(["push", "--quiet", DATA_DVC_FILE], root)
-    return {"data_dvc": str(root / DATA_DVC_FILE), "dvc_data_hash": dvc_data_hash(root)}
+    return {"data_dvc": str(root / DATA_DVC_FILE), Tag.DVC_DATA_HASH: dvc_data_hash(root)}
 
 
 def reproduce(root: Path, env: dict[str, str] | None = None) -> str:

@@ -1,0 +1,194 @@
+"""The house rules, checked on the source: no import cycles, no Airflow in the domain package, stages talk to
+each other only through public names, and every naming contract is spelled once (in artifacts.py)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tabular_mlops import artifacts
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "include" / "tabular_mlops"
+STAGES = ("data", "training", "monitoring", "serving", "stack")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> Iterator[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every import in the file, functions included."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
+            for alias in node.names:
+                # `from pkg import module` imports a module, not a name.
+                if f"{base}.{alias.name}" in modules:
+                    yield f"{base}.{alias.name}", None, node.lineno
+                else:
+                    yield base, alias.name, node.lineno
+
+
+def stage_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in STAGES else None
+
+
+def test_the_domain_package_never_imports_airflow():
+    offenders = [
+        f"{path.relative_to(REPO)}:{line} imports {mod}"
+        for path in package_modules().values()
+        for mod, _, line in imports_of(path, package_modules())
+        if mod == "airflow" or mod.startswith("airflow.")
+    ]
+    assert not offenders, offenders
+
+
+def test_no_import_cycles_between_modules():
+    modules = package_modules()
+    graph = {
+        name: {mod for mod, _, _ in imports_of(path, modules) if mod in modules and mod != name}
+        for name, path in modules.items()
+    }
+    # A package's __init__ is imported by its children implicitly; only explicit edges count.
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, cycles
+
+
+def test_stages_use_only_public_names_of_other_stages():
+    modules = package_modules()
+    offenders = []
+    for name, path in modules.items():
+        here = stage_of(name)
+        for mod, imported, line in imports_of(path, modules):
+            there = stage_of(mod)
+            if there is None or there == here:
+                continue
+            private_module = any(part.startswith("_") for part in mod.split(".") if part != "__init__")
+            if private_module or (imported or "").startswith("_"):
+                offenders.append(f"{path.relative_to(REPO)}:{line} uses {mod}.{imported or ''}")
+    assert not offenders, offenders
+
+
+def test_the_shared_core_depends_on_no_stage():
+    """config, io, artifacts and scoring are shared by every stage: they must not reach into one."""
+    modules = package_modules()
+    core = [n for n in modules if stage_of(n) is None and n.count(".") == 1 and n.split(".")[1] != "cli"]
+    offenders = [
+        f"{name} imports {mod}"
+        for name in core
+        for mod, _, _ in imports_of(modules[name], modules)
+        if stage_of(mod) is not None
+    ]
+    assert not offenders, offenders
+
+
+# ------------------------------------------------------------------------------------ naming contracts
+
+# Contract values that are also ordinary words (JSON keys, CLI names, summary fields): only their use as a call
+# argument (an alias lookup, a tag lookup) counts as spelling the contract.
+WORD_VALUES = {
+    artifacts.CHAMPION,
+    artifacts.CHALLENGER,
+    artifacts.PREVIOUS_CHAMPION,
+    artifacts.Tag.STAGE,
+    artifacts.Tag.LAST_NIGHT,
+    artifacts.Tag.BEST_CANDIDATE,
+}
+CONTRACT_VALUES = {
+    artifacts.DATA_DVC_FILE,
+    artifacts.DVC_LOCK_FILE,
+    artifacts.TRAIN_FILE,
+    artifacts.HOLDOUT_FILE,
+    artifacts.WINDOW_FILE,
+    artifacts.RUN_FILE,
+    artifacts.HOLDOUT_METRICS_FILE,
+    artifacts.GX_SIDECAR_SUFFIX,
+    *artifacts.PlotFile.ALL,
+    *(v for k, v in vars(artifacts.Tag).items() if k.isupper()),
+} - WORD_VALUES
+CONTRACT_FRAGMENTS = ("applied_date=", "@champion", "@challenger")
+CODE_DIRS = ("include/tabular_mlops", "dags", "plugins", "scripts")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def contract_spellings(path: Path) -> Iterator[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    skip = _docstrings(tree)
+    call_args = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and not (isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser")
+        for arg in [*node.args, *(k.value for k in node.keywords)]
+    }
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in skip:
+            continue
+        value = node.value
+        if (
+            value in CONTRACT_VALUES
+            or (value in WORD_VALUES and id(node) in call_args)
+            or any(f in value for f in CONTRACT_FRAGMENTS)
+        ):
+            yield f"{path.relative_to(REPO)}:{node.lineno} spells {value!r}"
+
+
+@pytest.mark.parametrize("folder", CODE_DIRS)
+def test_naming_contracts_are_spelled_only_in_artifacts(folder):
+    offenders = [
+        hit
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path != PACKAGE / "artifacts.py"
+        for hit in contract_spellings(path)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_contract_check_catches_a_spelled_contract(tmp_path):
+    """The check above must be able to fail: a module that spells a file name and an alias is caught."""
+    bad = REPO / "include" / "tabular_mlops" / "_contract_probe.py"
+    bad.write_text('X = "run.json"\nclient.get_model_version_by_alias("m", "champion")\nY = f"models:/m@champion"\n')
+    try:
+        hits = list(contract_spellings(bad))
+    finally:
+        bad.unlink()
+    assert len(hits) == 3, hits
