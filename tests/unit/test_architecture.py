@@ -186,7 +186,9 @@ def test_naming_contracts_are_spelled_only_in_artifacts(folder):
 def test_the_contract_check_catches_a_spelled_contract(tmp_path):
     """The check above must be able to fail: a module that spells a file name and an alias is caught."""
     bad = REPO / "include" / "tabular_mlops" / "_contract_probe.py"
-    bad.write_text('X = "run.json"\nclient.get_model_version_by_alias("m", "champion")\nY = f"models:/m@champion"\n')
+    bad.write_text(
+        'X = "run.json"\nclient.get_model_version_by_alias("m", "champion")\nY = f"models:/m@champion"\n'
+    )
     try:
         hits = list(contract_spellings(bad))
     finally:

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 
 from tabular_mlops.artifacts import snapshot_name
-from tabular_mlops.config import Params, SchemaConfig
+from tabular_mlops.config import SchemaConfig
 from tabular_mlops.io import atomic_write_parquet
 
 
-def application_days(params: Params, start: dt.date, end: dt.date) -> list[dt.date]:
+def application_days(label_delay_days: int, start: dt.date, end: dt.date) -> list[dt.date]:
     """Application days whose labels mature in the run interval [start, end)."""
     if end <= start:
         raise ValueError(f"empty data interval: start {start} is not before end {end}")
-    lag = dt.timedelta(days=params.schema.label_delay_days)
+    lag = dt.timedelta(days=label_delay_days)
     return [start - lag + dt.timedelta(days=i) for i in range((end - start).days)]
 
 
@@ -48,9 +48,10 @@ def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def write_snapshots(batch: pd.DataFrame, params: Params, days: list[dt.date], out_dir: Path) -> list[Path]:
+def write_snapshots(
+    batch: pd.DataFrame, schema: SchemaConfig, days: list[dt.date], out_dir: Path
+) -> list[Path]:
     """One Parquet file per application day, written atomically; an empty day still gets a (0-row) file."""
-    schema = params.schema
     df = conform(batch, schema)
     day_of = pd.to_datetime(df[schema.timestamp_column]).dt.date
     paths = []

@@ -18,12 +18,12 @@ def extract_interval(
     params: Params, root: Path, db_url: str, start: dt.date, end: dt.date, conn_id: str = "source_db"
 ) -> dict:
     """Extract the applications whose labels matured in [start, end) into the landing area."""
-    days = extract.application_days(params, start, end)
+    days = extract.application_days(params.schema.label_delay_days, start, end)
     engine = source.connect(db_url, conn_id=conn_id)
     first = dt.datetime.combine(days[0], dt.time())
     batch = source.read_window(engine, params.schema, first, first + dt.timedelta(days=len(days)), conn_id)
     landing = root / params.paths.landing_dir / batch_id(start, end)
-    paths = extract.write_snapshots(batch, params, days, landing)
+    paths = extract.write_snapshots(batch, params.schema, days, landing)
     return {
         "batch_id": batch_id(start, end),
         "application_days": [d.isoformat() for d in days],

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from tabular_mlops.config import Params
+from tabular_mlops.config import GateConfig, SchemaConfig
 from tabular_mlops.scoring import model_frame
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]
@@ -29,9 +29,8 @@ class GateResult:
         return asdict(self)
 
 
-def model_tests(predict: Scorer, holdout: pd.DataFrame, params: Params) -> GateResult:
+def model_tests(predict: Scorer, holdout: pd.DataFrame, schema: SchemaConfig, gate: GateConfig) -> GateResult:
     """Input schema accepted, outputs in [0, 1], schema-allowed missing values handled, p95 latency in budget."""
-    schema = params.schema
     x = model_frame(holdout.head(500), schema)
     problems = []
     try:
@@ -51,7 +50,7 @@ def model_tests(predict: Scorer, holdout: pd.DataFrame, params: Params) -> GateR
         except Exception as exc:  # noqa: BLE001
             problems.append(f"fails on missing values in nullable columns {nullable}: {exc}")
     timings = []
-    rows = [x.iloc[[i % len(x)]] for i in range(params.gate.latency_samples)]
+    rows = [x.iloc[[i % len(x)]] for i in range(gate.latency_samples)]
     # One thread, as a single-row request is served: OpenMP worker threads waiting for a busy core
     # (other tasks on the machine) would otherwise dominate the figure.
     with threadpool_limits(limits=1):
@@ -61,26 +60,26 @@ def model_tests(predict: Scorer, holdout: pd.DataFrame, params: Params) -> GateR
             predict(row)
             timings.append((time.perf_counter() - t0) * 1000)
     p95 = float(np.percentile(timings, 95))
-    if p95 > params.gate.latency_p95_ms:
-        problems.append(f"p95 single-row latency {p95:.1f} ms > budget {params.gate.latency_p95_ms} ms")
+    if p95 > gate.latency_p95_ms:
+        problems.append(f"p95 single-row latency {p95:.1f} ms > budget {gate.latency_p95_ms} ms")
     if problems:
         return GateResult("model_tests", False, "; ".join(problems))
     return GateResult(
         "model_tests",
         True,
         f"schema ok, scores in [0, 1], missing {nullable} handled, p95 latency {p95:.1f} ms "
-        f"<= {params.gate.latency_p95_ms} ms",
+        f"<= {gate.latency_p95_ms} ms",
     )
 
 
-def threshold_checks(metrics: dict[str, float], params: Params) -> GateResult:
-    g = params.gate
+def threshold_checks(metrics: dict[str, float], g: GateConfig) -> GateResult:
     rules = [
         ("roc_auc", ">=", g.min_roc_auc),
         ("pr_auc", ">=", g.min_pr_auc),
         ("brier", "<=", g.max_brier),
     ]
-    failed, passed = [], []
+    failed: list[str] = []
+    passed: list[str] = []
     for name, op, limit in rules:
         value = metrics.get(name, float("nan"))
         ok = (value >= limit) if op == ">=" else (value <= limit)
@@ -94,10 +93,10 @@ def champion_comparison(
     challenger_metrics: dict[str, float],
     champion_metrics: dict[str, float] | None,
     champion_version: str | None,
-    params: Params,
+    gate: GateConfig,
 ) -> GateResult:
     """Not worse than the champion by more than the margin, both scored on the challenger's holdout."""
-    metric, margin = params.gate.comparison_metric, params.gate.champion_margin
+    metric, margin = gate.comparison_metric, gate.champion_margin
     if champion_metrics is None:
         return GateResult("champion_comparison", True, "no current champion: nothing to compare against")
     new, old = challenger_metrics[metric], champion_metrics[metric]

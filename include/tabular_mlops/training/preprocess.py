@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabular_mlops.artifacts import HOLDOUT_FILE, SNAPSHOT_GLOB, TRAIN_FILE, WINDOW_FILE, snapshot_day
-from tabular_mlops.config import Params, load_params, project_dir
+from tabular_mlops.config import Params, SchemaConfig, load_params, project_dir
 from tabular_mlops.io import atomic_write_json, atomic_write_parquet
 
 
@@ -25,9 +25,9 @@ def list_snapshots(raw_dir: Path) -> dict[dt.date, Path]:
     return found
 
 
-def _concat_days(params: Params, days: dict[dt.date, Path]) -> pd.DataFrame:
-    ts = params.schema.timestamp_column
-    keys = [ts, params.schema.id_column]
+def _concat_days(schema: SchemaConfig, days: dict[dt.date, Path]) -> pd.DataFrame:
+    ts = schema.timestamp_column
+    keys = [ts, schema.id_column]
     frames = []
     for date, path in days.items():
         day = pd.read_parquet(path)
@@ -62,8 +62,8 @@ def split_window(params: Params, root: Path) -> dict:
     days = sorted(d for d in snapshots if d >= start)
     # One snapshot per application day, each in (timestamp, id) order, so day order is row order: each part is
     # built by one concat of its days (no whole-window sort or boolean-mask copies: peak memory ~2x the window).
-    train = _concat_days(params, {d: snapshots[d] for d in days if d < holdout_start})
-    holdout = _concat_days(params, {d: snapshots[d] for d in days if d >= holdout_start})
+    train = _concat_days(params.schema, {d: snapshots[d] for d in days if d < holdout_start})
+    holdout = _concat_days(params.schema, {d: snapshots[d] for d in days if d >= holdout_start})
     if train.empty or holdout.empty:
         raise ValueError(
             f"window {start}..{end} has {len(train)} training and {len(holdout)} holdout rows; "

@@ -91,14 +91,14 @@ def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateRe
     # Model tests go through the pyfunc flavour on purpose: it enforces the logged signature, as a served
     # model would.
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params)
+    tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params.schema, params.gate)
     metrics = holdout_metrics(load_version(name, version).model, holdout, params)
-    thresholds = threshold_checks(metrics, params)
+    thresholds = threshold_checks(metrics, params.gate)
     champion = champion_version(name)
     champion_metrics = None
     if champion is not None and champion != version:
         champion_metrics = holdout_metrics(load_version(name, champion).model, holdout, params)
-    comparison = champion_comparison(metrics, champion_metrics, champion, params)
+    comparison = champion_comparison(metrics, champion_metrics, champion, params.gate)
     return [tests, thresholds, comparison], metrics
 
 

@@ -15,29 +15,29 @@ def holdout():
 
 
 def test_thresholds_pass_and_fail_with_reasons(repo_params):
-    assert threshold_checks(GOOD, repo_params).passed
-    bad = threshold_checks({**GOOD, "roc_auc": 0.55, "brier": 0.2}, repo_params)
+    assert threshold_checks(GOOD, repo_params.gate).passed
+    bad = threshold_checks({**GOOD, "roc_auc": 0.55, "brier": 0.2}, repo_params.gate)
     assert not bad.passed
     assert "roc_auc 0.5500 violates >=" in bad.reason and "brier" in bad.reason
 
 
 def test_champion_comparison_respects_the_margin(repo_params):
     margin = repo_params.gate.champion_margin
-    assert champion_comparison(GOOD, None, None, repo_params).passed
+    assert champion_comparison(GOOD, None, None, repo_params.gate).passed
     slightly_worse = {**GOOD, "roc_auc": GOOD["roc_auc"] - margin / 2}
-    assert champion_comparison(slightly_worse, GOOD, "3", repo_params).passed
+    assert champion_comparison(slightly_worse, GOOD, "3", repo_params.gate).passed
     much_worse = {**GOOD, "roc_auc": GOOD["roc_auc"] - 3 * margin}
-    result = champion_comparison(much_worse, GOOD, "3", repo_params)
+    result = champion_comparison(much_worse, GOOD, "3", repo_params.gate)
     assert not result.passed and "champion v3" in result.reason
 
 
 def test_model_tests_accept_a_sane_model(repo_params, holdout):
-    result = model_tests(lambda x: np.full(len(x), 0.03), holdout, repo_params)
+    result = model_tests(lambda x: np.full(len(x), 0.03), holdout, repo_params.schema, repo_params.gate)
     assert result.passed, result.reason
 
 
 def test_model_tests_reject_scores_outside_unit_interval(repo_params, holdout):
-    result = model_tests(lambda x: np.full(len(x), 1.7), holdout, repo_params)
+    result = model_tests(lambda x: np.full(len(x), 1.7), holdout, repo_params.schema, repo_params.gate)
     assert not result.passed and "[0, 1]" in result.reason
 
 
@@ -47,7 +47,7 @@ def test_model_tests_reject_models_that_break_on_missing_values(repo_params, hol
             raise ValueError("NaN in income")
         return np.full(len(x), 0.03)
 
-    result = model_tests(fragile, holdout, repo_params)
+    result = model_tests(fragile, holdout, repo_params.schema, repo_params.gate)
     assert not result.passed and "income" in result.reason
 
 
@@ -58,14 +58,6 @@ def test_model_tests_enforce_the_latency_budget(repo_params, holdout):
         time.sleep(budget * 1.5 / 1000)
         return np.full(len(x), 0.03)
 
-    result = model_tests(
-        slow,
-        holdout.head(5),
-        repo_params.__class__(
-            **{
-                **repo_params.__dict__,
-                "gate": repo_params.gate.__class__(**{**repo_params.gate.__dict__, "latency_samples": 5}),
-            }
-        ),
-    )
+    gate = repo_params.gate.model_copy(update={"latency_samples": 5})
+    result = model_tests(slow, holdout.head(5), repo_params.schema, gate)
     assert not result.passed and "latency" in result.reason
