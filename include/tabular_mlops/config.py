@@ -1,43 +1,194 @@
-"""params.yaml -> frozen dataclasses. The path is always passed in; nothing is read at import time."""
+"""params.yaml -> frozen, validated pydantic dataclasses, one per section. Nothing is read at import time.
+
+Every key has a type and a range, cross-field rules live on the section they concern (the ones that need the
+schema on `Params`), and unknown keys are errors. `load_params` turns pydantic's errors into one `ConfigError`
+that lists every problem as `<file>: <key.path>: <rule> (got <value>)`. Pydantic dataclasses rather than
+`BaseModel`s: callers derive variants with `dataclasses.replace`, which validates the new values again.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
-from dataclasses import dataclass, field
+import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+    with_config,
+)
+from pydantic.dataclasses import dataclass
+from typing_extensions import TypedDict, is_typeddict
 
-FEATURE_TYPES = ("float", "int", "category")
+FeatureType = Literal["float", "int", "category"]
+Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"]
+
+FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
+# The names `metrics.classification_metrics` returns; for the ones below a smaller value is better.
+METRICS: tuple[str, ...] = get_args(Metric)
+LOWER_IS_BETTER = ("brier", "log_loss")
+# Drift tests that fit each column type (a KS test on categories or a chi-square on numbers is refused).
+TESTS_FOR_TYPE = {"float": ("psi", "ks"), "int": ("psi", "ks"), "category": ("psi", "chi2")}
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+Word = Annotated[str, Strict()]
+Text = Annotated[str, Strict(), Field(min_length=1)]
+Count = Annotated[int, Strict(), Field(ge=1)]
+Days = Annotated[int, Strict(), Field(ge=0)]
+Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
+Number = Annotated[float, Strict()]
+Positive = Annotated[float, Strict(), Field(gt=0)]
+Share = Annotated[float, Strict(), Field(ge=0, le=1)]
+OpenFraction = Annotated[float, Strict(), Field(gt=0, lt=1)]
+UpToOne = Annotated[float, Strict(), Field(gt=0, le=1)]
 
 
 class ConfigError(ValueError):
-    """A params.yaml problem; the message names the file and the key."""
+    """A params.yaml problem; the message names the file, the key path, the rule and the value."""
 
 
-@dataclass(frozen=True)
+class _Invalid(ValueError):
+    """Rule violations found by one validator, each as (key path relative to the validated object, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {msg}" for key, msg in problems))
+        self.problems = problems
+
+
+def _raise_if(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise _Invalid(problems)
+
+
+def _iso_date(value: Any) -> Any:
+    """A date as `YYYY-MM-DD` text; YAML reads an unquoted date as a `date`, which is accepted too."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"must be an ISO date YYYY-MM-DD (got {value!r})")
+
+
+IsoDate = Annotated[str, BeforeValidator(_iso_date)]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, config=_STRICT)
 class FeatureSpec:
-    name: str
-    type: str
-    min: float | None = None
-    max: float | None = None
-    nullable: bool = False
-    categories: tuple[str, ...] = ()
+    """One model input column; in params.yaml its name is the key under `schema.features`."""
+
+    name: Text
+    type: FeatureType
+    min: Number | None = None
+    max: Number | None = None
+    nullable: StrictBool = False
+    categories: tuple[Text, ...] = ()
 
     @property
     def is_categorical(self) -> bool:
         return self.type == "category"
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_as_text(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        flipped = [v for v in value if isinstance(v, bool) or v is None]
+        if flipped:
+            raise ValueError(
+                f"{flipped} are not category names: YAML reads unquoted yes/no/on/off/true/false as booleans and "
+                "null/~ as nothing; quote them in params.yaml"
+            )
+        return tuple(str(v) if isinstance(v, int) else v for v in value)
 
-@dataclass(frozen=True)
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        problems: list[tuple[str, str]] = []
+        if self.is_categorical:
+            if not self.categories:
+                problems.append(("categories", "a category feature must list its allowed values"))
+            duplicated = sorted({c for c in self.categories if self.categories.count(c) > 1})
+            if duplicated:
+                problems.append(("categories", f"lists {duplicated} more than once"))
+            problems += [
+                (b, "only numeric features have bounds")
+                for b in ("min", "max")
+                if getattr(self, b) is not None
+            ]
+        else:
+            if self.categories:
+                problems.append(
+                    ("categories", f"only category features list categories (type is {self.type})")
+                )
+            if self.min is not None and self.max is not None and self.min > self.max:
+                problems.append(("min", f"must be <= max {self.max:g} (got {self.min:g})"))
+        _raise_if(problems)
+        return self
+
+
+@dataclass(frozen=True, config=_STRICT)
 class SchemaConfig:
-    table: str
-    id_column: str
-    timestamp_column: str
-    target_column: str
-    label_delay_days: int
-    features: tuple[FeatureSpec, ...]
+    table: Text
+    id_column: Text
+    timestamp_column: Text
+    target_column: Text
+    # Ground truth arrives this many days after the application; 0 = labels known at once.
+    label_delay_days: Days
+    features: Annotated[tuple[FeatureSpec, ...], Field(min_length=1)]
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """params.yaml maps name -> spec; a tuple of FeatureSpec (e.g. from `dataclasses.replace`) passes."""
+        if isinstance(value, list):
+            raise ValueError("must be a mapping of feature name -> {type, ...}, not a list")
+        if not isinstance(value, Mapping):
+            return value
+        specs = []
+        for name, spec in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"feature name {name!r} is not text: quote it in params.yaml")
+            if isinstance(spec, Mapping) and "name" in spec:
+                raise _Invalid([(f"{name}.name", "remove it: the key under schema.features is the name")])
+            specs.append({**spec, "name": name} if isinstance(spec, Mapping) else spec)
+        return specs
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> SchemaConfig:
+        problems: list[tuple[str, str]] = []
+        roles = {"id_column": self.id_column, "timestamp_column": self.timestamp_column}
+        seen: dict[str, str] = {}
+        for key, column in {**roles, "target_column": self.target_column}.items():
+            if column in seen:
+                problems.append(
+                    (key, f"'{column}' is already schema.{seen[column]}; the three columns must differ")
+                )
+            seen.setdefault(column, key)
+            if column in self.feature_names:
+                problems.append((key, f"'{column}' is also in schema.features; it cannot be a model input"))
+        duplicated = sorted({n for n in self.feature_names if self.feature_names.count(n) > 1})
+        if duplicated:
+            problems.append(("features", f"names {duplicated} more than once"))
+        _raise_if(problems)
+        return self
 
     @property
     def feature_names(self) -> list[str]:
@@ -59,129 +210,217 @@ class SchemaConfig:
         return next(f for f in self.features if f.name == name)
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, config=_STRICT)
 class SimulateConfig:
-    seed: int
-    history_start: str
-    history_days: int
-    rows_per_day: int
-    scenario: str
-    scenario_start: str | None
+    seed: Seed
+    history_start: IsoDate
+    history_days: Count
+    rows_per_day: Annotated[int, Strict(), Field(ge=1, le=1_000_000)]
+    # Checked against the simulator's scenario names when it runs (`tabular-mlops simulate --scenario` lists them).
+    scenario: Text
+    scenario_start: IsoDate | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class PathsConfig:
-    raw_dir: str
-    landing_dir: str
-    quarantine_dir: str
-    processed_dir: str
-    model_dir: str
-    metrics_dir: str
-    reports_dir: str
-    expectations_dir: str
-    evidently_workspace: str
+    raw_dir: Text
+    landing_dir: Text
+    quarantine_dir: Text
+    processed_dir: Text
+    model_dir: Text
+    metrics_dir: Text
+    reports_dir: Text
+    expectations_dir: Text
+    evidently_workspace: Text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class ValidateConfig:
-    max_null_fraction: float
-    min_rows: int
-    max_rows: int
+    max_null_fraction: Share
+    min_rows: Count
+    max_rows: Count
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValidateConfig:
+        if self.min_rows > self.max_rows:
+            _raise_if([("min_rows", f"must be <= validate.max_rows {self.max_rows} (got {self.min_rows})")])
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class PreprocessConfig:
-    window_days: int
-    holdout_days: int
-    validation_fraction: float
+    window_days: Annotated[int, Strict(), Field(ge=2)]
+    holdout_days: Count
+    validation_fraction: OpenFraction
+
+    @model_validator(mode="after")
+    def _holdout_inside_window(self) -> PreprocessConfig:
+        if self.holdout_days >= self.window_days:
+            msg = f"must be < preprocess.window_days {self.window_days}, to leave days to train on"
+            _raise_if([("holdout_days", f"{msg} (got {self.holdout_days})")])
+        return self
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------- training
+
+
+@with_config(_STRICT)
+class HistGradientBoostingCandidate(TypedDict):
+    """sklearn HistGradientBoostingClassifier; omitted keys keep sklearn's defaults."""
+
+    model: Literal["hist_gradient_boosting"]
+    learning_rate: NotRequired[UpToOne]
+    max_iter: NotRequired[Count]
+    max_depth: NotRequired[Count | None]
+    max_leaf_nodes: NotRequired[Annotated[int, Strict(), Field(ge=2)] | None]
+    min_samples_leaf: NotRequired[Count]
+    l2_regularization: NotRequired[Annotated[float, Strict(), Field(ge=0)]]
+    max_features: NotRequired[UpToOne]
+    class_weight: NotRequired[Literal["balanced"] | None]
+
+
+@with_config(_STRICT)
+class LogisticRegressionCandidate(TypedDict):
+    """sklearn LogisticRegression (L2); omitted keys keep sklearn's defaults."""
+
+    model: Literal["logistic_regression"]
+    C: NotRequired[Positive]
+    max_iter: NotRequired[Count]
+    class_weight: NotRequired[Literal["balanced"] | None]
+
+
+@with_config(_STRICT)
+class RandomForestCandidate(TypedDict):
+    """sklearn RandomForestClassifier; omitted keys keep sklearn's defaults."""
+
+    model: Literal["random_forest"]
+    n_estimators: NotRequired[Count]
+    max_depth: NotRequired[Count | None]
+    min_samples_leaf: NotRequired[Count]
+    max_features: NotRequired[UpToOne]
+    class_weight: NotRequired[Literal["balanced", "balanced_subsample"] | None]
+
+
+Candidate = Annotated[
+    HistGradientBoostingCandidate | LogisticRegressionCandidate | RandomForestCandidate,
+    Field(discriminator="model"),
+]
+
+
+def _estimator(candidate: Any) -> str:
+    """The `model` tag of a candidate type ("" for any other type)."""
+    hints = get_type_hints(candidate) if is_typeddict(candidate) else {}
+    return get_args(hints["model"])[0] if "model" in hints else ""
+
+
+ESTIMATORS: tuple[str, ...] = tuple(
+    _estimator(c) for c in (HistGradientBoostingCandidate, LogisticRegressionCandidate, RandomForestCandidate)
+)
+
+
+@dataclass(frozen=True, config=_STRICT)
 class TrainConfig:
-    seed: int
-    model: str
-    search_space: tuple[dict[str, Any], ...]
-    selection_metric: str
+    seed: Seed
+    # Each candidate is a plain dict: `model` names the estimator, the other keys are its hyperparameters.
+    search_space: Annotated[tuple[Candidate, ...], Field(min_length=1)]
+    selection_metric: Word
+
+    @field_validator("selection_metric")
+    @classmethod
+    def _higher_is_better(cls, value: str) -> str:
+        allowed = [m for m in METRICS if m not in LOWER_IS_BETTER]
+        if value not in allowed:
+            raise ValueError(
+                f"must be one of {', '.join(allowed)} (the best candidate has the highest value) (got {value!r})"
+            )
+        return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    decision_threshold: float
+    decision_threshold: OpenFraction
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class GateConfig:
-    min_roc_auc: float
-    min_pr_auc: float
-    max_brier: float
-    champion_margin: float
-    comparison_metric: str
-    latency_p95_ms: float
-    latency_samples: int
+    min_roc_auc: Share
+    min_pr_auc: Share
+    max_brier: Share
+    # The challenger may be at most this much worse than the champion on comparison_metric.
+    champion_margin: Share
+    comparison_metric: Metric
+    latency_p95_ms: Positive
+    latency_samples: Count
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class RegistryConfig:
-    model_name: str
-    experiment_name: str
+    model_name: Text
+    experiment_name: Text
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------- monitoring
+
+
+@dataclass(frozen=True, config=_STRICT)
 class MonitorConfig:
-    window_days: int
-    min_rows: int
-    psi_bins: int
-    psi_moderate: float
-    psi_significant: float
-    ks_alpha: float
-    ks_min_statistic: float
-    default_test: dict[str, str]
-    column_tests: dict[str, str]
-    key_features: tuple[str, ...]
-    drift_share_threshold: float
-    score_psi_threshold: float
-    max_missing_rate: float
-    max_outlier_share: float
-    max_unseen_share: float
-    row_count_tolerance: float
-    retrain_when_drifted_but_performing: bool
-    label_rate_max_change: float
-    label_alpha: float
-    retrain_on_label_drift: bool
-    cooldown_days: int
-    report_sample_rows: int
-    experiment_name: str
+    window_days: Count
+    min_rows: Count
+    psi_bins: Annotated[int, Strict(), Field(ge=2)]
+    psi_moderate: Positive
+    psi_significant: Positive
+    ks_alpha: OpenFraction
+    ks_min_statistic: Annotated[float, Strict(), Field(ge=0, lt=1)]
+    # feature type -> test; a column in column_tests uses its own test instead.
+    default_test: dict[Word, Word]
+    column_tests: dict[Word, Word]
+    key_features: tuple[Text, ...]
+    drift_share_threshold: UpToOne
+    score_psi_threshold: Positive
+    max_missing_rate: Share
+    max_outlier_share: Share
+    max_unseen_share: Share
+    row_count_tolerance: Positive
+    retrain_when_drifted_but_performing: StrictBool
+    label_rate_max_change: Positive
+    label_alpha: OpenFraction
+    retrain_on_label_drift: StrictBool
+    cooldown_days: Days
+    report_sample_rows: Count
+    experiment_name: Text
+
+    @model_validator(mode="after")
+    def _bands_and_tests(self) -> MonitorConfig:
+        problems: list[tuple[str, str]] = []
+        if self.psi_moderate >= self.psi_significant:
+            problems.append(
+                (
+                    "psi_moderate",
+                    f"must be < monitor.psi_significant {self.psi_significant:g} (got {self.psi_moderate:g})",
+                )
+            )
+        for ftype, test in self.default_test.items():
+            if ftype not in TESTS_FOR_TYPE:
+                problems.append(
+                    (f"default_test.{ftype}", f"unknown feature type (allowed: {', '.join(FEATURE_TYPES)})")
+                )
+            elif test not in TESTS_FOR_TYPE[ftype]:
+                problems.append((f"default_test.{ftype}", _wrong_test(ftype, test)))
+        _raise_if(problems)
+        return self
 
 
-MONITOR_KINDS: dict[str, type] = {
-    "window_days": int,
-    "min_rows": int,
-    "psi_bins": int,
-    "psi_moderate": float,
-    "psi_significant": float,
-    "ks_alpha": float,
-    "ks_min_statistic": float,
-    "default_test": dict,
-    "column_tests": dict,
-    "key_features": list,
-    "drift_share_threshold": float,
-    "score_psi_threshold": float,
-    "max_missing_rate": float,
-    "max_outlier_share": float,
-    "max_unseen_share": float,
-    "row_count_tolerance": float,
-    "retrain_when_drifted_but_performing": bool,
-    "label_rate_max_change": float,
-    "label_alpha": float,
-    "retrain_on_label_drift": bool,
-    "cooldown_days": int,
-    "report_sample_rows": int,
-    "experiment_name": str,
-}
-DRIFT_TESTS = ("psi", "ks", "chi2")
+def _wrong_test(ftype: str, test: str) -> str:
+    return f"must be one of {', '.join(TESTS_FOR_TYPE[ftype])} for a {ftype} column (got {test!r})"
 
 
-@dataclass(frozen=True)
+# --------------------------------------------------------------------------- all of it
+
+
+@dataclass(frozen=True, config=_STRICT)
 class Params:
     schema: SchemaConfig
     simulate: SimulateConfig
@@ -194,7 +433,37 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     source_file: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @model_validator(mode="after")
+    def _monitor_matches_schema(self) -> Params:
+        """Monitoring names columns and tests that must exist in the schema and fit the column's type."""
+        schema, mon = self.schema, self.monitor
+        names = schema.feature_names
+        problems: list[tuple[str, str]] = []
+        unknown = [c for c in mon.key_features if c not in names]
+        if unknown:
+            problems.append(
+                ("monitor.key_features", f"{unknown} not in schema.features ({', '.join(names)})")
+            )
+        for column, test in mon.column_tests.items():
+            if column not in names:
+                problems.append(
+                    (f"monitor.column_tests.{column}", f"not in schema.features ({', '.join(names)})")
+                )
+            elif test not in TESTS_FOR_TYPE[schema.feature(column).type]:
+                problems.append(
+                    (f"monitor.column_tests.{column}", _wrong_test(schema.feature(column).type, test))
+                )
+        untested = [
+            t for t in FEATURE_TYPES if t in {f.type for f in schema.features} and t not in mon.default_test
+        ]
+        if untested:
+            problems.append(
+                ("monitor.default_test", f"needs a test for feature type(s) {untested} used in schema")
+            )
+        _raise_if(problems)
+        return self
 
     def flat(self) -> dict[str, str]:
         """Every parameter as `section.key` -> string, for MLflow params."""
@@ -211,189 +480,38 @@ class Params:
         return out
 
 
-def _require(section: dict[str, Any], key: str, where: str, source: str, kind: type | tuple) -> Any:
-    if not isinstance(section, dict) or key not in section:
-        raise ConfigError(f"{source}: missing key '{where}.{key}'")
-    value = section[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ConfigError(
-            f"{source}: key '{where}.{key}' must be {want}, got {type(value).__name__} ({value!r})"
-        )
-    return value
-
-
-def _section(raw: dict[str, Any], key: str, source: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: missing or malformed section '{key}' (expected a mapping)")
-    return value
-
-
-def _load_dataclass(cls: type, raw: dict[str, Any], name: str, source: str, kinds: dict) -> Any:
-    section = _section(raw, name, source)
-    return cls(**{k: _require(section, k, name, source, t) for k, t in kinds.items()})
-
-
-def _load_features(schema: dict[str, Any], source: str) -> tuple[FeatureSpec, ...]:
-    features = _require(schema, "features", "schema", source, dict)
-    specs = []
-    for name, spec in features.items():
-        where = f"schema.features.{name}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{source}: key '{where}' must be a mapping")
-        ftype = spec.get("type")
-        if ftype not in FEATURE_TYPES:
-            raise ConfigError(f"{source}: key '{where}.type' must be one of {FEATURE_TYPES}, got {ftype!r}")
-        categories = tuple(str(c) for c in spec.get("categories", ()) or ())
-        if ftype == "category" and not categories:
-            raise ConfigError(f"{source}: key '{where}.categories' must list the allowed values")
-        for bound in ("min", "max"):
-            if spec.get(bound) is not None and not isinstance(spec[bound], int | float):
-                raise ConfigError(f"{source}: key '{where}.{bound}' must be a number")
-        specs.append(
-            FeatureSpec(
-                name=str(name),
-                type=ftype,
-                min=spec.get("min"),
-                max=spec.get("max"),
-                nullable=bool(spec.get("nullable", False)),
-                categories=categories,
-            )
-        )
-    if not specs:
-        raise ConfigError(f"{source}: key 'schema.features' lists no features")
-    return tuple(specs)
+_PARAMS = TypeAdapter(Params)
+_UNIONS = (Union, types.UnionType)
+_SECTIONS = [f.name for f in dataclasses.fields(Params) if f.name not in ("source_file", "raw")]
+# Keys that were valid once: say where they went instead of only "unknown key".
+_MOVED = {
+    ("train", "model"): (
+        f"moved: each train.search_space entry names its estimator as `model: <{' | '.join(ESTIMATORS)}>`"
+    ),
+}
 
 
 def load_params(path: str | os.PathLike[str]) -> Params:
-    """Read and check params.yaml; every error names the file and the key."""
+    """Read and validate params.yaml; a ConfigError lists every problem with the file and the key path."""
     source = str(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read params file ({exc.strerror})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of sections")
-
-    s = _section(raw, "schema", source)
-    schema = SchemaConfig(
-        table=_require(s, "table", "schema", source, str),
-        id_column=_require(s, "id_column", "schema", source, str),
-        timestamp_column=_require(s, "timestamp_column", "schema", source, str),
-        target_column=_require(s, "target_column", "schema", source, str),
-        label_delay_days=_require(s, "label_delay_days", "schema", source, int),
-        features=_load_features(s, source),
-    )
-    sim = _section(raw, "simulate", source)
-    simulate = SimulateConfig(
-        seed=_require(sim, "seed", "simulate", source, int),
-        history_start=str(_require(sim, "history_start", "simulate", source, (str, object))),
-        history_days=_require(sim, "history_days", "simulate", source, int),
-        rows_per_day=_require(sim, "rows_per_day", "simulate", source, int),
-        scenario=_require(sim, "scenario", "simulate", source, str),
-        scenario_start=None if sim.get("scenario_start") is None else str(sim["scenario_start"]),
-    )
-    paths = _load_dataclass(
-        PathsConfig, raw, "paths", source, {k: str for k in PathsConfig.__dataclass_fields__}
-    )
-    validate = _load_dataclass(
-        ValidateConfig,
-        raw,
-        "validate",
-        source,
-        {"max_null_fraction": float, "min_rows": int, "max_rows": int},
-    )
-    preprocess = _load_dataclass(
-        PreprocessConfig,
-        raw,
-        "preprocess",
-        source,
-        {"window_days": int, "holdout_days": int, "validation_fraction": float},
-    )
-    t = _section(raw, "train", source)
-    space = _require(t, "search_space", "train", source, list)
-    if not space or not all(isinstance(c, dict) for c in space):
-        raise ConfigError(f"{source}: key 'train.search_space' must be a non-empty list of mappings")
-    train = TrainConfig(
-        seed=_require(t, "seed", "train", source, int),
-        model=_require(t, "model", "train", source, str),
-        search_space=tuple(dict(c) for c in space),
-        selection_metric=_require(t, "selection_metric", "train", source, str),
-    )
-    evaluate = _load_dataclass(EvaluateConfig, raw, "evaluate", source, {"decision_threshold": float})
-    gate = _load_dataclass(
-        GateConfig,
-        raw,
-        "gate",
-        source,
-        {
-            "min_roc_auc": float,
-            "min_pr_auc": float,
-            "max_brier": float,
-            "champion_margin": float,
-            "comparison_metric": str,
-            "latency_p95_ms": float,
-            "latency_samples": int,
-        },
-    )
-    registry = _load_dataclass(
-        RegistryConfig, raw, "registry", source, {"model_name": str, "experiment_name": str}
-    )
-    monitor = _load_monitor(raw, source, schema)
-    if preprocess.holdout_days >= preprocess.window_days:
-        raise ConfigError(
-            f"{source}: key 'preprocess.holdout_days' must be smaller than 'preprocess.window_days'"
-        )
-    if simulate.rows_per_day < 0:
-        raise ConfigError(f"{source}: key 'simulate.rows_per_day' must be >= 0")
-    return Params(
-        schema=schema,
-        simulate=simulate,
-        paths=paths,
-        validate=validate,
-        preprocess=preprocess,
-        train=train,
-        evaluate=evaluate,
-        gate=gate,
-        registry=registry,
-        monitor=monitor,
-        source_file=source,
-        raw=raw,
-    )
-
-
-def _load_monitor(raw: dict[str, Any], source: str, schema: SchemaConfig) -> MonitorConfig:
-    section = _section(raw, "monitor", source)
-    values = {k: _require(section, k, "monitor", source, t) for k, t in MONITOR_KINDS.items()}
-    values["key_features"] = tuple(values["key_features"])
-    for key in ("key_features",):
-        unknown = [c for c in values[key] if c not in schema.feature_names]
-        if unknown:
-            raise ConfigError(f"{source}: key 'monitor.{key}' names unknown feature(s) {unknown}")
-    for col, test in {**values["default_test"], **values["column_tests"]}.items():
-        if test not in DRIFT_TESTS:
-            raise ConfigError(
-                f"{source}: key 'monitor' test for '{col}' must be one of {DRIFT_TESTS}, got {test!r}"
-            )
-    if not 0 < values["label_alpha"] < 1:
-        raise ConfigError(
-            f"{source}: key 'monitor.label_alpha' must be in (0, 1), got {values['label_alpha']}"
-        )
-    if values["label_rate_max_change"] <= 0:
-        raise ConfigError(
-            f"{source}: key 'monitor.label_rate_max_change' must be > 0, got {values['label_rate_max_change']}"
-        )
-    unknown = [c for c in values["column_tests"] if c not in schema.feature_names]
+        raise ConfigError(f"{source}: top level must be a mapping of sections ({', '.join(_SECTIONS)})")
+    unknown = [k for k in raw if k not in _SECTIONS]
     if unknown:
-        raise ConfigError(f"{source}: key 'monitor.column_tests' names unknown feature(s) {unknown}")
-    return MonitorConfig(**values)
+        raise ConfigError(f"{source}: unknown section(s) {unknown} (allowed: {', '.join(_SECTIONS)})")
+    try:
+        return _PARAMS.validate_python({**raw, "source_file": source, "raw": raw})
+    except ValidationError as exc:
+        lines = [f"{source}: {key}: {msg}" for key, msg in _problems(exc, raw)]
+        raise ConfigError("\n".join(lines)) from None
 
 
 def project_dir() -> Path:
@@ -401,5 +519,150 @@ def project_dir() -> Path:
     return Path(os.environ.get("MLOPS_PROJECT_DIR") or Path.cwd()).resolve()
 
 
-def default_params_path() -> Path:
-    return project_dir() / "params.yaml"
+# --------------------------------------------------------------------------- YAML and error messages
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} appears twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _problems(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted key path, message) for every error pydantic found, in file order."""
+    errors = exc.errors()
+    out: list[tuple[str, str]] = []
+    for err in errors:
+        loc, error = tuple(err["loc"]), err.get("ctx", {}).get("error")
+        if err["type"] == "too_short" and any(e["loc"][: len(loc)] == loc and e is not err for e in errors):
+            continue  # the items' own errors say more than "too few valid items"
+        if isinstance(error, _Invalid):
+            out += [(_key(loc + tuple(k.split(".")), raw), msg) for k, msg in error.problems]
+        else:
+            loc, msg = _describe(err, loc)
+            out.append((_key(loc, raw), msg))
+    return out
+
+
+# Plain-language rule per pydantic error type; {got} is the value read.
+_RULES = {
+    "missing": "missing (required)",
+    "missing_argument": "missing (required)",
+    "int_type": "must be a whole number{got}",
+    "int_from_float": "must be a whole number{got}",
+    "float_type": "must be a number{got}",
+    "finite_number": "must be a finite number{got}",
+    "bool_type": "must be true or false{got}",
+    "string_type": "must be text{got}",
+    "string_too_short": "must not be empty",
+    "tuple_type": "must be a list{got}",
+    "dict_type": "must be a mapping{got}",
+    "dataclass_type": "must be a mapping{got}",
+    "dataclass_args_type": "must be a mapping{got}",
+    "model_attributes_type": "must be a mapping{got}",
+}
+
+
+def _describe(err: Any, loc: tuple) -> tuple[tuple, str]:
+    """(key path, message) of one pydantic error that is not one of our own rule violations."""
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    got = "" if isinstance(value, dict | list | tuple) else f" (got {value!r})"
+    if kind in _RULES:
+        return loc, _RULES[kind].format(got=got)
+    if kind == "value_error":
+        return loc, str(ctx["error"])
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        return loc, _MOVED.get(loc) or f"unknown key (allowed: {', '.join(_keys_at(loc[:-1]))})"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return loc, f"must be {_range_at(loc)}{got}"
+    if kind == "too_short":
+        return loc, f"must list at least {ctx['min_length']} item(s)"
+    if kind == "literal_error":
+        return loc, f"must be one of {ctx['expected']}{got}"
+    if kind == "union_tag_invalid":
+        return loc + ("model",), f"must be one of {ctx['expected_tags']} (got {ctx['tag']!r})"
+    if kind == "union_tag_not_found":
+        return loc + ("model",), f"missing: name the estimator, one of {', '.join(ESTIMATORS)}"
+    return loc, f"{err['msg']}{got}"
+
+
+def _key(loc: tuple, raw: dict[str, Any]) -> str:
+    """Dotted key path as written in params.yaml: feature index -> its name, no union tags."""
+    parts = list(loc)
+    if parts[:2] == ["schema", "features"] and len(parts) > 2 and isinstance(parts[2], int):
+        names = list((raw.get("schema") or {}).get("features") or {})
+        parts[2] = names[parts[2]] if parts[2] < len(names) else parts[2]
+    if parts[:2] == ["train", "search_space"] and len(parts) > 3 and parts[3] in ESTIMATORS:
+        del parts[3]
+    return ".".join(str(p) for p in parts if p != "")
+
+
+def _type_at(loc: tuple) -> tuple[Any, list[Any]]:
+    """The declared type at a key path and its constraint metadata (Field(...) / annotated_types)."""
+    tp: Any = Params
+    for part in loc:
+        tp, _ = _unwrap(tp)
+        if dataclasses.is_dataclass(tp) or is_typeddict(tp):
+            tp = get_type_hints(tp, include_extras=True).get(part)
+        elif get_origin(tp) is tuple:
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif get_origin(tp) in _UNIONS:  # a tagged search_space candidate: pick the member by its tag
+            tp = next((m for m in get_args(tp) if _estimator(m) == part), None)
+        else:
+            tp = None
+        if tp is None:
+            return None, []
+    return _unwrap(tp)
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """Strip Annotated and Optional, collecting constraint metadata on the way."""
+    meta: list[Any] = []
+    while True:
+        if get_origin(tp) is Annotated:
+            meta += [m for item in tp.__metadata__ for m in getattr(item, "metadata", [item])]
+            tp = tp.__origin__
+        elif get_origin(tp) in _UNIONS and type(None) in get_args(tp):
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        elif get_origin(tp) is NotRequired:
+            tp = get_args(tp)[0]
+        else:
+            return tp, meta
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    tp, _ = _type_at(loc)
+    if dataclasses.is_dataclass(tp):
+        hidden = {"name", "source_file", "raw"}
+        return [f.name for f in dataclasses.fields(tp) if f.name not in hidden]
+    if is_typeddict(tp):
+        return list(get_type_hints(tp))
+    return []
+
+
+def _range_at(loc: tuple) -> str:
+    _, meta = _type_at(loc)
+    bounds = {name: getattr(m, name) for m in meta for name in ("gt", "ge", "lt", "le") if hasattr(m, name)}
+    low = f"{'(' if 'gt' in bounds else '['}{bounds.get('gt', bounds.get('ge'))}"
+    high = f"{bounds.get('lt', bounds.get('le'))}{')' if 'lt' in bounds else ']'}"
+    if ("gt" in bounds or "ge" in bounds) and ("lt" in bounds or "le" in bounds):
+        return f"in {low}, {high}"
+    for name, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if name in bounds:
+            return f"{op} {bounds[name]}"
+    return "in range"
