@@ -56,7 +56,9 @@ def pipeline(tmp_path_factory, airflow_db):
     out["champion_1"] = _champion(params)
 
     # A deliberately worse model: one shallow tree with a tiny learning rate.
-    params["train"]["search_space"] = [{"learning_rate": 0.001, "max_depth": 1, "max_iter": 1}]
+    params["train"]["search_space"] = [
+        {"model": "hist_gradient_boosting", "learning_rate": 0.001, "max_depth": 1, "max_iter": 1}
+    ]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out["train_2"] = run_dag("train_model", logical_date=night(16), conf={"reason": "e2e worse model"})
     out["champion_2"] = _champion(params)

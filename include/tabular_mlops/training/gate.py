@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from tabular_mlops.config import GateConfig, SchemaConfig
+from tabular_mlops.config import LOWER_IS_BETTER, GateConfig, SchemaConfig
 from tabular_mlops.scoring import model_frame
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]
@@ -100,7 +100,7 @@ def champion_comparison(
     if champion_metrics is None:
         return GateResult("champion_comparison", True, "no current champion: nothing to compare against")
     new, old = challenger_metrics[metric], champion_metrics[metric]
-    lower_is_better = metric in ("brier", "log_loss")
+    lower_is_better = metric in LOWER_IS_BETTER
     delta = (old - new) if lower_is_better else (new - old)
     verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on the same holdout (delta {delta:+.4f}, margin {margin})"
     return GateResult("champion_comparison", delta >= -margin, verdict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
 from tabular_mlops.config import Params
+from tabular_mlops.training.features import ESTIMATOR_DESCRIPTIONS
 from tabular_mlops.training.gate import GateResult
 
 
@@ -22,6 +23,13 @@ def render_model_card(
     metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
     gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
     s = params.schema
+    best = info["best_hyperparams"]
+    metric = params.train.selection_metric
+    candidate_rows = "\n".join(
+        f"| {c['index']} | {c['model']} | {c.get(f'val_{metric}', float('nan')):.4f} | "
+        f"{ {k: v for k, v in c.items() if k not in ('index', 'model', f'val_{metric}')} } |"
+        for c in info.get("candidates", [])
+    )
     return f"""# Model card: {params.registry.model_name} v{version}
 
 **Decision:** {"promoted to `champion`" if promoted else "not promoted (stays `challenger`)"}
@@ -35,9 +43,15 @@ def render_model_card(
 - Airflow: dag `{lineage.get(Tag.AIRFLOW_DAG_ID)}`, run `{lineage.get(Tag.AIRFLOW_RUN_ID)}`; MLflow run `{info["run_id"]}`
 
 ## Model
-- `{params.train.model}` with the preprocessing (median imputation + missing indicators, one-hot categories)
-  fitted inside the model; best candidate #{info["best_candidate"]} `{info["best_hyperparams"]}`
+- {ESTIMATOR_DESCRIPTIONS[best["model"]]} with the preprocessing (median imputation + missing indicators,
+  one-hot categories) fitted inside the model; best candidate #{info["best_candidate"]} `{best}`
 - Inputs: {", ".join(s.feature_names)}; output: probability of `{s.target_column}` = 1
+
+Candidates searched (validation split, `{metric}`):
+
+| # | estimator | val {metric} | hyperparameters |
+|---|---|---|---|
+{candidate_rows}
 
 ## Metrics on the holdout
 | metric | value | threshold |

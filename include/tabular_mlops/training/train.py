@@ -7,11 +7,13 @@ import argparse
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from tabular_mlops.artifacts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
-from tabular_mlops.config import Params, load_params, project_dir
+from tabular_mlops.config import Params, SchemaConfig, load_params, project_dir
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.scoring import model_frame, score_frame
 from tabular_mlops.training.features import build_pipeline
@@ -19,15 +21,16 @@ from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.tracking import configure_mlflow, lineage_tags
 
 
-def time_split(df: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+def time_split(df: pd.DataFrame, validation_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Last `validation_fraction` of the (time-ordered) training part validates the candidates."""
-    cut = int(len(df) * (1 - params.preprocess.validation_fraction))
+    cut = int(len(df) * (1 - validation_fraction))
     return df.iloc[:cut], df.iloc[cut:]
 
 
-def fit_candidate(train: pd.DataFrame, params: Params, hyperparams: dict):  # noqa: ANN201
-    schema = params.schema
-    model = build_pipeline(schema, hyperparams, params.train.seed)
+def fit_candidate(
+    train: pd.DataFrame, schema: SchemaConfig, candidate: dict[str, Any], seed: int
+) -> Pipeline:
+    model = build_pipeline(schema, candidate, seed)
     model.fit(model_frame(train, schema), train[schema.target_column].astype(int).to_numpy())
     return model
 
@@ -69,7 +72,7 @@ def train(params: Params, root: Path) -> dict:
     processed = root / params.paths.processed_dir
     df = pd.read_parquet(processed / TRAIN_FILE)
     window = json.loads((processed / WINDOW_FILE).read_text())
-    fit_part, val_part = time_split(df, params)
+    fit_part, val_part = time_split(df, params.preprocess.validation_fraction)
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
     experiment_id = configure_mlflow(root, params.registry.experiment_name)
@@ -88,21 +91,24 @@ def train(params: Params, root: Path) -> dict:
         )
         mlflow.log_params(params.flat())
         candidates = []
+        tried: list[dict[str, Any]] = []
         for i, hyper in enumerate(params.train.search_space):
-            with mlflow.start_run(experiment_id=experiment_id, run_name=f"candidate-{i}", nested=True):
+            name = f"candidate-{i} {hyper['model']}"
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
                 mlflow.set_tags({**tags, Tag.STAGE: RunStage.CANDIDATE})
                 mlflow.log_params({f"candidate.{k}": v for k, v in hyper.items()})
-                model = fit_candidate(fit_part, params, hyper)
+                model = fit_candidate(fit_part, params.schema, hyper, params.train.seed)
                 val = classification_metrics(y_val, score_frame(model, val_part, params.schema), threshold)
                 mlflow.log_metrics({f"val_{k}": v for k, v in val.items()})
                 candidates.append((val[metric], i, hyper))
+                tried.append({"index": i, **hyper, f"val_{metric}": round(val[metric], 6)})
         # Highest selection metric wins; ties go to the earlier candidate so the choice is repeatable.
         best_value, best_index, best_hyper = max(candidates, key=lambda c: (c[0], -c[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best_hyper.items()})
         mlflow.log_metric(f"val_{metric}", best_value)
         mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
 
-        model = fit_candidate(df, params, best_hyper)
+        model = fit_candidate(df, params.schema, best_hyper, params.train.seed)
         dataset = mlflow.data.from_pandas(
             df,
             source=f"{params.paths.raw_dir}@{tags[Tag.DVC_DATA_HASH]}",
@@ -126,6 +132,7 @@ def train(params: Params, root: Path) -> dict:
             "experiment_id": experiment_id,
             "best_candidate": best_index,
             "best_hyperparams": best_hyper,
+            "candidates": tried,
             f"val_{metric}": best_value,
             "window": window,
         }

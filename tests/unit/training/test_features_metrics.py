@@ -2,6 +2,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.scoring import model_frame
 from tabular_mlops.training.features import build_pipeline
@@ -23,15 +24,28 @@ def test_model_frame_names_missing_columns(repo_params):
         model_frame(df, repo_params.schema)
 
 
-def test_pipeline_handles_unseen_categories_and_nans(repo_params):
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        {"model": "hist_gradient_boosting", "max_iter": 20},
+        {"model": "logistic_regression", "C": 1.0},
+        {"model": "random_forest", "n_estimators": 20, "min_samples_leaf": 20},
+    ],
+    ids=lambda c: c["model"],
+)
+def test_every_estimator_handles_unseen_categories_and_nans(repo_params, candidate):
     df = generate_day(dt.date(2026, 1, 1), 2000, 5)
-    model = build_pipeline(repo_params.schema, {"max_iter": 20}, 0)
+    model = build_pipeline(repo_params.schema, candidate, 0)
+    assert type(model.named_steps["model"]).__name__.lower().startswith(candidate["model"].split("_")[0][:4])
     model.fit(model_frame(df, repo_params.schema), df["defaulted"])
     odd = df.head(3).copy()
     odd["region"] = "atlantis"
     odd["income"] = np.nan
     scores = model.predict_proba(model_frame(odd, repo_params.schema))[:, 1]
     assert np.all((scores >= 0) & (scores <= 1))
+    # A real model, not a constant: the training rows are ranked better than chance.
+    train_scores = model.predict_proba(model_frame(df, repo_params.schema))[:, 1]
+    assert roc_auc_score(df["defaulted"], train_scores) > 0.6
 
 
 def test_metrics_perfect_and_random():

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import time
 
@@ -58,6 +59,6 @@ def test_model_tests_enforce_the_latency_budget(repo_params, holdout):
         time.sleep(budget * 1.5 / 1000)
         return np.full(len(x), 0.03)
 
-    gate = repo_params.gate.model_copy(update={"latency_samples": 5})
+    gate = dataclasses.replace(repo_params.gate, latency_samples=5)
     result = model_tests(slow, holdout.head(5), repo_params.schema, gate)
     assert not result.passed and "latency" in result.reason
