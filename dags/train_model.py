@@ -55,17 +55,28 @@ def train_model():
         return register_challenger(params, Path(ROOT))
 
     @task(pool=DVC_POOL, outlets=[CHAMPION_MODEL])
-    def gate_and_promote(registered: dict) -> dict:
-        """A rejected challenger is a normal outcome (the task succeeds); the reasons are on the version."""
+    def gate_and_promote(registered: dict, **context) -> dict:
+        """A rejected challenger is a normal outcome (the task succeeds, the reasons are on the version) and
+        raises a `retraining` alert: someone should know the retraining did not replace the champion."""
         from pathlib import Path
 
         from tabular_mlops.config import load_params
         from tabular_mlops.training.registry import promote_if_better
         from tabular_mlops.training.tracking import configure_mlflow
+        from tabular_mlops_airflow.notifiers import send_alert
 
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
-        return promote_if_better(params, Path(ROOT), str(registered["version"]))
+        result = promote_if_better(params, Path(ROOT), str(registered["version"]))
+        if not result["promoted"] and result["gates"] is not None and result["decision"].startswith("rejected"):
+            send_alert(
+                "retraining",
+                f"{params.registry.model_name} v{result['version']} was not promoted",
+                [result["decision"]],
+                run_id=context["dag_run"].run_id,
+                champion=result.get("previous_champion"),
+            )
+        return result
 
     gate_and_promote(register(reproduce_pipeline()))
 

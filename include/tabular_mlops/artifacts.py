@@ -78,6 +78,7 @@ class Tag:
     TRIGGER_WINDOW_END = "trigger_window_end"
     DATA_WINDOW = "data_window"
     REFERENCE_WINDOW = "reference_window"
+    MODEL_SHA256 = "model_sha256"  # sha256 of the skops model file, recorded at registration
     STAGE = "stage"  # RunStage below
     BEST_CANDIDATE = "best_candidate"
     GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"

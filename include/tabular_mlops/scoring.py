@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import CHAMPION
+from tabular_mlops.artifacts import CHAMPION, Tag
 from tabular_mlops.config import SchemaConfig
+from tabular_mlops.model_store import UntrustedModelError, load_sklearn
 
 
 def model_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
@@ -50,20 +51,25 @@ class LoadedModel:
         return score_frame(self.model, df, schema)
 
 
-def load_model_uri(model_uri: str) -> Any:
-    """The fitted sklearn pipeline behind an MLflow model URI (runs:/..., models:/...)."""
-    import mlflow
-
-    return mlflow.sklearn.load_model(model_uri)
+def load_model_uri(model_uri: str, expected_sha256: str | None = None) -> Any:
+    """The fitted sklearn pipeline behind an MLflow model URI (runs:/..., models:/...), loaded only as a
+    verified skops file (see model_store)."""
+    return load_sklearn(model_uri, expected_sha256)
 
 
 def load_version(model_name: str, version: str) -> LoadedModel:
-    """Version `version` of registered model `model_name`."""
+    """Version `version` of registered model `model_name`, checked against the checksum recorded on it."""
     from mlflow import MlflowClient
 
     mv = MlflowClient().get_model_version(model_name, version)
+    sha = mv.tags.get(Tag.MODEL_SHA256)
+    if not sha:
+        raise UntrustedModelError(
+            f"{model_name} v{mv.version} has no '{Tag.MODEL_SHA256}' tag: it was not registered by this "
+            "pipeline, so its file cannot be checked"
+        )
     return LoadedModel(
-        load_model_uri(f"models:/{model_name}/{mv.version}"),
+        load_model_uri(f"models:/{model_name}/{mv.version}", sha),
         model_name,
         str(mv.version),
         mv.run_id,

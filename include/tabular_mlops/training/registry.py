@@ -21,6 +21,7 @@ from tabular_mlops.artifacts import (
     Tag,
 )
 from tabular_mlops.config import Params
+from tabular_mlops.model_store import UntrustedModelError, verified_copy
 from tabular_mlops.scoring import champion_version, load_version, score_frame
 from tabular_mlops.training.gate import GateResult, champion_comparison, model_tests, threshold_checks
 from tabular_mlops.training.metrics import classification_metrics
@@ -63,6 +64,10 @@ def register_challenger(params: Params, root: Path) -> dict:
         return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
     run = client.get_run(info["run_id"])
     lineage = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
+    # Only a model this pipeline can load safely becomes a version; its file's checksum goes with it, so every
+    # later load can tell that the bytes are the ones registered.
+    with verified_copy(info["model_uri"]) as verified:
+        lineage[Tag.MODEL_SHA256] = verified.sha256
     mv = mlflow.register_model(info["model_uri"], name, tags=lineage)
     try:
         lock = root / DVC_LOCK_FILE
@@ -88,11 +93,13 @@ def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateRe
 
     name = params.registry.model_name
     holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
+    challenger = load_version(name, version)
     # Model tests go through the pyfunc flavour on purpose: it enforces the logged signature, as a served
-    # model would.
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    # model would. It loads from a verified copy, never from the registry directly.
+    with verified_copy(f"models:/{name}/{version}", challenger.tags[Tag.MODEL_SHA256]) as verified:
+        pyfunc = mlflow.pyfunc.load_model(str(verified.folder))
     tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params.schema, params.gate)
-    metrics = holdout_metrics(load_version(name, version).model, holdout, params)
+    metrics = holdout_metrics(challenger.model, holdout, params)
     thresholds = threshold_checks(metrics, params.gate)
     champion = champion_version(name)
     champion_metrics = None
@@ -100,6 +107,26 @@ def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateRe
         champion_metrics = holdout_metrics(load_version(name, champion).model, holdout, params)
     comparison = champion_comparison(metrics, champion_metrics, champion, params.gate)
     return [tests, thresholds, comparison], metrics
+
+
+def refuse(name: str, version: str, reason: str) -> dict:
+    """A version that cannot be loaded safely: rejected with the reason, and it loses `challenger` so nothing
+    picks it up later. The champion is not touched."""
+    client = _client()
+    decision = f"rejected: model refused: {reason}"
+    client.set_model_version_tag(name, version, f"{Tag.GATE_PREFIX}model_tests", f"failed: {reason}"[:4900])
+    client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
+    if alias_version(name, CHALLENGER) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    return {
+        "version": version,
+        "promoted": False,
+        "refused": True,
+        "decision": decision,
+        "previous_champion": champion_version(name),
+        "gates": [],
+        "metrics": {},
+    }
 
 
 def promote_if_better(params: Params, root: Path, version: str) -> dict:
@@ -111,7 +138,10 @@ def promote_if_better(params: Params, root: Path, version: str) -> dict:
     current = champion_version(name)
     if current == version:
         return {"version": version, "promoted": False, "decision": "already champion", "gates": []}
-    gates, metrics = evaluate_gate(params, root, version)
+    try:
+        gates, metrics = evaluate_gate(params, root, version)
+    except UntrustedModelError as exc:
+        return refuse(name, version, str(exc))
     promoted = all(g.passed for g in gates)
     lineage = client.get_model_version(name, version).tags
     card = render_model_card(params, version, info, metrics, lineage, gates, promoted)
