@@ -68,7 +68,7 @@ def train_model():
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         result = promote_if_better(params, Path(ROOT), str(registered["version"]))
-        if not result["promoted"] and result["gates"] is not None and result["decision"].startswith("rejected"):
+        if result["decision"].startswith("rejected"):
             send_alert(
                 "retraining",
                 f"{params.registry.model_name} v{result['version']} was not promoted",
