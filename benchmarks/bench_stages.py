@@ -232,7 +232,10 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
     info = rec.run("train", train.train, params, tmp)
     holdout = rec.run("evaluate", evaluate.evaluate, params, tmp)
     reg = rec.run("register", registry.register_challenger, params, tmp)
-    gate = rec.run("gate", registry.promote_if_better, params, tmp, str(reg["version"]))
+    import sqlalchemy as sa
+
+    ledger = sa.create_engine(f"sqlite:///{tmp / 'monitoring.db'}")
+    gate = rec.run("gate", registry.promote_if_better, params, tmp, str(reg["version"]), ledger, "bench")
     champion_note = "no champion (gate failed): not measured"
     if gate["promoted"]:
         import pandas as pd

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import CHAMPION_MODEL
-from tabular_mlops_airflow.settings import DVC_POOL, default_args, project_root, task_env
+from tabular_mlops_airflow.settings import DVC_POOL, MONITORING_CONN_ID, default_args, project_root, task_env
 
 ROOT = project_root(__file__)
 
@@ -61,13 +61,18 @@ def train_model():
         from pathlib import Path
 
         from tabular_mlops.config import load_params
+        from tabular_mlops.data import source
         from tabular_mlops.training.registry import promote_if_better
         from tabular_mlops.training.tracking import configure_mlflow
+        from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
-        result = promote_if_better(params, Path(ROOT), str(registered["version"]))
+        # The promotion lock and ledger live in the monitoring database, shared by every deployment.
+        ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        actor = f"airflow:{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
+        result = promote_if_better(params, Path(ROOT), str(registered["version"]), ledger, actor)
         if result["decision"].startswith("rejected"):
             send_alert(
                 "retraining",

@@ -94,3 +94,10 @@ def repo_params():
     from tabular_mlops.config import load_params
 
     return load_params(REPO / "params.yaml")
+
+
+def ledger_engine(project: Path):
+    """The promotion lock and ledger of a test project (SQLite, as the embedded default)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine(f"sqlite:///{project / 'monitoring.db'}")

@@ -10,6 +10,9 @@ import sys
 from tabular_mlops.config import ConfigError, load_params, project_dir
 from tabular_mlops.data.simulate import SCENARIOS
 
+# The embedded default of the monitoring database (the stack's AIRFLOW_CONN_MONITORING_DB points at the same file).
+DEFAULT_MONITORING_DB = "var/monitoring.db"
+
 
 def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
@@ -57,14 +60,37 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger_url(args: argparse.Namespace) -> str:
+    return args.db_url or f"sqlite:///{project_dir() / DEFAULT_MONITORING_DB}"
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
+    import getpass
+    import socket
+
+    from tabular_mlops.data import source
     from tabular_mlops.training.registry import rollback
     from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
     configure_mlflow(root, params.registry.experiment_name)
-    print(json.dumps(rollback(params.registry.model_name, reason=args.reason)))
+    ledger = source.connect(_ledger_url(args), conn_id="monitoring_db")
+    actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason)))
+    return 0
+
+
+def cmd_promotions(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tabular_mlops.data import source
+    from tabular_mlops.training.ledger import history
+
+    params = load_params(args.params or project_dir() / "params.yaml")
+    engine = source.connect(_ledger_url(args), conn_id="monitoring_db")
+    entries = history(engine, params.registry.model_name)[-args.last :]
+    print(json.dumps([asdict(e) for e in entries], indent=2))
     return 0
 
 
@@ -130,7 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("rollback", help="move alias champion back to the previous champion")
     rb.add_argument("--reason", default="manual rollback")
+    rb.add_argument(
+        "--db-url", help=f"database of the promotion lock and ledger (default {DEFAULT_MONITORING_DB})"
+    )
     rb.set_defaults(func=cmd_rollback)
+
+    pr = sub.add_parser(
+        "promotions", help="the promotion ledger: every promotion and rollback, who, when, why"
+    )
+    pr.add_argument("--db-url", help=f"database of the promotion ledger (default {DEFAULT_MONITORING_DB})")
+    pr.add_argument("--last", type=_positive, default=20, help="how many recent entries (default 20)")
+    pr.set_defaults(func=cmd_promotions)
 
     ch = sub.add_parser("champion", help="print the champion version, its metrics and gate results")
     ch.set_defaults(func=cmd_champion)

@@ -39,6 +39,9 @@ def pipeline(tmp_path_factory, airflow_db):
     env.set(
         MLOPS_PROJECT_DIR=str(project),
         AIRFLOW_CONN_SOURCE_DB=json.dumps({"conn_type": "sqlite", "host": str(db)}),
+        AIRFLOW_CONN_MONITORING_DB=json.dumps(
+            {"conn_type": "sqlite", "host": str(db.with_name("monitoring.db"))}
+        ),
         MLFLOW_TRACKING_URI=f"sqlite:///{project / 'var' / 'mlflow.db'}",
     )
     out = {"project": project}

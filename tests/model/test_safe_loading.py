@@ -25,7 +25,7 @@ from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import make_project
+from tests.conftest import ledger_engine, make_project
 
 START = dt.date(2026, 1, 1)
 
@@ -64,7 +64,9 @@ def registered(tmp_path_factory):
         evaluate(params, project)
         versions.append(registry.register_challenger(params, project)["version"])
         if len(versions) == 1:
-            assert registry.promote_if_better(params, project, versions[0])["promoted"]
+            assert registry.promote_if_better(params, project, versions[0], ledger_engine(project), "test")[
+                "promoted"
+            ]
     yield project, params, versions
     if saved is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -163,7 +165,7 @@ def test_a_refused_challenger_is_rejected_loses_its_alias_and_the_champion_stays
     (folder / "model.skops").write_bytes(b"not a model")
     assert registry.alias_version(name, CHALLENGER) == versions[1]
 
-    result = registry.promote_if_better(params, project, versions[1])
+    result = registry.promote_if_better(params, project, versions[1], ledger_engine(project), "test")
 
     assert result["promoted"] is False and result["refused"] is True
     tags = client.get_model_version(name, versions[1]).tags

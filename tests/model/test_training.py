@@ -18,7 +18,7 @@ from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import make_project
+from tests.conftest import ledger_engine, make_project
 
 START = dt.date(2026, 1, 1)
 
@@ -85,9 +85,9 @@ def test_rollback_restores_the_previous_champion(trained_project):
         train(params, project)
         evaluate(params, project)
         versions.append(registry.register_challenger(params, project)["version"])
-        registry.promote_if_better(params, project, str(versions[-1]))
+        registry.promote_if_better(params, project, str(versions[-1]), ledger_engine(project), "test")
     assert registry.alias_version(name, CHAMPION) == str(versions[1])
-    result = registry.rollback(name, reason="test")
+    result = registry.rollback(name, ledger_engine(project), "test", reason="test")
     assert result["champion"] == str(versions[0])
     assert registry.alias_version(name, CHAMPION) == str(versions[0])
     assert registry.alias_version(name, PREVIOUS_CHAMPION) == str(versions[1])

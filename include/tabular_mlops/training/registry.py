@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from tabular_mlops.artifacts import (
     CHALLENGER,
@@ -24,6 +25,7 @@ from tabular_mlops.config import Params
 from tabular_mlops.model_store import UntrustedModelError, verified_copy
 from tabular_mlops.scoring import champion_version, load_version, score_frame
 from tabular_mlops.training.gate import GateResult, champion_comparison, model_tests, threshold_checks
+from tabular_mlops.training.ledger import promotion_lock
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.modelcard import render_model_card
 
@@ -87,8 +89,11 @@ def holdout_metrics(model: Any, holdout: pd.DataFrame, params: Params) -> dict[s
     return classification_metrics(y, scores, params.evaluate.decision_threshold)
 
 
-def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateResult], dict[str, float]]:
-    """Run the three gates for `version`; the champion is scored on the same holdout as the challenger."""
+def evaluate_gate(
+    params: Params, root: Path, version: str
+) -> tuple[list[GateResult], dict[str, float], str | None]:
+    """Run the three gates for `version`; the champion is scored on the same holdout as the challenger.
+    Returns the gates, the challenger's holdout metrics and the champion version it was compared with."""
     import mlflow
 
     name = params.registry.model_name
@@ -106,7 +111,7 @@ def evaluate_gate(params: Params, root: Path, version: str) -> tuple[list[GateRe
     if champion is not None and champion != version:
         champion_metrics = holdout_metrics(load_version(name, champion).model, holdout, params)
     comparison = champion_comparison(metrics, champion_metrics, champion, params.gate)
-    return [tests, thresholds, comparison], metrics
+    return [tests, thresholds, comparison], metrics, champion
 
 
 def refuse(name: str, version: str, reason: str) -> dict:
@@ -129,22 +134,24 @@ def refuse(name: str, version: str, reason: str) -> dict:
     }
 
 
-def promote_if_better(params: Params, root: Path, version: str) -> dict:
-    """Record each gate's result on the version, write the model card, and move `champion` only if all pass."""
+def promote_if_better(params: Params, root: Path, version: str, ledger_engine: sa.Engine, actor: str) -> dict:
+    """Record each gate's result on the version, write the model card, and move `champion` only if all pass.
+
+    The alias moves inside the promotion lock, and only if the champion is still the one the gate compared
+    against: when another promotion or a rollback moved it meanwhile, this version is not promoted and the
+    decision says what happened (run the gate again to compare with the new champion).
+    """
     import mlflow
 
     name, client = params.registry.model_name, _client()
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
-    current = champion_version(name)
-    if current == version:
+    if champion_version(name) == version:
         return {"version": version, "promoted": False, "decision": "already champion", "gates": []}
     try:
-        gates, metrics = evaluate_gate(params, root, version)
+        gates, metrics, compared = evaluate_gate(params, root, version)
     except UntrustedModelError as exc:
         return refuse(name, version, str(exc))
-    promoted = all(g.passed for g in gates)
-    lineage = client.get_model_version(name, version).tags
-    card = render_model_card(params, version, info, metrics, lineage, gates, promoted)
+    passed = all(g.passed for g in gates)
     for g in gates:
         client.set_model_version_tag(
             name,
@@ -154,40 +161,59 @@ def promote_if_better(params: Params, root: Path, version: str) -> dict:
         )
     for k, v in metrics.items():
         client.set_model_version_tag(name, version, f"{Tag.HOLDOUT_PREFIX}{k}", f"{v:.6f}")
+    with promotion_lock(ledger_engine, name) as ledger:
+        current = champion_version(name)
+        if not passed:
+            decision = "rejected: " + "; ".join(g.reason for g in gates if not g.passed)
+        elif current != compared:
+            decision = (
+                f"not promoted: the champion moved from {_v(compared)} to {_v(current)} while the gate ran "
+                "(another promotion or a rollback); run the gate again to compare with the new champion"
+            )
+        else:
+            decision = GATE_PROMOTED
+        promoted = decision == GATE_PROMOTED
+        if promoted:
+            if current is not None:
+                client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+            client.set_registered_model_alias(name, CHAMPION, version)
+            ledger.record("promote", current, version, actor, [f"{g.name}: {g.reason}" for g in gates])
+        client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
+    lineage = client.get_model_version(name, version).tags
+    card = render_model_card(params, version, info, metrics, lineage, gates, promoted)
     with mlflow.start_run(run_id=info["run_id"]):
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict({"gates": [g.as_dict() for g in gates], "promoted": promoted}, "gate/result.json")
     client.update_model_version(name, version, description=card)
-    decision = (
-        GATE_PROMOTED if promoted else "rejected: " + "; ".join(g.reason for g in gates if not g.passed)
-    )
-    client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
-    if promoted:
-        if current is not None:
-            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
-        client.set_registered_model_alias(name, CHAMPION, version)
     return {
         "version": version,
         "promoted": promoted,
         "decision": decision,
         "previous_champion": current,
+        "compared_with": compared,
         "gates": [g.as_dict() for g in gates],
         "metrics": metrics,
     }
 
 
-def rollback(name: str, reason: str = "manual rollback") -> dict:
-    """Swap `champion` and `previous_champion` (a second rollback undoes the first)."""
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "none"
+
+
+def rollback(name: str, ledger_engine: sa.Engine, actor: str, reason: str = "manual rollback") -> dict:
+    """Swap `champion` and `previous_champion` (a second rollback undoes the first), inside the promotion lock."""
     client = _client()
-    current, previous = alias_version(name, CHAMPION), alias_version(name, PREVIOUS_CHAMPION)
-    if previous is None:
-        raise LookupError(
-            f"registered model '{name}' has no '{PREVIOUS_CHAMPION}' alias: nothing to roll back to"
-        )
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    if current is not None:
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
-        client.set_model_version_tag(name, current, Tag.ROLLED_BACK, reason)
+    with promotion_lock(ledger_engine, name) as ledger:
+        current, previous = alias_version(name, CHAMPION), alias_version(name, PREVIOUS_CHAMPION)
+        if previous is None:
+            raise LookupError(
+                f"registered model '{name}' has no '{PREVIOUS_CHAMPION}' alias: nothing to roll back to"
+            )
+        client.set_registered_model_alias(name, CHAMPION, previous)
+        if current is not None:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+            client.set_model_version_tag(name, current, Tag.ROLLED_BACK, reason)
+        ledger.record("rollback", current, previous, actor, [reason])
     return {"champion": previous, "previous_champion": current, "reason": reason}
 
 

@@ -1,0 +1,156 @@
+"""One promotion at a time: two gates and a rollback started at the same moment in separate processes never lose
+a promotion or report the same previous champion twice; every alias move is in the ledger, as a chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION
+from tabular_mlops.config import load_params
+from tabular_mlops.data import source
+from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.training import registry
+from tabular_mlops.training.evaluate import evaluate
+from tabular_mlops.training.ledger import history
+from tabular_mlops.training.preprocess import split_window
+from tabular_mlops.training.tracking import configure_mlflow
+from tabular_mlops.training.train import train
+
+from tests.conftest import REPO, ledger_engine, make_project
+
+START = dt.date(2026, 1, 1)
+
+
+def _act(args: tuple) -> dict:
+    """One contender, in its own process: wait for the others, then promote or roll back."""
+    kind, project, version, barrier = args
+    from pathlib import Path
+
+    # Importing the tests' conftest (for ledger_engine) clears the variable in this process: set it again.
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(project) / 'mlflow.db'}"
+
+    from tabular_mlops.config import load_params
+    from tabular_mlops.training import registry
+    from tabular_mlops.training.tracking import configure_mlflow
+
+    project = Path(project)
+    params = load_params(project / "params.yaml")
+    configure_mlflow(project, params.registry.experiment_name)
+    engine = ledger_engine(project)
+    barrier.wait(timeout=120)
+    if kind == "rollback":
+        return {"kind": kind, **registry.rollback(params.registry.model_name, engine, f"proc-{kind}", "test")}
+    return {"kind": kind, **registry.promote_if_better(params, project, version, engine, f"proc-{version}")}
+
+
+@pytest.fixture(scope="module")
+def contested(tmp_path_factory):
+    """v1 promoted, then v2 (previous v1); v3 and v4 are challengers as good as v2."""
+    project = make_project(tmp_path_factory.mktemp("lock") / "project")
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["train"]["search_space"] = [
+        {"model": "hist_gradient_boosting", "learning_rate": 0.1, "max_iter": 60, "max_depth": 3}
+    ]
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    params = load_params(project / "params.yaml")
+    url = f"sqlite:///{project / 'src.db'}"
+    engine = source.connect(url)
+    for i in range(12):
+        day = START + dt.timedelta(days=i)
+        source.write_day(engine, params.schema, day, generate_day(day, 1200, 3))
+    night = START + dt.timedelta(days=params.schema.label_delay_days)
+    validate_extracted(
+        params, project, extract_interval(params, project, url, night, night + dt.timedelta(days=12))
+    )
+    split_window(params, project)
+    configure_mlflow(project, params.registry.experiment_name)
+    versions = []
+    for i in range(4):
+        train(params, project)
+        evaluate(params, project)
+        versions.append(registry.register_challenger(params, project)["version"])
+        if i < 2:
+            result = registry.promote_if_better(
+                params, project, versions[-1], ledger_engine(project), "setup"
+            )
+            assert result["promoted"], result
+    yield project, params, versions
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_concurrent_promotions_and_a_rollback_form_one_chain(contested):
+    project, params, (v1, v2, v3, v4) = contested
+    name = params.registry.model_name
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Manager().Barrier(3)
+    jobs = [("promote", str(project), v3, barrier), ("promote", str(project), v4, barrier)]
+    jobs.append(("rollback", str(project), None, barrier))
+    with ctx.Pool(3) as pool:
+        results = pool.map(_act, jobs)
+
+    entries = history(ledger_engine(project), name)
+    setup, contest = entries[:2], entries[2:]
+    assert [(e.from_version, e.to_version) for e in setup] == [(None, v1), (v1, v2)]
+    # Every move starts where the previous one ended: nothing was lost, nothing moved twice from one state.
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after.from_version == before.to_version, [
+            (e.action, e.from_version, e.to_version) for e in entries
+        ]
+    assert registry.alias_version(name, CHAMPION) == entries[-1].to_version
+    assert registry.alias_version(name, PREVIOUS_CHAMPION) == entries[-1].from_version
+    rollbacks = [r for r in results if r["kind"] == "rollback"]
+    assert len(rollbacks) == 1 and any(e.action == "rollback" for e in contest)
+
+    promotions = [r for r in results if r["kind"] == "promote"]
+    promoted = [r for r in promotions if r["promoted"]]
+    # A contender that was not promoted says why: the champion moved while its gate ran.
+    for r in promotions:
+        if not r["promoted"]:
+            assert "the champion moved" in r["decision"], r
+    # Each promotion reports the champion it really replaced, as the ledger has it.
+    by_target = {e.to_version: e for e in contest if e.action == "promote"}
+    assert {r["version"] for r in promoted} == set(by_target)
+    for r in promoted:
+        assert r["previous_champion"] == by_target[r["version"]].from_version
+
+
+def test_the_cli_prints_the_ledger_and_rolls_back_under_the_lock(contested):
+    project, params, _ = contested
+    env = {**os.environ, "MLOPS_PROJECT_DIR": str(project)}
+    url = f"sqlite:///{project / 'monitoring.db'}"
+    before = len(history(ledger_engine(project), params.registry.model_name))
+    cli = [sys.executable, "-m", "tabular_mlops"]
+    done = subprocess.run(
+        [*cli, "rollback", "--db-url", url, "--reason", "cli test"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    moved = json.loads(done.stdout.strip().splitlines()[-1])
+    printed = subprocess.run(
+        [*cli, "promotions", "--db-url", url, "--last", "1"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    last = json.loads(printed.stdout)
+    assert len(history(ledger_engine(project), params.registry.model_name)) == before + 1
+    assert last[0]["action"] == "rollback" and last[0]["to_version"] == moved["champion"]
+    assert last[0]["reasons"] == ["cli test"] and last[0]["actor"].startswith("cli:")
