@@ -68,16 +68,19 @@ class SupervisorFiles:
         return self.log_dir / f"{name}.log"
 
 
-def quote_value(value: str) -> str:
-    """One environment value as supervisord's KEY=value parser reads it back verbatim."""
-    # supervisord strips every leading and trailing quote character of a value and has no escapes
+def quote_value(value: str, expansions: int = 1) -> str:
+    """One environment value as supervisord's KEY=value parser reads it back verbatim.
+
+    supervisord %-expands a program's environment once and the [supervisord] one twice: `%` is doubled per pass.
+    """
+    # it strips every leading and trailing quote character of a value and knows no escapes
     if "'" in value or "\n" in value or value.endswith('"') or value.startswith('"'):
         raise StackError(f"cannot pass {value!r} through supervisord's environment= (quotes or newline)")
-    return "'" + value.replace("%", "%%") + "'"
+    return "'" + value.replace("%", "%" * 2**expansions) + "'"
 
 
-def _environment(env: Mapping[str, str]) -> str:
-    return ",".join(f"\n    {key}={quote_value(value)}" for key, value in env.items())
+def _environment(env: Mapping[str, str], expansions: int) -> str:
+    return ",".join(f"\n    {key}={quote_value(value, expansions)}" for key, value in env.items())
 
 
 def render_config(files: SupervisorFiles, programs: Sequence[Program], environment: Mapping[str, str]) -> str:
@@ -105,7 +108,7 @@ def render_config(files: SupervisorFiles, programs: Sequence[Program], environme
         "umask=022",
     ]
     if environment:
-        parts.append("environment=" + _environment(environment))
+        parts.append("environment=" + _environment(environment, expansions=2))
     parts += [
         "",
         "[rpcinterface:supervisor]",
@@ -122,7 +125,7 @@ def render_config(files: SupervisorFiles, programs: Sequence[Program], environme
         ]
         parts += [f"directory={program.directory}"]
         if program.environment:
-            parts.append("environment=" + _environment(program.environment))
+            parts.append("environment=" + _environment(program.environment, expansions=1))
         parts += [
             "autostart=false",
             "autorestart=unexpected",
