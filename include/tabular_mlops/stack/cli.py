@@ -19,13 +19,12 @@ from tabular_mlops.orchestration import (
     INGEST_DAG_ID,
     TRAIN_DAG_ID,
 )
-from tabular_mlops.stack import backfill, bootstrap, commands, services
-from tabular_mlops.stack.airflow_api import AirflowAPI
+from tabular_mlops.stack import backfill, bootstrap, commands, services, status
 from tabular_mlops.stack.console import done, fmt_duration, say, step
 from tabular_mlops.stack.errors import StackError, log_tail
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
-from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, describe_health, programs
-from tabular_mlops.stack.summary import champion, print_champion, print_dag_runs, print_summary
+from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, airflow_api, programs
+from tabular_mlops.stack.summary import print_summary
 from tabular_mlops.stack.supervisor import Program, Supervisor
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
@@ -55,10 +54,6 @@ def read_state(layout: Layout) -> dict:
 def write_state(layout: Layout, **values: object) -> None:
     state = {**read_state(layout), **values}
     layout.state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-
-
-def api_for(layout: Layout) -> AirflowAPI:
-    return AirflowAPI(layout.airflow_url, AIRFLOW_USER, layout.airflow_password())
 
 
 def cmd_up(layout: Layout) -> int:
@@ -129,7 +124,7 @@ def cmd_up(layout: Layout) -> int:
     start_airflow(sup, layout, progs)
     timings["airflow"] = time.monotonic() - t
 
-    api = api_for(layout)
+    api = airflow_api(layout)
     t = step("Waiting for the DAG processor to load the DAGs")
     bootstrap.wait_for_dags(layout, api)
     if api.ensure_pool(DVC_POOL, DVC_POOL_SLOTS, DVC_POOL_DESCRIPTION):
@@ -204,39 +199,6 @@ def cmd_down(layout: Layout) -> int:
     return 0
 
 
-def cmd_status(layout: Layout) -> int:
-    """supervisorctl status, each program's health, DAG runs and the champion."""
-    sup = services.supervisor(layout)
-    statuses = sup.statuses()
-    urls = {MLFLOW: layout.mlflow_url, EVIDENTLY: layout.evidently_url, AIRFLOW: layout.airflow_url}
-    ports = {MLFLOW: layout.mlflow_port, EVIDENTLY: layout.evidently_port, AIRFLOW: layout.airflow_port}
-    if not statuses:
-        say("The stack is not running: `make run` starts it.")
-        for name, port in ports.items():
-            if services.port_open(port):
-                say(f"  (port {port}, {name}'s, is used by another process: {services.port_owner(port)})")
-        return 0
-    say(f"supervisord: {sup.files.config}")
-    for name in (MLFLOW, EVIDENTLY, AIRFLOW):
-        s = statuses.get(name)
-        state = f"{s.state:8} {s.detail}" if s else "unknown"
-        health = describe_health(name, layout) if s and s.state == "RUNNING" else "-"
-        say(f"{name:9} {state}; {urls[name]} ({health}), log {sup.files.log(name)}")
-    password = layout.airflow_password()
-    if password and services.is_running(sup, AIRFLOW) and HEALTHY[AIRFLOW](layout):
-        api = api_for(layout)
-        try:
-            print_dag_runs(api)
-        except StackError as exc:
-            say(f"  (Airflow API: {exc})")
-        finally:
-            api.close()
-        say(f"  UI login: {AIRFLOW_USER} / {password}  ({layout.passwords_file})")
-    say("")
-    print_champion(champion(layout))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(prog="python -m tabular_mlops.stack", description=__doc__)
@@ -245,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         layout = Layout.from_env()
         if args.command == "status":
-            return cmd_status(layout)
+            return status.show(layout)
         if args.command == "down":  # never waits for a running `up`: stopping must work at any time
             return cmd_down(layout)
         with stack_lock(layout):

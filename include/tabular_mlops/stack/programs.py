@@ -6,7 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from tabular_mlops.stack.layout import HOST, Layout
+from tabular_mlops.stack.airflow_api import AirflowAPI
+from tabular_mlops.stack.layout import AIRFLOW_USER, HOST, Layout
 from tabular_mlops.stack.supervisor import Program
 
 MLFLOW, EVIDENTLY, AIRFLOW = "mlflow", "evidently", "airflow"
@@ -112,6 +113,11 @@ def describe_health(name: str, layout: Layout) -> str:
     if health is None:
         return "not answering"
     return "health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items() if isinstance(v, dict))
+
+
+def airflow_api(layout: Layout) -> AirflowAPI:
+    """A REST client of the stack's Airflow, logged in as the generated admin user."""
+    return AirflowAPI(layout.airflow_url, AIRFLOW_USER, layout.airflow_password())
 
 
 HEALTHY = {MLFLOW: mlflow_healthy, EVIDENTLY: evidently_healthy, AIRFLOW: airflow_healthy}

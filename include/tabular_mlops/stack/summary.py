@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import commands
-from tabular_mlops.stack.airflow_api import AirflowAPI
 from tabular_mlops.stack.console import say
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
 from tabular_mlops.stack.programs import mlflow_healthy
@@ -111,22 +110,3 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
     )
     say("Stop it with `make stop` (state stays in var/; `make clean` removes it).")
     say(RULE)
-
-
-def print_dag_runs(api: AirflowAPI) -> None:
-    """Per DAG: paused or active, run counts by state, the latest run."""
-    for dag_id in (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID):
-        dag = api.dag(dag_id)
-        if dag is None:
-            continue
-        runs = api.dag_runs(dag_id)
-        counts: dict[str, int] = {}
-        for r in runs:
-            counts[r["state"]] = counts.get(r["state"], 0) + 1
-        latest = max(runs, key=lambda r: r.get("run_after") or "", default=None)
-        last = f"; latest {latest['dag_run_id']} {latest['state']}" if latest else ""
-        say(
-            f"  {dag_id:20} {'paused' if dag.get('is_paused') else 'active'}; runs: "
-            + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none")
-            + last
-        )
