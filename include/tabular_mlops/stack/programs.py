@@ -59,8 +59,10 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
         command=(str(bin_dir / "airflow"), "standalone"),
         directory=layout.airflow_home,
         port=layout.airflow_port,
-        # standalone's own Ctrl-C path shuts its components down; whatever is left gets SIGKILL after the wait
+        # standalone's own Ctrl-C path shuts its components down in order. SIGINT to the whole group instead
+        # leaves standalone waiting for its DAG processor until the SIGKILL (measured: a 60 s stop, not 5 s).
         stopsignal="INT",
+        stopasgroup=False,
         stopwaitsecs=60,
         startsecs=5,
     )

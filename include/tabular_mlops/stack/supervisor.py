@@ -33,6 +33,8 @@ class Program:
     stopsignal: str = "TERM"
     stopwaitsecs: int = 30
     startsecs: int = 2
+    # stop signal to the whole process group (else to the main process only); SIGKILL always goes to the group
+    stopasgroup: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,8 @@ def render_config(files: SupervisorFiles, programs: Sequence[Program], environme
             "startretries=2",
             f"stopsignal={program.stopsignal}",
             f"stopwaitsecs={program.stopwaitsecs}",
-            # the whole process group: airflow standalone's scheduler, DAG processor, API server, triggerer
-            # and task processes; mlflow's uvicorn workers
-            "stopasgroup=true",
+            f"stopasgroup={str(program.stopasgroup).lower()}",
+            # whatever is still running after stopwaitsecs: the whole group (e.g. mlflow's uvicorn workers)
             "killasgroup=true",
             "redirect_stderr=true",
             f"stdout_logfile={files.log(program.name)}",

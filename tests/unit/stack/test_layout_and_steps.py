@@ -70,7 +70,7 @@ def test_programs_bind_to_localhost_and_airflow_stops_as_a_group() -> None:
         assert prog.port is not None
     assert "--serve-artifacts" in progs["mlflow"].command
     assert progs["mlflow"].command[progs["mlflow"].command.index("--host") + 1] == "127.0.0.1"
-    assert progs[AIRFLOW].stopsignal == "INT"
+    assert progs[AIRFLOW].stopsignal == "INT" and not progs[AIRFLOW].stopasgroup
 
 
 def _params(start: str, days: int, delay: int) -> SimpleNamespace:

@@ -50,6 +50,9 @@ def test_supervisord_reads_back_programs_and_environment(tmp_path: Path) -> None
     # the shared environment, then the program's own, each value verbatim
     assert web.environment == {**ENV, "DO_NOT_TRACK": "1", "PCT": "100%"}
     assert (web.autostart, web.stopasgroup, web.killasgroup, web.redirect_stderr) == (False, True, True, True)
+    quiet = Program("quiet", ("x",), tmp_path, stopasgroup=False)
+    files = SupervisorFiles(run_dir=tmp_path, log_dir=tmp_path / "logs")
+    assert "stopasgroup=false\nkillasgroup=true" in render_config(files, [quiet], {})
     assert web.stopwaitsecs == 7 and web.stopsignal.name == "SIGINT"
     assert web.stdout_logfile == str(tmp_path / "logs" / "web.log")
 
