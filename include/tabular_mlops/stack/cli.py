@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import fcntl
+import io
 import json
 import os
 import sys
@@ -200,7 +201,8 @@ def cmd_down(layout: Layout) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(prog="python -m tabular_mlops.stack", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status"))
     args = parser.parse_args(argv)

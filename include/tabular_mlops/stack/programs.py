@@ -99,10 +99,8 @@ def airflow_health(layout: Layout) -> dict | None:
 
 
 def airflow_healthy(layout: Layout) -> bool:
-    health = airflow_health(layout)
-    return bool(health) and all(
-        (health.get(part) or {}).get("status") == "healthy" for part in AIRFLOW_COMPONENTS
-    )
+    health = airflow_health(layout) or {}
+    return all((health.get(part) or {}).get("status") == "healthy" for part in AIRFLOW_COMPONENTS)
 
 
 def describe_health(name: str, layout: Layout) -> str:

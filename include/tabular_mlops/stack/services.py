@@ -91,7 +91,8 @@ def ensure_program(sup: Supervisor, layout: Layout, program: Program, timeout: f
     status = sup.status(program.name)
     if status is not None and status.state in (RUNNING, "STARTING", "BACKOFF"):
         wait_healthy(sup, layout, program, timeout, what)
-        return f"already running (pid {sup.status(program.name).pid})"
+        status = sup.status(program.name) or status  # a STARTING program has its pid once RUNNING
+        return f"already running (pid {status.pid})"
     check_port_free(program)
     started = sup.start(program.name)
     wait_healthy(sup, layout, program, timeout, what)
