@@ -21,14 +21,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the pinned requirements + this package (editable)
 
-run: $(STAMP) ## start Airflow (127.0.0.1:8080) + MLflow (127.0.0.1:5000), seed 90 days, backfill, train, summary
-	$(BIN)/python scripts/stack.py up
+run: $(STAMP) ## start Airflow (127.0.0.1:8080), MLflow (:5000), Evidently (:8000) under supervisord; seed, backfill, train
+	$(BIN)/python -m tabular_mlops.stack up
 
-stop: $(STAMP) ## stop what `make run` started
-	$(BIN)/python scripts/stack.py down
+stop: $(STAMP) ## stop what `make run` started (supervisorctl stop all + shutdown)
+	$(BIN)/python -m tabular_mlops.stack down
 
-status: $(STAMP) ## show whether the local stack is up and who is champion
-	$(BIN)/python scripts/stack.py status
+status: $(STAMP) ## supervisorctl status, health, DAG runs and champion of the local stack
+	$(BIN)/python -m tabular_mlops.stack status
 
 test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
 	$(BIN)/python -m pytest

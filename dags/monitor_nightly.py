@@ -8,7 +8,13 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
-from tabular_mlops_airflow.settings import MONITORING_CONN_ID, SOURCE_CONN_ID, default_args, project_root
+from tabular_mlops_airflow.settings import (
+    MONITORING_CONN_ID,
+    SOURCE_CONN_ID,
+    TRAIN_DAG_ID,
+    default_args,
+    project_root,
+)
 
 ROOT = project_root(__file__)
 
@@ -81,7 +87,7 @@ def monitor_nightly():
         params = load_params(Path(ROOT) / "params.yaml")
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
-        in_flight = context["ti"].get_dr_count("train_model", states=["queued", "running"]) > 0
+        in_flight = context["ti"].get_dr_count(TRAIN_DAG_ID, states=["queued", "running"]) > 0
         result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)
         if result["alerts"]:
             send_alert("quality", f"data quality on night {result['night']}", result["alerts"])
@@ -101,7 +107,7 @@ def monitor_nightly():
 
     trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
-        trigger_dag_id="train_model",
+        trigger_dag_id=TRAIN_DAG_ID,
         trigger_run_id="retrain__{{ ds }}",
         conf={
             "reason": "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
 STACK_ENV = REPO / "var" / "stack.env"
@@ -165,12 +167,12 @@ def main() -> None:
     print(f"drill: scenario {args.scenario} injected from {start} for {args.nights} night(s)")
     for i in range(args.nights):
         night = start + dt.timedelta(days=i)
-        ingest = trigger_and_wait("ingest_applications", night, env)
-        monitor = trigger_and_wait("monitor_nightly", night, env)
+        ingest = trigger_and_wait(INGEST_DAG_ID, night, env)
+        monitor = trigger_and_wait(MONITOR_DAG_ID, night, env)
         d = decision(night)
         retrain_state, gate = None, "-"
         if d.get("triggered_run_id"):
-            retrain_state = wait("train_model", d["triggered_run_id"], env)
+            retrain_state = wait(TRAIN_DAG_ID, d["triggered_run_id"], env)
         champion, gate = champion_and_gate(d.get("triggered_run_id"), env)
         reasons = json.loads(d.get("reasons") or "[]")
         share = d.get("drift_share")

@@ -6,11 +6,15 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from tabular_mlops import orchestration
+
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
-DVC_POOL = "dvc_repo"
-SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", "source_db")
+DVC_POOL = orchestration.DVC_POOL
+# DAG files keep their own dag_id literal (file name = dag_id); cross-DAG references use these.
+TRAIN_DAG_ID = orchestration.TRAIN_DAG_ID
+SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", orchestration.SOURCE_CONN_ID)
 # The prediction log and the decision record (SQLite file by default; PostgreSQL works unchanged).
-MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", "monitoring_db")
+MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", orchestration.MONITORING_CONN_ID)
 
 
 def project_root(dag_file: str) -> str:

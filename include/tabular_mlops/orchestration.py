@@ -1,0 +1,25 @@
+"""Names the orchestrator and the code agree on: DAG ids, the DVC pool, Airflow connection ids (defined once).
+
+The DAG files take them through `tabular_mlops_airflow.settings`; the local stack and the fire drill import them
+from here. A connection id can be overridden per deployment by the plugin settings (MLOPS_*_CONN_ID).
+"""
+
+from __future__ import annotations
+
+INGEST_DAG_ID = "ingest_applications"
+TRAIN_DAG_ID = "train_model"
+MONITOR_DAG_ID = "monitor_nightly"
+
+# Serialises everything that writes the DVC workspace or the model registry (one slot).
+DVC_POOL = "dvc_repo"
+DVC_POOL_SLOTS = 1
+DVC_POOL_DESCRIPTION = "Serialises writes to the DVC workspace and the model registry"
+
+# The source table, and the prediction log + decision record.
+SOURCE_CONN_ID = "source_db"
+MONITORING_CONN_ID = "monitoring_db"
+
+
+def conn_env_var(conn_id: str) -> str:
+    """The environment variable that defines an Airflow connection (`AIRFLOW_CONN_<ID>`)."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"

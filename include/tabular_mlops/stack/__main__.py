@@ -1,0 +1,5 @@
+import sys
+
+from tabular_mlops.stack.cli import main
+
+sys.exit(main())

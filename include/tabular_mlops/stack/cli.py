@@ -1,0 +1,233 @@
+"""`python -m tabular_mlops.stack up|down|status` (what `make run`, `make stop`, `make status` call)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+from tabular_mlops.orchestration import (
+    DVC_POOL,
+    DVC_POOL_DESCRIPTION,
+    DVC_POOL_SLOTS,
+    INGEST_DAG_ID,
+    TRAIN_DAG_ID,
+)
+from tabular_mlops.stack import backfill, bootstrap, commands, services, status
+from tabular_mlops.stack.console import done, fmt_duration, say, step
+from tabular_mlops.stack.errors import StackError, log_tail
+from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
+from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, airflow_api, programs
+from tabular_mlops.stack.summary import print_summary
+from tabular_mlops.stack.supervisor import Program, Supervisor
+from tabular_mlops.stack.waiting import NotYet, poll_until
+
+START_TIMEOUT = {MLFLOW: 180, EVIDENTLY: 180, AIRFLOW: 300}
+
+
+@contextlib.contextmanager
+def stack_lock(layout: Layout) -> Iterator[None]:
+    """One `up` at a time (a second `make run` in another terminal waits for the first)."""
+    layout.var.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another `make run` is running; waiting for it to finish...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def read_state(layout: Layout) -> dict:
+    try:
+        return json.loads(layout.state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(layout: Layout, **values: object) -> None:
+    state = {**read_state(layout), **values}
+    layout.state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def cmd_up(layout: Layout) -> int:
+    t0 = time.monotonic()
+    params = bootstrap.load_params(layout)
+    for d in (layout.var, layout.logs, layout.airflow_home, layout.mlflow_artifacts):
+        d.mkdir(parents=True, exist_ok=True)
+    layout.write_env_file()
+    workspace = layout.repo / params.paths.evidently_workspace
+    progs = {p.name: p for p in programs(layout, workspace)}
+    sup = services.supervisor(layout)
+    statuses = sup.statuses()
+    if (
+        read_state(layout).get("bootstrap_done")
+        and all(s in statuses and statuses[s].state == "RUNNING" for s in progs)
+        and all(HEALTHY[name](layout) for name in progs)
+    ):
+        pids = ", ".join(f"{name} pid {statuses[name].pid}" for name in progs)
+        say(f"The stack is already up ({pids}): not starting a second copy.")
+        print_summary(layout, params, bootstrap.TRAIN_REASON)
+        return 0
+    timings: dict[str, float] = {}
+
+    t = step(f"supervisord ({sup.files.config}, control socket {sup.files.socket})")
+    sup = services.start_supervisord(layout, list(progs.values()))
+    done(t)
+
+    t = step(f"MLflow tracking server on {layout.mlflow_url}")
+    if not services.is_running(sup, MLFLOW):
+        # Against "database is locked": WAL lets readers and the writer work at the same time (persists in the file).
+        commands.wal(layout.mlflow_db)
+    state = services.ensure_program(
+        sup, layout, progs[MLFLOW], START_TIMEOUT[MLFLOW], f"MLflow at {layout.mlflow_url}/health"
+    )
+    say(f"    {state}; store {layout.mlflow_db} (WAL), artifacts {layout.mlflow_artifacts}")
+    timings["mlflow"] = time.monotonic() - t
+
+    t = step(f"Evidently UI on {layout.evidently_url}")
+    workspace.mkdir(parents=True, exist_ok=True)
+    state = services.ensure_program(
+        sup, layout, progs[EVIDENTLY], START_TIMEOUT[EVIDENTLY], f"Evidently UI at {layout.evidently_url}"
+    )
+    say(f"    {state}; workspace {workspace}")
+
+    airflow_running = services.is_running(sup, AIRFLOW)
+    if not airflow_running:
+        services.check_port_free(progs[AIRFLOW])
+        t = step(f"Airflow metadata database {layout.airflow_db} and pool {DVC_POOL} ({DVC_POOL_SLOTS} slot)")
+        commands.prepare_airflow_db(layout)
+        done(t, "airflow db migrate + WAL + pool")
+        timings["airflow db"] = time.monotonic() - t
+
+    t = step(
+        f"Seeding the source database ({params.simulate.history_days} days from "
+        f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day)"
+    )
+    bootstrap.seed_source(layout)
+    done(t)
+    timings["seed"] = time.monotonic() - t
+
+    if not airflow_running:
+        t = step(f"Backfill of {INGEST_DAG_ID} over the history (created before the scheduler starts)")
+        backfill.create_offline(layout, params)
+        done(t)
+        timings["backfill create"] = time.monotonic() - t
+
+    t = step(f"Airflow standalone on {layout.airflow_url} (LocalExecutor, SQLite metadata DB)")
+    start_airflow(sup, layout, progs)
+    timings["airflow"] = time.monotonic() - t
+
+    api = airflow_api(layout)
+    t = step("Waiting for the DAG processor to load the DAGs")
+    bootstrap.wait_for_dags(layout, api)
+    if api.ensure_pool(DVC_POOL, DVC_POOL_SLOTS, DVC_POOL_DESCRIPTION):
+        say(f"    created pool {DVC_POOL}")
+    done(t)
+
+    if airflow_running and backfill.needs_creating(api, params):
+        # The backfill is created with the scheduler stopped (see backfill.create_offline): restart Airflow for it.
+        t = step(
+            f"Backfill of {INGEST_DAG_ID}: history nights missing or failed, restarting Airflow to create it"
+        )
+        sup.ctl("stop", AIRFLOW, timeout=180)
+        backfill.create_offline(layout, params)
+        start_airflow(sup, layout, progs)
+        bootstrap.wait_for_dags(layout, api)
+        done(t)
+
+    t = step(f"Backfill {INGEST_DAG_ID}: waiting for the nights to run")
+    backfill.ensure(layout, api, params)
+    done(t)
+    timings["backfill"] = time.monotonic() - t
+
+    t = step(f"First training: {TRAIN_DAG_ID}")
+    bootstrap.ensure_training(layout, api, params)
+    done(t)
+    timings["train"] = time.monotonic() - t
+
+    bootstrap.ensure_monitoring(layout, api)
+    api.close()
+    write_state(
+        layout,
+        bootstrap_done=True,
+        last_up_seconds=round(time.monotonic() - t0, 1),
+        last_up_at=dt.datetime.now().isoformat(timespec="seconds"),
+    )
+    print_summary(layout, params, bootstrap.TRAIN_REASON)
+    total = fmt_duration(time.monotonic() - t0)
+    say("timings: " + ", ".join(f"{k} {fmt_duration(v)}" for k, v in timings.items()) + f"; total {total}")
+    return 0
+
+
+def start_airflow(sup: Supervisor, layout: Layout, progs: dict[str, Program]) -> None:
+    """airflow standalone under supervisord, healthy, with its generated login."""
+    what = f"Airflow at {layout.airflow_url}/api/v2/monitor/health (metadatabase, scheduler, dag_processor, triggerer healthy)"
+    say(
+        f"    {services.ensure_program(sup, layout, progs[AIRFLOW], START_TIMEOUT[AIRFLOW], what)}; log {sup.files.log(AIRFLOW)}"
+    )
+
+    def password() -> str:
+        value = layout.airflow_password()
+        if value is None:
+            raise NotYet("password file not written yet")
+        return value
+
+    login = poll_until(
+        password,
+        what=f"Airflow credentials in {layout.passwords_file}",
+        timeout=60,
+        log=sup.files.log(AIRFLOW),
+    )
+    say(f"    UI login: {AIRFLOW_USER} / {login}  (from {layout.passwords_file})")
+
+
+def cmd_down(layout: Layout) -> int:
+    """Stop all programs (each process group) and supervisord."""
+    say("stopping the stack (supervisorctl stop all, then shutdown)...")
+    started = time.monotonic()
+    if not services.stop_all(layout):
+        say("nothing to stop: the stack is not running")
+        return 0
+    say(f"stopped in {fmt_duration(time.monotonic() - started)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    parser = argparse.ArgumentParser(prog="python -m tabular_mlops.stack", description=__doc__)
+    parser.add_argument("command", choices=("up", "down", "status"))
+    args = parser.parse_args(argv)
+    try:
+        layout = Layout.from_env()
+        if args.command == "status":
+            return status.show(layout)
+        if args.command == "down":  # never waits for a running `up`: stopping must work at any time
+            return cmd_down(layout)
+        with stack_lock(layout):
+            return cmd_up(layout)
+    except StackError as exc:
+        say(f"\nERROR: {exc}")
+        tail = log_tail(exc.log)
+        if tail:
+            say(f"--- last lines of {exc.log} ---\n{tail}\n---")
+        if args.command == "up":
+            say("Processes that did start keep running: fix the cause and `make run` again, or `make stop`.")
+        return 1
+    except BrokenPipeError:  # `make run | head`: the reader went away, the work is done or continues
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        say(
+            "\ninterrupted. Processes that did start keep running: `make run` resumes, `make stop` stops them."
+        )
+        return 130

@@ -1,0 +1,123 @@
+"""What the local stack runs under supervisord, and how each program proves it is up (all on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tabular_mlops.stack.airflow_api import AirflowAPI
+from tabular_mlops.stack.layout import AIRFLOW_USER, HOST, Layout
+from tabular_mlops.stack.supervisor import Program
+
+MLFLOW, EVIDENTLY, AIRFLOW = "mlflow", "evidently", "airflow"
+# Airflow components that must all be healthy before the stack uses the REST API.
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+
+def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
+    """The three long-running processes, in start order."""
+    bin_dir = layout.bin_dir
+    mlflow = Program(
+        name=MLFLOW,
+        command=(
+            str(bin_dir / "mlflow"),
+            "server",
+            # the SQLite store is switched to WAL before the first start (readers and a writer at once)
+            "--backend-store-uri",
+            f"sqlite:///{layout.mlflow_db}",
+            "--artifacts-destination",
+            str(layout.mlflow_artifacts),
+            "--serve-artifacts",
+            "--host",
+            HOST,
+            "--port",
+            str(layout.mlflow_port),
+        ),  # fmt: skip
+        directory=layout.mlflow_dir,
+        port=layout.mlflow_port,
+    )
+    evidently = Program(
+        name=EVIDENTLY,
+        command=(
+            str(bin_dir / "evidently"),
+            "ui",
+            "--workspace",
+            str(evidently_workspace),
+            "--host",
+            HOST,
+            "--port",
+            str(layout.evidently_port),
+        ),  # fmt: skip
+        directory=layout.var,
+        port=layout.evidently_port,
+    )
+    airflow = Program(
+        name=AIRFLOW,
+        # scheduler, DAG processor, API server and triggerer in one process group (LocalExecutor, SQLite);
+        # host, port and folders come from the AIRFLOW__* variables of the environment
+        command=(str(bin_dir / "airflow"), "standalone"),
+        directory=layout.airflow_home,
+        port=layout.airflow_port,
+        # standalone's own Ctrl-C path shuts its components down in order. SIGINT to the whole group instead
+        # leaves standalone waiting for its DAG processor until the SIGKILL (measured: a 60 s stop, not 5 s).
+        stopsignal="INT",
+        stopasgroup=False,
+        stopwaitsecs=60,
+        startsecs=5,
+    )
+    return [mlflow, evidently, airflow]
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        # trust_env=False: never send requests for 127.0.0.1 through an HTTP(S)_PROXY from the environment
+        return httpx.get(url, timeout=5, trust_env=False)
+    except httpx.HTTPError:
+        return None
+
+
+def mlflow_healthy(layout: Layout) -> bool:
+    resp = _get(f"{layout.mlflow_url}/health")
+    return resp is not None and resp.status_code == 200 and resp.text.strip() == "OK"
+
+
+def evidently_healthy(layout: Layout) -> bool:
+    resp = _get(f"{layout.evidently_url}/api/projects")
+    return resp is not None and resp.status_code == 200
+
+
+def airflow_health(layout: Layout) -> dict | None:
+    """/api/v2/monitor/health (no login needed): component -> {"status": ...}."""
+    resp = _get(f"{layout.airflow_url}/api/v2/monitor/health")
+    if resp is None or resp.status_code != 200:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def airflow_healthy(layout: Layout) -> bool:
+    health = airflow_health(layout) or {}
+    return all((health.get(part) or {}).get("status") == "healthy" for part in AIRFLOW_COMPONENTS)
+
+
+def describe_health(name: str, layout: Layout) -> str:
+    """One phrase for `status`."""
+    if name == MLFLOW:
+        return "health OK" if mlflow_healthy(layout) else "not answering"
+    if name == EVIDENTLY:
+        return "API OK" if evidently_healthy(layout) else "not answering"
+    health = airflow_health(layout)
+    if health is None:
+        return "not answering"
+    return "health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items() if isinstance(v, dict))
+
+
+def airflow_api(layout: Layout) -> AirflowAPI:
+    """A REST client of the stack's Airflow, logged in as the generated admin user."""
+    return AirflowAPI(layout.airflow_url, AIRFLOW_USER, layout.airflow_password())
+
+
+HEALTHY = {MLFLOW: mlflow_healthy, EVIDENTLY: evidently_healthy, AIRFLOW: airflow_healthy}
