@@ -9,6 +9,7 @@ import sys
 
 from tabular_mlops.config import ConfigError, load_params, project_dir
 from tabular_mlops.data.simulate import SCENARIOS
+from tabular_mlops.orchestration import MONITORING_CONN_ID
 
 # The embedded default of the monitoring database (the stack's AIRFLOW_CONN_MONITORING_DB points at the same file).
 DEFAULT_MONITORING_DB = "var/monitoring.db"
@@ -75,7 +76,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
     configure_mlflow(root, params.registry.experiment_name)
-    ledger = source.connect(_ledger_url(args), conn_id="monitoring_db")
+    ledger = source.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
     print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason)))
     return 0
@@ -88,7 +89,7 @@ def cmd_promotions(args: argparse.Namespace) -> int:
     from tabular_mlops.training.ledger import history
 
     params = load_params(args.params or project_dir() / "params.yaml")
-    engine = source.connect(_ledger_url(args), conn_id="monitoring_db")
+    engine = source.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     entries = history(engine, params.registry.model_name)[-args.last :]
     print(json.dumps([asdict(e) for e in entries], indent=2))
     return 0
@@ -122,7 +123,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         print(f"error: monitoring database {url.database} does not exist", file=sys.stderr)
         return 1
-    engine = source.connect(args.db_url, conn_id="monitoring_db")
+    engine = source.connect(args.db_url, conn_id=MONITORING_CONN_ID)
     if not sa.inspect(engine).has_table(decisions_log.TABLE):
         print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
         return 1

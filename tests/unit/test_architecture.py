@@ -114,8 +114,8 @@ def test_the_shared_core_depends_on_no_stage():
 
 # ------------------------------------------------------------------------------------ naming contracts
 
-# Contract values that are also ordinary words (JSON keys, CLI names, summary fields): only their use as a call
-# argument (an alias lookup, a tag lookup) counts as spelling the contract.
+# Contract values that are also ordinary words (JSON keys, CLI names, summary fields): only their use as the
+# argument of an alias or tag call counts as spelling the contract.
 WORD_VALUES = {
     artifacts.CHAMPION,
     artifacts.CHALLENGER,
@@ -150,14 +150,19 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return ids
 
 
+def _call_name(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
 def contract_spellings(path: Path) -> Iterator[str]:
     tree = ast.parse(path.read_text(), str(path))
     skip = _docstrings(tree)
+    # Arguments of calls that take an alias or a tag key (get_model_version_by_alias, set_tag, ...).
     call_args = {
         id(arg)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and not (isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser")
+        if isinstance(node, ast.Call) and any(w in _call_name(node).lower() for w in ("alias", "tag"))
         for arg in [*node.args, *(k.value for k in node.keywords)]
     }
     for node in ast.walk(tree):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from tabular_mlops.artifacts import LINEAGE_TAGS, Tag
 from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
@@ -14,14 +15,6 @@ from tabular_mlops.stack.programs import mlflow_healthy
 if TYPE_CHECKING:
     from tabular_mlops.config import Params
 
-LINEAGE_TAGS = (
-    "retrain_reason",
-    "airflow_dag_id",
-    "airflow_run_id",
-    "data_window",
-    "dvc_data_hash",
-    "git_commit",
-)
 RULE = "=" * 100
 
 
@@ -52,12 +45,14 @@ def print_champion(info: dict | None) -> None:
         f"Champion: {info['model']} version {info['champion']}  (run {info.get('run_id')}; "
         f"challenger {info.get('challenger')}, previous champion {info.get('previous_champion')})"
     )
-    metrics = {k.split(".", 1)[1]: v for k, v in tags.items() if k.startswith("holdout.")}
+    metrics = {
+        k.removeprefix(Tag.HOLDOUT_PREFIX): v for k, v in tags.items() if k.startswith(Tag.HOLDOUT_PREFIX)
+    }
     if metrics:
         say("  holdout metrics: " + ", ".join(f"{k}={float(v):.4f}" for k, v in sorted(metrics.items())))
-    say(f"  gate decision:   {tags.get('gate.decision', '?')}")
-    for key in sorted(k for k in tags if k.startswith("gate.") and k != "gate.decision"):
-        say(f"    {key[5:]:<20} {tags[key]}")
+    say(f"  gate decision:   {tags.get(Tag.GATE_DECISION, '?')}")
+    for key in sorted(k for k in tags if k.startswith(Tag.GATE_PREFIX) and k != Tag.GATE_DECISION):
+        say(f"    {key.removeprefix(Tag.GATE_PREFIX):<20} {tags[key]}")
     say("  lineage: " + ", ".join(f"{k}={tags[k]}" for k in LINEAGE_TAGS if k in tags))
 
 
