@@ -12,8 +12,8 @@ What is measured (the same functions the DAGs and dvc.yaml stages call):
     simulate.write     tabular_mlops.data.source.write_day -> SQLite source DB
     extract            tabular_mlops.data.ingest.extract_interval for the night whose application day is that day
                        (night = day + schema.label_delay_days, interval [night, night + 1))
-    validate           tabular_mlops.data.ingest.validate_extracted (GX checkpoint + Data Docs, publish to data/)
-    version            tabular_mlops.data.versioning.version_snapshots (dvc add data + dvc push to the local remote)
+    validate           tabular_mlops.data.ingest.validate_extracted (GX checkpoint + Data Docs, staged)
+    version            tabular_mlops.data.ingest.publish_validated (into data/, dvc add + dvc push to the local remote)
   whole window (preprocess.window_days=D, preprocess.holdout_days=1: (D-1)*N train rows, N holdout rows)
     preprocess         tabular_mlops.training.preprocess.split_window
     train              tabular_mlops.training.train.train (every search-space candidate + refit + MLflow log_model)
@@ -186,7 +186,7 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
     rec.run("setup.imports", imports)
     import tabular_mlops
     from tabular_mlops.config import load_params
-    from tabular_mlops.data import ingest, simulate, source, versioning
+    from tabular_mlops.data import ingest, simulate, source
     from tabular_mlops.training import evaluate, preprocess, registry, train
     from tabular_mlops.training.tracking import configure_mlflow
 
@@ -225,8 +225,10 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
             day=day.isoformat(),
         )
         assert extracted["application_days"] == [day.isoformat()] and extracted["rows"] == rows, extracted
-        rec.run("validate", ingest.validate_extracted, params, tmp, extracted, day=day.isoformat())
-        rec.run("version", versioning.version_snapshots, params, tmp, day=day.isoformat())
+        validated = rec.run(
+            "validate", ingest.validate_extracted, params, tmp, extracted, day=day.isoformat()
+        )
+        rec.run("version", ingest.publish_validated, params, tmp, validated, day=day.isoformat())
 
     window = rec.run("preprocess", preprocess.split_window, params, tmp)
     info = rec.run("train", train.train, params, tmp)

@@ -76,7 +76,8 @@ def ingest_applications():
 
     @task(retries=0)
     def validate(extracted: dict) -> dict:
-        """GX checkpoint + Data Docs. A failing batch is quarantined and fails the run with no retry."""
+        """GX checkpoint + Data Docs. A passing batch is staged for `version`; a failing one is quarantined
+        (published snapshots of those days are kept) and fails the run with no retry."""
         from pathlib import Path
 
         from tabular_mlops.config import load_params
@@ -86,13 +87,14 @@ def ingest_applications():
 
     @task(pool=DVC_POOL, outlets=[VALIDATED_SNAPSHOTS])
     def version(validated: dict) -> dict:
-        """`dvc add data` + `dvc push`: every validated version reaches the DVC remote."""
+        """Publish as a transaction: move the staged snapshots into data/, `dvc add`, `dvc push`; if the push
+        fails, data/ and data.dvc keep the previous version and the task fails (a retry publishes again)."""
         from pathlib import Path
 
         from tabular_mlops.config import load_params
-        from tabular_mlops.data.versioning import version_snapshots
+        from tabular_mlops.data.ingest import publish_validated
 
-        return {**validated, **version_snapshots(load_params(Path(ROOT) / "params.yaml"), Path(ROOT))}
+        return publish_validated(load_params(Path(ROOT) / "params.yaml"), Path(ROOT), validated)
 
     version(validate(extract()))
 

@@ -4,8 +4,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from tabular_mlops.artifacts import gx_sidecar, snapshot_name
 from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import QUALITY_SCENARIOS, generate_day
 from tabular_mlops.data.validate import ValidationFailedError
 
@@ -37,11 +38,15 @@ def _ingest(project: Path, params, scenario: str, index: int) -> dict:
     return validate_extracted(params, project, extracted)
 
 
-def test_stable_batch_is_published_with_data_docs(gx_project, repo_params):
-    out = _ingest(gx_project, repo_params, "stable", 0)
+def test_stable_batch_is_staged_then_published_with_data_docs(gx_project, repo_params):
+    validated = _ingest(gx_project, repo_params, "stable", 0)
+    staged = Path(validated["staged"][0])
+    assert staged.exists() and gx_sidecar(staged).exists()
+    assert not (gx_project / "data" / staged.name).exists(), "validation alone must not publish"
+    out = publish_validated(repo_params, gx_project, validated, push=False)
     published = Path(out["published"][0])
     assert published.exists() and published.parent == gx_project / "data"
-    assert (published.parent / f"{published.stem}.gx.json").exists()
+    assert gx_sidecar(published).exists() and not staged.exists()
     assert out["data_docs"] and Path(out["data_docs"].removeprefix("file://")).exists()
 
 
@@ -54,8 +59,18 @@ def test_quality_scenarios_are_quarantined_with_reasons(gx_project, repo_params,
     column = EXPECTED_COLUMN[scenario]
     assert (column in message) if column != "row_count" else ("row_count" in message)
     day = DAY + dt.timedelta(days=index)
-    name = f"applied_date={day.isoformat()}.parquet"
+    name = snapshot_name(day)
     assert not (gx_project / "data" / name).exists()
     quarantined = list((gx_project / "quarantine").glob(f"*/{name}"))
     assert len(quarantined) == 1
     assert (quarantined[0].parent / "validation_result.json").exists()
+
+
+def test_a_failed_rerun_of_a_published_night_keeps_its_snapshot(gx_project, repo_params):
+    """A night re-run after its source rows went missing fails validation; the day it published stays."""
+    validated = _ingest(gx_project, repo_params, "stable", 20)
+    published = Path(publish_validated(repo_params, gx_project, validated, push=False)["published"][0])
+    before = published.read_bytes()
+    with pytest.raises(ValidationFailedError, match="are kept"):
+        _ingest(gx_project, repo_params, "empty_day", 20)
+    assert published.read_bytes() == before and gx_sidecar(published).exists()

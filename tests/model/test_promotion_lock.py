@@ -15,7 +15,7 @@ import yaml
 from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION
 from tabular_mlops.config import load_params
 from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
@@ -69,9 +69,8 @@ def contested(tmp_path_factory):
         day = START + dt.timedelta(days=i)
         source.write_day(engine, params.schema, day, generate_day(day, 1200, 3))
     night = START + dt.timedelta(days=params.schema.label_delay_days)
-    validate_extracted(
-        params, project, extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    )
+    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
+    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
     split_window(params, project)
     configure_mlflow(project, params.registry.experiment_name)
     versions = []

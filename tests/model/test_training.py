@@ -10,7 +10,7 @@ import pytest
 from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
 from tabular_mlops.config import load_params
 from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, validate_extracted
+from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
@@ -36,7 +36,7 @@ def trained_project(tmp_path_factory):
         source.write_day(engine, params.schema, day, generate_day(day, 1500, 3))
     night = START + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    validate_extracted(params, project, extracted)
+    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
     split_window(params, project)
     yield project, params
     if saved is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from tabular_mlops.artifacts import Tag
 from tabular_mlops.config import Params
 from tabular_mlops.data import extract, source
-from tabular_mlops.data.validate import publish_or_quarantine
+from tabular_mlops.data.publish import publish_snapshots
+from tabular_mlops.data.validate import validate_landed
 
 
 def batch_id(start: dt.date, end: dt.date) -> str:
@@ -33,11 +35,25 @@ def extract_interval(
 
 
 def validate_extracted(params: Params, root: Path, extracted: dict) -> dict:
-    """GX checkpoint on the landed batch: publish into the raw folder, or quarantine and raise."""
+    """GX checkpoint on the landed batch: stage it for publishing, or quarantine it and raise."""
     paths = [Path(p) for p in extracted["paths"]]
-    outcome = publish_or_quarantine(paths, params, root, extracted["batch_id"])
+    outcome = validate_landed(paths, params, root, extracted["batch_id"])
     return {
         "batch_id": extracted["batch_id"],
-        "published": [str(root / params.paths.raw_dir / p.name) for p in paths],
+        "staged": [str(p) for p in paths],
         "data_docs": outcome.data_docs,
+    }
+
+
+def publish_validated(params: Params, root: Path, validated: dict, push: bool = True) -> dict:
+    """Publish the staged snapshots into the raw folder as a new data version, on the DVC remote (`push`), or
+    leave everything as it was."""
+    result = publish_snapshots(
+        root / params.paths.raw_dir, root, [Path(p) for p in validated["staged"]], push
+    )
+    return {
+        "batch_id": validated["batch_id"],
+        "published": result.published,
+        Tag.DVC_DATA_HASH: result.dvc_data_hash,
+        "data_docs": validated.get("data_docs"),
     }

@@ -139,22 +139,19 @@ def outcome_summary(outcome: ValidationOutcome, params: Params, batch_id: str) -
     }
 
 
-def publish_or_quarantine(
-    snapshots: list[Path], params: Params, root: Path, batch_id: str
-) -> ValidationOutcome:
-    """Validate the landed snapshots as one batch. Pass: move them into the raw folder. Fail: move them to
-    quarantine/<batch_id>/ with the validation result, then raise ValidationFailedError."""
+def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id: str) -> ValidationOutcome:
+    """Validate the landed snapshots as one batch. Pass: write each one's GX summary beside it (they stay staged
+    until the `version` task publishes them). Fail: move them to quarantine/<batch_id>/ with the validation result,
+    then raise ValidationFailedError. A published snapshot of the same day is never touched here: a failed or
+    empty re-run of a night cannot remove what an earlier run validated."""
     frames = [pd.read_parquet(p) for p in snapshots]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     outcome = validate_batch(df, params, root)
     if outcome.success:
-        raw = root / params.paths.raw_dir
-        raw.mkdir(parents=True, exist_ok=True)
         summary = outcome_summary(outcome, params, batch_id)
         for path in snapshots:
             # The summary is deterministic (no run ids or times), so re-running an interval changes no bytes.
-            atomic_write_json(gx_sidecar(raw / path.name), summary)
-            path.replace(raw / path.name)
+            atomic_write_json(gx_sidecar(path), summary)
         return outcome
     quarantine = root / params.paths.quarantine_dir / batch_id
     if quarantine.exists():
@@ -162,13 +159,13 @@ def publish_or_quarantine(
     quarantine.mkdir(parents=True)
     for path in snapshots:
         path.replace(quarantine / path.name)
-        # A batch that failed now must not linger in raw from an earlier, different run of the interval.
-        (root / params.paths.raw_dir / path.name).unlink(missing_ok=True)
-        gx_sidecar(root / params.paths.raw_dir / path.name).unlink(missing_ok=True)
+        gx_sidecar(path).unlink(missing_ok=True)
     atomic_write_json(quarantine / "validation_result.json", outcome.result)
+    published = [p.name for p in snapshots if (root / params.paths.raw_dir / p.name).exists()]
+    kept = f"; the published snapshot(s) {published} are kept" if published else ""
     raise ValidationFailedError(
         f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "
-        f"'{suite_name(params)}' and was quarantined in {quarantine}: {outcome.message()}"
+        f"'{suite_name(params)}' and was quarantined in {quarantine}{kept}: {outcome.message()}"
     )
 
 

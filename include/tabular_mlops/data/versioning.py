@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
-from tabular_mlops.config import Params
+from tabular_mlops.artifacts import DATA_DVC_FILE
 from tabular_mlops.training.tracking import dvc_data_hash
 
 
@@ -30,15 +30,44 @@ def run_dvc(args: list[str], root: Path, env: dict[str, str] | None = None, time
     return proc.stdout
 
 
-def version_snapshots(params: Params, root: Path) -> dict[str, str]:
-    """`dvc add` the raw folder (writes data.dvc) and push the new version to the default remote."""
-    run_dvc(["add", "--quiet", params.paths.raw_dir], root)
+class DataNotOnRemoteError(RuntimeError):
+    """The workspace's data version is not (completely) on the DVC remote: nothing may train on it."""
+
+
+def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
+    """`dvc add` the raw folder (writes data.dvc) and push that version to the default remote."""
+    run_dvc(["add", "--quiet", str(raw_dir.relative_to(root))], root)
     run_dvc(["push", "--quiet", DATA_DVC_FILE], root)
-    return {"data_dvc": str(root / DATA_DVC_FILE), Tag.DVC_DATA_HASH: dvc_data_hash(root)}
+
+
+def check_on_remote(root: Path) -> str:
+    """The data version in data.dvc, after checking that the workspace matches it and the remote holds it."""
+    version = dvc_data_hash(root)
+    changed = json.loads(run_dvc(["status", "--json", DATA_DVC_FILE], root) or "{}")
+    if changed:
+        raise DataNotOnRemoteError(
+            f"the data folder does not match {DATA_DVC_FILE} ({version}): {changed}; publish it through the "
+            "ingestion DAG's `version` task (or `dvc add` + `dvc push`) before training"
+        )
+    try:
+        missing = json.loads(run_dvc(["status", "--cloud", "--json", DATA_DVC_FILE], root) or "{}")
+    except DvcCommandError as exc:
+        raise DataNotOnRemoteError(
+            f"cannot confirm that data version {version} is on the DVC remote, so nothing trains on it: {exc}"
+        ) from exc
+    if missing:
+        raise DataNotOnRemoteError(
+            f"data version {version} is not on the DVC remote ({len(missing)} object(s) missing, e.g. "
+            f"{sorted(missing)[:3]}): push it (`dvc push {DATA_DVC_FILE}`) or re-run the ingestion `version` task "
+            "before training"
+        )
+    return version
 
 
 def reproduce(root: Path, env: dict[str, str] | None = None) -> str:
-    """`dvc repro` (only stages whose deps or params changed run) then push the outputs to the remote."""
+    """Check that the data version is on the remote, `dvc repro` (only stages whose deps or params changed
+    run), then push the outputs to the remote."""
+    check_on_remote(root)
     out = run_dvc(["repro"], root, env=env)
     run_dvc(["push", "--quiet"], root, env=env)
     return out
