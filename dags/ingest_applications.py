@@ -7,7 +7,13 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import VALIDATED_SNAPSHOTS
-from tabular_mlops_airflow.settings import DVC_POOL, SOURCE_CONN_ID, default_args, project_root
+from tabular_mlops_airflow.settings import (
+    DVC_POOL,
+    SOURCE_CONN_ID,
+    default_args,
+    project_params,
+    project_root,
+)
 
 ROOT = project_root(__file__)
 
@@ -58,12 +64,11 @@ def ingest_applications():
         import datetime as dt
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data.ingest import extract_interval
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         start, end = _interval(context)
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         url = sqlalchemy_url(SOURCE_CONN_ID)
         return extract_interval(
             params,
@@ -80,10 +85,9 @@ def ingest_applications():
         (published snapshots of those days are kept) and fails the run with no retry."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data.ingest import validate_extracted
 
-        return validate_extracted(load_params(Path(ROOT) / "params.yaml"), Path(ROOT), extracted)
+        return validate_extracted(project_params(ROOT), Path(ROOT), extracted)
 
     @task(pool=DVC_POOL, outlets=[VALIDATED_SNAPSHOTS])
     def version(validated: dict) -> dict:
@@ -91,10 +95,9 @@ def ingest_applications():
         fails, data/ and data.dvc keep the previous version and the task fails (a retry publishes again)."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data.ingest import publish_validated
 
-        return publish_validated(load_params(Path(ROOT) / "params.yaml"), Path(ROOT), validated)
+        return publish_validated(project_params(ROOT), Path(ROOT), validated)
 
     version(validate(extract()))
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import CHAMPION_MODEL
-from tabular_mlops_airflow.settings import DVC_POOL, MONITORING_CONN_ID, default_args, project_root, task_env
+from tabular_mlops_airflow.settings import (
+    DVC_POOL,
+    MONITORING_CONN_ID,
+    default_args,
+    project_params,
+    project_root,
+    task_env,
+)
 
 ROOT = project_root(__file__)
 
@@ -32,10 +39,9 @@ def train_model():
         from pathlib import Path
 
         from tabular_mlops.artifacts import RUN_FILE
-        from tabular_mlops.config import load_params
         from tabular_mlops.data.versioning import reproduce
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         env = task_env(ROOT, context)
         env["MLOPS_TRIGGER_REASON"] = context["params"].get("reason") or env["MLOPS_TRIGGER_REASON"]
         reproduce(Path(ROOT), env=env)
@@ -46,11 +52,10 @@ def train_model():
         """New registry version with alias `challenger` (idempotent per MLflow run)."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.training.registry import register_challenger
         from tabular_mlops.training.tracking import configure_mlflow
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         return register_challenger(params, Path(ROOT))
 
@@ -60,14 +65,13 @@ def train_model():
         raises a `retraining` alert: someone should know the retraining did not replace the champion."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data import source
         from tabular_mlops.training.registry import promote_if_better
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         # The promotion lock and ledger live in the monitoring database, shared by every deployment.
         ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabular_mlops import orchestration
+
+if TYPE_CHECKING:
+    from tabular_mlops.config import Params
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = orchestration.DVC_POOL
@@ -20,6 +24,17 @@ MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", orchestration.MO
 def project_root(dag_file: str) -> str:
     """$MLOPS_PROJECT_DIR, else the repository that holds the dags/ folder."""
     return os.environ.get("MLOPS_PROJECT_DIR") or str(Path(dag_file).resolve().parents[1])
+
+
+def project_params(root: str) -> Params:
+    """params.yaml of the project, validated. A config error fails the task at once: retrying cannot fix it."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from tabular_mlops.config import ConfigError, load_params
+
+    try:
+        return load_params(Path(root) / "params.yaml")
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def default_args(retries: int = 2) -> dict:
