@@ -39,6 +39,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = args.scenario or sim.scenario
     scenario_start = args.scenario_start or (_date(sim.scenario_start) if sim.scenario_start else None)
     seed = args.seed if args.seed is not None else sim.seed
+    source.ensure_sqlite_folder(args.db_url)  # the simulator creates the source database, folder included
     engine = source.connect(args.db_url, conn_id=args.conn_id)
     total = 0
     for i in range(days):
@@ -189,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (ConnectionError, LookupError, RuntimeError, FileNotFoundError) as exc:
+        # Expected failures (unreachable database, no champion yet, refused model, ...) carry their own message.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -41,6 +42,13 @@ def connect(url: str, conn_id: str = "source_db") -> sa.Engine:
             f"cannot reach source database '{conn_id}' ({_safe(url)}): {exc}"
         ) from exc
     return engine
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite database file (SQLite creates the file, not its folder)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _safe(url: str) -> str:
