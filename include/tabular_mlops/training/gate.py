@@ -5,6 +5,7 @@ Every check returns a GateResult with a reason; the champion alias moves only if
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -94,13 +95,28 @@ def champion_comparison(
     champion_metrics: dict[str, float] | None,
     champion_version: str | None,
     gate: GateConfig,
+    rows: str = "the same holdout",
 ) -> GateResult:
-    """Not worse than the champion by more than the margin, both scored on the challenger's holdout."""
+    """Not worse than the champion by more than the margin, both scored on the same rows (`rows` says which)."""
     metric, margin = gate.comparison_metric, gate.champion_margin
     if champion_metrics is None:
         return GateResult("champion_comparison", True, "no current champion: nothing to compare against")
     new, old = challenger_metrics[metric], champion_metrics[metric]
     lower_is_better = metric in LOWER_IS_BETTER
     delta = (old - new) if lower_is_better else (new - old)
-    verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on the same holdout (delta {delta:+.4f}, margin {margin})"
+    verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on {rows} (delta {delta:+.4f}, margin {margin})"
     return GateResult("champion_comparison", delta >= -margin, verdict)
+
+
+def training_end(reference_window: str | None) -> dt.date | None:
+    """The last training day in a `reference_window` tag ("start..end"), or None when unknown."""
+    try:
+        return dt.date.fromisoformat(str(reference_window).split("..")[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def unseen_rows(holdout: pd.DataFrame, timestamp_column: str, trained_until: dt.date) -> pd.DataFrame:
+    """The holdout rows from days after `trained_until`: the only ones a model was not trained on."""
+    days = pd.to_datetime(holdout[timestamp_column]).dt.date
+    return holdout[days > trained_until].reset_index(drop=True)

@@ -23,11 +23,21 @@ from tabular_mlops.artifacts import (
 )
 from tabular_mlops.config import Params
 from tabular_mlops.model_store import UntrustedModelError, verified_copy
-from tabular_mlops.scoring import champion_version, load_version, score_frame
-from tabular_mlops.training.gate import GateResult, champion_comparison, model_tests, threshold_checks
+from tabular_mlops.scoring import LoadedModel, champion_version, load_version, score_frame
+from tabular_mlops.training.gate import (
+    GateResult,
+    champion_comparison,
+    model_tests,
+    threshold_checks,
+    training_end,
+    unseen_rows,
+)
 from tabular_mlops.training.ledger import promotion_lock
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.modelcard import render_model_card
+
+# Fewer rows than this after the champion's training window: no fair comparison (AUC on a handful is noise).
+MIN_COMPARISON_ROWS = 200
 
 
 def _client():  # noqa: ANN202
@@ -107,10 +117,9 @@ def evaluate_gate(
     metrics = holdout_metrics(challenger.model, holdout, params)
     thresholds = threshold_checks(metrics, params.gate)
     champion = champion_version(name)
-    champion_metrics = None
+    comparison = champion_comparison(metrics, None, None, params.gate)
     if champion is not None and champion != version:
-        champion_metrics = holdout_metrics(load_version(name, champion).model, holdout, params)
-    comparison = champion_comparison(metrics, champion_metrics, champion, params.gate)
+        comparison = compare_with_champion(params, challenger.model, load_version(name, champion), holdout)
     return [tests, thresholds, comparison], metrics, champion
 
 
@@ -132,6 +141,34 @@ def refuse(name: str, version: str, reason: str) -> dict:
         "gates": [],
         "metrics": {},
     }
+
+
+def compare_with_champion(
+    params: Params, challenger_model: Any, champion: LoadedModel, holdout: pd.DataFrame
+) -> GateResult:
+    """Both models on the holdout days the champion never trained on (after the end of its
+    `reference_window`); the comparison is skipped, with that reason, when there are none or too few."""
+    ts, target = params.schema.timestamp_column, params.schema.target_column
+    trained_until = training_end(champion.tags.get(Tag.REFERENCE_WINDOW))
+    if trained_until is None:
+        rows, where = holdout, f"the whole holdout (v{champion.version}'s training window is not recorded)"
+    else:
+        rows = unseen_rows(holdout, ts, trained_until)
+        where = f"the {rows[ts].dt.date.nunique()} holdout day(s) after v{champion.version}'s training ended {trained_until}"
+    if len(rows) < MIN_COMPARISON_ROWS or rows[target].nunique() < 2:
+        return GateResult(
+            "champion_comparison",
+            True,
+            f"skipped: only {len(rows)} holdout row(s) fall after v{champion.version}'s training window "
+            f"(ends {trained_until}); a model is never judged on days it was trained on",
+        )
+    return champion_comparison(
+        holdout_metrics(challenger_model, rows, params),
+        holdout_metrics(champion.model, rows, params),
+        champion.version,
+        params.gate,
+        rows=where,
+    )
 
 
 def promote_if_better(params: Params, root: Path, version: str, ledger_engine: sa.Engine, actor: str) -> dict:
