@@ -222,6 +222,8 @@ class SimulateConfig:
     # Checked against the simulator's scenario names when it runs (`tabular-mlops simulate --scenario` lists them).
     scenario: Text
     scenario_start: IsoDate | None = None
+    # On a running stack, the simulate_source DAG writes each next day's applications (example table only).
+    live_source: StrictBool = False
 
 
 @dataclass(frozen=True, config=_STRICT)

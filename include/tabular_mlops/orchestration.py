@@ -9,6 +9,7 @@ from __future__ import annotations
 INGEST_DAG_ID = "ingest_applications"
 TRAIN_DAG_ID = "train_model"
 MONITOR_DAG_ID = "monitor_nightly"
+SIMULATE_DAG_ID = "simulate_source"
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = "dvc_repo"

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-EXPECTED = {"ingest_applications", "train_model", "monitor_nightly"}
+EXPECTED = {"ingest_applications", "train_model", "monitor_nightly", "simulate_source"}
 
 
 @pytest.fixture(scope="module")

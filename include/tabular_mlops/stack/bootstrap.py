@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import backfill, commands
 from tabular_mlops.stack.airflow_api import ACTIVE, TERMINAL, AirflowAPI
 from tabular_mlops.stack.console import fmt_duration, say
@@ -50,6 +50,39 @@ def seed_source(layout: Layout) -> None:
         )
     except (ValueError, IndexError, KeyError):
         say(f"    {proc.stdout.strip()[-300:]}")
+
+
+def seed_live_days(layout: Layout, params: Params, today: dt.date) -> None:
+    """With `simulate.live_source`, the days tonight's runs read (today - label delay .. tomorrow) exist from the
+    start; the simulate_source DAG writes each next day from then on."""
+    if not params.simulate.live_source:
+        return
+    start = today - dt.timedelta(days=params.schema.label_delay_days)
+    days = params.schema.label_delay_days + 2
+    url = f"sqlite:///{layout.source_db}"
+    commands.project_cli(
+        layout,
+        "simulate",
+        "--db-url",
+        url,
+        "--start",
+        start.isoformat(),
+        "--days",
+        str(days),
+        "--scenario",
+        "stable",
+        what="seeding the live days of the source database",
+        timeout=1800,
+    )
+    say(f"    live days {start}..{start + dt.timedelta(days=days - 1)} (simulate.live_source)")
+
+
+def ensure_live_source(api: AirflowAPI, params: Params) -> None:
+    """Unpause simulate_source when params.yaml asks for a live simulated source."""
+    dag = api.dag(SIMULATE_DAG_ID)
+    if params.simulate.live_source and dag is not None and dag.get("is_paused"):
+        api.set_paused(SIMULATE_DAG_ID, False)
+        say(f"    unpaused {SIMULATE_DAG_ID}: each night writes the next day's simulated applications")
 
 
 def wait_for_dags(layout: Layout, api: AirflowAPI) -> None:

@@ -112,6 +112,7 @@ def cmd_up(layout: Layout) -> int:
         f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day)"
     )
     bootstrap.seed_source(layout)
+    bootstrap.seed_live_days(layout, params, dt.date.today())
     done(t)
     timings["seed"] = time.monotonic() - t
 
@@ -154,6 +155,7 @@ def cmd_up(layout: Layout) -> int:
     timings["train"] = time.monotonic() - t
 
     bootstrap.ensure_monitoring(layout, api)
+    bootstrap.ensure_live_source(api, params)
     api.close()
     write_state(
         layout,
