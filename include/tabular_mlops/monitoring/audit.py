@@ -23,7 +23,7 @@ def retraining_outcome(registry: RegistryConfig, airflow_run_id: str) -> Retrain
     if "'" in airflow_run_id:
         return replace(outcome, gate="run id contains a quote: look it up in the Airflow UI")
     experiment = client.get_experiment_by_name(registry.experiment_name)
-    runs = []
+    runs: list = []
     if experiment is not None:
         runs = client.search_runs(
             [experiment.experiment_id],

@@ -4,14 +4,14 @@ artifact) and the audit record that `tabular-mlops why` and the fire drill read.
 
 Each record is a frozen pydantic dataclass (positional construction and `dataclasses.replace` work as usual;
 values are validated and numpy scalars coerced on construction). `to_dict()` gives plain JSON (dates as ISO
-strings, enums as values, tuples as lists) and `from_dict()` reads it back, validated.
+strings, enums as values, tuples as lists) and `from_dict()` reads it back, validated. Derived keys that a reader
+of the JSON wants (`reason`, `drifted_columns`) are pydantic computed fields: written, and ignored when read back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 from collections.abc import Mapping
 from dataclasses import field
 from typing import Any, Literal, Self
@@ -36,9 +36,13 @@ class Action(enum.StrEnum):
 AlertKind = Literal["drift", "quality", "performance", "retraining"]
 
 
-@functools.cache
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
 def _adapter(cls: type) -> TypeAdapter:
-    return TypeAdapter(cls)
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
 
 
 class _Json:
@@ -76,7 +80,7 @@ class WindowDrift(_Json):
     drift_share: float
     score_psi: float
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]
@@ -180,17 +184,17 @@ class NightResult(_Json):
     # The newest day a retraining can learn from: its labels have matured.
     training_window_end: dt.date
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def night(self) -> dt.date:
         return self.summary.night
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def action(self) -> Action | None:
         return self.decision.action
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def reason(self) -> str:
         return "; ".join(self.decision.reasons)
