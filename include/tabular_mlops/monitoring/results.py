@@ -179,7 +179,7 @@ class NightResult(_Json):
     decision: Decision
     alerts: tuple[Alert, ...]
     champion_version: str
-    monitoring_run_id: str | None
+    monitoring_run_id: str
     reports: tuple[str, ...]
     # The newest day a retraining can learn from: its labels have matured.
     training_window_end: dt.date
