@@ -19,7 +19,7 @@ Methods (each repeat of each method runs in a fresh interpreter: `python bench_m
             {float: ks, int: ks, category: psi}; params.yaml's column_tests {has_smartphone: psi} is kept)
   nightly   what monitoring.monitor_night computes before Evidently: dataset_drift on the labelled window (here:
             the current window with its labels) + monitoring.summarize (drift on the window and on the last night,
-            score PSI, missing rates, outlier share, matured ROC AUC) + quality_alerts
+            score PSI, missing rates, outlier share, matured ROC AUC) + alerts.quality_problems
   evidently Report([DataDriftPreset()]).run(current_data=Dataset.from_pandas(cur, DataDefinition(numerical=the 18
             numeric, categorical=the 7 categorical)), reference_data=...) with Evidently defaults; the timed part
             includes both Dataset.from_pandas calls. Per-column verdicts come from snapshot.dict(): each
@@ -246,6 +246,7 @@ def worker(method: str, data_dir: Path) -> dict:
     import pandas as pd
     from tabular_mlops.monitoring import drift
     from tabular_mlops.monitoring import summary as monitoring
+    from tabular_mlops.monitoring.alerts import quality_problems
 
     if method == "evidently":
         from evidently import DataDefinition, Dataset, Report
@@ -260,23 +261,29 @@ def worker(method: str, data_dir: Path) -> dict:
 
     if method == "ours":
         results, measured = _measure(lambda: drift.dataset_drift(reference, current, schema, cfg))
-        out["columns"] = {r.column: {"drifted": r.drifted, **r.as_dict()} for r in results}
+        out["columns"] = {r.column: r.to_dict() for r in results}
     elif method == "nightly":
         night = current[schema.timestamp_column].max().date()
 
-        def run() -> dict:
+        def run():  # noqa: ANN202
             labelled = current[current["label"].notna()]
             labelled_drift = drift.dataset_drift(reference, labelled, schema, cfg)
             summary = monitoring.summarize(
-                params, reference, reference["score"].to_numpy(), current, labelled, labelled_drift, night
+                schema,
+                cfg,
+                reference,
+                reference["score"].to_numpy(),
+                current,
+                labelled,
+                labelled_drift,
+                night,
             )
-            summary["alerts"] = monitoring.quality_alerts(summary, params)
-            return summary
+            return summary, quality_problems(summary, cfg)
 
-        summary, measured = _measure(run)
-        out["columns"] = {c["column"]: c for c in summary["columns"]}
-        out["last_night_rows"] = summary.get("last_night", {}).get("rows")
-        out["alerts"] = summary["alerts"]
+        (summary, problems), measured = _measure(run)
+        out["columns"] = {c.column: c.to_dict() for c in summary.window.columns}
+        out["last_night_rows"] = summary.last_night.rows if summary.last_night else None
+        out["alerts"] = problems
     elif method == "evidently":
         features = schema.feature_names
         ref, cur = reference[features], current[features]

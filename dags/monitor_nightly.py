@@ -89,21 +89,17 @@ def monitor_nightly():
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         in_flight = context["ti"].get_dr_count(TRAIN_DAG_ID, states=["queued", "running"]) > 0
         result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)
-        if result["alerts"]:
-            send_alert("quality", f"data quality on night {result['night']}", result["alerts"])
-        if result["action"] == "retrain":
-            send_alert("drift", f"retraining needed on night {result['night']}", result["reasons"])
-        if (result["label_drift"] or {}).get("drifted") and result["action"] != "retrain":
-            send_alert("drift", f"label drift on night {result['night']}", result["reasons"])
-        if result["matured_roc_auc"] is not None and result["matured_roc_auc"] < params.gate.min_roc_auc:
-            send_alert(
-                "performance", f"matured-label ROC AUC {result['matured_roc_auc']:.3f}", result["reasons"]
-            )
-        return {**result, "reason": "; ".join(result["reasons"])}
+        for alert in result.alerts:
+            send_alert(alert.kind, alert.title, list(alert.details))
+        # A NightResult as JSON: `route` reads `action`, the retraining's conf `reason` and `training_window_end`.
+        return result.to_dict()
 
     @task.branch
     def route(result: dict) -> str:
-        return "trigger_retraining" if result["action"] == "retrain" else "keep_champion"
+        from tabular_mlops.monitoring.results import Action, NightResult
+
+        retrain = NightResult.from_dict(result).action is Action.RETRAIN
+        return "trigger_retraining" if retrain else "keep_champion"
 
     trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
@@ -126,7 +122,7 @@ def monitor_nightly():
 
         run_id = f"retrain__{context['ds']}"
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
-        decisions_log.record_trigger(log, _night(context).isoformat(), run_id)
+        decisions_log.record_trigger(log, _night(context), run_id)
         return run_id
 
     decided = report_and_decide(join_labels(score()))

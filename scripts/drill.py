@@ -2,6 +2,9 @@
 the next night on, run the nightly DAGs night by night through the real scheduler, and print one line per night.
 
     make drill SCENARIO=covariate_shift NIGHTS=5
+
+The DAGs run through the `airflow` CLI; what a night produced is read through the package: its NightResult
+(summary.json), its decision record, the retraining's outcome and the champion. Names come from params.yaml.
 """
 
 from __future__ import annotations
@@ -11,19 +14,27 @@ import datetime as dt
 import json
 import os
 import shlex
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+import sqlalchemy as sa
+from tabular_mlops.config import Params, load_params
+from tabular_mlops.monitoring.results import NightRecord, NightResult, Status
+from tabular_mlops.orchestration import (
+    INGEST_DAG_ID,
+    MONITOR_DAG_ID,
+    MONITORING_CONN_ID,
+    SOURCE_CONN_ID,
+    TRAIN_DAG_ID,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
 STACK_ENV = REPO / "var" / "stack.env"
-MONITOR_DB = REPO / "var" / "monitoring.db"
 TERMINAL = {"success", "failed"}
+SQLALCHEMY_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
 
 
 def stack_env() -> dict[str, str]:
@@ -39,6 +50,28 @@ def stack_env() -> dict[str, str]:
     return env
 
 
+def connection_url(env: dict[str, str], conn_id: str) -> str:
+    """SQLAlchemy URL of an Airflow connection given as JSON in `AIRFLOW_CONN_<ID>` (how the stack defines it)."""
+    raw = env.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if not raw:
+        sys.exit(f"error: connection '{conn_id}' is not in var/stack.env (restart the stack with `make run`)")
+    conn = json.loads(raw)
+    if conn.get("conn_type") == "sqlite":
+        return f"sqlite:///{conn['host']}"
+    driver = SQLALCHEMY_DRIVERS.get(conn.get("conn_type", ""))
+    if driver is None:
+        sys.exit(f"error: connection '{conn_id}' has unsupported type {conn.get('conn_type')!r}")
+    url = sa.URL.create(
+        driver,
+        username=conn.get("login"),
+        password=conn.get("password"),
+        host=conn.get("host"),
+        port=conn.get("port"),
+        database=conn.get("schema"),
+    )
+    return url.render_as_string(hide_password=False)
+
+
 def run(cmd: list[str], env: dict[str, str]) -> str:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
@@ -50,11 +83,14 @@ def airflow(args: list[str], env: dict[str, str]) -> str:
     return run([str(VENV_BIN / "airflow"), *args], env)
 
 
-def list_runs(dag_id: str, env: dict[str, str]) -> list[dict]:
-    out = airflow(["dags", "list-runs", dag_id, "-o", "json"], env)
-    # The CLI may print warnings before the JSON document.
+def parse_runs(out: str) -> list[dict]:
+    """The JSON list of `airflow dags list-runs -o json` (the CLI may print warnings before it)."""
     doc = next((ln for ln in out.splitlines() if ln.startswith("[{") or ln.strip() == "[]"), "[]")
     return json.loads(doc)
+
+
+def list_runs(dag_id: str, env: dict[str, str]) -> list[dict]:
+    return parse_runs(airflow(["dags", "list-runs", dag_id, "-o", "json"], env))
 
 
 def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: int = 1800) -> str:
@@ -85,51 +121,86 @@ def wait(
     )
 
 
-def next_night() -> dt.date:
-    """The night after the last one monitored, or after the seeded history."""
-    sys.path.insert(0, str(REPO / "include"))
-    from tabular_mlops.config import load_params
-
-    params = load_params(REPO / "params.yaml")
-    last = dt.date.fromisoformat(params.simulate.history_start) + dt.timedelta(
+def first_night(params: Params, last_judged: dt.date | None) -> dt.date:
+    """The night after the seeded history, or after the last night that had rows to judge, whichever is later."""
+    history_end = dt.date.fromisoformat(str(params.simulate.history_start)) + dt.timedelta(
         days=params.simulate.history_days
     )
-    if MONITOR_DB.exists():
-        with sqlite3.connect(MONITOR_DB) as conn:
-            # Nights with no data (e.g. today's scheduled run, past the simulated history) do not count.
-            row = conn.execute(
-                "SELECT max(night) FROM monitoring_decisions WHERE status != 'no_data'"
-            ).fetchone()
-        if row and row[0]:
-            last = max(last, dt.date.fromisoformat(row[0]) + dt.timedelta(days=1))
-    return last
+    return history_end if last_judged is None else max(history_end, last_judged + dt.timedelta(days=1))
 
 
-def decision(night: dt.date) -> dict:
-    with sqlite3.connect(MONITOR_DB) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute(
-            "SELECT * FROM monitoring_decisions WHERE night = ?", (night.isoformat(),)
-        ).fetchone()
-    return dict(row) if row else {}
+def last_judged_night(engine: sa.Engine) -> dt.date | None:
+    """The newest monitored night with data, read-only (None before the first monitored night)."""
+    from tabular_mlops.monitoring import decisions_log
+
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return None
+    if not sa.inspect(engine).has_table(decisions_log.TABLE):
+        return None
+    return decisions_log.last_judged_night(engine)
 
 
-def champion_and_gate(run_id: str | None, env: dict[str, str]) -> tuple[str, str]:
-    code = (
-        "import json,sys\nfrom mlflow import MlflowClient\nc=MlflowClient()\n"
-        "name='credit_default'\n"
-        "champ=c.get_model_version_by_alias(name,'champion').version\n"
-        f"rid={run_id!r}\nout='-'\n"
-        "if rid:\n"
-        "  runs=c.search_runs([c.get_experiment_by_name('credit_default_training').experiment_id],"
-        "f\"tags.airflow_run_id = '{rid}'\")\n"
-        "  for r in runs:\n"
-        "    for v in c.search_model_versions(f\"name='{name}' and run_id='{r.info.run_id}'\"):\n"
-        "      out=f\"v{v.version}: {v.tags.get('gate.decision','?')}\"\n"
-        "print(json.dumps([str(champ), out]))\n"
+def _labels(result: NightResult | None) -> str:
+    """Matured-label ROC AUC and default rate (labels arrive label_delay_days after the applications)."""
+    if result is None:
+        return "matured labels -"
+    summary = result.summary
+    auc, labels = summary.matured_roc_auc, summary.label_drift
+    if auc is None and labels.matured_rate is None:
+        return "matured labels none yet"
+    rate = labels.matured_rate
+    return (
+        f"matured AUC {'-' if auc is None else round(auc, 3)}, default rate "
+        f"{'-' if rate is None else f'{rate:.2%}'}{' (label drift)' if labels.drifted else ''}"
     )
-    champion, gate = json.loads(run([str(VENV_BIN / "python"), "-c", code], env).strip().splitlines()[-1])
-    return champion, gate
+
+
+def _top_psi(result: NightResult | None) -> str:
+    if result is None or result.summary.window is None:
+        return "-"
+    top = result.summary.window.top_psi(3)
+    return ", ".join(f"{c.column} {c.psi:.2f}{'*' if c.drifted else ''}" for c in top)
+
+
+def _rows(result: NightResult | None, record: NightRecord | None) -> str:
+    if result is not None:
+        return str(result.summary.night_rows)
+    return "0" if record is not None and record.status is Status.NO_DATA else "-"
+
+
+def night_line(
+    night: dt.date,
+    states: dict[str, str],
+    result: NightResult | None,
+    record: NightRecord | None,
+    gate: str,
+    champion: str | None,
+) -> str:
+    """One line per night: DAG states, rows, drift, matured labels, decision, retraining, gate, champion."""
+    share = None if record is None else record.drift_share
+    action = None if record is None else record.action
+    reasons = "; ".join(record.reasons if record else ())[:300]
+    retraining = "no"
+    if record is not None and record.triggered_run_id:
+        retraining = f"triggered: {states.get('retraining')}"
+    return (
+        f"{night} | ingest {states.get('ingest')} | monitor {states.get('monitor')} | "
+        f"rows {_rows(result, record)} | "
+        f"drift share {share if share is None else round(share, 2)} | top PSI {_top_psi(result)} | "
+        f"{_labels(result)} | decision {None if action is None else action.value} ({reasons}) | "
+        f"retraining {retraining} | gate {gate} | champion v{champion}"
+    )
+
+
+def gate_text(params: Params, triggered_run_id: str | None) -> str:
+    """`v<version>: <gate decision>` of the retraining a night triggered, or what is known about it."""
+    from tabular_mlops.monitoring.audit import retraining_outcome
+
+    if not triggered_run_id:
+        return "-"
+    outcome = retraining_outcome(params.registry, triggered_run_id)
+    return f"v{outcome.version}: {outcome.gate}" if outcome.version else str(outcome.gate)
 
 
 def main() -> None:
@@ -143,15 +214,27 @@ def main() -> None:
     )
     args = parser.parse_args()
     env = stack_env()
-    start = next_night()
-    source_db = json.loads(env["AIRFLOW_CONN_SOURCE_DB"])["host"]
+    os.environ.update(env)  # the package's MLflow and database calls below talk to the same stack
+
+    import mlflow
+    from tabular_mlops.monitoring import decisions_log
+    from tabular_mlops.monitoring.nightly import read_result
+    from tabular_mlops.scoring import champion_version
+    from tabular_mlops.training.tracking import tracking_uri
+
+    params = load_params(REPO / "params.yaml")
+    mlflow.set_tracking_uri(tracking_uri(REPO))
+    monitoring_db = sa.create_engine(connection_url(env, MONITORING_CONN_ID))
+    start = first_night(params, last_judged_night(monitoring_db))
     simulate = [
         str(VENV_BIN / "python"),
         "-m",
         "tabular_mlops",
         "simulate",
         "--db-url",
-        f"sqlite:///{source_db}",
+        connection_url(env, SOURCE_CONN_ID),
+        "--conn-id",
+        SOURCE_CONN_ID,
         "--start",
         start.isoformat(),
         "--days",
@@ -167,63 +250,25 @@ def main() -> None:
     print(f"drill: scenario {args.scenario} injected from {start} for {args.nights} night(s)")
     for i in range(args.nights):
         night = start + dt.timedelta(days=i)
-        ingest = trigger_and_wait(INGEST_DAG_ID, night, env)
-        monitor = trigger_and_wait(MONITOR_DAG_ID, night, env)
-        d = decision(night)
-        retrain_state, gate = None, "-"
-        if d.get("triggered_run_id"):
-            retrain_state = wait(TRAIN_DAG_ID, d["triggered_run_id"], env)
-        champion, gate = champion_and_gate(d.get("triggered_run_id"), env)
-        reasons = json.loads(d.get("reasons") or "[]")
-        share = d.get("drift_share")
+        states = {
+            "ingest": trigger_and_wait(INGEST_DAG_ID, night, env),
+            "monitor": trigger_and_wait(MONITOR_DAG_ID, night, env),
+        }
+        record = decisions_log.night_record(monitoring_db, night)
+        triggered = record.triggered_run_id if record else None
+        if triggered:
+            states["retraining"] = wait(TRAIN_DAG_ID, triggered, env)
         print(
-            f"{night} | ingest {ingest} | monitor {monitor} | rows {_rows(night)} | "
-            f"drift share {share if share is None else round(share, 2)} | top PSI {_top_psi(night)} | "
-            f"{_labels(night)} | "
-            f"decision {d.get('action')} ({'; '.join(reasons)[:300]}) | "
-            f"retraining {'triggered: ' + str(retrain_state) if d.get('triggered_run_id') else 'no'} | "
-            f"gate {gate} | champion v{champion}"
+            night_line(
+                night,
+                states,
+                read_result(REPO, params.paths, night),
+                record,
+                gate_text(params, triggered),
+                champion_version(params.registry.model_name),
+            ),
+            flush=True,
         )
-
-
-def _summary_path(night: dt.date) -> Path:
-    sys.path.insert(0, str(REPO / "include"))
-    from tabular_mlops.config import load_params
-
-    return REPO / load_params(REPO / "params.yaml").paths.reports_dir / night.isoformat() / "summary.json"
-
-
-def _top_psi(night: dt.date) -> str:
-    path = _summary_path(night)
-    if not path.exists():
-        return "-"
-    columns = json.loads(path.read_text())["summary"].get("columns", [])
-    top = sorted(columns, key=lambda c: -c["psi"])[:3]
-    return ", ".join(f"{c['column']} {c['psi']:.2f}{'*' if c['drifted'] else ''}" for c in top)
-
-
-def _labels(night: dt.date) -> str:
-    """Matured-label ROC AUC and default rate (labels arrive label_delay_days after the applications)."""
-    path = _summary_path(night)
-    if not path.exists():
-        return "matured labels -"
-    summary = json.loads(path.read_text())["summary"]
-    auc, labels = summary.get("matured_roc_auc"), summary.get("label_drift") or {}
-    if auc is None and labels.get("matured_rate") is None:
-        return "matured labels none yet"
-    rate = labels.get("matured_rate")
-    return (
-        f"matured AUC {'-' if auc is None else round(auc, 3)}, default rate "
-        f"{'-' if rate is None else f'{rate:.2%}'}{' (label drift)' if labels.get('drifted') else ''}"
-    )
-
-
-def _rows(night: dt.date) -> int:
-    with sqlite3.connect(MONITOR_DB) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM prediction_log WHERE applied_at >= ? AND applied_at < ?",
-            (night.isoformat(), (night + dt.timedelta(days=1)).isoformat()),
-        ).fetchone()[0]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,10 @@ RUN_FILE = "run.json"  # in paths.model_dir: the training run that `register` pi
 HOLDOUT_METRICS_FILE = "holdout.json"  # in paths.metrics_dir
 
 
+# --- monitoring: a night's NightResult as JSON, in paths.reports_dir/<night>/ and as an MLflow artifact ------------
+NIGHT_RESULT_FILE = "summary.json"
+
+
 class PlotFile:
     """Evaluation figures in paths.plots_dir (dvc.yaml declares them as plots)."""
 

@@ -129,12 +129,11 @@ def cmd_why(args: argparse.Namespace) -> int:
         print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
         return 1
     configure_mlflow(root, params.registry.experiment_name)
-    night = args.night.isoformat() if args.night else None
-    rows = explain_nights(engine, params, night=night, last=None if night else args.last)
-    if night and not rows:
-        print(f"error: no monitoring decision recorded for night {night}", file=sys.stderr)
+    records = explain_nights(engine, params.registry, night=args.night, last=args.last)
+    if args.night and not records:
+        print(f"error: no monitoring decision recorded for night {args.night}", file=sys.stderr)
         return 1
-    print(json.dumps(rows, indent=2, default=str))
+    print(json.dumps([r.to_dict() for r in records], indent=2))
     return 0
 
 

@@ -86,7 +86,7 @@ def _decisions(path):
     import sqlalchemy as sa
     from tabular_mlops.monitoring import decisions_log
 
-    return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
+    return {r.night: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
 
 
 def _dag_run_conf(dag_id, run_id):
@@ -98,17 +98,25 @@ def _dag_run_conf(dag_id, run_id):
         return dict(run.conf or {})
 
 
+def _result(project, night):
+    """The night's NightResult, as written beside its reports."""
+    from tabular_mlops.config import load_params
+    from tabular_mlops.monitoring.nightly import read_result
+
+    return read_result(project, load_params(project / "params.yaml").paths, night)
+
+
 def _summary(project, night):
-    return json.loads((project / "reports" / night.isoformat() / "summary.json").read_text())["summary"]
+    return _result(project, night).summary
 
 
 def test_thirty_stable_nights_raise_no_false_alarm(timeline):
-    decisions = [timeline["decisions"][n.isoformat()] for n in STABLE_NIGHTS]
+    decisions = [timeline["decisions"][n] for n in STABLE_NIGHTS]
     assert all(timeline["states"][n][0] == "success" for n in STABLE_NIGHTS)
-    assert [d["status"] for d in decisions] == ["ok"] * 30
-    false_alarms = [(d["night"], d["reasons"]) for d in decisions if d["action"] != "keep"]
-    label_reports = [d["night"] for d in decisions if any("label drift" in r for r in d["reasons"])]
-    drifted_columns = sum(len(_summary(timeline["project"], n)["drifted_columns"]) for n in STABLE_NIGHTS)
+    assert [d.status for d in decisions] == ["ok"] * 30
+    false_alarms = [(d.night, d.reasons) for d in decisions if d.action != "keep"]
+    label_reports = [d.night for d in decisions if any("label drift" in r for r in d.reasons)]
+    drifted_columns = sum(len(_summary(timeline["project"], n).drifted_columns) for n in STABLE_NIGHTS)
     print(
         f"30 stable nights: {len(false_alarms)} retrain decisions, {len(label_reports)} label-drift reports, "
         f"{drifted_columns} drifted column flags"
@@ -116,7 +124,7 @@ def test_thirty_stable_nights_raise_no_false_alarm(timeline):
     assert false_alarms == [] and label_reports == [] and drifted_columns == 0
     assert all(timeline["states"][n][1]["trigger_retraining"][0] == "skipped" for n in STABLE_NIGHTS)
     # Labels of the first stable nights have matured by the end: the performance on them was measured.
-    aucs = [_summary(timeline["project"], n)["matured_roc_auc"] for n in STABLE_NIGHTS[LAG + 2 :]]
+    aucs = [_summary(timeline["project"], n).matured_roc_auc for n in STABLE_NIGHTS[LAG + 2 :]]
     assert all(a is not None and a > 0.7 for a in aucs), aucs
 
 
@@ -125,19 +133,19 @@ def test_label_drift_is_reported_from_matured_labels_and_keeps_the_champion(time
     label_nights = [LABEL_DRIFT + dt.timedelta(days=i) for i in range(7)]
     # Nothing to see until the labels of the first label-drift day have matured.
     for night in label_nights[:LAG]:
-        assert not any("label drift" in r for r in decisions[night.isoformat()]["reasons"])
+        assert not any("label drift" in r for r in decisions[night].reasons)
     # Once the matured window is all label-drift days (3 days from LAG + 2 on), it must be reported.
     fully = LABEL_DRIFT + dt.timedelta(days=LAG + 2)
     summary = _summary(project, fully)
-    assert summary["label_drift"]["drifted"], summary["label_drift"]
-    assert summary["label_drift"]["rate_ratio"] > 1.5
-    reported = [
-        n for n in label_nights if any("label drift" in r for r in decisions[n.isoformat()]["reasons"])
-    ]
+    assert summary.label_drift.drifted, summary.label_drift
+    assert summary.label_drift.rate_ratio > 1.5
+    reported = [n for n in label_nights if any("label drift" in r for r in decisions[n].reasons)]
     assert fully in reported
-    assert all(decisions[n.isoformat()]["action"] == "keep" for n in label_nights)
+    # Reported, kept, and alerted as label drift (not as a retraining).
+    assert "drift" in [a.kind for a in _result(project, fully).alerts]
+    assert all(decisions[n].action == "keep" for n in label_nights)
     # The ranking still works on the matured labels: no performance retrain for a base-rate shift.
-    assert summary["matured_roc_auc"] > 0.7
+    assert summary.matured_roc_auc > 0.7
     assert (project / "reports" / fully.isoformat() / "performance_report.html").stat().st_size > 10_000
 
 
@@ -146,14 +154,19 @@ def test_concept_drift_is_caught_once_its_labels_mature(timeline):
     caught, decisions = timeline["caught"], timeline["decisions"]
     # The applicants look the same: no feature or score drift, so nothing fires before labels mature.
     for night in (CONCEPT_DRIFT, CONCEPT_DRIFT + dt.timedelta(days=1)):
-        assert decisions[night.isoformat()]["action"] == "keep"
-        assert _summary(timeline["project"], night)["drifted_columns"] == []
+        assert decisions[night].action == "keep"
+        assert _summary(timeline["project"], night).drifted_columns == []
     assert CONCEPT_DRIFT + dt.timedelta(days=LAG) <= caught <= CONCEPT_DRIFT + dt.timedelta(days=LAG + 2)
-    decision = decisions[caught.isoformat()]
-    assert decision["action"] == "retrain" and decision["triggered_run_id"] == f"retrain__{caught}"
-    assert any(r.startswith("matured-label ROC AUC") for r in decision["reasons"]), decision["reasons"]
+    decision = decisions[caught]
+    assert decision.action == "retrain" and decision.triggered_run_id == f"retrain__{caught}"
+    assert any(r.startswith("matured-label ROC AUC") for r in decision.reasons), decision.reasons
     assert "matured-label ROC AUC" in timeline["triggered_conf"]["reason"]
-    assert _summary(timeline["project"], caught)["matured_roc_auc"] < 0.7
+    result = _result(timeline["project"], caught)
+    assert result.summary.matured_roc_auc < 0.7
+    # One performance alert and one retraining alert, both with the decision's reasons.
+    kinds = {a.kind: a for a in result.alerts}
+    assert kinds["performance"].title == f"matured-label ROC AUC {result.summary.matured_roc_auc:.3f}"
+    assert kinds["retraining"].details == kinds["performance"].details == result.decision.reasons
 
 
 def test_concept_drift_retraining_ends_at_the_gate(timeline):
@@ -208,10 +221,10 @@ def test_why_answers_what_changed_that_night(timeline):
     # dag.test ran the retraining under its own run id; the triggered run itself is still queued here.
     assert night["retraining"]["gate"].startswith("no training run tagged with this Airflow run")
     params = load_params(timeline["project"] / "params.yaml")
-    outcome = retraining_outcome(params, timeline["retrain"].run_id)
+    outcome = retraining_outcome(params.registry, timeline["retrain"].run_id)
     run, version = challenger_of(timeline["retrain"].run_id)
-    assert outcome["mlflow_run_id"] == run.info.run_id and outcome["version"] == str(version.version)
-    assert outcome["gate"] == version.tags["gate.decision"]
+    assert outcome.mlflow_run_id == run.info.run_id and outcome.version == str(version.version)
+    assert outcome.gate == version.tags["gate.decision"]
 
 
 def test_matured_labels_judge_the_current_champion_after_a_promotion(timeline):
@@ -222,10 +235,10 @@ def test_matured_labels_judge_the_current_champion_after_a_promotion(timeline):
     summary = _summary(timeline["project"], timeline["after"])
     caught = _summary(timeline["project"], timeline["caught"])
     # On the caught night v1 was champion and had logged every matured score: both views agree.
-    assert caught["matured_roc_auc"] == pytest.approx(caught["matured_roc_auc_logged"])
+    assert caught.matured_roc_auc == pytest.approx(caught.matured_roc_auc_logged)
     if str(champion) == str(version.version):  # promoted: the matured window is now judged on its scores
-        assert summary["matured_roc_auc"] != pytest.approx(summary["matured_roc_auc_logged"])
+        assert summary.matured_roc_auc != pytest.approx(summary.matured_roc_auc_logged)
     else:
-        assert summary["matured_roc_auc"] == pytest.approx(summary["matured_roc_auc_logged"])
+        assert summary.matured_roc_auc == pytest.approx(summary.matured_roc_auc_logged)
     # The triggered run is still queued (no scheduler here): whatever fires, single-flight keeps.
-    assert _decisions(timeline["monitor_db"])[timeline["after"].isoformat()]["action"] == "keep"
+    assert _decisions(timeline["monitor_db"])[timeline["after"]].action == "keep"

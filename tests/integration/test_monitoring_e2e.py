@@ -91,41 +91,55 @@ def _dag_run(dag_id, run_id):
         return None if run is None else {"conf": dict(run.conf or {}), "state": str(run.state)}
 
 
+def _result(project, night):
+    from tabular_mlops.config import load_params
+    from tabular_mlops.monitoring.nightly import read_result
+
+    return read_result(project, load_params(project / "params.yaml").paths, night)
+
+
 def _decisions(path):
+    """NightRecord per night."""
     from tabular_mlops.monitoring import decisions_log
 
-    return {r["night"]: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
+    return {r.night: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
 
 
 def test_stable_nights_keep_the_champion(drill):
     decisions = _decisions(drill["monitor_db"])
     for night in (SHIFT - dt.timedelta(days=3), SHIFT - dt.timedelta(days=2), SHIFT - dt.timedelta(days=1)):
         assert str(drill["nights"][night].state) == "success"
-        assert decisions[night.isoformat()]["action"] == "keep", decisions[night.isoformat()]
+        assert decisions[night].action == "keep", decisions[night]
         assert drill["states"][night]["trigger_retraining"][0] == "skipped"
 
 
 def test_covariate_shift_triggers_retraining_with_reasons(drill):
     assert str(drill["nights"][SHIFT].state) == "success"
     assert drill["states"][SHIFT]["trigger_retraining"][0] == "success"
-    decision = _decisions(drill["monitor_db"])[SHIFT.isoformat()]
-    assert decision["action"] == "retrain"
-    assert decision["triggered_run_id"] == f"retrain__{SHIFT.isoformat()}"
-    text = " ".join(decision["reasons"])
+    decision = _decisions(drill["monitor_db"])[SHIFT]
+    assert decision.action == "retrain"
+    assert decision.triggered_run_id == f"retrain__{SHIFT.isoformat()}"
+    text = " ".join(decision.reasons)
     assert "has_smartphone" in text and "income" in text
     assert drill["triggered"] is not None, "train_model was not triggered"
     assert "has_smartphone" in drill["triggered"]["conf"]["reason"]
     assert drill["triggered"]["conf"]["night"] == SHIFT.isoformat()
     report = drill["project"] / "reports" / SHIFT.isoformat() / "drift_report.html"
     assert report.exists() and report.stat().st_size > 10_000
+    # The night's typed result (summary.json) is what the task returned: its reason went into the conf.
+    result = _result(drill["project"], SHIFT)
+    assert result.action == "retrain" and result.reason == drill["triggered"]["conf"]["reason"]
+    assert result.training_window_end.isoformat() == drill["triggered"]["conf"]["window_end"]
+    assert str(report) in result.reports
+    assert ("retraining", f"retraining needed on night {SHIFT}") in [(a.kind, a.title) for a in result.alerts]
 
 
 def test_single_flight_keeps_the_next_night(drill):
     """The triggered retraining is still queued (no scheduler in tests): the next night must not pile on."""
-    decision = _decisions(drill["monitor_db"])[(SHIFT + dt.timedelta(days=1)).isoformat()]
-    assert decision["action"] == "keep"
-    assert any("already in flight" in r for r in decision["reasons"])
-    assert any("drift" in r for r in decision["reasons"])
+    decision = _decisions(drill["monitor_db"])[SHIFT + dt.timedelta(days=1)]
+    assert decision.action == "keep"
+    assert any("already in flight" in r for r in decision.reasons)
+    assert any("drift" in r for r in decision.reasons)
 
 
 def test_retraining_run_carries_the_trigger_reason_and_ends_at_the_gate(drill):
@@ -158,6 +172,6 @@ def test_rescoring_a_night_replaces_rather_than_duplicates(drill):
 
 def test_empty_night_ends_with_no_data_and_no_decision(drill):
     assert str(drill["empty"].state) == "success"
-    decision = _decisions(drill["monitor_db"])["2026-03-20"]
-    assert decision["status"] == "no_data" and decision["action"] is None
+    decision = _decisions(drill["monitor_db"])[dt.date(2026, 3, 20)]
+    assert decision.status == "no_data" and decision.action is None
     assert drill["empty_states"]["trigger_retraining"][0] == "skipped"

@@ -75,6 +75,7 @@ def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_d
     """Scale-out path for `monitoring_db`: upsert a night twice, join labels twice, record decisions; the same
     results as on SQLite."""
     from tabular_mlops.monitoring import decisions_log, predictions
+    from tabular_mlops.monitoring.results import Action, Decision, Status
 
     schema, night = repo_params.schema, dt.datetime(2026, 4, 1)
     batch = generate_day(night.date(), 50, 3)
@@ -99,18 +100,20 @@ def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_d
         for _ in range(2):
             joined = predictions.join_labels(engine, schema, labels, end)
         log = predictions.read_log(engine, schema, night, end)
-        decisions_log.record(engine, "2026-04-01", "ok", "retrain", ["why"], "2", 0.4)
-        decisions_log.record_trigger(engine, "2026-04-01", "retrain__2026-04-01")
-        decisions_log.record(engine, "2026-04-01", "ok", "retrain", ["why, re-run"], "2", 0.4)
+        decision = Decision(night.date(), Status.OK, Action.RETRAIN, ("why",))
+        decisions_log.record(engine, decision, "2", 0.4)
+        decisions_log.record_trigger(engine, night.date(), "retrain__2026-04-01")
+        decisions_log.record(engine, replace(decision, reasons=("why, re-run",)), "2", 0.4)
         results[name] = (
             joined,
             len(log),
             sorted(set(log["model_version"])),
             int(log["label"].sum()),
             decisions_log.history(engine),
-            decisions_log.last_retrain(engine, "2026-04-05"),
+            decisions_log.last_retrain(engine, dt.date(2026, 4, 5)),
         )
     assert results["pg"] == results["sqlite"]
     assert results["pg"][:3] == (50, 50, ["2"])
-    assert results["pg"][4][0]["triggered_run_id"] == "retrain__2026-04-01"
+    assert results["pg"][4][0].triggered_run_id == "retrain__2026-04-01"
+    assert results["pg"][4][0].reasons == ("why, re-run",)
     assert results["pg"][5] == dt.date(2026, 4, 1)

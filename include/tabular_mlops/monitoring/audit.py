@@ -3,23 +3,27 @@ retraining it triggered and that retraining's gate outcome (MLflow run tags and 
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
+
 import sqlalchemy as sa
 
 from tabular_mlops.artifacts import GATE_PENDING, RunStage, Tag
-from tabular_mlops.config import Params
+from tabular_mlops.config import RegistryConfig
 from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring.results import NightRecord, RetrainingOutcome
 
 
-def retraining_outcome(params: Params, airflow_run_id: str) -> dict:
+def retraining_outcome(registry: RegistryConfig, airflow_run_id: str) -> RetrainingOutcome:
     """The challenger a train_model run produced (found by its `airflow_run_id` tag) and its gate decision."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    outcome: dict = {"airflow_run_id": airflow_run_id, "mlflow_run_id": None, "version": None, "gate": None}
+    outcome = RetrainingOutcome(airflow_run_id)
     if "'" in airflow_run_id:
-        return {**outcome, "gate": "run id contains a quote: look it up in the Airflow UI"}
-    experiment = client.get_experiment_by_name(params.registry.experiment_name)
-    runs = []
+        return replace(outcome, gate="run id contains a quote: look it up in the Airflow UI")
+    experiment = client.get_experiment_by_name(registry.experiment_name)
+    runs: list = []
     if experiment is not None:
         runs = client.search_runs(
             [experiment.experiment_id],
@@ -27,39 +31,39 @@ def retraining_outcome(params: Params, airflow_run_id: str) -> dict:
             max_results=1,
         )
     if not runs:
-        return {
-            **outcome,
-            "gate": "no training run tagged with this Airflow run: it is queued or running, failed before "
+        return replace(
+            outcome,
+            gate="no training run tagged with this Airflow run: it is queued or running, failed before "
             "training, or `dvc repro` reused an earlier training (same data and params) and no new version exists",
-        }
-    outcome["mlflow_run_id"] = runs[0].info.run_id
-    name = params.registry.model_name
-    versions = client.search_model_versions(f"name='{name}' and run_id='{runs[0].info.run_id}'")
+        )
+    outcome = replace(outcome, mlflow_run_id=runs[0].info.run_id)
+    versions = client.search_model_versions(
+        f"name='{registry.model_name}' and run_id='{runs[0].info.run_id}'"
+    )
     if not versions:
-        return {**outcome, "gate": "trained, not registered yet"}
+        return replace(outcome, gate="trained, not registered yet")
     version = versions[0]
-    return {
-        **outcome,
-        "version": str(version.version),
-        "gate": version.tags.get(Tag.GATE_DECISION, GATE_PENDING),
-    }
+    return replace(
+        outcome, version=str(version.version), gate=version.tags.get(Tag.GATE_DECISION, GATE_PENDING)
+    )
+
+
+def explain(registry: RegistryConfig, record: NightRecord) -> NightRecord:
+    """The record with the outcome of the retraining it triggered, if any."""
+    if not record.triggered_run_id:
+        return record
+    return replace(record, retraining=retraining_outcome(registry, record.triggered_run_id))
 
 
 def explain_nights(
-    engine: sa.Engine, params: Params, night: str | None = None, last: int | None = None
-) -> list[dict]:
+    engine: sa.Engine, registry: RegistryConfig, night: dt.date | None = None, last: int | None = None
+) -> list[NightRecord]:
     """Decisions (all, one night, or the last N) with the outcome of any retraining they triggered."""
-    rows = decisions_log.history(engine)
     if night is not None:
-        rows = [r for r in rows if r["night"] == night]
-    elif last is not None:
-        rows = rows[-last:]
-    return [
-        {
-            **r,
-            "retraining": retraining_outcome(params, r["triggered_run_id"])
-            if r["triggered_run_id"]
-            else None,
-        }
-        for r in rows
-    ]
+        found = decisions_log.night_record(engine, night)
+        rows = [] if found is None else [found]
+    else:
+        rows = decisions_log.history(engine)
+        if last is not None:
+            rows = rows[-last:]
+    return [explain(registry, r) for r in rows]

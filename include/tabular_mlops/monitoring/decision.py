@@ -1,113 +1,123 @@
-"""Turn a monitoring summary into `retrain` or `keep`, with reasons (thresholds from params.yaml)."""
+"""Turn a night's summary into `retrain` or `keep`, with reasons (thresholds from params.yaml)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
 
-from tabular_mlops.config import Params
-
-
-@dataclass(frozen=True)
-class Decision:
-    night: str
-    status: str  # ok | no_data | too_few_rows
-    action: str | None  # retrain | keep | None (no decision)
-    reasons: list[str] = field(default_factory=list)
-    drift_reasons: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from tabular_mlops.config import GateConfig, MonitorConfig
+from tabular_mlops.monitoring.results import Action, Decision, NightSummary, Status, WindowDrift
 
 
-def _rules(part: dict, params: Params, where: str) -> list[str]:
-    cfg = params.monitor
+def underperforming(matured_roc_auc: float | None, gate: GateConfig) -> bool:
+    """The champion scores below the promotion threshold on matured labels (the decision retrains and the
+    performance alert fires on this one rule)."""
+    return matured_roc_auc is not None and matured_roc_auc < gate.min_roc_auc
+
+
+def _rules(part: WindowDrift, monitor: MonitorConfig, where: str) -> list[str]:
     reasons = []
-    key = [c for c in part["columns"] if c["column"] in cfg.key_features and c["drifted"]]
+    key = [c for c in part.columns if c.column in monitor.key_features and c.drifted]
     if key:
         reasons.append(
             f"{where}: drift in key features "
-            + ", ".join(f"{c['column']} (PSI {c['psi']:.3f}, {c['test']} {c['statistic']:.3f})" for c in key)
+            + ", ".join(f"{c.column} (PSI {c.psi:.3f}, {c.test} {c.statistic:.3f})" for c in key)
         )
-    if part["drift_share"] > cfg.drift_share_threshold:
+    if part.drift_share > monitor.drift_share_threshold:
         reasons.append(
-            f"{where}: share of drifted columns {part['drift_share']:.2f} > {cfg.drift_share_threshold}"
+            f"{where}: share of drifted columns {part.drift_share:.2f} > {monitor.drift_share_threshold}"
         )
-    if part["score_psi"] > cfg.score_psi_threshold:
-        reasons.append(f"{where}: score drift PSI {part['score_psi']:.3f} > {cfg.score_psi_threshold}")
+    if part.score_psi > monitor.score_psi_threshold:
+        reasons.append(f"{where}: score drift PSI {part.score_psi:.3f} > {monitor.score_psi_threshold}")
     return reasons
 
 
-def drift_reasons(summary: dict, params: Params) -> list[str]:
+def drift_reasons(summary: NightSummary, monitor: MonitorConfig) -> list[str]:
     """Rules on the whole current window and on the newest night alone (a fresh shift is diluted in a window)."""
-    reasons = _rules(summary, params, f"last {params.monitor.window_days} nights")
-    if "last_night" in summary:
-        reasons += _rules(summary["last_night"], params, "last night")
+    reasons = []
+    if summary.window is not None:
+        reasons += _rules(summary.window, monitor, f"last {monitor.window_days} nights")
+    if summary.last_night is not None:
+        reasons += _rules(summary.last_night, monitor, "last night")
     return reasons
 
 
-def label_drift_reason(summary: dict, params: Params) -> str | None:
-    labels = summary.get("label_drift") or {}
-    if not labels.get("drifted"):
+def label_drift_reason(summary: NightSummary) -> str | None:
+    labels = summary.label_drift
+    if not labels.drifted:
         return None
-    ratio = labels["rate_ratio"]
+    ratio = labels.rate_ratio
     change = f"x{ratio}" if ratio is not None else "none in the reference"
     return (
-        f"label drift: matured default rate {labels['matured_rate']:.2%} vs {labels['reference_rate']:.2%} "
-        f"in the champion's training data ({change}, chi-square p {labels['p_value']:.1e})"
+        f"label drift: matured default rate {labels.matured_rate:.2%} vs {labels.reference_rate:.2%} "
+        f"in the champion's training data ({change}, chi-square p {labels.p_value:.1e})"
     )
 
 
-def decide(summary: dict, params: Params, last_retrain: dt.date | None, retrain_in_flight: bool) -> Decision:
+def decide(
+    summary: NightSummary,
+    monitor: MonitorConfig,
+    gate: GateConfig,
+    last_retrain: dt.date | None,
+    retrain_in_flight: bool,
+) -> Decision:
     """Rules, in order: no decision without enough data; performance on matured labels below the promotion
     threshold retrains; drift retrains unless matured labels show the drifted data still performing; label drift
     is reported (and retrains only if configured); cooldown and single-flight turn a retrain into keep (the
     reasons say so)."""
-    night, status = summary["night"], summary["status"]
-    if status != "ok":
+    night, status = summary.night, summary.status
+    if status is not Status.OK:
         why = (
             "no rows in the current window"
-            if status == "no_data"
-            else (f"{summary['rows']} rows < monitor.min_rows {params.monitor.min_rows}: report only")
+            if status is Status.NO_DATA
+            else f"{summary.rows} rows < monitor.min_rows {monitor.min_rows}: report only"
         )
-        return Decision(night, status, None, [why])
-    reasons, notes, drift = [], [], drift_reasons(summary, params)
-    label = label_drift_reason(summary, params)
-    if label and params.monitor.retrain_on_label_drift:
+        return Decision(night, status, None, (why,))
+    reasons: list[str] = []
+    notes: list[str] = []
+    drift = drift_reasons(summary, monitor)
+    label = label_drift_reason(summary)
+    if label and monitor.retrain_on_label_drift:
         reasons.append(label + "; retraining because monitor.retrain_on_label_drift")
     elif label:
         notes.append(label + " (reported; monitor.retrain_on_label_drift is off)")
-    performance = summary.get("matured_roc_auc")
-    floor = params.gate.min_roc_auc
-    underperforming = performance is not None and performance < floor
-    if underperforming:
+    performance, floor = summary.matured_roc_auc, gate.min_roc_auc
+    below = underperforming(performance, gate)
+    if below:
         reasons.append(f"matured-label ROC AUC {performance:.3f} < promotion threshold {floor}")
     drifted_but_performing = bool(
-        drift and performance is not None and not underperforming and summary.get("labelled_window_drifted")
+        drift and performance is not None and not below and summary.labelled_window_drifted
     )
     if drift and not drifted_but_performing:
         reasons += drift
     elif drifted_but_performing:
         note = f"drifted, performing (matured-label ROC AUC {performance:.3f} >= {floor})"
-        if params.monitor.retrain_when_drifted_but_performing:
+        if monitor.retrain_when_drifted_but_performing:
             reasons += [*drift, note + "; retraining because monitor.retrain_when_drifted_but_performing"]
         elif not reasons:
-            return Decision(night, status, "keep", [note, *drift, *notes], drift)
+            return Decision(night, status, Action.KEEP, (note, *drift, *notes), tuple(drift))
         else:
             # Another rule (label drift, configured to retrain) still stands; the drift is context.
             notes += [note, *drift]
     if not reasons:
-        return Decision(night, status, "keep", ["no drift or performance rule fired", *notes], drift)
+        return Decision(
+            night, status, Action.KEEP, ("no drift or performance rule fired", *notes), tuple(drift)
+        )
     if retrain_in_flight:
-        return Decision(night, status, "keep", ["a retraining is already in flight", *reasons, *notes], drift)
+        return Decision(
+            night,
+            status,
+            Action.KEEP,
+            ("a retraining is already in flight", *reasons, *notes),
+            tuple(drift),
+        )
     if last_retrain is not None:
-        until = last_retrain + dt.timedelta(days=params.monitor.cooldown_days)
-        if dt.date.fromisoformat(night) < until:
+        until = last_retrain + dt.timedelta(days=monitor.cooldown_days)
+        if night < until:
             return Decision(
                 night,
                 status,
-                "keep",
-                [f"cooldown after the retraining of {last_retrain} until {until}", *reasons, *notes],
-                drift,
+                Action.KEEP,
+                (f"cooldown after the retraining of {last_retrain} until {until}", *reasons, *notes),
+                tuple(drift),
             )
-    return Decision(night, status, "retrain", [*reasons, *notes], drift)
+    return Decision(night, status, Action.RETRAIN, (*reasons, *notes), tuple(drift))

@@ -7,6 +7,8 @@ import json
 
 import sqlalchemy as sa
 
+from tabular_mlops.monitoring.results import Action, Decision, NightRecord, Status
+
 TABLE = "monitoring_decisions"
 
 
@@ -32,25 +34,20 @@ def ensure(engine: sa.Engine) -> sa.Table:
 
 
 def record(
-    engine: sa.Engine,
-    night: str,
-    status: str,
-    action: str | None,
-    reasons: list[str],
-    champion_version: str | None,
-    drift_share: float | None,
+    engine: sa.Engine, decision: Decision, champion_version: str | None, drift_share: float | None
 ) -> None:
     """Upsert the night's decision (a re-run of the night replaces it, keeping any trigger already made)."""
     table = ensure(engine)
+    night = decision.night.isoformat()
     with engine.begin() as conn:
         previous = conn.execute(sa.select(table.c.triggered_run_id).where(table.c.night == night)).scalar()
         conn.execute(table.delete().where(table.c.night == night))
         conn.execute(
             table.insert().values(
                 night=night,
-                status=status,
-                action=action,
-                reasons=json.dumps(reasons),
+                status=decision.status.value,
+                action=None if decision.action is None else decision.action.value,
+                reasons=json.dumps(list(decision.reasons)),
                 champion_version=champion_version,
                 drift_share=drift_share,
                 triggered_run_id=previous,
@@ -58,25 +55,50 @@ def record(
         )
 
 
-def record_trigger(engine: sa.Engine, night: str, run_id: str) -> None:
+def record_trigger(engine: sa.Engine, night: dt.date, run_id: str) -> None:
     table = ensure(engine)
     with engine.begin() as conn:
-        conn.execute(table.update().where(table.c.night == night).values(triggered_run_id=run_id))
+        conn.execute(table.update().where(table.c.night == night.isoformat()).values(triggered_run_id=run_id))
 
 
-def last_retrain(engine: sa.Engine, before: str) -> dt.date | None:
+def last_retrain(engine: sa.Engine, before: dt.date) -> dt.date | None:
     """The last night before `before` whose decision triggered a retraining (for the cooldown)."""
     table = ensure(engine)
     query = sa.select(sa.func.max(table.c.night)).where(
-        table.c.night < before, table.c.action == "retrain", table.c.triggered_run_id.is_not(None)
+        table.c.night < before.isoformat(),
+        table.c.action == Action.RETRAIN.value,
+        table.c.triggered_run_id.is_not(None),
     )
     with engine.connect() as conn:
         value = conn.execute(query).scalar()
     return dt.date.fromisoformat(value) if value else None
 
 
-def history(engine: sa.Engine) -> list[dict]:
+def last_judged_night(engine: sa.Engine) -> dt.date | None:
+    """The newest night that had rows to judge (nights without data, e.g. past the simulated history, do not
+    count)."""
+    table = ensure(engine)
+    query = sa.select(sa.func.max(table.c.night)).where(table.c.status != Status.NO_DATA.value)
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _record(row: sa.RowMapping) -> NightRecord:
+    return NightRecord.from_dict({**row, "reasons": json.loads(row["reasons"])})
+
+
+def history(engine: sa.Engine) -> list[NightRecord]:
+    """Every recorded night, oldest first."""
     table = ensure(engine)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.night)).mappings().all()
-    return [{**r, "reasons": json.loads(r["reasons"])} for r in rows]
+    return [_record(r) for r in rows]
+
+
+def night_record(engine: sa.Engine, night: dt.date) -> NightRecord | None:
+    """The record of one night, or None if it was not monitored."""
+    table = ensure(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.night == night.isoformat())).mappings().first()
+    return None if row is None else _record(row)

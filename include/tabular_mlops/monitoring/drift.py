@@ -6,28 +6,13 @@ inputs (all-missing or constant columns, unseen categories) are flagged with a r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift
+
 EPS = 1e-4
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    column: str
-    test: str
-    statistic: float
-    p_value: float | None
-    psi: float
-    drifted: bool
-    band: str
-    flags: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
@@ -175,20 +160,16 @@ def drift_share(results: list[ColumnDrift]) -> float:
     return float(sum(r.drifted for r in results) / len(results)) if results else 0.0
 
 
-def label_drift(ref_labels: np.ndarray, cur_labels: np.ndarray, max_change: float, alpha: float) -> dict:
+def label_drift(
+    ref_labels: np.ndarray, cur_labels: np.ndarray, max_change: float, alpha: float
+) -> LabelDrift:
     """Base-rate drift of a binary label: two-sample chi-square on the 2x2 table (both sides are samples) and
     the relative change of the positive rate; drifted only when both say so (at 1M rows any p-value is tiny)."""
     ref = np.asarray(ref_labels, float)
     cur = np.asarray(cur_labels, float)
     ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
     if len(ref) == 0 or len(cur) == 0:
-        return {
-            "reference_rate": None,
-            "matured_rate": None,
-            "rate_ratio": None,
-            "p_value": None,
-            "drifted": False,
-        }
+        return LabelDrift()
     ref_pos, cur_pos = int(ref.sum()), int(cur.sum())
     ref_rate, cur_rate = ref_pos / len(ref), cur_pos / len(cur)
     table = np.array([[ref_pos, len(ref) - ref_pos], [cur_pos, len(cur) - cur_pos]])
@@ -197,10 +178,10 @@ def label_drift(ref_labels: np.ndarray, cur_labels: np.ndarray, max_change: floa
         p_value = float(stats.chi2_contingency(table)[1])
     ratio = cur_rate / ref_rate if ref_rate > 0 else (1.0 if cur_rate == 0 else float("inf"))
     changed = ratio > 1 + max_change or ratio < 1 / (1 + max_change)
-    return {
-        "reference_rate": round(ref_rate, 6),
-        "matured_rate": round(cur_rate, 6),
-        "rate_ratio": round(ratio, 4) if np.isfinite(ratio) else None,
-        "p_value": p_value,
-        "drifted": bool(changed and p_value < alpha),
-    }
+    return LabelDrift(
+        reference_rate=round(ref_rate, 6),
+        matured_rate=round(cur_rate, 6),
+        rate_ratio=round(ratio, 4) if np.isfinite(ratio) else None,
+        p_value=p_value,
+        drifted=bool(changed and p_value < alpha),
+    )

@@ -1,8 +1,10 @@
-"""One night of monitoring: reference vs current window, report, alerts, decision, MLflow logging."""
+"""One night of monitoring: reference vs current window, summary, decision, reports, alerts, MLflow logging, and
+the record of the decision; returns the night's typed result."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -10,14 +12,16 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.artifacts import Tag
-from tabular_mlops.config import Params
+from tabular_mlops.artifacts import NIGHT_RESULT_FILE, Tag
+from tabular_mlops.config import Params, PathsConfig
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.monitoring import decisions_log, predictions
+from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
 from tabular_mlops.monitoring.reference import load_reference
-from tabular_mlops.monitoring.summary import evidently_reports, quality_alerts, summarize
+from tabular_mlops.monitoring.results import NightResult, NightSummary, Status
+from tabular_mlops.monitoring.summary import evidently_reports, summarize
 from tabular_mlops.monitoring.workspace import publish_night
 from tabular_mlops.scoring import LoadedModel, load_champion
 from tabular_mlops.training.tracking import ensure_experiment
@@ -43,80 +47,110 @@ def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.Data
     return champion, reference
 
 
-def _monitoring_run(params: Params, root: Path, version: str) -> str:
+def _monitoring_run(root: Path, experiment_name: str, model_name: str, version: str) -> str:
     """One MLflow run per champion version collects every night's metrics (step = night), so the MLflow UI
     plots them over time; it is tagged with the model version it watches."""
     from mlflow import MlflowClient
 
-    experiment_id = ensure_experiment(root, params.monitor.experiment_name)
+    experiment_id = ensure_experiment(root, experiment_name)
     client = MlflowClient()
     runs = client.search_runs([experiment_id], f"tags.{Tag.MONITORED_VERSION} = '{version}'", max_results=1)
     if runs:
         return runs[0].info.run_id
     run = client.create_run(
         experiment_id,
-        run_name=f"monitor {params.registry.model_name} v{version}",
-        tags={Tag.MONITORED_MODEL: params.registry.model_name, Tag.MONITORED_VERSION: version},
+        run_name=f"monitor {model_name} v{version}",
+        tags={Tag.MONITORED_MODEL: model_name, Tag.MONITORED_VERSION: version},
     )
     return run.info.run_id
 
 
-def log_to_mlflow(
-    params: Params,
-    root: Path,
-    version: str,
-    night: dt.date,
-    summary: dict,
-    decision: dict,
-    reports: list[Path],
-) -> str:
+def night_metrics(summary: NightSummary) -> dict[str, float]:
+    """The night's numbers as MLflow metrics (plotted over nights)."""
+    metrics = {"rows": float(summary.rows)}
+    window = summary.window
+    if window is None:  # no rows in the window
+        return metrics
+    metrics.update(
+        {
+            "drift_share": window.drift_share,
+            "score_psi": window.score_psi,
+            "outlier_share": summary.outlier_share or 0.0,
+            "row_count_ratio": summary.row_count_ratio or 0.0,
+            **{f"psi.{c}": v for c, v in window.psi.items()},
+            **{f"missing_rate.{c}": v for c, v in summary.missing_rate.items()},
+        }
+    )
+    if summary.matured_roc_auc is not None:
+        metrics["matured_roc_auc"] = summary.matured_roc_auc
+    if summary.matured_roc_auc_logged is not None:
+        metrics["matured_roc_auc_logged"] = summary.matured_roc_auc_logged
+    labels = summary.label_drift
+    if labels.matured_rate is not None:
+        metrics["matured_default_rate"] = labels.matured_rate
+        metrics["label_drift"] = float(labels.drifted)
+    return metrics
+
+
+def log_to_mlflow(run_id: str, result: NightResult) -> None:
+    """Metrics with the night as step, the night's result as `nights/<night>/summary.json`, its reports, and the
+    decision as a tag."""
     import mlflow
     from mlflow import MlflowClient
 
-    run_id = _monitoring_run(params, root, version)
+    night = result.summary.night
     client, step = MlflowClient(), (night - EPOCH).days
     stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
-    metrics = {"rows": summary["rows"]}
-    if summary.get("status") != "no_data":
-        metrics.update(
-            {
-                "drift_share": summary["drift_share"],
-                "score_psi": summary["score_psi"],
-                "outlier_share": summary["outlier_share"],
-                "row_count_ratio": summary["row_count_ratio"],
-                **{f"psi.{c}": v for c, v in summary["psi"].items()},
-                **{f"missing_rate.{c}": v for c, v in summary["missing_rate"].items()},
-            }
-        )
-        for key in ("matured_roc_auc", "matured_roc_auc_logged"):
-            if summary.get(key) is not None:
-                metrics[key] = summary[key]
-        labels = summary["label_drift"]
-        if labels["matured_rate"] is not None:
-            metrics["matured_default_rate"] = labels["matured_rate"]
-            metrics["label_drift"] = float(labels["drifted"])
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, float(value), timestamp=stamp, step=step)
+    for key, value in night_metrics(result.summary).items():
+        client.log_metric(run_id, key, value, timestamp=stamp, step=step)
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_dict({"summary": summary, "decision": decision}, f"nights/{night}/summary.json")
-        for path in reports:
-            mlflow.log_artifact(str(path), artifact_path=f"nights/{night}")
+        mlflow.log_dict(result.to_dict(), f"nights/{night}/{NIGHT_RESULT_FILE}")
+        for path in result.reports:
+            mlflow.log_artifact(path, artifact_path=f"nights/{night}")
     client.set_tag(run_id, Tag.LAST_NIGHT, night.isoformat())
     client.set_tag(
         run_id,
         f"{Tag.DECISION_PREFIX}{night}",
-        f"{decision['action']}: {'; '.join(decision['reasons'])}"[:4900],
+        f"{result.action}: {result.reason}"[:4900],
     )
-    return run_id
+
+
+def result_path(root: Path, paths: PathsConfig, night: dt.date) -> Path:
+    """Where a night's result (`NightResult` as JSON) is written beside its reports."""
+    return root / paths.reports_dir / night.isoformat() / NIGHT_RESULT_FILE
+
+
+def read_result(root: Path, paths: PathsConfig, night: dt.date) -> NightResult | None:
+    """A night's result as written by `monitor_night`, or None (not monitored, or no data that night)."""
+    path = result_path(root, paths, night)
+    return NightResult.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str]:
+    """The workspace is a second view of the same reports: a failure there is a problem to alert, not fatal."""
+    workspace = root / params.paths.evidently_workspace
+    if not made and not workspace.exists():
+        return []
+    try:
+        # A re-run night without data still clears the snapshots an earlier run of it left.
+        publish_night(
+            workspace,
+            f"{params.registry.model_name} monitoring",
+            night,
+            {kind: snapshot for kind, (_, snapshot) in made.items()},
+        )
+    except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
+        log.warning("Evidently workspace not updated for %s: %s", night, exc)
+        return [f"Evidently workspace {params.paths.evidently_workspace} not updated: {exc}"]
+    return []
 
 
 def monitor_night(
     params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
-) -> dict:
-    """Build the night's report and decision, record them, and return what the DAG needs to act."""
+) -> NightResult:
+    """Build the night's summary, decision, reports and alerts, record them, and return what the DAG needs."""
     cfg, schema = params.monitor, params.schema
     champion, reference = champion_reference(params, root)
-    version = champion.version
     current = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
     label_night = night - dt.timedelta(days=schema.label_delay_days)
     labelled = predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))
@@ -129,63 +163,30 @@ def monitor_night(
         dataset_drift(reference, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
     )
     summary = summarize(
-        params, reference, reference["score"].to_numpy(), current, labelled, labelled_drift, night
+        schema, cfg, reference, reference["score"].to_numpy(), current, labelled, labelled_drift, night
     )
-    last = decisions_log.last_retrain(log_engine, night.isoformat())
-    decision = decide(summary, params, last, retrain_in_flight).as_dict()
-    alerts = quality_alerts(summary, params)
-    reports, made = [], {}
+    last = decisions_log.last_retrain(log_engine, night)
+    decision = decide(summary, cfg, params.gate, last, retrain_in_flight)
     night_dir = root / params.paths.reports_dir / night.isoformat()
-    if summary["status"] == "no_data" and night_dir.exists():
-        shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
-    if summary["status"] != "no_data":
-        made = evidently_reports(
-            params, reference, current, labelled, root / params.paths.reports_dir / night.isoformat(), night
-        )
-        reports = [path for path, _ in made.values()]
-        atomic_write_json(
-            root / params.paths.reports_dir / night.isoformat() / "summary.json",
-            {"summary": summary, "decision": decision},
-        )
-    run_id = log_to_mlflow(params, root, version, night, summary, decision, reports)
-    decisions_log.record(
-        log_engine,
-        night.isoformat(),
-        decision["status"],
-        decision["action"],
-        decision["reasons"],
-        version,
-        summary.get("drift_share"),
+    made = {}
+    if summary.status is Status.NO_DATA:
+        if night_dir.exists():
+            shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
+    else:
+        made = evidently_reports(schema, cfg, reference, current, labelled, night_dir, night)
+    problems = _publish(params, root, night, made)
+    run_id = _monitoring_run(root, cfg.experiment_name, params.registry.model_name, champion.version)
+    result = NightResult(
+        summary=summary,
+        decision=decision,
+        alerts=alerts_for(summary, decision, cfg, params.gate, problems),
+        champion_version=champion.version,
+        monitoring_run_id=run_id,
+        reports=tuple(str(path) for path, _ in made.values()),
+        training_window_end=label_night,
     )
-    if reports or (root / params.paths.evidently_workspace).exists():
-        # The workspace is a second view of the same reports: a failure there is alerted, not fatal. A re-run
-        # night without data still clears the snapshots an earlier run of it left.
-        try:
-            publish_night(
-                root / params.paths.evidently_workspace,
-                f"{params.registry.model_name} monitoring",
-                night,
-                {kind: snapshot for kind, (_, snapshot) in made.items()},
-            )
-        except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
-            log.warning("Evidently workspace not updated for %s: %s", night, exc)
-            alerts.append(f"Evidently workspace {params.paths.evidently_workspace} not updated: {exc}")
-    top = sorted(summary.get("columns", []), key=lambda c: -c["psi"])[:3]
-    return {
-        "night": night.isoformat(),
-        "status": summary["status"],
-        "rows": summary["rows"],
-        "drift_share": summary.get("drift_share"),
-        "drifted_columns": summary.get("drifted_columns", []),
-        "top_psi": {c["column"]: round(c["psi"], 3) for c in top},
-        "score_psi": summary.get("score_psi"),
-        "matured_roc_auc": summary.get("matured_roc_auc"),
-        "label_drift": summary.get("label_drift"),
-        "action": decision["action"],
-        "reasons": decision["reasons"],
-        "alerts": alerts,
-        "champion_version": version,
-        "monitoring_run_id": run_id,
-        "reports": [str(p) for p in reports],
-        "training_window_end": (label_night).isoformat(),
-    }
+    if summary.status is not Status.NO_DATA:
+        atomic_write_json(result_path(root, params.paths, night), result.to_dict())
+    log_to_mlflow(run_id, result)
+    decisions_log.record(log_engine, decision, champion.version, summary.drift_share)
+    return result

@@ -12,20 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.config import Params
-from tabular_mlops.monitoring.drift import ColumnDrift, dataset_drift, drift_share, label_drift, numeric_psi
+from tabular_mlops.config import MonitorConfig, SchemaConfig
+from tabular_mlops.monitoring.drift import dataset_drift, drift_share, label_drift, numeric_psi
+from tabular_mlops.monitoring.results import ColumnDrift, NightSummary, Status, WindowDrift
 
 
 def missing_rates(df: pd.DataFrame, columns: list[str]) -> dict[str, float]:
     return {c: (float(df[c].isna().mean()) if c in df and len(df) else 0.0) for c in columns}
 
 
-def outlier_share(df: pd.DataFrame, params: Params) -> float:
+def outlier_share(df: pd.DataFrame, schema: SchemaConfig) -> float:
     """Share of rows with a value outside the schema's range or category set."""
     if df.empty:
         return 0.0
     bad = np.zeros(len(df), dtype=bool)
-    for f in params.schema.features:
+    for f in schema.features:
         if f.name not in df:
             continue
         col = df[f.name]
@@ -48,90 +49,79 @@ def matured_performance(labelled: pd.DataFrame) -> float | None:
     return float(roc_auc_score(labelled["label"].astype(int), labelled["score"]))
 
 
+def window_drift(
+    reference: pd.DataFrame,
+    reference_scores: np.ndarray,
+    rows: pd.DataFrame,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
+) -> WindowDrift:
+    """Feature drift per column and score PSI of `rows` against the reference."""
+    columns = dataset_drift(reference, rows, schema, monitor)
+    return WindowDrift(
+        rows=len(rows),
+        columns=tuple(columns),
+        drift_share=drift_share(columns),
+        score_psi=numeric_psi(
+            np.asarray(reference_scores, float), rows["score"].to_numpy(float), monitor.psi_bins
+        ),
+    )
+
+
 def summarize(
-    params: Params,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
     reference: pd.DataFrame,
     reference_scores: np.ndarray,
     current: pd.DataFrame,
     labelled: pd.DataFrame,
     labelled_drift: list[ColumnDrift] | None,
     night: dt.date,
-) -> dict:
+) -> NightSummary:
     """Everything the decision and the dashboards need, as plain numbers (never NaN)."""
-    cfg, schema = params.monitor, params.schema
     ref_days = max(reference[schema.timestamp_column].dt.date.nunique(), 1)
-    expected_rows = len(reference) / ref_days * cfg.window_days
-    summary: dict = {
-        "night": night.isoformat(),
+    expected_rows = len(reference) / ref_days * monitor.window_days
+    last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
+    counts = {
+        "night": night,
         "rows": len(current),
+        "night_rows": len(last),
         "reference_rows": len(reference),
         "expected_rows": round(expected_rows, 1),
         "labelled_rows": len(labelled),
     }
     if current.empty:
-        return {**summary, "status": "no_data"}
-    columns = dataset_drift(reference, current, schema, cfg)
-    summary.update(
-        {
-            "status": "ok" if len(current) >= cfg.min_rows else "too_few_rows",
-            "columns": [c.as_dict() for c in columns],
-            "drift_share": drift_share(columns),
-            "drifted_columns": [c.column for c in columns if c.drifted],
-            "psi": {c.column: round(c.psi, 6) for c in columns},
-            "flags": {c.column: list(c.flags) for c in columns if c.flags},
-            "score_psi": numeric_psi(
-                np.asarray(reference_scores, float), current["score"].to_numpy(float), cfg.psi_bins
-            ),
-            "missing_rate": missing_rates(current, schema.feature_names),
-            "outlier_share": outlier_share(current, params),
-            "row_count_ratio": round(len(current) / expected_rows, 4) if expected_rows else 0.0,
-            # Performance and label drift only on enough matured labels (a few dozen defaults are noise).
-            "matured_roc_auc": matured_performance(labelled) if len(labelled) >= cfg.min_rows else None,
-            # The same labels against the scores as logged (by the champion of that night), for comparison.
-            "matured_roc_auc_logged": (
-                matured_performance(labelled.assign(score=labelled["logged_score"]))
-                if len(labelled) >= cfg.min_rows and "logged_score" in labelled
-                else None
-            ),
-            "label_drift": label_drift(
-                reference[schema.target_column].to_numpy(float),
-                labelled["label"].to_numpy(float) if len(labelled) >= cfg.min_rows else np.array([]),
-                cfg.label_rate_max_change,
-                cfg.label_alpha,
-            ),
-            "labelled_window_drifted": [c.column for c in (labelled_drift or []) if c.drifted],
-        }
+        return NightSummary(status=Status.NO_DATA, **counts)
+    # Performance and label drift only on enough matured labels (a few dozen defaults are noise).
+    matured = len(labelled) >= monitor.min_rows
+    return NightSummary(
+        status=Status.OK if len(current) >= monitor.min_rows else Status.TOO_FEW_ROWS,
+        **counts,
+        window=window_drift(reference, reference_scores, current, schema, monitor),
+        # The newest night alone as well: a shift that started last night is diluted in a multi-day window.
+        last_night=(
+            window_drift(reference, reference_scores, last, schema, monitor)
+            if len(last) >= monitor.min_rows
+            else None
+        ),
+        missing_rate=missing_rates(current, schema.feature_names),
+        outlier_share=outlier_share(current, schema),
+        row_count_ratio=round(len(current) / expected_rows, 4) if expected_rows else 0.0,
+        matured_roc_auc=matured_performance(labelled) if matured else None,
+        # The same labels against the scores as logged (by the champion of that night), for comparison.
+        matured_roc_auc_logged=(
+            matured_performance(labelled.assign(score=labelled["logged_score"]))
+            if matured and "logged_score" in labelled
+            else None
+        ),
+        label_drift=label_drift(
+            reference[schema.target_column].to_numpy(float),
+            labelled["label"].to_numpy(float) if matured else np.array([]),
+            monitor.label_rate_max_change,
+            monitor.label_alpha,
+        ),
+        labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
     )
-    # The newest night alone as well: a shift that started last night is diluted in a multi-day window.
-    last = current[current[schema.timestamp_column].dt.date == night]
-    if len(last) >= cfg.min_rows:
-        night_columns = dataset_drift(reference, last, schema, cfg)
-        summary["last_night"] = {
-            "rows": len(last),
-            "columns": [c.as_dict() for c in night_columns],
-            "drift_share": drift_share(night_columns),
-            "score_psi": numeric_psi(
-                np.asarray(reference_scores, float), last["score"].to_numpy(float), cfg.psi_bins
-            ),
-        }
-    return summary
-
-
-def quality_alerts(summary: dict, params: Params) -> list[str]:
-    cfg = params.monitor
-    if summary.get("status") == "no_data":
-        return [f"no data in the current window ending {summary['night']}"]
-    alerts = [
-        f"missing rate of '{c}' is {r:.1%} (> {cfg.max_missing_rate:.0%})"
-        for c, r in summary["missing_rate"].items()
-        if r > cfg.max_missing_rate
-    ]
-    if summary["outlier_share"] > cfg.max_outlier_share:
-        alerts.append(f"{summary['outlier_share']:.1%} of rows hold out-of-range values or unseen categories")
-    if abs(summary["row_count_ratio"] - 1) > cfg.row_count_tolerance:
-        alerts.append(f"{summary['rows']} rows where about {summary['expected_rows']:.0f} are normal")
-    alerts += [f"column '{c}': {'; '.join(f)}" for c, f in summary.get("flags", {}).items()]
-    return alerts
 
 
 def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -139,7 +129,8 @@ def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def evidently_reports(
-    params: Params,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
     reference: pd.DataFrame,
     current: pd.DataFrame,
     labelled: pd.DataFrame,
@@ -155,7 +146,7 @@ def evidently_reports(
     from evidently.metrics import ValueDrift
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
 
-    schema, n = params.schema, params.monitor.report_sample_rows
+    n = monitor.report_sample_rows
     cols = [*schema.feature_names, "score", "label"]
     ref, cur = _sample(reference[cols], n), _sample(current[cols], n)
     ref, cur = ref.assign(label=ref["label"].astype(float)), cur.assign(label=cur["label"].astype(float))
@@ -175,7 +166,7 @@ def evidently_reports(
     lab_ref = ref.dropna(subset=["label"]).astype({"label": int})
     lab_cur = _sample(labelled[cols].dropna(subset=["label"]), n).astype({"label": int})
     # Same bar as the summary's matured ROC AUC and label drift: no performance figures from a handful of labels.
-    if len(lab_cur) >= min(params.monitor.min_rows, n) and lab_cur["label"].nunique() == 2:
+    if len(lab_cur) >= min(monitor.min_rows, n) and lab_cur["label"].nunique() == 2:
         definition = DataDefinition(
             numerical_columns=["score"],
             categorical_columns=["label"],

@@ -74,20 +74,20 @@ def test_label_drift_needs_both_significance_and_a_real_change():
     ref = (rng.random(50_000) < 0.035).astype(float)
     same = (rng.random(5_000) < 0.035).astype(float)
     tripled = (rng.random(5_000) < 0.10).astype(float)
-    assert not label_drift(ref, same, 0.5, 0.01)["drifted"]
+    assert not label_drift(ref, same, 0.5, 0.01).drifted
     result = label_drift(ref, tripled, 0.5, 0.01)
-    assert result["drifted"] and 2.3 < result["rate_ratio"] < 3.5 and result["p_value"] < 1e-6
+    assert result.drifted and 2.3 < result.rate_ratio < 3.5 and result.p_value < 1e-6
     # At a million rows a 5% relative change is "significant" but not a change anyone acts on.
     big_ref = (rng.random(1_000_000) < 0.035).astype(float)
     big_cur = (rng.random(1_000_000) < 0.0368).astype(float)
-    assert not label_drift(big_ref, big_cur, 0.5, 0.01)["drifted"]
+    assert not label_drift(big_ref, big_cur, 0.5, 0.01).drifted
 
 
 def test_label_drift_of_empty_or_single_class_windows_is_not_nan():
     from tabular_mlops.monitoring.drift import label_drift
 
-    assert label_drift(np.array([0.0, 1.0]), np.array([]), 0.5, 0.01)["drifted"] is False
+    assert label_drift(np.array([0.0, 1.0]), np.array([]), 0.5, 0.01).drifted is False
     none = label_drift(np.zeros(100), np.zeros(100), 0.5, 0.01)
-    assert none["drifted"] is False and none["p_value"] == 1.0 and none["rate_ratio"] == 1.0
+    assert none.drifted is False and none.p_value == 1.0 and none.rate_ratio == 1.0
     nan_labels = label_drift(np.array([0.0, 1.0, np.nan]), np.array([np.nan, 1.0]), 0.5, 0.01)
-    assert nan_labels["matured_rate"] == 1.0
+    assert nan_labels.matured_rate == 1.0

@@ -27,10 +27,14 @@ def test_performance_report_uses_the_matured_window_and_workspace_replaces_a_rer
     # Current rows have no labels yet (they mature later); the matured window is older and labelled.
     current = _window(repo_params, "covariate_shift", night, 1).assign(label=np.nan)
     matured = _window(repo_params, "label_drift", night - dt.timedelta(days=30), 1, rows=600)
-    made = evidently_reports(repo_params, reference, current, matured, tmp_path / "reports", night)
+    made = evidently_reports(
+        repo_params.schema, repo_params.monitor, reference, current, matured, tmp_path / "reports", night
+    )
     assert set(made) == {"drift", "performance"}
     assert all(path.stat().st_size > 10_000 for path, _ in made.values())
-    no_labels = evidently_reports(repo_params, reference, current, matured.iloc[:0], tmp_path / "r2", night)
+    no_labels = evidently_reports(
+        repo_params.schema, repo_params.monitor, reference, current, matured.iloc[:0], tmp_path / "r2", night
+    )
     assert set(no_labels) == {"drift"}
 
     workspace_dir = tmp_path / "ws"
@@ -57,8 +61,12 @@ def test_a_rerun_night_that_makes_fewer_reports_drops_the_stale_ones(repo_params
     night = dt.date(2026, 4, 2)
     current = _window(repo_params, "stable", night, 1).assign(label=np.nan)
     matured = _window(repo_params, "stable", night - dt.timedelta(days=30), 2)
-    made = evidently_reports(repo_params, reference, current, matured, tmp_path / "a", night)
-    fewer = evidently_reports(repo_params, reference, current, matured.iloc[:0], tmp_path / "b", night)
+    made = evidently_reports(
+        repo_params.schema, repo_params.monitor, reference, current, matured, tmp_path / "a", night
+    )
+    fewer = evidently_reports(
+        repo_params.schema, repo_params.monitor, reference, current, matured.iloc[:0], tmp_path / "b", night
+    )
     publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()})
     publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in fewer.items()})
     workspace = Workspace.create(str(tmp_path / "ws"))

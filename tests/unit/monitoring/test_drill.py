@@ -1,0 +1,155 @@
+"""scripts/drill.py without a stack: its pure parts, and that it reads names from params.yaml, not literals."""
+
+import datetime as dt
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring.results import (
+    Action,
+    ColumnDrift,
+    Decision,
+    LabelDrift,
+    NightRecord,
+    NightResult,
+    NightSummary,
+    Status,
+    WindowDrift,
+)
+
+from tests.conftest import REPO
+
+NIGHT = dt.date(2026, 4, 1)
+
+
+@pytest.fixture(scope="module")
+def drill():
+    spec = importlib.util.spec_from_file_location("drill", REPO / "scripts" / "drill.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_help_runs_without_a_stack():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "drill.py"), "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "--scenario" in proc.stdout
+
+
+def test_no_model_experiment_or_column_names_and_no_code_in_strings(repo_params):
+    text = (REPO / "scripts" / "drill.py").read_text()
+    for literal in (
+        repo_params.registry.model_name,
+        repo_params.registry.experiment_name,
+        repo_params.schema.timestamp_column,
+        repo_params.schema.table,
+        "SELECT",
+        '"-c"',
+    ):
+        assert literal not in text, literal
+
+
+def test_connection_urls_from_the_stack_env(drill):
+    env = {
+        "AIRFLOW_CONN_MONITORING_DB": json.dumps({"conn_type": "sqlite", "host": "/x/var/monitoring.db"}),
+        "AIRFLOW_CONN_SOURCE_DB": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "db",
+                "login": "u",
+                "password": "p@w",
+                "port": 5432,
+                "schema": "src",
+            }
+        ),
+    }
+    assert drill.connection_url(env, "monitoring_db") == "sqlite:////x/var/monitoring.db"
+    url = sa.make_url(drill.connection_url(env, "source_db"))
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg2",
+        "u",
+        "p@w",
+        "db",
+        5432,
+        "src",
+    )
+    with pytest.raises(SystemExit):
+        drill.connection_url({}, "monitoring_db")
+
+
+def test_list_runs_output_with_warnings_first(drill):
+    out = 'WARNING something\n[{"run_id": "a", "state": "success"}]\n'
+    assert drill.parse_runs(out) == [{"run_id": "a", "state": "success"}]
+    assert drill.parse_runs("no runs\n[]\n") == []
+
+
+def test_first_night_follows_the_history_and_the_last_judged_night(drill, repo_params, tmp_path):
+    sim = repo_params.simulate
+    history_end = dt.date.fromisoformat(str(sim.history_start)) + dt.timedelta(days=sim.history_days)
+    assert drill.first_night(repo_params, None) == history_end
+    assert drill.first_night(repo_params, history_end - dt.timedelta(days=9)) == history_end
+    assert drill.first_night(repo_params, history_end + dt.timedelta(days=3)) == history_end + dt.timedelta(4)
+
+    missing = tmp_path / "monitoring.db"
+    assert drill.last_judged_night(sa.create_engine(f"sqlite:///{missing}")) is None
+    assert not missing.exists()
+    engine = sa.create_engine(f"sqlite:///{missing}")
+    decisions_log.record(engine, Decision(NIGHT, Status.OK, Action.KEEP, ("quiet",)), "1", 0.0)
+    decisions_log.record(
+        engine, Decision(NIGHT + dt.timedelta(1), Status.NO_DATA, None, ("none",)), "1", None
+    )
+    assert drill.last_judged_night(engine) == NIGHT
+
+
+def _result():
+    columns = (
+        ColumnDrift("income", "ks", 0.3, 1e-9, 0.52, True, "significant"),
+        ColumnDrift("age", "ks", 0.2, 1e-6, 0.31, True, "significant"),
+        ColumnDrift("channel", "psi", 0.01, None, 0.01, False, "stable"),
+        ColumnDrift("has_smartphone", "psi", 0.4, None, 0.4, True, "significant"),
+    )
+    window = WindowDrift(8400, columns, 0.75, 0.2)
+    summary = NightSummary(
+        NIGHT,
+        Status.OK,
+        8400,
+        1200,
+        28_000,
+        8400.0,
+        8000,
+        window,
+        None,
+        {},
+        0.0,
+        1.0,
+        0.612,
+        0.6,
+        LabelDrift(0.035, 0.0951, 2.7, 1e-12, True),
+    )
+    decision = Decision(NIGHT, Status.OK, Action.RETRAIN, ("drift", "label drift"))
+    return NightResult(summary, decision, (), "1", "run", (), NIGHT - dt.timedelta(days=30))
+
+
+def test_night_line(drill):
+    result = _result()
+    record = NightRecord(NIGHT, Status.OK, Action.RETRAIN, ("drift", "label drift"), "1", 0.754, "retrain__x")
+    states = {"ingest": "success", "monitor": "success", "retraining": "success"}
+    line = drill.night_line(NIGHT, states, result, record, "v2: promoted", "2")
+    assert line == (
+        "2026-04-01 | ingest success | monitor success | rows 1200 | drift share 0.75 | "
+        "top PSI income 0.52*, has_smartphone 0.40*, age 0.31* | "
+        "matured AUC 0.612, default rate 9.51% (label drift) | decision retrain (drift; label drift) | "
+        "retraining triggered: success | gate v2: promoted | champion v2"
+    )
+    empty = NightRecord(NIGHT, Status.NO_DATA, None, ("no rows in the current window",), "1", None, None)
+    line = drill.night_line(NIGHT, {"ingest": "success", "monitor": "success"}, None, empty, "-", "1")
+    assert "rows 0 | drift share None | top PSI - | matured labels - | decision None" in line
+    assert "retraining no | gate - | champion v1" in line
+    quiet = replace(result, summary=replace(result.summary, matured_roc_auc=None, label_drift=LabelDrift()))
+    assert "matured labels none yet" in drill.night_line(NIGHT, states, quiet, record, "-", "1")
