@@ -393,6 +393,9 @@ class MonitorConfig:
     cooldown_days: Days
     report_sample_rows: Count
     experiment_name: Text
+    # A night failing quality rules (missing or constant key values, unseen categories, row count) is held:
+    # its drift cannot trigger a retraining, and its rows are left out of later nights' windows.
+    hold_on_quality: StrictBool = True
 
     @model_validator(mode="after")
     def _bands_and_tests(self) -> MonitorConfig:

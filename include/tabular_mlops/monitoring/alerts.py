@@ -42,6 +42,10 @@ def alerts_for(
     problems = [*quality_problems(summary, monitor), *operational]
     if problems:
         alerts.append(Alert("quality", f"data quality on night {night}", tuple(problems)))
+    if decision.action is Action.HOLD:
+        alerts.append(
+            Alert("quality", f"night {night} held for data quality: no retraining", decision.reasons)
+        )
     if decision.action is Action.RETRAIN:
         alerts.append(Alert("retraining", f"retraining needed on night {night}", decision.reasons))
     elif summary.label_drift.drifted:

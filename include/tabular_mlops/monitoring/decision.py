@@ -60,7 +60,8 @@ def decide(
     last_retrain: dt.date | None,
     retrain_in_flight: bool,
 ) -> Decision:
-    """Rules, in order: no decision without enough data; performance on matured labels below the promotion
+    """Rules, in order: no decision without enough data; a night failing quality rules is held (no retraining,
+    monitor.hold_on_quality); performance on matured labels below the promotion
     threshold retrains; drift retrains unless matured labels show the drifted data still performing; label drift
     is reported (and retrains only if configured); cooldown and single-flight turn a retrain into keep (the
     reasons say so)."""
@@ -72,9 +73,22 @@ def decide(
             else f"{summary.rows} rows < monitor.min_rows {monitor.min_rows}: report only"
         )
         return Decision(night, status, None, (why,))
+    drift = drift_reasons(summary, monitor)
+    if summary.night_quality and monitor.hold_on_quality:
+        # Quality before drift: a broken night looks like drift (a missing feature has a huge PSI), but
+        # retraining on it would learn the fault. Its drift is reported, not acted on.
+        return Decision(
+            night,
+            status,
+            Action.HOLD,
+            (
+                *(f"data quality: {p}" for p in summary.night_quality),
+                *(f"not acted on (quality hold): {r}" for r in drift),
+            ),
+            tuple(drift),
+        )
     reasons: list[str] = []
     notes: list[str] = []
-    drift = drift_reasons(summary, monitor)
     label = label_drift_reason(summary)
     if label and monitor.retrain_on_label_drift:
         reasons.append(label + "; retraining because monitor.retrain_on_label_drift")

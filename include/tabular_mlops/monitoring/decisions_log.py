@@ -74,6 +74,18 @@ def last_retrain(engine: sa.Engine, before: dt.date) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def held_nights(engine: sa.Engine, start: dt.date, end: dt.date) -> set[dt.date]:
+    """Nights in [start, end) held for data quality: their rows stay out of later windows."""
+    table = ensure(engine)
+    query = sa.select(table.c.night).where(
+        table.c.night >= start.isoformat(),
+        table.c.night < end.isoformat(),
+        table.c.action == Action.HOLD.value,
+    )
+    with engine.connect() as conn:
+        return {dt.date.fromisoformat(n) for n in conn.execute(query).scalars()}
+
+
 def last_judged_night(engine: sa.Engine) -> dt.date | None:
     """The newest night that had rows to judge (nights without data, e.g. past the simulated history, do not
     count)."""

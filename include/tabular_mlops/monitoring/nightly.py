@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.artifacts import NIGHT_RESULT_FILE, Tag
-from tabular_mlops.config import Params, PathsConfig
+from tabular_mlops.config import Params, PathsConfig, SchemaConfig
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.monitoring import decisions_log, predictions
 from tabular_mlops.monitoring.alerts import alerts_for
@@ -145,15 +145,34 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str
     return []
 
 
+def _without_held(
+    engine: sa.Engine, schema: SchemaConfig, night: dt.date, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """`rows` without those of earlier nights held for data quality (a broken night must not read as drift, or
+    as performance, for the nights after it). The night being judged is always kept."""
+    if rows.empty:
+        return rows
+    days = rows[schema.timestamp_column].dt.date
+    held = decisions_log.held_nights(engine, days.min(), night)
+    return rows[~days.isin(held)].reset_index(drop=True) if held else rows
+
+
 def monitor_night(
     params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
 ) -> NightResult:
     """Build the night's summary, decision, reports and alerts, record them, and return what the DAG needs."""
     cfg, schema = params.monitor, params.schema
     champion, reference = champion_reference(params, root)
-    current = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
+    current = _without_held(
+        log_engine, schema, night, predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
+    )
     label_night = night - dt.timedelta(days=schema.label_delay_days)
-    labelled = predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))
+    labelled = _without_held(
+        log_engine,
+        schema,
+        night,
+        predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days)),
+    )
     labelled = labelled[labelled["label"].notna()].reset_index(drop=True)
     if len(labelled):
         # Judge the current champion, not whichever model logged these scores a label delay ago (after a

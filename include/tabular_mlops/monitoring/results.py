@@ -31,6 +31,8 @@ class Status(enum.StrEnum):
 class Action(enum.StrEnum):
     RETRAIN = "retrain"
     KEEP = "keep"
+    # The night's data fails quality rules: nothing is retrained on it, whatever drift it shows.
+    HOLD = "hold"
 
 
 AlertKind = Literal["drift", "quality", "performance", "retraining"]
@@ -131,6 +133,8 @@ class NightSummary(_Json):
     matured_roc_auc_logged: float | None = None
     label_drift: LabelDrift = field(default_factory=LabelDrift)
     labelled_window_drifted: tuple[str, ...] = ()
+    # Quality rules the newest night fails (missing or constant key values, unseen categories, row count).
+    night_quality: tuple[str, ...] = ()
 
     @property
     def drift_share(self) -> float | None:

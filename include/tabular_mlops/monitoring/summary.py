@@ -41,6 +41,45 @@ def outlier_share(df: pd.DataFrame, schema: SchemaConfig) -> float:
     return float(bad.mean())
 
 
+def night_quality(
+    night: pd.DataFrame,
+    reference: pd.DataFrame,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
+    expected: float,
+) -> list[str]:
+    """Quality rules the newest night fails: its row count far from the usual (`expected` per night), a feature
+    missing above `max_missing_rate`, a key feature constant where the reference varies, categories unseen in the
+    reference on more than `max_unseen_share` of its rows."""
+    problems = []
+    if expected and abs(len(night) / expected - 1) > monitor.row_count_tolerance:
+        problems.append(f"{len(night)} rows on the night where about {expected:.0f} are normal")
+    if night.empty:
+        return problems
+    for f in schema.features:
+        col = night[f.name] if f.name in night else pd.Series(np.nan, index=night.index)
+        missing = float(col.isna().mean())
+        if missing > monitor.max_missing_rate:
+            problems.append(
+                f"'{f.name}' missing on {missing:.1%} of the night's rows (> {monitor.max_missing_rate:.0%})"
+            )
+            continue
+        if f.is_categorical:
+            seen = set(reference[f.name].dropna().astype(str))
+            values = col.dropna().astype(str)
+            unseen = values[~values.isin(seen)]
+            share = len(unseen) / len(night)
+            if share > monitor.max_unseen_share:
+                examples = sorted(unseen.unique())[:3]
+                problems.append(
+                    f"'{f.name}': {share:.1%} of the night's rows hold categories unseen in the reference "
+                    f"{examples} (> {monitor.max_unseen_share:.0%})"
+                )
+        elif f.name in monitor.key_features and col.nunique() == 1 and reference[f.name].nunique() > 1:
+            problems.append(f"key feature '{f.name}' is constant ({col.dropna().iloc[0]:g}) on the night")
+    return problems
+
+
 def matured_performance(labelled: pd.DataFrame) -> float | None:
     from sklearn.metrics import roc_auc_score
 
@@ -121,6 +160,9 @@ def summarize(
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
+        night_quality=tuple(
+            night_quality(last, reference, schema, monitor, expected_rows / monitor.window_days)
+        ),
     )
 
 

@@ -1,0 +1,109 @@
+"""Quality before drift: a night whose own rows are broken (a key feature arrives empty, categories nobody has
+seen, a fraction of the usual rows) is held, never retrained on, and its rows stay out of later windows."""
+
+import datetime as dt
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring.alerts import alerts_for
+from tabular_mlops.monitoring.decision import decide
+from tabular_mlops.monitoring.nightly import _without_held
+from tabular_mlops.monitoring.results import Action, Decision, Status
+from tabular_mlops.monitoring.summary import summarize
+
+NIGHT = dt.date(2026, 4, 7)
+
+
+def _days(params, last_day, days, scenario="stable", rows=800, last_scenario=None):
+    frames = []
+    for i in reversed(range(days)):
+        day = last_day - dt.timedelta(days=i)
+        frames.append(generate_day(day, rows, 11, last_scenario if (i == 0 and last_scenario) else scenario))
+    df = pd.concat(frames).reset_index(drop=True)
+    score = np.random.default_rng(days).random(len(df))
+    return df.assign(score=score, label=df[params.schema.target_column].astype(float))
+
+
+def _summary(params, last_scenario, monitor=None, rows=800):
+    monitor = monitor or params.monitor
+    reference = _days(params, dt.date(2026, 1, 14), 14)
+    current = _days(params, NIGHT, monitor.window_days, last_scenario=last_scenario, rows=rows)
+    none = reference.iloc[:0]
+    return summarize(
+        params.schema, monitor, reference, reference["score"].to_numpy(), current, none, None, NIGHT
+    )
+
+
+def test_a_night_with_an_empty_key_feature_is_held_not_retrained(repo_params):
+    summary = _summary(repo_params, "missing_column")
+    assert any("'debt_to_income' missing on 100.0%" in p for p in summary.night_quality)
+    decision = decide(summary, repo_params.monitor, repo_params.gate, None, False)
+    assert decision.action is Action.HOLD
+    assert decision.reasons[0].startswith("data quality: 'debt_to_income' missing")
+    assert any(
+        r.startswith("not acted on (quality hold)") and "debt_to_income" in r for r in decision.reasons
+    )
+    alerts = alerts_for(summary, decision, repo_params.monitor, repo_params.gate)
+    assert any(a.kind == "quality" and "held" in a.title for a in alerts)
+    assert not any(a.kind == "retraining" for a in alerts)
+
+
+def test_without_the_hold_the_same_night_would_retrain(repo_params):
+    """The failure the hold fixes, reproduced: the empty feature reads as key-feature drift."""
+    monitor = replace(repo_params.monitor, hold_on_quality=False)
+    decision = decide(
+        _summary(repo_params, "missing_column", monitor), monitor, repo_params.gate, None, False
+    )
+    assert decision.action is Action.RETRAIN
+    assert any("debt_to_income" in r for r in decision.drift_reasons)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rows", "expected"),
+    [
+        ("unseen_category", 800, "categories unseen in the reference"),
+        ("stable", 80, "rows on the night where about"),
+    ],
+)
+def test_other_quality_rules_hold_the_night(repo_params, scenario, rows, expected):
+    summary = _summary(repo_params, scenario, rows=rows) if rows == 800 else None
+    if summary is None:  # a thin night: the newest day has a tenth of the usual rows
+        reference = _days(repo_params, dt.date(2026, 1, 14), 14)
+        current = pd.concat(
+            [_days(repo_params, NIGHT - dt.timedelta(days=1), 6), _days(repo_params, NIGHT, 1, rows=rows)]
+        )
+        none = reference.iloc[:0]
+        summary = summarize(
+            repo_params.schema,
+            repo_params.monitor,
+            reference,
+            reference["score"].to_numpy(),
+            current.reset_index(drop=True),
+            none,
+            None,
+            NIGHT,
+        )
+    assert any(expected in p for p in summary.night_quality), summary.night_quality
+    assert decide(summary, repo_params.monitor, repo_params.gate, None, False).action is Action.HOLD
+
+
+def test_a_stable_night_is_not_held(repo_params):
+    summary = _summary(repo_params, None)
+    assert summary.night_quality == ()
+    assert decide(summary, repo_params.monitor, repo_params.gate, None, False).action is Action.KEEP
+
+
+def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
+    held = NIGHT - dt.timedelta(days=2)
+    decisions_log.record(engine, Decision(held, Status.OK, Action.HOLD, ("data quality: x",)), "1", 0.5)
+    decisions_log.record(engine, Decision(NIGHT - dt.timedelta(days=1), Status.OK, Action.KEEP, ()), "1", 0.0)
+    rows = _days(repo_params, NIGHT, 4, rows=50)
+    kept = _without_held(engine, repo_params.schema, NIGHT, rows)
+    days = set(kept[repo_params.schema.timestamp_column].dt.date)
+    assert held not in days and NIGHT in days and len(days) == 3
