@@ -36,8 +36,8 @@ test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, en
 test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
 	$(BIN)/python -m pytest -m "not e2e"
 
-lint: $(STAMP) ## ruff lint + format check
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(STAMP) ## ruff lint + format check, mypy on the domain package
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 format: $(STAMP) ## ruff autofix + format
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

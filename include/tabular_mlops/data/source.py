@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -15,13 +16,18 @@ class SourceUnavailableError(ConnectionError):
     """The source database cannot be reached; the message names the connection."""
 
 
-def _sql_type(kind: str) -> sa.types.TypeEngine:
-    return {"float": sa.Float(), "int": sa.Integer(), "category": sa.String(64)}[kind]
+def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
+    types: dict[str, sa.types.TypeEngine[Any]] = {
+        "float": sa.Float(),
+        "int": sa.Integer(),
+        "category": sa.String(64),
+    }
+    return types[kind]
 
 
 def table_for(schema: SchemaConfig, metadata: sa.MetaData, extra_columns: tuple[str, ...] = ()) -> sa.Table:
     """The source table as the schema describes it. No primary key: production data can hold duplicate ids."""
-    cols = [
+    cols: list[sa.Column[Any]] = [
         sa.Column(schema.id_column, sa.String(64), nullable=True),
         sa.Column(schema.timestamp_column, sa.DateTime(), nullable=False, index=True),
         *[sa.Column(f.name, _sql_type(f.type), nullable=True) for f in schema.features],

@@ -7,6 +7,7 @@ in one transaction), so a backfilled night never duplicates. Labels are joined i
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -17,7 +18,11 @@ TABLE = "prediction_log"
 
 
 def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
-    types = {"float": sa.Float(), "int": sa.Float(), "category": sa.String(64)}
+    types: dict[str, sa.types.TypeEngine[Any]] = {
+        "float": sa.Float(),
+        "int": sa.Float(),
+        "category": sa.String(64),
+    }
     return sa.Table(
         TABLE,
         metadata,

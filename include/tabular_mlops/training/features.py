@@ -4,6 +4,7 @@ estimator (`model:` in params.yaml `train.search_space`); the rest of the candid
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sklearn.base import ClassifierMixin
@@ -35,7 +36,7 @@ def _estimator(name: str, hyperparams: dict[str, Any], seed: int) -> ClassifierM
     raise ValueError(f"unknown estimator {name!r} (train.search_space[].model)")
 
 
-def build_pipeline(schema: SchemaConfig, candidate: dict[str, Any], seed: int) -> Pipeline:
+def build_pipeline(schema: SchemaConfig, candidate: Mapping[str, Any], seed: int) -> Pipeline:
     """Imputation (+ scaling for linear models) and one-hot encoding, then the candidate's estimator, as one
     sklearn Pipeline saved with the model."""
     name = candidate["model"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def time_split(df: pd.DataFrame, validation_fraction: float) -> tuple[pd.DataFra
 
 
 def fit_candidate(
-    train: pd.DataFrame, schema: SchemaConfig, candidate: dict[str, Any], seed: int
+    train: pd.DataFrame, schema: SchemaConfig, candidate: Mapping[str, Any], seed: int
 ) -> Pipeline:
     model = build_pipeline(schema, candidate, seed)
     model.fit(model_frame(train, schema), train[schema.target_column].astype(int).to_numpy())
@@ -68,6 +69,7 @@ def reference_end(window: dict) -> str:
 
 def train(params: Params, root: Path) -> dict:
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     processed = root / params.paths.processed_dir
     df = pd.read_parquet(processed / TRAIN_FILE)
@@ -109,7 +111,7 @@ def train(params: Params, root: Path) -> dict:
         mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
 
         model = fit_candidate(df, params.schema, best_hyper, params.train.seed)
-        dataset = mlflow.data.from_pandas(
+        dataset = from_pandas(
             df,
             source=f"{params.paths.raw_dir}@{tags[Tag.DVC_DATA_HASH]}",
             name="training_window",
