@@ -101,7 +101,7 @@ TRUTH = {
 # --------------------------------------------------------------------------- data
 
 
-def _synthetic(df, rng, drifted: bool):  # noqa: ANN001, ANN202
+def _synthetic(df, rng, drifted: bool):
     import numpy as np
 
     n = len(df)
@@ -137,7 +137,7 @@ def _synthetic(df, rng, drifted: bool):  # noqa: ANN001, ANN202
     return df
 
 
-def build_window(rows: int, start: dt.date, scenario: str, seed: int):  # noqa: ANN201
+def build_window(rows: int, start: dt.date, scenario: str, seed: int):
     """`rows` rows over DAYS application days (generate_day per day) plus the 14 synthetic columns."""
     import numpy as np
     import pandas as pd
@@ -150,7 +150,7 @@ def build_window(rows: int, start: dt.date, scenario: str, seed: int):  # noqa: 
     return _synthetic(df, rng, drifted=scenario != "stable")
 
 
-def bench_params():  # noqa: ANN201
+def bench_params():
     """params.yaml with the schema extended to 25 features and monitor.default_test pinned."""
     from tabular_mlops.config import FeatureSpec, load_params
 
@@ -186,7 +186,7 @@ def _settle() -> None:
         pass
 
 
-def _measure(fn):  # noqa: ANN001, ANN202
+def _measure(fn):
     """Run fn() once; return (result, {seconds, cpu_s, peak_mib above the RSS at the start, rss_before_mib, how})."""
     _settle()
     rss0 = _status_kib("VmRSS")
@@ -212,7 +212,7 @@ def _measure(fn):  # noqa: ANN001, ANN202
     }
 
 
-def _evidently_verdicts(snapshot) -> tuple[dict, dict]:  # noqa: ANN001
+def _evidently_verdicts(snapshot) -> tuple[dict, dict]:
     """Per-column {drifted, value, method, threshold} from a 0.7 snapshot.dict(), and the preset's count."""
     verdicts, count = {}, {}
     for m in snapshot.dict()["metrics"]:
@@ -265,7 +265,7 @@ def worker(method: str, data_dir: Path) -> dict:
     elif method == "nightly":
         night = current[schema.timestamp_column].max().date()
 
-        def run():  # noqa: ANN202
+        def run():
             labelled = current[current["label"].notna()]
             labelled_drift = drift.dataset_drift(reference, labelled, schema, cfg)
             summary = monitoring.summarize(
@@ -291,7 +291,7 @@ def worker(method: str, data_dir: Path) -> dict:
             numerical_columns=schema.numeric_features, categorical_columns=schema.categorical_features
         )
 
-        def run():  # noqa: ANN202
+        def run():
             return Report([DataDriftPreset()]).run(
                 current_data=Dataset.from_pandas(cur, data_definition=definition),
                 reference_data=Dataset.from_pandas(ref, data_definition=definition),

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _params(days: int, holdout: int):  # noqa: ANN202
+def _params(days: int, holdout: int):
     from tabular_mlops.config import load_params
 
     params = load_params(REPO / "params.yaml")

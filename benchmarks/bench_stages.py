@@ -87,7 +87,7 @@ class Recorder:
         self.records: list[dict] = []
         self.can_reset = False
 
-    def run(self, stage: str, fn, *args, day: str | None = None, **kwargs):  # noqa: ANN001, ANN201
+    def run(self, stage: str, fn, *args, day: str | None = None, **kwargs):
         self.can_reset = _reset_hwm()
         before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -179,7 +179,7 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
         import pandas  # noqa: F401
         import sklearn.ensemble  # noqa: F401
         import sqlalchemy  # noqa: F401
-        import tabular_mlops.data.ingest  # noqa: F401
+        import tabular_mlops.data.ingest
         import tabular_mlops.training.registry  # noqa: F401
 
     print(f"[{rows:,} rows/day x {days} days] project {tmp}", flush=True)

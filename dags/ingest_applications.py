@@ -57,7 +57,7 @@ def _interval(context: dict) -> tuple[str, str]:
     },
     doc_md=__doc__,
 )
-def ingest_applications():
+def ingest_applications() -> None:
     @task
     def extract(**context) -> dict:
         """Applications whose labels matured in this interval -> landing area (byte-identical on re-run)."""

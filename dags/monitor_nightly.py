@@ -4,6 +4,8 @@ that matured, build the Evidently report and drift statistics against the champi
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -19,9 +21,7 @@ from tabular_mlops_airflow.settings import (
 ROOT = project_root(__file__)
 
 
-def _night(context: dict):  # noqa: ANN202
-    import datetime as dt
-
+def _night(context: dict) -> dt.date:
     # The logical date names the night (a manual run's data interval follows its trigger time in Airflow 3).
     start = context.get("logical_date") or context.get("data_interval_start")
     if start is None:
@@ -39,7 +39,7 @@ def _night(context: dict):  # noqa: ANN202
     tags=["tabular-mlops", "monitoring", "evidently", "drift"],
     doc_md=__doc__,
 )
-def monitor_nightly():
+def monitor_nightly() -> None:
     @task
     def score(**context) -> dict:
         """Champion scores for the night's applications; a re-run replaces the night's rows."""

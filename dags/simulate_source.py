@@ -22,7 +22,7 @@ ROOT = project_root(__file__)
     tags=["tabular-mlops", "simulator"],
     doc_md=__doc__,
 )
-def simulate_source():
+def simulate_source() -> None:
     @task
     def write_next_day(**context) -> dict:
         """Seeded and idempotent: a re-run writes the same rows again."""

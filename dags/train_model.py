@@ -31,7 +31,7 @@ ROOT = project_root(__file__)
     },
     doc_md=__doc__,
 )
-def train_model():
+def train_model() -> None:
     @task(pool=DVC_POOL)
     def reproduce_pipeline(**context) -> dict:
         """Same stages as `dvc repro` on a laptop; unchanged data and params reuse the cached results."""

@@ -81,7 +81,7 @@ def check_model_file(path: Path, where: str, expected_sha256: str | None) -> lis
         )
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file is a refusal with its reason
+    except Exception as exc:
         raise UntrustedModelError(f"{where}: {path.name} is not a readable skops file ({exc})") from exc
     foreign = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
     if foreign:
@@ -121,5 +121,5 @@ def load_sklearn(model_uri: str, expected_sha256: str | None = None) -> Any:
     with verified_copy(model_uri, expected_sha256) as verified:
         try:
             return sio.load(str(verified.file), trusted=verified.trusted_types)
-        except Exception as exc:  # noqa: BLE001 - an unloadable file is refused with its reason
+        except Exception as exc:
             raise UntrustedModelError(f"{model_uri}: {verified.file.name} cannot be loaded ({exc})") from exc

@@ -13,7 +13,7 @@ def sqlalchemy_url(conn_id: str) -> str:
 
     try:
         conn = Connection.get(conn_id)
-    except Exception as exc:  # noqa: BLE001 - Airflow raises several types for "not defined"
+    except Exception as exc:
         raise LookupError(
             f"Airflow connection '{conn_id}' is not defined (set AIRFLOW_CONN_{conn_id.upper()} "
             f"or add it in Admin > Connections): {exc}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
+from typing import Any
 
 from airflow.sdk import BaseNotifier
 
@@ -34,7 +35,7 @@ def send_alert(kind: str, title: str, details: list[str] | None = None, **fields
     log.warning("ALERT [%s] %s %s", kind, title, json.dumps(payload, default=str))
     url = _webhook_url()
     if url:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - _webhook_url only returns http(s) URLs
             url,
             data=json.dumps(payload, default=str).encode(),
             headers={"Content-Type": "application/json"},
@@ -55,7 +56,7 @@ class MlopsAlertNotifier(BaseNotifier):
         super().__init__()
         self.kind = kind
 
-    def notify(self, context) -> None:  # noqa: ANN001
+    def notify(self, context: Any) -> None:  # the task's Airflow Context
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
         send_alert(

@@ -43,7 +43,7 @@ def connect(url: str, conn_id: str = "source_db") -> sa.Engine:
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any driver error means the same thing to the user
+    except Exception as exc:
         raise SourceUnavailableError(
             f"cannot reach source database '{conn_id}' ({_safe(url)}): {exc}"
         ) from exc

@@ -31,13 +31,13 @@ class ValidationOutcome:
         return "; ".join(self.failures)
 
 
-def gx_context(params: Params, root: Path):  # noqa: ANN201 - GX context type is internal
+def gx_context(params: Params, root: Path) -> Any:  # a GX FileDataContext
     import great_expectations as gx
 
     return gx.get_context(mode="file", project_root_dir=str(root / params.paths.expectations_dir))
 
 
-def _expected_suite(params: Params):  # noqa: ANN202
+def _expected_suite(params: Params) -> Any:  # a GX ExpectationSuite
     import great_expectations as gx
 
     return gx.ExpectationSuite(
@@ -46,7 +46,7 @@ def _expected_suite(params: Params):  # noqa: ANN202
     )
 
 
-def _rules(suite) -> list[tuple[str, str]]:  # noqa: ANN001
+def _rules(suite: Any) -> list[tuple[str, str]]:
     import json
 
     return sorted(
@@ -55,7 +55,7 @@ def _rules(suite) -> list[tuple[str, str]]:  # noqa: ANN001
     )
 
 
-def _stored_checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+def _stored_checkpoint(params: Params, context: Any) -> Any:
     """The checkpoint stored in the repo, if its suite still says what the schema config says."""
     name = suite_name(params)
     try:
@@ -66,7 +66,7 @@ def _stored_checkpoint(params: Params, context):  # noqa: ANN001, ANN202
     return checkpoint if _rules(stored_suite) == _rules(_expected_suite(params)) else None
 
 
-def _checkpoint(params: Params, context):  # noqa: ANN001, ANN202
+def _checkpoint(params: Params, context: Any) -> Any:  # a GX Checkpoint
     """Reuse the stored checkpoint; regenerate suite + checkpoint only when the schema config changed."""
     import great_expectations as gx
 

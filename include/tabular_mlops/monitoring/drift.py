@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tabular_mlops.config import MonitorConfig, SchemaConfig
 from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift
 
 EPS = 1e-4
@@ -49,7 +50,7 @@ def band(psi: float, moderate: float, significant: float) -> str:
     return "significant" if psi > significant else "moderate" if psi > moderate else "stable"
 
 
-def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> ColumnDrift:  # noqa: ANN001
+def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg: MonitorConfig) -> ColumnDrift:
     """Drift of one column with the configured test; flags explain edge inputs instead of producing NaN."""
     flags: list[str] = []
     name = str(cur.name)
@@ -133,7 +134,9 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg) -> C
     )
 
 
-def dataset_drift(reference: pd.DataFrame, current: pd.DataFrame, schema, cfg) -> list[ColumnDrift]:  # noqa: ANN001
+def dataset_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, schema: SchemaConfig, cfg: MonitorConfig
+) -> list[ColumnDrift]:
     results = []
     for f in schema.features:
         if f.name not in current.columns:

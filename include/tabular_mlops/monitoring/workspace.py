@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from tabular_mlops.io import atomic_write_json
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
 
 
-def _dashboard(project) -> None:  # noqa: ANN001
+def _dashboard(project: Any) -> None:  # an Evidently Project
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import line_plot_panel
 
@@ -40,7 +41,7 @@ def _dashboard(project) -> None:  # noqa: ANN001
     )
 
 
-def project_for(workspace, name: str, description: str):  # noqa: ANN001, ANN201
+def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidently Workspace -> Project
     found = workspace.search_project(name)
     if found:
         return found[0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE
@@ -16,7 +18,7 @@ from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.plots import save_all
 
 
-def permutation_importance(model, x: pd.DataFrame, y, seed: int) -> pd.Series:  # noqa: ANN001
+def permutation_importance(model: Any, x: pd.DataFrame, y: np.ndarray, seed: int) -> pd.Series:
     from sklearn.inspection import permutation_importance as sk_perm
 
     result = sk_perm(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1)

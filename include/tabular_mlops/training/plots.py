@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from tabular_mlops.artifacts import PlotFile
 
 
-def _figure():  # noqa: ANN202
+def _figure() -> tuple[Any, Any, Any]:  # (pyplot, Figure, Axes)
     import matplotlib
 
     matplotlib.use("Agg")  # headless: tasks and CI have no display
@@ -71,7 +72,7 @@ def save_all(
     return paths
 
 
-def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -36,11 +36,14 @@ from tabular_mlops.training.ledger import promotion_lock
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.modelcard import render_model_card
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 # Fewer rows than this after the champion's training window: no fair comparison (AUC on a handful is noise).
 MIN_COMPARISON_ROWS = 200
 
 
-def _client():  # noqa: ANN202
+def _client() -> MlflowClient:
     from mlflow import MlflowClient
 
     return MlflowClient()

@@ -45,7 +45,7 @@ def requirements_file(root: Path) -> list[str]:
     return [ln for ln in req.read_text().splitlines() if ln.split("==")[0].lower() in keep]
 
 
-def log_model(model, sample: pd.DataFrame, root: Path):  # noqa: ANN001, ANN201
+def log_model(model: Pipeline, sample: pd.DataFrame, root: Path) -> Any:  # mlflow ModelInfo
     import mlflow
     import skops.io as sio
     from mlflow.models import infer_signature
