@@ -9,12 +9,13 @@ import datetime as dt
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.settings import (
     MONITORING_CONN_ID,
     SOURCE_CONN_ID,
     TRAIN_DAG_ID,
     default_args,
+    project_params,
     project_root,
 )
 
@@ -37,6 +38,13 @@ def _night(context: dict) -> dt.date:
     max_active_runs=1,
     default_args=default_args(),
     tags=["tabular-mlops", "monitoring", "evidently", "drift"],
+    params={
+        "rescore": Param(
+            False,
+            type="boolean",
+            description="Re-running a night: score it with today's champion instead of the version that scored it",
+        )
+    },
     doc_md=__doc__,
 )
 def monitor_nightly() -> None:
@@ -45,29 +53,28 @@ def monitor_nightly() -> None:
         """Champion scores for the night's applications; a re-run replaces the night's rows."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data import source
         from tabular_mlops.monitoring.batch_scoring import score_night
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
-        return score_night(params, src, log, _night(context), context["dag_run"].run_id, SOURCE_CONN_ID)
+        rescore = bool(context["params"].get("rescore"))
+        night, run_id = _night(context), context["dag_run"].run_id
+        return score_night(params, src, log, night, run_id, SOURCE_CONN_ID, rescore=rescore)
 
     @task
     def join_labels(scored: dict, **context) -> dict:
         """Delayed ground truth: labels of the applications of `night - label_delay_days`."""
-        from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data import source
         from tabular_mlops.monitoring.batch_scoring import join_matured_labels
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         return {**scored, **join_matured_labels(params, src, log, _night(context), SOURCE_CONN_ID)}
@@ -77,14 +84,13 @@ def monitor_nightly() -> None:
         """Evidently report + vectorized drift statistics -> MLflow; the decision and its reasons -> record."""
         from pathlib import Path
 
-        from tabular_mlops.config import load_params
         from tabular_mlops.data import source
         from tabular_mlops.monitoring.nightly import monitor_night
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
-        params = load_params(Path(ROOT) / "params.yaml")
+        params = project_params(ROOT)
         configure_mlflow(Path(ROOT), params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         in_flight = context["ti"].get_dr_count(TRAIN_DAG_ID, states=["queued", "running"]) > 0

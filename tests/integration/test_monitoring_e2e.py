@@ -65,6 +65,13 @@ def drill(tmp_path_factory, airflow_db):
     # of matured data has been ingested (otherwise DVC rightly finds nothing new to train on).
     run_dag("ingest_applications", logical_date=night0 + dt.timedelta(days=20))
     out["retrain"] = run_dag("train_model", logical_date=SHIFT, conf=out["triggered"]["conf"])
+    # History is not rewritten: after the promotion, re-running an old night keeps the version that scored it,
+    # unless the run asks to re-score with today's champion.
+    old_night = SHIFT - dt.timedelta(days=3)
+    out["after_promotion_rerun"] = run_dag("monitor_nightly", logical_date=old_night)
+    out["log_after_promotion_rerun"] = _log_rows(monitor_db, old_night)
+    out["rescored"] = run_dag("monitor_nightly", logical_date=old_night, conf={"rescore": True})
+    out["log_rescored"] = _log_rows(monitor_db, old_night)
     yield out
     drop_queued_runs("train_model")
     env.restore()
@@ -175,3 +182,16 @@ def test_empty_night_ends_with_no_data_and_no_decision(drill):
     decision = _decisions(drill["monitor_db"])[dt.date(2026, 3, 20)]
     assert decision.status == "no_data" and decision.action is None
     assert drill["empty_states"]["trigger_retraining"][0] == "skipped"
+
+
+def test_a_rerun_after_a_promotion_keeps_the_version_that_scored_the_night(drill):
+    from mlflow import MlflowClient
+    from tabular_mlops.artifacts import CHAMPION
+
+    champion = MlflowClient().get_model_version_by_alias("credit_default", CHAMPION).version
+    before = {r[2] for r in drill["log_before_rerun"]}
+    assert before == {"1"} and str(champion) != "1", (before, champion)
+    assert str(drill["after_promotion_rerun"].state) == "success"
+    assert drill["log_after_promotion_rerun"] == drill["log_before_rerun"]
+    assert str(drill["rescored"].state) == "success"
+    assert {r[2] for r in drill["log_rescored"]} == {str(champion)}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tabular_mlops.config import Params
 from tabular_mlops.data import source
 from tabular_mlops.monitoring import predictions
-from tabular_mlops.scoring import load_champion, model_frame
+from tabular_mlops.scoring import load_champion, load_version, model_frame
 
 
 def score_night(
@@ -21,8 +21,13 @@ def score_night(
     night: dt.date,
     run_id: str,
     conn_id: str = "source_db",
+    rescore: bool = False,
 ) -> dict:
-    """Score the applications received during `night` and replace that night's batch rows in the log."""
+    """Score the applications received during `night` and replace that night's batch rows in the log.
+
+    History is not rewritten: a re-run of a night that is already logged scores it with the version that scored
+    it first (the champion of that night), unless `rescore` asks for the current champion; the result says which.
+    """
     schema = params.schema
     start = dt.datetime.combine(night, dt.time())
     end = start + dt.timedelta(days=1)
@@ -37,9 +42,23 @@ def score_night(
             "model_version": None,
             "duplicates_dropped": duplicates,
         }
-    champion = load_champion(params.registry.model_name)
-    version = champion.version
-    scores = champion.score(batch, schema)
+    name = params.registry.model_name
+    first = predictions.logged_version(log_engine, schema, start, end)
+    model = None
+    if first is not None and not rescore:
+        try:
+            model = load_version(name, first)
+            scored_by = f"v{first}, the version that first scored this night (rescore=true uses the champion)"
+        except Exception as exc:  # noqa: BLE001 - an unloadable old version falls back to the champion, said so
+            scored_by = f"the champion: v{first}, which first scored this night, cannot be loaded ({exc})"
+    if model is None:
+        model = load_champion(name)
+        if first is None or rescore:
+            scored_by = f"v{model.version}, the champion" + (
+                f" (re-scored; v{first} scored it before)" if first else ""
+            )
+    version = model.version
+    scores = model.score(batch, schema)
     features = model_frame(batch, schema)
     for f in schema.features:
         if f.is_categorical:
@@ -57,6 +76,7 @@ def score_night(
         "night": night.isoformat(),
         "rows": n,
         "model_version": version,
+        "scored_by": scored_by,
         "duplicates_dropped": duplicates,
         "mean_score": round(float(scores.mean()), 6),
     }

@@ -67,6 +67,19 @@ def replace_batch(
     return len(records)
 
 
+def logged_version(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, source: str = "batch"
+) -> str | None:
+    """The model version that scored this source's rows in [start, end), or None if none are logged."""
+    if not sa.inspect(engine).has_table(TABLE):
+        return None
+    table = ensure_table(engine, schema)
+    ts = table.c[schema.timestamp_column]
+    query = sa.select(table.c.model_version).where(ts >= start, ts < end, table.c.source == source).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
 def join_labels(engine: sa.Engine, schema: SchemaConfig, labels: pd.DataFrame, joined_at: dt.datetime) -> int:
     """Write matured labels onto the logged predictions of the same ids (idempotent: same labels, same rows)."""
     table = ensure_table(engine, schema)
