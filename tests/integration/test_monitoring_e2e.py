@@ -68,6 +68,7 @@ def drill(tmp_path_factory, airflow_db):
     # History is not rewritten: after the promotion, re-running an old night keeps the version that scored it,
     # unless the run asks to re-score with today's champion.
     old_night = SHIFT - dt.timedelta(days=3)
+    _ensure_newest_is_champion()
     out["after_promotion_rerun"] = run_dag("monitor_nightly", logical_date=old_night)
     out["log_after_promotion_rerun"] = _log_rows(monitor_db, old_night)
     out["rescored"] = run_dag("monitor_nightly", logical_date=old_night, conf={"rescore": True})
@@ -75,6 +76,17 @@ def drill(tmp_path_factory, airflow_db):
     yield out
     drop_queued_runs("train_model")
     env.restore()
+
+
+def _ensure_newest_is_champion():
+    """Whatever the retraining's gate decided, the newest version becomes champion (this module tests re-runs
+    after a promotion, not the gate)."""
+    from mlflow import MlflowClient
+    from tabular_mlops.artifacts import CHAMPION
+
+    client = MlflowClient()
+    newest = max(int(v.version) for v in client.search_model_versions("name='credit_default'"))
+    client.set_registered_model_alias("credit_default", CHAMPION, str(newest))
 
 
 def _log_rows(path, night):
