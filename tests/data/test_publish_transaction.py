@@ -85,3 +85,24 @@ def test_training_refuses_a_data_version_that_is_not_on_the_remote(project, repo
     unpushed = dvc_data_hash(project)
     with pytest.raises(DataNotOnRemoteError, match=unpushed):
         check_on_remote(project)
+
+
+def test_the_same_days_backfilled_in_different_splits_give_the_same_bytes(tmp_path, repo_params):
+    """Re-backfilling days as one batch or night by night must not change the data version."""
+    params = repo_params
+    trees = []
+    for name, splits in (("one_batch", [(0, 3)]), ("night_by_night", [(0, 1), (1, 2), (2, 3)])):
+        project = make_project(tmp_path / name)
+        url = f"sqlite:///{project / 'src.db'}"
+        engine = source.connect(url)
+        for i in range(3):
+            day = DAY + dt.timedelta(days=i)
+            source.write_day(engine, params.schema, day, generate_day(day, 300, 5))
+        night0 = DAY + dt.timedelta(days=params.schema.label_delay_days)
+        for a, b in splits:
+            extracted = extract_interval(
+                params, project, url, night0 + dt.timedelta(days=a), night0 + dt.timedelta(days=b)
+            )
+            publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
+        trees.append(_tree(project / "data"))
+    assert len(trees[0]) == 6 and trees[0] == trees[1]
