@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import make_project, simulate
+from tests.conftest import REPO, make_project, simulate
 from tests.integration.conftest import Env, run_dag, task_states, tree_bytes
 
 pytestmark = pytest.mark.e2e
@@ -155,7 +155,10 @@ def test_champion_run_has_metrics_params_and_artifacts(pipeline):
         "feature_importance.png",
     } <= figures
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
-    assert len(children) == 2
+    # One child run per search-space candidate, each naming its estimator.
+    space = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["search_space"]
+    assert len(children) == len(space)
+    assert {c.data.params["candidate.model"] for c in children} == {c["model"] for c in space}
 
 
 def test_worse_model_is_registered_but_not_promoted(pipeline):
