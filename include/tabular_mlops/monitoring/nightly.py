@@ -39,7 +39,7 @@ def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.Data
     """The current champion and its own training data with its `score` and `label` columns."""
     champion = load_champion(params.registry.model_name)
     reference = load_reference(
-        params, root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
+        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
     )
     reference = reference.assign(
         score=champion.score(reference, params.schema), label=reference[params.schema.target_column]
