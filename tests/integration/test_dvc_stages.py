@@ -101,13 +101,19 @@ def small_project(tmp_path_factory):
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["preprocess"].update({"window_days": 6, "holdout_days": 2})
     raw["train"]["search_space"] = [
-        {"learning_rate": 0.1, "max_depth": 3, "max_iter": 30, "l2_regularization": 0.0}
+        {
+            "model": "hist_gradient_boosting",
+            "learning_rate": 0.1,
+            "max_depth": 3,
+            "max_iter": 30,
+            "l2_regularization": 0.0,
+        }
     ]
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(project / "params.yaml")
     days = [START + dt.timedelta(days=i) for i in range(8)]
     batch = pd.concat([generate_day(d, 400, 7) for d in days], ignore_index=True)
-    write_snapshots(batch, params, days, project / params.paths.raw_dir)
+    write_snapshots(batch, params.schema, days, project / params.paths.raw_dir)
     return project, params
 
 
@@ -258,6 +264,7 @@ CODE_CHANGES = [
     ("training/tracking.py", {"train", "evaluate"}),
     ("training/plots.py", {"evaluate"}),
     ("scoring.py", {"train", "evaluate"}),
+    ("model_store.py", {"train", "evaluate"}),
     ("config.py", {"preprocess", "train", "evaluate"}),
     ("io.py", {"preprocess", "train", "evaluate"}),
     ("artifacts.py", {"preprocess", "train", "evaluate"}),
@@ -279,4 +286,3 @@ def test_a_code_change_reruns_exactly_the_stages_that_import_it(committed, modul
         assert _changed(committed) == expected, module
     finally:
         path.write_bytes(before)
-

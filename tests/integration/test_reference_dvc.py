@@ -30,7 +30,7 @@ def _write_days(project: Path, first: dt.date, days: int, seed: int) -> None:
     params = load_params(project / "params.yaml")
     dates = [first + dt.timedelta(days=i) for i in range(days)]
     batch = pd.concat([generate_day(d, 40, seed) for d in dates], ignore_index=True)
-    write_snapshots(batch, params, dates, project / params.paths.raw_dir)
+    write_snapshots(batch, params.schema, dates, project / params.paths.raw_dir)
 
 
 def _git_status(project: Path) -> str:
