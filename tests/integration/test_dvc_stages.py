@@ -96,18 +96,15 @@ START = dt.date(2026, 1, 1)
 
 @pytest.fixture(scope="module")
 def small_project(tmp_path_factory):
-    """A project with 8 days of snapshots in its raw folder, a short window and one small candidate."""
+    """A project with 8 days of snapshots in its raw folder, a short window and small candidates."""
     project = make_project(tmp_path_factory.mktemp("stages") / "project")
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["preprocess"].update({"window_days": 6, "holdout_days": 2})
+    # One small candidate per estimator, so every estimator's code path runs under the recorder.
     raw["train"]["search_space"] = [
-        {
-            "model": "hist_gradient_boosting",
-            "learning_rate": 0.1,
-            "max_depth": 3,
-            "max_iter": 30,
-            "l2_regularization": 0.0,
-        }
+        {"model": "hist_gradient_boosting", "learning_rate": 0.1, "max_depth": 3, "max_iter": 30},
+        {"model": "logistic_regression", "C": 1.0},
+        {"model": "random_forest", "n_estimators": 20, "max_depth": 4},
     ]
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(project / "params.yaml")
