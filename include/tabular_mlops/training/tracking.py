@@ -36,11 +36,11 @@ def ensure_experiment(mlflow_dir: Path, experiment: str) -> str:
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
-    kwargs = {}
+    location = None  # a tracking server chooses (it serves the artifacts)
     if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
         # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
-        kwargs["artifact_location"] = (mlflow_dir / "artifacts").resolve().as_uri()
-    return mlflow.create_experiment(experiment, **kwargs)
+        location = (mlflow_dir / "artifacts").resolve().as_uri()
+    return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 def dvc_data_hash(root: Path, dvc_file: str = DATA_DVC_FILE) -> str:
