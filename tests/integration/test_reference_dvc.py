@@ -17,8 +17,9 @@ from tabular_mlops.artifacts import DATA_DVC_FILE, snapshot_name
 from tabular_mlops.config import load_params
 from tabular_mlops.data.extract import write_snapshots
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.data.versioning import run_dvc, version_snapshots
+from tabular_mlops.data.versioning import dvc_add_and_push, run_dvc
 from tabular_mlops.monitoring.reference import load_reference
+from tabular_mlops.training.tracking import dvc_data_hash
 
 from tests.conftest import make_project
 
@@ -50,13 +51,15 @@ def versions(tmp_path_factory):
     params = load_params(project / "params.yaml")
     raw = project / params.paths.raw_dir
     _write_days(project, START, 5, seed=1)
-    first = version_snapshots(params, project)["dvc_data_hash"]
+    dvc_add_and_push(raw, project)
+    first = dvc_data_hash(project)
     expected = pd.concat(
         [pd.read_parquet(raw / snapshot_name(START + dt.timedelta(days=i))) for i in (1, 2, 3)],
         ignore_index=True,
     )
     _write_days(project, START, 6, seed=2)  # every day rewritten, one day more: a new version
-    second = version_snapshots(params, project)["dvc_data_hash"]
+    dvc_add_and_push(raw, project)
+    second = dvc_data_hash(project)
     assert first != second
     return project, first, second, expected
 
