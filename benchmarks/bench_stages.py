@@ -192,7 +192,9 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
 
     assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
     params = load_params(tmp / "params.yaml")
-    rec.run("setup.mlflow_db", configure_mlflow, tmp, params.registry.experiment_name)
+    rec.run(
+        "setup.mlflow_db", configure_mlflow, tmp / params.paths.mlflow_dir, params.registry.experiment_name
+    )
 
     db_url = f"sqlite:///{tmp / 'source.db'}"
     engine = source.connect(db_url)

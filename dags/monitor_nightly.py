@@ -59,7 +59,7 @@ def monitor_nightly() -> None:
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
-        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         rescore = bool(context["params"].get("rescore"))
@@ -91,7 +91,7 @@ def monitor_nightly() -> None:
         from tabular_mlops_airflow.notifiers import send_alert
 
         params = project_params(ROOT)
-        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         in_flight = context["ti"].get_dr_count(TRAIN_DAG_ID, states=["queued", "running"]) > 0
         result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)

@@ -56,7 +56,7 @@ def train_model() -> None:
         from tabular_mlops.training.tracking import configure_mlflow
 
         params = project_params(ROOT)
-        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         return register_challenger(params, Path(ROOT))
 
     @task(pool=DVC_POOL, outlets=[CHAMPION_MODEL])
@@ -72,7 +72,7 @@ def train_model() -> None:
         from tabular_mlops_airflow.notifiers import send_alert
 
         params = project_params(ROOT)
-        configure_mlflow(Path(ROOT), params.registry.experiment_name)
+        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         # The promotion lock and ledger live in the monitoring database, shared by every deployment.
         ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         actor = f"airflow:{context['dag_run'].dag_id}/{context['dag_run'].run_id}"

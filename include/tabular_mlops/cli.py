@@ -76,7 +76,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    configure_mlflow(root, params.registry.experiment_name)
+    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     ledger = source.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
     print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason)))
@@ -102,7 +102,7 @@ def cmd_champion(args: argparse.Namespace) -> int:
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    configure_mlflow(root, params.registry.experiment_name)
+    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     print(json.dumps(describe_champion(params.registry.model_name), indent=2))
     return 0
 
@@ -128,7 +128,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     if not sa.inspect(engine).has_table(decisions_log.TABLE):
         print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
         return 1
-    configure_mlflow(root, params.registry.experiment_name)
+    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     records = explain_nights(engine, params.registry, night=args.night, last=args.last)
     if args.night and not records:
         print(f"error: no monitoring decision recorded for night {args.night}", file=sys.stderr)

@@ -234,9 +234,11 @@ class PathsConfig:
     processed_dir: Text
     model_dir: Text
     metrics_dir: Text
+    plots_dir: Text
     reports_dir: Text
     expectations_dir: Text
     evidently_workspace: Text
+    mlflow_dir: Text
 
 
 @dataclass(frozen=True, config=_STRICT)

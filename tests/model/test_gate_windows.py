@@ -54,7 +54,7 @@ def first_champion(tmp_path_factory):
     night = START + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=DAYS))
     publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     first = _train_and_gate(project, params)
     assert first["promoted"], first
     yield project, params, first

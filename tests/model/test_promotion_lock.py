@@ -43,7 +43,7 @@ def _act(args: tuple) -> dict:
 
     project = Path(project)
     params = load_params(project / "params.yaml")
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     engine = ledger_engine(project)
     barrier.wait(timeout=120)
     if kind == "rollback":
@@ -72,7 +72,7 @@ def contested(tmp_path_factory):
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
     publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
     split_window(params, project)
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     versions = []
     for i in range(4):
         train(params, project)

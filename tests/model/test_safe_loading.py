@@ -56,7 +56,7 @@ def registered(tmp_path_factory):
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
     publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
     split_window(params, project)
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     versions = []
     for _ in range(2):
         train(params, project)

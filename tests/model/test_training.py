@@ -60,7 +60,7 @@ def test_two_trainings_on_the_same_data_give_identical_metrics(trained_project):
 def test_failed_registration_leaves_no_half_registered_version(trained_project, monkeypatch):
     project, params = trained_project
     train(params, project)
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     from mlflow import MlflowClient
 
     before = len(MlflowClient().search_model_versions(f"name='{params.registry.model_name}'"))
@@ -78,7 +78,7 @@ def test_failed_registration_leaves_no_half_registered_version(trained_project, 
 
 def test_rollback_restores_the_previous_champion(trained_project):
     project, params = trained_project
-    configure_mlflow(project, params.registry.experiment_name)
+    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     name = params.registry.model_name
     versions = []
     for _ in range(2):

@@ -39,7 +39,7 @@ def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.Data
     """The current champion and its own training data with its `score` and `label` columns."""
     champion = load_champion(params.registry.model_name)
     reference = load_reference(
-        params, root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
+        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
     )
     reference = reference.assign(
         score=champion.score(reference, params.schema), label=reference[params.schema.target_column]
@@ -47,12 +47,12 @@ def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.Data
     return champion, reference
 
 
-def _monitoring_run(root: Path, experiment_name: str, model_name: str, version: str) -> str:
+def _monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, version: str) -> str:
     """One MLflow run per champion version collects every night's metrics (step = night), so the MLflow UI
     plots them over time; it is tagged with the model version it watches."""
     from mlflow import MlflowClient
 
-    experiment_id = ensure_experiment(root, experiment_name)
+    experiment_id = ensure_experiment(mlflow_dir, experiment_name)
     client = MlflowClient()
     runs = client.search_runs([experiment_id], f"tags.{Tag.MONITORED_VERSION} = '{version}'", max_results=1)
     if runs:
@@ -194,7 +194,9 @@ def monitor_night(
     else:
         made = evidently_reports(schema, cfg, reference, current, labelled, night_dir, night)
     problems = _publish(params, root, night, made)
-    run_id = _monitoring_run(root, cfg.experiment_name, params.registry.model_name, champion.version)
+    run_id = _monitoring_run(
+        root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version
+    )
     result = NightResult(
         summary=summary,
         decision=decision,

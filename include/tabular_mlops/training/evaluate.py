@@ -31,7 +31,7 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     from tabular_mlops.training.tracking import configure_mlflow
 
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
-    configure_mlflow(root, params.registry.experiment_name)
+    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     model = load_model_uri(info["model_uri"])
     holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
     x = model_frame(holdout, params.schema)
@@ -40,7 +40,9 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     metrics = classification_metrics(y, scores, params.evaluate.decision_threshold)
     sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
     importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
-    figures = save_all(y, scores, params.evaluate.decision_threshold, importance, root / "plots")
+    figures = save_all(
+        y, scores, params.evaluate.decision_threshold, importance, root / params.paths.plots_dir
+    )
     atomic_write_json(
         root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}
     )

@@ -11,35 +11,36 @@ import yaml
 from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
 
 
-def tracking_uri(root: Path) -> str:
-    """$MLFLOW_TRACKING_URI (the server of `make run`), else an embedded SQLite store under var/mlflow."""
+def tracking_uri(mlflow_dir: Path) -> str:
+    """$MLFLOW_TRACKING_URI (the server of `make run`), else an embedded SQLite store in `mlflow_dir`
+    (`<project>/<paths.mlflow_dir>`)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    store = root / "var" / "mlflow"
-    store.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{store / 'mlflow.db'}"
+    mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{mlflow_dir / 'mlflow.db'}"
 
 
-def configure_mlflow(root: Path, experiment: str) -> str:
+def configure_mlflow(mlflow_dir: Path, experiment: str) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(root))
-    return ensure_experiment(root, experiment)
+    mlflow.set_tracking_uri(tracking_uri(mlflow_dir))
+    return ensure_experiment(mlflow_dir, experiment)
 
 
-def ensure_experiment(root: Path, experiment: str) -> str:
+def ensure_experiment(mlflow_dir: Path, experiment: str) -> str:
+    """The id of `experiment`, created if missing (artifacts beside an embedded store, in `mlflow_dir`)."""
     import mlflow
 
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
-    kwargs = {}
+    location = None  # a tracking server chooses (it serves the artifacts)
     if not mlflow.get_tracking_uri().startswith(("http://", "https://")):
         # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
-        kwargs["artifact_location"] = (root / "var" / "mlflow" / "artifacts").as_uri()
-    return mlflow.create_experiment(experiment, **kwargs)
+        location = (mlflow_dir / "artifacts").resolve().as_uri()
+    return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 def dvc_data_hash(root: Path, dvc_file: str = DATA_DVC_FILE) -> str:

@@ -77,7 +77,7 @@ def train(params: Params, root: Path) -> dict:
     fit_part, val_part = time_split(df, params.preprocess.validation_fraction)
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
-    experiment_id = configure_mlflow(root, params.registry.experiment_name)
+    experiment_id = configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     tags = lineage_tags(root)
     threshold = params.evaluate.decision_threshold
 
