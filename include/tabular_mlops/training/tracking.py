@@ -21,11 +21,43 @@ def tracking_uri(mlflow_dir: Path) -> str:
     return f"sqlite:///{mlflow_dir / 'mlflow.db'}"
 
 
+def ensure_embedded_store(uri: str, mlflow_dir: Path) -> None:
+    """Create or migrate an embedded SQLite store once, under a file lock beside the database. MLflow's tracking
+    store creates and migrates its tables on first use without a lock, so processes that start together on a
+    fresh store run the migrations concurrently and can leave it broken for good ("duplicate column name",
+    "table _alembic_tmp_... already exists"). A marker beside the database records the MLflow version that
+    migrated it, so later uses skip the lock (a new MLflow version migrates once more)."""
+    import mlflow
+    import sqlalchemy as sa
+    from filelock import FileLock
+
+    url = sa.make_url(uri)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    db = Path(url.database)
+    ready = db.with_name(db.name + ".ready")
+    if ready.exists() and ready.read_text() == mlflow.__version__:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db.with_name(db.name + ".lock")), timeout=600):
+        if ready.exists() and ready.read_text() == mlflow.__version__:
+            return
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+        TrackingStore(uri, (mlflow_dir / "artifacts").resolve().as_uri())
+        RegistryStore(uri)
+        ready.write_text(mlflow.__version__)
+
+
 def configure_mlflow(mlflow_dir: Path, experiment: str) -> str:
-    """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
+    """Point MLflow at the store (an embedded one initialised safely first) and make sure the experiment
+    exists; returns the experiment id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(mlflow_dir))
+    uri = tracking_uri(mlflow_dir)
+    ensure_embedded_store(uri, mlflow_dir)
+    mlflow.set_tracking_uri(uri)
     return ensure_experiment(mlflow_dir, experiment)
 
 
