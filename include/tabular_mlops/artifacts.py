@@ -75,6 +75,9 @@ class Tag:
 
     DVC_DATA_HASH = "dvc_data_hash"
     GIT_COMMIT = "git_commit"
+    GIT_DIRTY = (
+        "git_dirty"  # "true" when tracked files had uncommitted changes: the commit alone does not say
+    )
     AIRFLOW_DAG_ID = "airflow_dag_id"
     AIRFLOW_RUN_ID = "airflow_run_id"
     RETRAIN_REASON = "retrain_reason"
@@ -84,6 +87,7 @@ class Tag:
     REFERENCE_WINDOW = "reference_window"
     MODEL_SHA256 = "model_sha256"  # sha256 of the skops model file, recorded at registration
     STAGE = "stage"  # RunStage below
+    PROCESS = "process"  # host:pid of the training process (a later training fails runs whose process died)
     BEST_CANDIDATE = "best_candidate"
     GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"
     GATE_DECISION = "gate.decision"  # pending | promoted | rejected: reasons
@@ -99,6 +103,7 @@ class Tag:
 LINEAGE_TAGS = (
     Tag.DVC_DATA_HASH,
     Tag.GIT_COMMIT,
+    Tag.GIT_DIRTY,
     Tag.AIRFLOW_DAG_ID,
     Tag.AIRFLOW_RUN_ID,
     Tag.RETRAIN_REASON,

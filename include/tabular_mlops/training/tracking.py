@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -94,10 +95,57 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+def git_dirty(root: Path) -> str:
+    """ "true" when tracked files differ from the commit, "false" when clean, "unknown" without git."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+        )  # fmt: skip
+        return "true" if out.stdout.strip() else "false"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(process: str) -> bool:
+    """Whether a `host:pid` process tag names a live process (a process on another host counts as alive)."""
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(experiment_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of `experiment_id` whose training process died (killed, OOM, a lost
+    worker): MLflow would show them as running for ever. Returns their ids."""
+    from mlflow import MlflowClient
+    from mlflow.entities import RunStatus
+
+    client = MlflowClient()
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    orphans = [r for r in running if Tag.PROCESS in r.data.tags and not _alive(r.data.tags[Tag.PROCESS])]
+    for run in orphans:
+        client.set_tag(run.info.run_id, "ended_by", f"training {this_process()}: its process had died")
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+    return [r.info.run_id for r in orphans]
+
+
 def lineage_tags(root: Path) -> dict[str, str]:
     return {
         Tag.DVC_DATA_HASH: dvc_data_hash(root),
         Tag.GIT_COMMIT: git_commit(root),
+        Tag.GIT_DIRTY: git_dirty(root),
+        Tag.PROCESS: this_process(),
         Tag.AIRFLOW_DAG_ID: os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
         Tag.AIRFLOW_RUN_ID: os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
         Tag.RETRAIN_REASON: os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),

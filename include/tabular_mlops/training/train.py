@@ -19,7 +19,7 @@ from tabular_mlops.io import atomic_write_json
 from tabular_mlops.scoring import model_frame, score_frame
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.metrics import classification_metrics
-from tabular_mlops.training.tracking import configure_mlflow, lineage_tags
+from tabular_mlops.training.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
 
 
 def time_split(df: pd.DataFrame, validation_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,6 +78,7 @@ def train(params: Params, root: Path) -> dict:
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
     experiment_id = configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
+    fail_orphaned_runs(experiment_id)
     tags = lineage_tags(root)
     threshold = params.evaluate.decision_threshold
 
