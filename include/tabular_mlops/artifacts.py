@@ -89,6 +89,7 @@ class Tag:
     STAGE = "stage"  # RunStage below
     PROCESS = "process"  # host:pid of the training process (a later training fails runs whose process died)
     BEST_CANDIDATE = "best_candidate"
+    EVALUATES_RUN = "evaluates_run"  # on a re-evaluation run: the training run it evaluates again
     GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"
     GATE_DECISION = "gate.decision"  # pending | promoted | rejected: reasons
     HOLDOUT_PREFIX = "holdout."  # holdout.<metric> on the version
@@ -118,6 +119,7 @@ class RunStage:
 
     CHALLENGER = "challenger"  # the refitted best candidate: the run a version is registered from
     CANDIDATE = "candidate"  # one search-space candidate (a child run)
+    EVALUATION = "evaluation"  # a re-evaluation of a training run that already has its holdout metrics
 
 
 GATE_PENDING = "pending"

@@ -93,3 +93,23 @@ def test_rollback_restores_the_previous_champion(trained_project):
     assert registry.alias_version(name, PREVIOUS_CHAMPION) == str(versions[1])
     run = json.loads((project / params.paths.model_dir / RUN_FILE).read_text())
     assert run["run_id"]
+
+
+def test_a_re_evaluation_never_rewrites_the_training_runs_metrics(trained_project):
+    """Evaluate again after a threshold change: a new run linked to the training run, which keeps its values."""
+    import dataclasses
+
+    from mlflow import MlflowClient
+    from tabular_mlops.artifacts import RunStage, Tag
+
+    project, params = trained_project
+    info = train(params, project)
+    evaluate(params, project)
+    client = MlflowClient()
+    before = client.get_run(info["run_id"]).data.metrics
+    other = dataclasses.replace(params, evaluate=dataclasses.replace(params.evaluate, decision_threshold=0.5))
+    evaluate(other, project)
+    assert client.get_run(info["run_id"]).data.metrics == before
+    again = client.search_runs([info["experiment_id"]], f"tags.{Tag.EVALUATES_RUN} = '{info['run_id']}'")
+    assert len(again) == 1 and again[0].data.tags[Tag.STAGE] == RunStage.EVALUATION
+    assert again[0].data.metrics["holdout_recall"] != before["holdout_recall"]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE
+from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE, RunStage, Tag
 from tabular_mlops.config import Params, load_params, project_dir
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.scoring import load_model_uri, model_frame, score_frame
@@ -23,6 +23,24 @@ def permutation_importance(model: Any, x: pd.DataFrame, y: np.ndarray, seed: int
 
     result = sk_perm(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1)
     return pd.Series(result.importances_mean, index=x.columns)
+
+
+def evaluate_run_of(info: dict[str, Any]) -> str:
+    """Where this evaluation is logged. The training run's own evaluation goes into it; a later one (a changed
+    threshold, a new holdout) is a new run tagged with the run it evaluates: the metrics and figures a model
+    was registered and gated with are never overwritten."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run = client.get_run(info["run_id"])
+    if not any(key.startswith("holdout_") for key in run.data.metrics):
+        return str(info["run_id"])
+    again = client.create_run(
+        run.info.experiment_id,
+        run_name=f"re-evaluation of {run.info.run_name or info['run_id']}",
+        tags={Tag.STAGE: RunStage.EVALUATION, Tag.EVALUATES_RUN: info["run_id"]},
+    )
+    return str(again.info.run_id)
 
 
 def evaluate(params: Params, root: Path) -> dict[str, float]:
@@ -46,7 +64,7 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     atomic_write_json(
         root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}
     )
-    with mlflow.start_run(run_id=info["run_id"]):
+    with mlflow.start_run(run_id=evaluate_run_of(info)):
         mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
         mlflow.log_dict(importance.round(6).to_dict(), "evaluation/feature_importance.json")
         for fig in figures:
