@@ -19,7 +19,7 @@ from tabular_mlops.monitoring import decisions_log, predictions
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
-from tabular_mlops.monitoring.reference import load_reference
+from tabular_mlops.monitoring.reference import load_reference, parse_window
 from tabular_mlops.monitoring.results import NightResult, NightSummary, Status
 from tabular_mlops.monitoring.summary import evidently_reports, summarize
 from tabular_mlops.monitoring.workspace import publish_night
@@ -41,10 +41,38 @@ def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.Data
     reference = load_reference(
         root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
     )
-    reference = reference.assign(
-        score=champion.score(reference, params.schema), label=reference[params.schema.target_column]
+    return champion, _scored(champion, reference, params.schema)
+
+
+def _scored(champion: LoadedModel, rows: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
+    return rows.assign(score=champion.score(rows, schema), label=rows[schema.target_column])
+
+
+def champion_holdout(champion: LoadedModel, root: Path, schema: SchemaConfig) -> pd.DataFrame | None:
+    """The champion's holdout (the days of its data window after its training window), scored by it: out of
+    sample, so a fair reference for performance. None when the version does not record its windows."""
+    try:
+        _, trained_until = parse_window(champion.tags.get(Tag.REFERENCE_WINDOW, ""))
+        _, data_end = parse_window(champion.tags.get(Tag.DATA_WINDOW, ""))
+    except ValueError:
+        return None
+    if data_end <= trained_until:
+        return None
+    holdout = load_reference(
+        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), f"{trained_until + dt.timedelta(days=1)}..{data_end}"
     )
-    return champion, reference
+    return _scored(champion, holdout, schema)
+
+
+def unseen_by(champion: LoadedModel, rows: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
+    """`rows` from days after the champion's training window: it is never judged on what it trained on."""
+    try:
+        _, trained_until = parse_window(champion.tags.get(Tag.REFERENCE_WINDOW, ""))
+    except ValueError:
+        return rows
+    if rows.empty:
+        return rows
+    return rows[rows[schema.timestamp_column].dt.date > trained_until].reset_index(drop=True)
 
 
 def _monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, version: str) -> str:
@@ -173,7 +201,7 @@ def monitor_night(
         night,
         predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days)),
     )
-    labelled = labelled[labelled["label"].notna()].reset_index(drop=True)
+    labelled = unseen_by(champion, labelled[labelled["label"].notna()].reset_index(drop=True), schema)
     if len(labelled):
         # Judge the current champion, not whichever model logged these scores a label delay ago (after a
         # promotion the old scores would keep condemning a model that may already handle the change).
@@ -192,7 +220,8 @@ def monitor_night(
         if night_dir.exists():
             shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
     else:
-        made = evidently_reports(schema, cfg, reference, current, labelled, night_dir, night)
+        holdout = champion_holdout(champion, root, schema) if len(labelled) else None
+        made = evidently_reports(schema, cfg, reference, current, labelled, night_dir, night, holdout)
     problems = _publish(params, root, night, made)
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version

@@ -178,11 +178,14 @@ def evidently_reports(
     labelled: pd.DataFrame,
     out_dir: Path,
     night: dt.date,
+    performance_reference: pd.DataFrame | None = None,
 ) -> dict[str, tuple[Path, object]]:
     """Evidently 0.7 Reports on samples (every frame carries features, `score` and `label`): data drift + data
     summary + score drift of the current window against the reference; label drift + classification quality of
     the matured-label window (labels arrive `label_delay_days` late, so it is an older window) against the
-    reference, when it holds both classes. Saved as HTML (temp file, then rename); returns kind -> (HTML path,
+    reference, when it holds both classes. The performance reference is `performance_reference` when given: the
+    champion's scores on its holdout, out of sample (on its training rows the scores are in-sample and flatter
+    every comparison). Saved as HTML (temp file, then rename); returns kind -> (HTML path,
     Evidently snapshot stamped with the night, for the workspace)."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -205,7 +208,8 @@ def evidently_reports(
     )
     outputs = [("drift", drift, ref, cur, DataDefinition(**base), out_dir / "drift_report.html")]
     # Classification metrics want integer classes next to the probability column.
-    lab_ref = ref.dropna(subset=["label"]).astype({"label": int})
+    perf_ref = ref if performance_reference is None else _sample(performance_reference[cols], n)
+    lab_ref = perf_ref.dropna(subset=["label"]).astype({"label": int})
     lab_cur = _sample(labelled[cols].dropna(subset=["label"]), n).astype({"label": int})
     # Same bar as the summary's matured ROC AUC and label drift: no performance figures from a handful of labels.
     if len(lab_cur) >= min(monitor.min_rows, n) and lab_cur["label"].nunique() == 2:
