@@ -55,11 +55,13 @@ def split_window(params: Params, root: Path) -> dict:
         raise FileNotFoundError(
             f"no validated snapshots (*.parquet) in {raw_dir}: run the ingestion DAG first"
         )
-    end = max(snapshots)
     pp = params.preprocess
-    start = end - dt.timedelta(days=pp.window_days - 1)
-    holdout_start = end - dt.timedelta(days=pp.holdout_days - 1)
-    days = sorted(d for d in snapshots if d >= start)
+    # The newest `window_days` snapshots, the last `holdout_days` of them held out. Counted in snapshots, not
+    # calendar days: a gap in the history (quarantined days, a stack stopped for months) never leaves a window
+    # without training or holdout days. With a gap-free history the two are the same.
+    days = sorted(snapshots)[-pp.window_days :]
+    start, end = days[0], days[-1]
+    holdout_start = days[-min(pp.holdout_days, len(days))]
     # One snapshot per application day, each in (timestamp, id) order, so day order is row order: each part is
     # built by one concat of its days (no whole-window sort or boolean-mask copies: peak memory ~2x the window).
     train = _concat_days(params.schema, {d: snapshots[d] for d in days if d < holdout_start})

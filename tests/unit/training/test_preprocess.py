@@ -59,3 +59,20 @@ def test_a_row_outside_its_snapshot_day_is_a_clear_error(tmp_path, repo_params):
     with pytest.raises(ValueError, match=r"applied_date=.*1 row\(s\) with 'applied_at' missing or outside"):
         split_window(repo_params, tmp_path)
     assert not (tmp_path / "processed" / "train.parquet").exists()
+
+
+def test_a_gap_in_the_history_still_gives_a_full_window(tmp_path, repo_params):
+    """Months without snapshots (a stack stopped, then a live night): the window counts snapshots, not days."""
+    _snapshots(tmp_path, repo_params, repo_params.preprocess.window_days)
+    late = dt.date(2026, 10, 28)
+    atomic_write_parquet(
+        tmp_path / "data" / f"applied_date={late}.parquet",
+        conform(generate_day(late, 50, 1), repo_params.schema),
+    )
+    window = split_window(repo_params, tmp_path)
+    assert (
+        window["window_end"] == late.isoformat() and window["snapshots"] == repo_params.preprocess.window_days
+    )
+    assert window["train_rows"] == 50 * (
+        repo_params.preprocess.window_days - repo_params.preprocess.holdout_days
+    )
