@@ -59,6 +59,8 @@ def contested(tmp_path_factory):
     raw["train"]["search_space"] = [
         {"model": "hist_gradient_boosting", "learning_rate": 0.1, "max_iter": 60, "max_depth": 3}
     ]
+    # This tests concurrency, not latency: three gates at once on two cores must not fail the latency budget.
+    raw["gate"]["latency_p95_ms"] = 5000
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
