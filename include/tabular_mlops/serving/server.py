@@ -15,7 +15,11 @@ from tabular_mlops.serving.service import ScoringService, ServiceEnv
 ENV_PORT = "MLOPS_SERVING_PORT"
 # MLflow retries an unreachable server for minutes by default; the service must notice within seconds that the
 # registry is down (start from the cache, report degraded) and never hold a poll that long.
-MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
 
 
 def build_service(params: Params, root: Path) -> ScoringService:
