@@ -28,6 +28,20 @@ def _feature_type(spec: FeatureSpec) -> Any:
     return kind | None if spec.nullable else kind
 
 
+def example_application(schema: SchemaConfig) -> dict[str, Any]:
+    """A valid request body: every feature at the middle of its range (or its first category). Shown at /docs
+    and in the `make run` summary's curl line."""
+    body: dict[str, Any] = {schema.id_column: "example-1"}
+    for spec in schema.features:
+        if spec.is_categorical:
+            body[spec.name] = spec.categories[0]
+            continue
+        low = spec.min if spec.min is not None else 0.0
+        middle = (low + (spec.max if spec.max is not None else low)) / 2
+        body[spec.name] = round(middle) if spec.type == "int" else middle
+    return body
+
+
 def application_model(schema: SchemaConfig) -> type[BaseModel]:
     """One application: every feature (nullable ones may be left out or null) and an optional id.
 
@@ -47,7 +61,8 @@ def application_model(schema: SchemaConfig) -> type[BaseModel]:
     for i, spec in enumerate(schema.features):
         default: Any = None if spec.nullable else ...
         fields[f"f{i}"] = (_feature_type(spec), Field(default, alias=spec.name))
-    return create_model("Application", __config__=_STRICT_BODY, **fields)
+    config = ConfigDict(**_STRICT_BODY, json_schema_extra={"examples": [example_application(schema)]})
+    return create_model("Application", __config__=config, **fields)
 
 
 def batch_model(application: type[BaseModel], max_batch: int) -> type[BaseModel]:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 ENV_MONITORING_DB = "MLOPS_MONITORING_DB_URL"
 ENV_ADMIN_TOKEN = "MLOPS_SERVING_ADMIN_TOKEN"
+# Or a file holding it (what the local stack uses: the token stays out of process listings and config files).
+ENV_ADMIN_TOKEN_FILE = "MLOPS_SERVING_ADMIN_TOKEN_FILE"
 # The embedded default of the monitoring database, as for the CLI and the stack (relative to the project).
 DEFAULT_MONITORING_DB = "var/monitoring.db"
 
@@ -56,8 +58,20 @@ class ServiceEnv:
             or f"sqlite:///{root / 'var' / 'mlflow' / 'mlflow.db'}",
             monitoring_db_url=os.environ.get(ENV_MONITORING_DB)
             or f"sqlite:///{root / DEFAULT_MONITORING_DB}",
-            admin_token=os.environ.get(ENV_ADMIN_TOKEN) or None,
+            admin_token=os.environ.get(ENV_ADMIN_TOKEN)
+            or _token_from_file(os.environ.get(ENV_ADMIN_TOKEN_FILE)),
         )
+
+
+def _token_from_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError as exc:
+        raise StartupError(
+            f"{ENV_ADMIN_TOKEN_FILE}={path}: cannot read the admin token ({exc.strerror})"
+        ) from exc
 
 
 def _utcnow() -> dt.datetime:

@@ -86,3 +86,10 @@ def test_batches_are_bounded_and_errors_point_at_the_item(repo_params, applicati
     assert errors == {"applications[1].age": ("integer", "must be >= 18")}
     too_many = errors_of(batch, json.dumps({"applications": [good] * 3}))
     assert too_many == {"applications": ("array", "must hold at most 2 item(s)")}
+
+
+def test_the_documented_example_is_a_valid_application(repo_params):
+    """/docs and the `make run` curl line show it: it must pass the model it documents."""
+    model = application_model(repo_params.schema)
+    example = model.model_json_schema()["examples"][0]
+    assert model.model_validate(example).model_dump(by_alias=True) == example
