@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -63,20 +64,22 @@ class Service:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "tabular_mlops", "--params", str(params_file or project / "params.yaml")]
-        self.proc = subprocess.Popen(
-            [*cmd, "serve", "--port", str(self.port)],
-            env={**os.environ, "MLOPS_PROJECT_DIR": str(project), **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # Output to a file, not a pipe: a pipe nobody reads until the end blocks the server once it is full.
+        self.log = Path(tempfile.mkdtemp(prefix="serving-e2e-")) / "serve.log"
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [*cmd, "serve", "--port", str(self.port)],
+                env={**os.environ, "MLOPS_PROJECT_DIR": str(project), **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
     def wait_live(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"service exited {self.proc.returncode}: {self.proc.stdout.read()}")
+                raise AssertionError(f"service exited {self.proc.returncode}: {self.log.read_text()}")
             try:
                 if self.client.get("/health/live").status_code == 200:
                     return
@@ -93,7 +96,7 @@ class Service:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        return self.proc.stdout.read() if self.proc.stdout else ""
+        return self.log.read_text()
 
 
 def until(predicate, timeout: float = 30.0) -> bool:

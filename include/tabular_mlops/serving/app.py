@@ -5,6 +5,7 @@ FastAPI reads the route annotations as objects to generate the real schema at /d
 """
 
 import hmac
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from tabular_mlops.serving.batcher import MicroBatcher
 from tabular_mlops.serving.errors import field_errors
 from tabular_mlops.serving.metrics import CONTENT_TYPE
 from tabular_mlops.serving.middleware import MODEL_VERSION_KEY, BodyLimitMiddleware, MetricsMiddleware
@@ -32,6 +34,11 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _json(payload: object) -> Response:
+    """The answer as JSON, without FastAPI re-validating it against the response model (documentation only)."""
+    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+
 def _unauthorized(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
@@ -40,6 +47,7 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
     """The app; with `manage_lifecycle` its startup and shutdown start and stop the service's threads."""
     Application = application_model(service.schema)
     ApplicationBatch = batch_model(Application, service.serving.max_batch)
+    batcher = MicroBatcher(service.score_groups, service.serving.max_batch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +56,7 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
         try:
             yield
         finally:
+            batcher.close()
             if manage_lifecycle:
                 service.stop()
 
@@ -80,17 +89,17 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
         return _unauthorized(str(exc))
 
     @app.post("/predict", response_model=Prediction, responses=_REFUSED)
-    async def predict(application: Application, request: Request) -> Prediction:  # type: ignore[valid-type]
-        answer = service.score([application.model_dump(by_alias=True)])[0]  # type: ignore[attr-defined]
-        setattr(request.state, MODEL_VERSION_KEY, answer.model_version)
-        return answer
+    async def predict(application: Application, request: Request) -> Response:  # type: ignore[valid-type]
+        answer = (await batcher.score([application.model_dump(by_alias=True)]))[0]  # type: ignore[attr-defined]
+        setattr(request.state, MODEL_VERSION_KEY, answer["model_version"])
+        return _json(answer)
 
     @app.post("/predict/batch", response_model=BatchPrediction, responses=_REFUSED)
-    async def predict_batch(batch: ApplicationBatch, request: Request) -> BatchPrediction:  # type: ignore[valid-type]
+    async def predict_batch(batch: ApplicationBatch, request: Request) -> Response:  # type: ignore[valid-type]
         records = [a.model_dump(by_alias=True) for a in batch.applications]  # type: ignore[attr-defined]
-        answers = service.score(records)
-        setattr(request.state, MODEL_VERSION_KEY, answers[0].model_version)
-        return BatchPrediction(predictions=answers)
+        answers = await batcher.score(records)
+        setattr(request.state, MODEL_VERSION_KEY, answers[0]["model_version"])
+        return _json({"predictions": answers})
 
     @app.get("/health/live")
     async def live() -> dict[str, str]:
