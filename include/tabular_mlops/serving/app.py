@@ -56,7 +56,6 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
         try:
             yield
         finally:
-            batcher.close()
             if manage_lifecycle:
                 service.stop()
 

@@ -29,7 +29,6 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
         return await asyncio.gather(*(batcher.score([b]) for b in bodies))
 
     answers = asyncio.run(many())
-    batcher.close()
     alone = score_frame(fitted, applications.head(40), repo_params.schema)
     assert [a[0]["score"] for a in answers] == alone.tolist()
     assert [a[0]["application_id"] for a in answers] == [b["application_id"] for b in bodies]
@@ -51,7 +50,6 @@ def test_the_row_budget_splits_calls(repo_params, tmp_path, fitted, applications
         return await asyncio.gather(*(batcher.score([body, body]) for _ in range(6)))
 
     asyncio.run(many())
-    batcher.close()
     assert max(sizes) <= 5 and sum(sizes) == 12
 
 
