@@ -154,7 +154,8 @@ def stack(tmp_path_factory):
         source.write_day(engine, params.schema, day, generate_day(day, 800, 3))
     night = START + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
+    # Published with DVC (add + push to the project's local remote): the monitor reads the reference from it.
+    publish_validated(params, project, validate_extracted(params, project, extracted))
     split_window(params, project)
     first = train_version(params, project, WEAK)
     assert first["promoted"], first["decision"]
@@ -266,6 +267,9 @@ def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(st
     stop.set()
     for t in threads:
         t.join()
+    print(
+        f"swap under load: {sum(statuses.values())} requests, statuses {dict(statuses)}, versions {dict(versions)}"
+    )
     assert reload.status_code == 200 and reload.json()["outcome"] == "swapped", reload.text
     assert set(statuses) == {200}, statuses  # zero non-2xx during the swap
     assert versions[stack["v1"]["version"]] > 0 and versions[second["version"]] > 0, versions
@@ -363,6 +367,22 @@ def test_every_answer_is_in_the_prediction_log(stack):
 
     assert until(lambda: logged() >= answered, timeout=30), (logged(), answered)
     assert "serving_log_dropped_rows_total 0.0" in metrics
+
+
+def test_online_answers_are_in_the_next_nightly_report(stack):
+    """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there)."""
+    from tabular_mlops.monitoring.nightly import monitor_night
+
+    params, log = stack["params"], sa.create_engine(stack["env"]["MLOPS_MONITORING_DB_URL"])
+    night = dt.datetime.now(dt.UTC).date()
+    start = dt.datetime.combine(night - dt.timedelta(days=params.monitor.window_days - 1), dt.time())
+    query = sa.text("select count(*) from prediction_log where source = :s and applied_at >= :start")
+    with log.connect() as conn:
+        online = conn.execute(query, {"s": ONLINE_SOURCE, "start": start}).scalar()
+    assert online > 0
+    result = monitor_night(params, stack["project"], log, night, retrain_in_flight=False)
+    assert result.summary.rows == online and result.summary.night > night - dt.timedelta(days=1)
+    assert result.reports and all(Path(r).exists() for r in result.reports)
 
 
 def test_restart_with_registry_and_log_database_down(stack, tmp_path):
