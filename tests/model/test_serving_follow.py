@@ -18,7 +18,8 @@ from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.model_store import UntrustedModelError, verified_copy
 from tabular_mlops.scoring import model_frame
 from tabular_mlops.serving.server import MLFLOW_HTTP_DEFAULTS
-from tabular_mlops.serving.service import ScoringService, ServiceEnv, StartupError
+from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.train import log_model
 

@@ -26,7 +26,8 @@ from tabular_mlops.serving.schema import (
     application_model,
     batch_model,
 )
-from tabular_mlops.serving.service import ENV_ADMIN_TOKEN, ScoringService
+from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ENV_ADMIN_TOKEN
 
 _bearer = HTTPBearer(auto_error=False, description=f"the token in {ENV_ADMIN_TOKEN}")
 _REFUSED: dict[int | str, dict[str, Any]] = {

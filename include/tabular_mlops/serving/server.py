@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 from tabular_mlops.config import Params
-from tabular_mlops.serving.service import ScoringService, ServiceEnv
+from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ServiceEnv
 
 ENV_PORT = "MLOPS_SERVING_PORT"
 # MLflow retries an unreachable server for minutes by default; the service must notice within seconds that the

@@ -1,5 +1,5 @@
-"""The scoring service without HTTP: start from the registry or the cache, answer applications with the shared
-scoring function, log every answer, report readiness. `app.py` puts FastAPI in front of it."""
+"""The scoring service without HTTP: start from the registry or the cache, keep following the champion, answer
+(answers.py), log every answer, report readiness. `app.py` puts FastAPI in front of it."""
 
 from __future__ import annotations
 
@@ -7,74 +7,23 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from tabular_mlops.artifacts import CHAMPION, ONLINE_SOURCE, Tag
 from tabular_mlops.config import Params
 from tabular_mlops.model_store import UntrustedModelError
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.cache import ModelCache
 from tabular_mlops.serving.candidate import check_candidate
 from tabular_mlops.serving.follower import ChampionFollower, Reload
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
 from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.serving.watcher import RegistryWatcher
 
 log = logging.getLogger(__name__)
-
-ENV_MONITORING_DB = "MLOPS_MONITORING_DB_URL"
-ENV_ADMIN_TOKEN = "MLOPS_SERVING_ADMIN_TOKEN"
-# Or a file holding it (what the local stack uses: the token stays out of process listings and config files).
-ENV_ADMIN_TOKEN_FILE = "MLOPS_SERVING_ADMIN_TOKEN_FILE"
-# The embedded default of the monitoring database, as for the CLI and the stack (relative to the project).
-DEFAULT_MONITORING_DB = "var/monitoring.db"
-
-
-Records = list[dict[str, Any]]
-Answer = dict[str, Any]  # the fields of schema.Prediction
-
-
-class StartupError(RuntimeError):
-    """The service cannot answer: no champion from the registry and none in the cache. The message says why."""
-
-
-@dataclass(frozen=True)
-class ServiceEnv:
-    """What the environment decides: where the registry and the log are, and the admin token (never a default)."""
-
-    tracking_uri: str
-    monitoring_db_url: str
-    admin_token: str | None
-
-    @classmethod
-    def from_environ(cls, root: Path) -> ServiceEnv:
-        return cls(
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{root / 'var' / 'mlflow' / 'mlflow.db'}",
-            monitoring_db_url=os.environ.get(ENV_MONITORING_DB)
-            or f"sqlite:///{root / DEFAULT_MONITORING_DB}",
-            admin_token=os.environ.get(ENV_ADMIN_TOKEN)
-            or _token_from_file(os.environ.get(ENV_ADMIN_TOKEN_FILE)),
-        )
-
-
-def _token_from_file(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        return Path(path).read_text().strip() or None
-    except OSError as exc:
-        raise StartupError(
-            f"{ENV_ADMIN_TOKEN_FILE}={path}: cannot read the admin token ({exc.strerror})"
-        ) from exc
 
 
 def _utcnow() -> dt.datetime:
@@ -94,9 +43,11 @@ class ScoringService:
         self.writer = PredictionLogWriter(env.monitoring_db_url, self.schema, self.serving, self.metrics)
         self.watcher = RegistryWatcher(self.follower, self.serving.poll_seconds)
         self.started_at = _utcnow()
+        # The prediction log's scoring_run_id of this process's answers.
         self.instance = (
             f"{ONLINE_SOURCE}:{socket.gethostname()}:{os.getpid()}:{self.started_at:%Y%m%dT%H%M%S}"
         )
+        self.answers = Answerer(params, self.holder, self.writer, self.metrics, self.instance)
         self.cache_reason: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -158,104 +109,13 @@ class ScoringService:
         return now, left
 
     # ------------------------------------------------------------------ answers
-    # Answers are plain dicts shaped like `schema.Prediction` (the route's documented model): building and
-    # re-validating a pydantic object per row costs more than the JSON itself on a batch.
 
     def score(self, records: Records) -> list[Answer]:
         """Score applications (validated, keyed by column name) with the model serving now."""
-        return self.score_groups([records])[0]
+        return self.answers.score_groups([records])[0]
 
     def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
-        """Several requests' applications in one model call (see batcher.py), answers split back per request.
-
-        A model failure answers the fallback decision and the process goes on; when several requests were
-        scored together, each is tried alone first, so only the one the model fails on gets the fallback.
-        """
-        served = self.holder.current
-        records = [r for group in groups for r in group]
-        started = time.perf_counter()
-        try:
-            scores = self._scores(served, records)
-        except Exception as exc:  # noqa: BLE001 - whatever the model raises, the applicant gets the safe decision
-            if len(groups) > 1:
-                return [self.score_groups([group])[0] for group in groups]
-            return [self._fallback(served, records, exc)]
-        self.metrics.stage.labels("model").observe(time.perf_counter() - started)
-        self.metrics.predictions.labels(served.version).inc(len(records))
-        answers = [self._answer(served, r, float(s)) for r, s in zip(records, scores, strict=True)]
-        logged = time.perf_counter()
-        self.writer.submit(self._log_rows(served, records, answers))
-        self.metrics.stage.labels("log").observe(time.perf_counter() - logged)
-        out, i = [], 0
-        for group in groups:
-            out.append(answers[i : i + len(group)])
-            i += len(group)
-        return out
-
-    def _scores(self, served: Served, records: Records) -> np.ndarray:
-        frame = pd.DataFrame.from_records(records, columns=self.schema.feature_names)
-        scores = score_frame(served.loaded.model, frame, self.schema)
-        if (
-            scores.shape != (len(records),)
-            or not np.all(np.isfinite(scores))
-            or np.any((scores < 0) | (scores > 1))
-        ):
-            raise ValueError(f"the model returned {scores.shape} scores that are not probabilities in [0, 1]")
-        return scores
-
-    def _application_id(self, record: dict[str, Any]) -> str:
-        return str(record.get(self.schema.id_column) or uuid.uuid4().hex)
-
-    def _answer(self, served: Served, record: dict[str, Any], score: float) -> Answer:
-        high = score >= self.threshold  # the batch rule: decision 1 when the score reaches the threshold
-        return {
-            "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
-            "application_id": self._application_id(record),
-            "score": score,
-            "decision": self.serving.high_risk_decision if high else self.serving.low_risk_decision,
-            "fallback": False,
-            "model_name": self.model_name,
-            "model_version": served.version,
-        }
-
-    def _fallback(self, served: Served, records: Records, exc: Exception) -> list[Answer]:
-        self.metrics.fallbacks.labels(type(exc).__name__).inc(len(records))
-        # The payload is not logged (credit data), only what failed.
-        log.error("model v%s failed on %d application(s), answered %r: %s: %s", served.version, len(records),
-                  self.serving.fallback_decision, type(exc).__name__, str(exc)[:300])  # fmt: skip
-        return [
-            {
-                "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
-                "application_id": self._application_id(r),
-                "score": None,
-                "decision": self.serving.fallback_decision,
-                "fallback": True,
-                "model_name": self.model_name,
-                "model_version": served.version,
-            }
-            for r in records
-        ]
-
-    def _log_rows(self, served: Served, records: Records, answers: list[Answer]) -> list[dict[str, Any]]:
-        at = _utcnow().replace(tzinfo=None)  # the log's timestamps are naive UTC, as the batch rows
-        rows = []
-        for record, answer in zip(records, answers, strict=True):
-            row = {f: record.get(f) for f in self.schema.feature_names}
-            row.update(
-                {
-                    "prediction_id": answer["prediction_id"],
-                    self.schema.id_column: answer["application_id"],
-                    self.schema.timestamp_column: at,
-                    "score": answer["score"],
-                    "decision": int(answer["decision"] == self.serving.high_risk_decision),
-                    "model_name": self.model_name,
-                    "model_version": served.version,
-                    "scoring_run_id": self.instance,
-                    "source": ONLINE_SOURCE,
-                }
-            )
-            rows.append(row)
-        return rows
+        return self.answers.score_groups(groups)
 
     # ------------------------------------------------------------------ state
 

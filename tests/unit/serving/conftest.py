@@ -14,7 +14,8 @@ from tabular_mlops.artifacts import Tag
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.scoring import LoadedModel, model_frame
 from tabular_mlops.serving.holder import Served
-from tabular_mlops.serving.service import ScoringService, ServiceEnv
+from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ServiceEnv
 from tabular_mlops.training.features import build_pipeline
 
 CANDIDATE = {"model": "hist_gradient_boosting", "max_iter": 30, "max_depth": 3}

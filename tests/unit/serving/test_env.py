@@ -1,7 +1,7 @@
 """Where the service finds its registry, log database and admin token: the environment, never a default token."""
 
 import pytest
-from tabular_mlops.serving.service import ServiceEnv, StartupError
+from tabular_mlops.serving.settings import ServiceEnv, StartupError
 
 
 def test_defaults_are_the_embedded_stores_and_no_token(tmp_path, monkeypatch):
