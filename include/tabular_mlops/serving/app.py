@@ -44,21 +44,19 @@ def _unauthorized(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAPI:
-    """The app; with `manage_lifecycle` its startup and shutdown start and stop the service's threads."""
+def create_app(service: ScoringService) -> FastAPI:
+    """The app; its startup and shutdown start and stop the service's threads (registry watcher, log writer)."""
     Application = application_model(service.schema)
     ApplicationBatch = batch_model(Application, service.serving.max_batch)
     batcher = MicroBatcher(service.score_groups, service.serving.max_batch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
-            service.start()
+        service.start()
         try:
             yield
         finally:
-            if manage_lifecycle:
-                service.stop()
+            service.stop()
 
     app = FastAPI(
         title="tabular-mlops scoring service",
