@@ -69,6 +69,13 @@ class PlotFile:
     ALL = (ROC, PR, CALIBRATION, CONFUSION, IMPORTANCE)
 
 
+# --- online serving: the last good champion cached on local disk (serving.cache_dir/<model>/) ------------------
+SERVING_CACHE_POINTER = "last_good.json"  # which cached version is the last good champion, and its checksum
+SERVING_CACHE_META = "cached_model.json"  # beside the MLmodel folder of each cached version
+# The prediction log's `source` of answers given by the online service (batch scoring writes "batch").
+ONLINE_SOURCE = "online"
+
+
 # --- MLflow run and model-version tag keys ---------------------------------------------------------------------
 class Tag:
     """Tag keys on training runs and registered versions (lineage, gate) and on monitoring runs."""

@@ -1,4 +1,5 @@
-"""`tabular-mlops` command line: simulate production data, inject scenarios, inspect and roll back the registry."""
+"""`tabular-mlops` command line: simulate production data, inject scenarios, inspect and roll back the registry,
+serve the champion online."""
 
 from __future__ import annotations
 
@@ -137,6 +138,14 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tabular_mlops.serving.server import serve
+
+    root = project_dir()
+    serve(load_params(args.params or root / "params.yaml"), root, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
     parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
@@ -179,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--night", type=_date, help="one night (default: the last --last nights)")
     why.add_argument("--last", type=_positive, default=7, help="how many recent nights (default 7)")
     why.set_defaults(func=cmd_why)
+
+    sv = sub.add_parser(
+        "serve", help="the online scoring service (FastAPI on uvicorn), following the champion"
+    )
+    sv.add_argument("--host", help="bind address (default serving.host)")
+    sv.add_argument("--port", type=_positive, help="port (default $MLOPS_SERVING_PORT, else serving.port)")
+    sv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -424,6 +424,64 @@ def _wrong_test(ftype: str, test: str) -> str:
     return f"must be one of {', '.join(TESTS_FOR_TYPE[ftype])} for a {ftype} column (got {test!r})"
 
 
+# --------------------------------------------------------------------------- online serving
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ServingConfig:
+    """The online scoring service (`tabular-mlops serve`); endpoints and the admin token come from the environment."""
+
+    host: Text
+    port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    # Applications per POST /predict/batch; a larger batch is a 422, not a slow request.
+    max_batch: Annotated[int, Strict(), Field(ge=1, le=10_000)]
+    # Request bodies above this are refused with 413 before they are parsed.
+    max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=64 * 2**20)]
+    # How often the service asks the registry who is champion (POST /admin/reload asks at once).
+    poll_seconds: Annotated[float, Strict(), Field(ge=0.5, le=3600)]
+    # Answers: score >= evaluate.decision_threshold is high risk (decision 1 in the prediction log, as in batch
+    # scoring); a model that raises gets the fallback decision instead, marked `fallback: true`.
+    low_risk_decision: Text
+    high_risk_decision: Text
+    fallback_decision: Text
+    # Model tests on a new champion before it is swapped in: p95 single-row latency budget over this many calls.
+    latency_p95_ms: Positive
+    latency_samples: Count
+    # Prediction-log writer: rows wait in a bounded buffer (overflow is dropped and counted), written in batches.
+    log_buffer_rows: Count
+    log_batch_rows: Count
+    log_flush_seconds: Positive
+    # The last good champion (model file, metadata, checksum): what the service starts from when the registry is down.
+    cache_dir: Text
+
+    @model_validator(mode="after")
+    def _distinct_and_ordered(self) -> ServingConfig:
+        problems: list[tuple[str, str]] = []
+        decisions = {
+            "low_risk_decision": self.low_risk_decision,
+            "high_risk_decision": self.high_risk_decision,
+        }
+        for key, value in decisions.items():
+            if value == self.fallback_decision:
+                problems.append(("fallback_decision", f"must differ from serving.{key} (both {value!r})"))
+        if self.low_risk_decision == self.high_risk_decision:
+            problems.append(
+                (
+                    "high_risk_decision",
+                    f"must differ from serving.low_risk_decision (both {self.low_risk_decision!r})",
+                )
+            )
+        if self.log_batch_rows > self.log_buffer_rows:
+            problems.append(
+                (
+                    "log_batch_rows",
+                    f"must be <= serving.log_buffer_rows {self.log_buffer_rows} (got {self.log_batch_rows})",
+                )
+            )
+        _raise_if(problems)
+        return self
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -439,6 +497,7 @@ class Params:
     gate: GateConfig
     registry: RegistryConfig
     monitor: MonitorConfig
+    serving: ServingConfig
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 

@@ -20,16 +20,19 @@ def model_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     missing = [c for c in schema.feature_names if c not in df.columns]
     if missing:
         raise KeyError(f"input lacks feature column(s) {missing} required by params.yaml schema.features")
-    out = pd.DataFrame(index=range(len(df)))
+    # Built as arrays and assembled once: per-column pandas operations cost ~2 ms for a single online row.
+    columns: dict[str, np.ndarray] = {}
     for f in schema.features:
-        col = df[f.name].reset_index(drop=True)
+        col = df[f.name]
         if f.is_categorical:
-            out[f.name] = (
-                col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), "missing")
-            )
+            values = col.to_numpy(dtype=object)
+            present = pd.notna(values)
+            text = np.full(len(values), "missing", dtype=object)
+            text[present] = [str(v) for v in values[present]]
+            columns[f.name] = text
         else:
-            out[f.name] = pd.to_numeric(col, errors="coerce").astype(np.float64)
-    return out
+            columns[f.name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)))
 
 
 def score_frame(model: Any, df: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:

@@ -133,6 +133,8 @@ CONTRACT_VALUES = {
     artifacts.RUN_FILE,
     artifacts.HOLDOUT_METRICS_FILE,
     artifacts.GX_SIDECAR_SUFFIX,
+    artifacts.SERVING_CACHE_POINTER,
+    artifacts.SERVING_CACHE_META,
     *artifacts.PlotFile.ALL,
     *(v for k, v in vars(artifacts.Tag).items() if k.isupper()),
 } - WORD_VALUES

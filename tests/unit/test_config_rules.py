@@ -356,6 +356,44 @@ RULES = [
         "allowed: window_days, min_rows",
     ),
     ("paths_missing_key", _pop("paths", "evidently_workspace"), "paths.evidently_workspace", "missing"),
+    # serving
+    ("serving_port_zero", _set("serving", "port", 0), "serving.port", "in [1, 65535]"),
+    ("serving_port_text", _set("serving", "port", "8090"), "serving.port", "whole number"),
+    ("serving_max_batch_zero", _set("serving", "max_batch", 0), "serving.max_batch", "in [1, 10000]"),
+    (
+        "serving_body_tiny",
+        _set("serving", "max_body_bytes", 10),
+        "serving.max_body_bytes",
+        "in [1024, 67108864]",
+    ),
+    ("serving_poll_too_fast", _set("serving", "poll_seconds", 0.1), "serving.poll_seconds", "in [0.5, 3600]"),
+    (
+        "serving_fallback_is_an_answer",
+        _set("serving", "fallback_decision", "approve"),
+        "serving.fallback_decision",
+        "must differ from serving.low_risk_decision",
+    ),
+    (
+        "serving_same_decisions",
+        _set("serving", "high_risk_decision", "approve"),
+        "serving.high_risk_decision",
+        "must differ from serving.low_risk_decision",
+    ),
+    (
+        "serving_log_batch_above_buffer",
+        _set("serving", "log_batch_rows", 100_000),
+        "serving.log_batch_rows",
+        "<= serving.log_buffer_rows 50000",
+    ),
+    ("serving_latency_zero", _set("serving", "latency_p95_ms", 0), "serving.latency_p95_ms", "> 0"),
+    ("serving_cache_dir_empty", _set("serving", "cache_dir", ""), "serving.cache_dir", "must not be empty"),
+    (
+        "serving_unknown_key",
+        _set("serving", "workers", 4),
+        "serving.workers",
+        "allowed: host, port, max_batch",
+    ),
+    ("serving_missing", _pop("serving"), "serving", "missing"),
 ]
 
 

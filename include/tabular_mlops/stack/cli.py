@@ -9,6 +9,7 @@ import fcntl
 import io
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -24,12 +25,12 @@ from tabular_mlops.stack import backfill, bootstrap, commands, services, status
 from tabular_mlops.stack.console import done, fmt_duration, say, step
 from tabular_mlops.stack.errors import StackError, log_tail
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
-from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, airflow_api, programs
+from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, SERVING, airflow_api, programs
 from tabular_mlops.stack.summary import print_summary
 from tabular_mlops.stack.supervisor import Program, Supervisor
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
-START_TIMEOUT = {MLFLOW: 180, EVIDENTLY: 180, AIRFLOW: 300}
+START_TIMEOUT = {MLFLOW: 180, EVIDENTLY: 180, AIRFLOW: 300, SERVING: 180}
 
 
 @contextlib.contextmanager
@@ -154,6 +155,10 @@ def cmd_up(layout: Layout) -> int:
     done(t)
     timings["train"] = time.monotonic() - t
 
+    t = step(f"Scoring service on {layout.serving_url} (follows the champion alias)")
+    start_serving(sup, layout, progs[SERVING])
+    timings["serving"] = time.monotonic() - t
+
     bootstrap.ensure_monitoring(layout, api)
     bootstrap.ensure_live_source(api, params)
     api.close()
@@ -189,6 +194,20 @@ def start_airflow(sup: Supervisor, layout: Layout, progs: dict[str, Program]) ->
         log=sup.files.log(AIRFLOW),
     )
     say(f"    UI login: {AIRFLOW_USER} / {login}  (from {layout.passwords_file})")
+
+
+def start_serving(sup: Supervisor, layout: Layout, program: Program) -> None:
+    """`tabular-mlops serve` under supervisord, once a champion exists; a stack without one still comes up."""
+    if not layout.serving_token_file.exists():
+        # Created with mode 0600 before anything is written to it; the service reads it at start.
+        fd = os.open(layout.serving_token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    what = f"scoring service at {layout.serving_url}/health/ready"
+    try:
+        say(f"    {services.ensure_program(sup, layout, program, START_TIMEOUT[SERVING], what)}")
+    except StackError as exc:
+        say(f"    not started: {exc} (it needs a champion; `make run` again once train_model promoted one)")
 
 
 def cmd_down(layout: Layout) -> int:

@@ -10,13 +10,13 @@ from tabular_mlops.stack.airflow_api import AirflowAPI
 from tabular_mlops.stack.layout import AIRFLOW_USER, HOST, Layout
 from tabular_mlops.stack.supervisor import Program
 
-MLFLOW, EVIDENTLY, AIRFLOW = "mlflow", "evidently", "airflow"
+MLFLOW, EVIDENTLY, AIRFLOW, SERVING = "mlflow", "evidently", "airflow", "serving"
 # Airflow components that must all be healthy before the stack uses the REST API.
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
 def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
-    """The three long-running processes, in start order."""
+    """The long-running processes, in start order (the scoring service needs a champion: `up` starts it last)."""
     bin_dir = layout.bin_dir
     mlflow = Program(
         name=MLFLOW,
@@ -66,7 +66,15 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
         stopwaitsecs=60,
         startsecs=5,
     )
-    return [mlflow, evidently, airflow]
+    serving = Program(
+        name=SERVING,
+        command=(str(bin_dir / "tabular-mlops"), "serve", "--host", HOST, "--port", str(layout.serving_port)),
+        directory=layout.repo,
+        port=layout.serving_port,
+        # loading and testing the champion takes a few seconds before the port opens
+        startsecs=1,
+    )
+    return [mlflow, evidently, airflow, serving]
 
 
 def _get(url: str) -> httpx.Response | None:
@@ -103,12 +111,36 @@ def airflow_healthy(layout: Layout) -> bool:
     return all((health.get(part) or {}).get("status") == "healthy" for part in AIRFLOW_COMPONENTS)
 
 
+def serving_health(layout: Layout) -> dict | None:
+    """/health/ready of the scoring service: {"status": ready|degraded, "reasons": [...], "model_version": ...}."""
+    resp = _get(f"{layout.serving_url}/health/ready")
+    if resp is None or resp.status_code != 200:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def serving_healthy(layout: Layout) -> bool:
+    """Answering with a model (ready, or degraded with its reasons)."""
+    return serving_health(layout) is not None
+
+
 def describe_health(name: str, layout: Layout) -> str:
     """One phrase for `status`."""
     if name == MLFLOW:
         return "health OK" if mlflow_healthy(layout) else "not answering"
     if name == EVIDENTLY:
         return "API OK" if evidently_healthy(layout) else "not answering"
+    if name == SERVING:
+        ready = serving_health(layout)
+        if ready is None:
+            return "not answering"
+        reasons = "; ".join(ready.get("reasons") or [])
+        return f"{ready.get('status')}, model v{ready.get('model_version')}" + (
+            f": {reasons}" if reasons else ""
+        )
     health = airflow_health(layout)
     if health is None:
         return "not answering"
@@ -120,4 +152,9 @@ def airflow_api(layout: Layout) -> AirflowAPI:
     return AirflowAPI(layout.airflow_url, AIRFLOW_USER, layout.airflow_password())
 
 
-HEALTHY = {MLFLOW: mlflow_healthy, EVIDENTLY: evidently_healthy, AIRFLOW: airflow_healthy}
+HEALTHY = {
+    MLFLOW: mlflow_healthy,
+    EVIDENTLY: evidently_healthy,
+    AIRFLOW: airflow_healthy,
+    SERVING: serving_healthy,
+}

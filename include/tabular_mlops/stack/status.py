@@ -8,7 +8,15 @@ from tabular_mlops.stack.airflow_api import AirflowAPI
 from tabular_mlops.stack.console import say
 from tabular_mlops.stack.errors import StackError
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
-from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, airflow_api, describe_health
+from tabular_mlops.stack.programs import (
+    AIRFLOW,
+    EVIDENTLY,
+    HEALTHY,
+    MLFLOW,
+    SERVING,
+    airflow_api,
+    describe_health,
+)
 from tabular_mlops.stack.summary import champion, print_champion
 
 
@@ -35,8 +43,18 @@ def show(layout: Layout) -> int:
     """supervisorctl status, each program's health, DAG runs and the champion."""
     sup = services.supervisor(layout)
     statuses = sup.statuses()
-    urls = {MLFLOW: layout.mlflow_url, EVIDENTLY: layout.evidently_url, AIRFLOW: layout.airflow_url}
-    ports = {MLFLOW: layout.mlflow_port, EVIDENTLY: layout.evidently_port, AIRFLOW: layout.airflow_port}
+    urls = {
+        MLFLOW: layout.mlflow_url,
+        EVIDENTLY: layout.evidently_url,
+        AIRFLOW: layout.airflow_url,
+        SERVING: layout.serving_url,
+    }
+    ports = {
+        MLFLOW: layout.mlflow_port,
+        EVIDENTLY: layout.evidently_port,
+        AIRFLOW: layout.airflow_port,
+        SERVING: layout.serving_port,
+    }
     if not statuses:
         say("The stack is not running: `make run` starts it.")
         for name, port in ports.items():
@@ -44,7 +62,7 @@ def show(layout: Layout) -> int:
                 say(f"  (port {port}, {name}'s, is used by another process: {services.port_owner(port)})")
         return 0
     say(f"supervisord: {sup.files.config}")
-    for name in (MLFLOW, EVIDENTLY, AIRFLOW):
+    for name in (MLFLOW, EVIDENTLY, AIRFLOW, SERVING):
         s = statuses.get(name)
         state = f"{s.state:8} {s.detail}" if s else "unknown"
         health = describe_health(name, layout) if s and s.state == "RUNNING" else "-"

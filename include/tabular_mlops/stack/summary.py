@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from tabular_mlops.artifacts import LINEAGE_TAGS, Tag
 from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.serving.schema import example_application
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
-from tabular_mlops.stack.programs import mlflow_healthy
+from tabular_mlops.stack.programs import SERVING, describe_health, mlflow_healthy
 
 if TYPE_CHECKING:
     from tabular_mlops.config import Params
@@ -56,6 +57,12 @@ def print_champion(info: dict | None) -> None:
     say("  lineage: " + ", ".join(f"{k}={tags[k]}" for k in LINEAGE_TAGS if k in tags))
 
 
+def serving_curl(layout: Layout, params: Params) -> str:
+    """A curl line that scores the schema's example application."""
+    body = json.dumps(example_application(params.schema), separators=(",", ":"))
+    return f"curl -s {layout.serving_url}/predict -H 'content-type: application/json' -d '{body}'"
+
+
 def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
     """URLs, login, champion and where to look in each UI."""
     password = layout.airflow_password() or "(not generated yet)"
@@ -67,6 +74,10 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
     say(
         f"Evidently {layout.evidently_url}  (project '{model} monitoring': nightly drift/performance reports)"
     )
+    say(
+        f"Scoring  {layout.serving_url}  ({describe_health(SERVING, layout)}; API docs {layout.serving_url}/docs)"
+    )
+    say(f"         {serving_curl(layout, params)}")
     say("")
     print_champion(champion(layout))
     say("")

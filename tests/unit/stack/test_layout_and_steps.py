@@ -65,12 +65,27 @@ def test_env_file_is_sourceable(tmp_path: Path) -> None:
 def test_programs_bind_to_localhost_and_airflow_stops_as_a_group() -> None:
     layout = Layout.from_env(REPO, {})
     progs = {p.name: p for p in programs(layout, layout.var / "evidently")}
-    assert list(progs) == ["mlflow", "evidently", "airflow"]
+    assert list(progs) == ["mlflow", "evidently", "airflow", "serving"]
     for prog in progs.values():
         assert prog.port is not None
     assert "--serve-artifacts" in progs["mlflow"].command
     assert progs["mlflow"].command[progs["mlflow"].command.index("--host") + 1] == "127.0.0.1"
     assert progs[AIRFLOW].stopsignal == "INT" and not progs[AIRFLOW].stopasgroup
+    serve = progs["serving"].command
+    assert (
+        serve[1:3] == ("serve", "--host")
+        and serve[3] == "127.0.0.1"
+        and serve[-1] == str(layout.serving_port)
+    )
+
+
+def test_the_stack_tells_the_scoring_service_where_its_log_and_token_are(tmp_path) -> None:
+    layout = Layout.from_env(REPO, {"MLOPS_SERVING_PORT": "9099"})
+    env = layout.stack_env()
+    assert layout.serving_url == "http://127.0.0.1:9099"
+    assert env["MLOPS_MONITORING_DB_URL"] == f"sqlite:///{layout.monitoring_db}"
+    assert env["MLOPS_SERVING_ADMIN_TOKEN_FILE"] == str(layout.serving_token_file)
+    assert "MLOPS_SERVING_ADMIN_TOKEN" not in env  # the secret itself never goes into stack.env
 
 
 def _params(start: str, days: int, delay: int) -> SimpleNamespace:

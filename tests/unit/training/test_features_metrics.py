@@ -18,6 +18,27 @@ def test_model_frame_types_and_missing_values(repo_params):
     assert x["income"].dtype == np.float64
 
 
+def test_model_frame_normalises_every_kind_of_missing_and_dtype(repo_params):
+    """What the model sees for each input form (batch frames from SQL or parquet, one-row online frames): numbers
+    as float64 with NaN, categories as str with "missing"; the index is reset."""
+    import pandas as pd
+
+    df = generate_day(dt.date(2026, 1, 1), 5, 5).set_axis([10, 11, 12, 13, 14])
+    df["age"] = pd.Series([30, pd.NA, 40, 50, 60], dtype="Int64", index=df.index)
+    df["income"] = ["52000", None, np.nan, 1.5, "n/a"]
+    df["region"] = pd.Series(["north", None, pd.NA, np.nan, "south"], dtype=object, index=df.index)
+    df["home_ownership"] = pd.Series(["RENT", None, "OWN", "OWN", "RENT"], dtype="category", index=df.index)
+    df["loan_purpose"] = pd.Series(["car", pd.NA, "car", "car", "car"], dtype="string", index=df.index)
+    x = model_frame(df, repo_params.schema)
+    assert list(x.index) == [0, 1, 2, 3, 4]
+    assert x["age"].tolist()[:1] == [30.0] and np.isnan(x["age"].iloc[1]) and x["age"].dtype == np.float64
+    assert x["income"].iloc[[0, 3]].tolist() == [52000.0, 1.5] and x["income"].iloc[[1, 2, 4]].isna().all()
+    assert x["region"].tolist() == ["north", "missing", "missing", "missing", "south"]
+    assert x["home_ownership"].tolist() == ["RENT", "missing", "OWN", "OWN", "RENT"]
+    assert x["loan_purpose"].tolist() == ["car", "missing", "car", "car", "car"]
+    assert all(type(v) is str for c in repo_params.schema.categorical_features for v in x[c])
+
+
 def test_model_frame_names_missing_columns(repo_params):
     df = generate_day(dt.date(2026, 1, 1), 10, 5).drop(columns=["age"])
     with pytest.raises(KeyError, match="age"):

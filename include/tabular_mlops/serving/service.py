@@ -1,0 +1,163 @@
+"""The scoring service without HTTP: start from the registry or the cache, keep following the champion, answer
+(answers.py), log every answer, report readiness. `app.py` puts FastAPI in front of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from tabular_mlops.artifacts import CHAMPION, ONLINE_SOURCE, Tag
+from tabular_mlops.config import Params
+from tabular_mlops.model_store import UntrustedModelError
+from tabular_mlops.serving.answers import Answer, Answerer, Records
+from tabular_mlops.serving.cache import ModelCache
+from tabular_mlops.serving.candidate import check_candidate
+from tabular_mlops.serving.follower import ChampionFollower, Reload
+from tabular_mlops.serving.holder import ModelHolder, Served
+from tabular_mlops.serving.logwriter import PredictionLogWriter
+from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.settings import ServiceEnv, StartupError
+from tabular_mlops.serving.watcher import RegistryWatcher
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ScoringService:
+    def __init__(self, params: Params, env: ServiceEnv, root: Path) -> None:
+        self.params, self.env = params, env
+        self.schema, self.serving = params.schema, params.serving
+        self.model_name = params.registry.model_name
+        self.threshold = params.evaluate.decision_threshold
+        self.metrics = ServingMetrics()
+        self.holder = ModelHolder()
+        self.cache = ModelCache(root / self.serving.cache_dir, self.model_name)
+        self.follower = ChampionFollower(params, self.holder, self.cache, self.metrics)
+        self.writer = PredictionLogWriter(env.monitoring_db_url, self.schema, self.serving, self.metrics)
+        self.watcher = RegistryWatcher(self.follower, self.serving.poll_seconds)
+        self.started_at = _utcnow()
+        # The prediction log's scoring_run_id of this process's answers.
+        self.instance = (
+            f"{ONLINE_SOURCE}:{socket.gethostname()}:{os.getpid()}:{self.started_at:%Y%m%dT%H%M%S}"
+        )
+        self.answers = Answerer(params, self.holder, self.writer, self.metrics, self.instance)
+        self.cache_reason: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load_initial(self) -> Reload:
+        """The champion from the registry, else the last good one from the cache; StartupError when neither."""
+        first = self.follower.refresh()
+        if self.holder.loaded:
+            self._announce()
+            return first
+        try:
+            cached = self.cache.load_last_good()
+        except UntrustedModelError as exc:
+            raise StartupError(f"{self._no_registry(first)}, and the cached model is refused: {exc}") from exc
+        if cached is None:
+            raise StartupError(
+                f"{self._no_registry(first)}, and no champion is cached in {self.cache.root} "
+                "(the service caches each champion it loads: start it once while the registry is reachable)"
+            )
+        tests = check_candidate(cached.loaded.model, self.schema, self.serving, self.params.gate)
+        if not tests.passed:
+            raise StartupError(
+                f"{self._no_registry(first)}, and the cached v{cached.loaded.version} fails: {tests.reason}"
+            )
+        self.cache_reason = f"{first.reason} (cached {cached.cached_at})"
+        self.holder.swap(Served(cached.loaded, "cache", _utcnow(), tests.reason))
+        self._announce()
+        return first
+
+    def _no_registry(self, first: Reload) -> str:
+        return f"cannot start: no champion of '{self.model_name}' from the registry at {self.env.tracking_uri} ({first.reason})"
+
+    def _announce(self) -> None:
+        served = self.holder.current
+        log.warning("serving %s v%s from the %s", self.model_name, served.version, served.origin)
+
+    def exposition(self) -> bytes:
+        """The metrics text; gauges of state (version, degraded, buffer) are read now, whichever thread changed it."""
+        served = self.holder.current
+        self.metrics.serving(self.model_name, served.version, served.origin)
+        self.metrics.log_buffered.set(self.writer.buffered)
+        self.readiness()
+        return self.metrics.exposition()
+
+    def start(self) -> None:
+        self.writer.start()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.writer.close()
+
+    def reload(self, force: bool = True) -> Reload:
+        return self.follower.refresh(force=force)
+
+    def rollback(self) -> tuple[Served, Served]:
+        now, left = self.holder.rollback()
+        self._announce()
+        return now, left
+
+    # ------------------------------------------------------------------ answers
+
+    def score(self, records: Records) -> list[Answer]:
+        """Score applications (validated, keyed by column name) with the model serving now."""
+        return self.answers.score_groups([records])[0]
+
+    def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
+        return self.answers.score_groups(groups)
+
+    # ------------------------------------------------------------------ state
+
+    def readiness(self) -> tuple[str, list[str]]:
+        """ "ready", "degraded" (answering, with the reasons) or "not_ready" (no model)."""
+        if not self.holder.loaded:
+            return "not_ready", ["no model loaded"]
+        served, reasons = self.holder.current, []
+        if served.origin == "cache":
+            reasons.append(f"serving v{served.version} from the local cache: {self.cache_reason}")
+        if self.follower.registry_error:
+            since = self.follower.registry_error_since
+            reasons.append(f"registry unreachable since {since:%Y-%m-%dT%H:%M:%SZ}, the champion alias is not "
+                           f"followed: {self.follower.registry_error}")  # fmt: skip
+        if self.holder.rolled_back_from:
+            reasons.append(
+                f"rolled back in-process from v{self.holder.rolled_back_from}, which the registry still names "
+                f"{CHAMPION} (`tabular-mlops rollback` moves the alias; POST /admin/reload follows it again)"
+            )
+        if self.writer.down_since:
+            reasons.append(
+                f"prediction log database unreachable since {self.writer.down_since:%Y-%m-%dT%H:%M:%SZ}: "
+                f"{self.writer.buffered} row(s) buffered, {self.writer.dropped} dropped ({self.writer.last_error})"
+            )
+        self.metrics.degraded.set(1 if reasons else 0)
+        return ("degraded" if reasons else "ready"), reasons
+
+    def describe(self) -> dict[str, Any]:
+        served, previous = self.holder.current, self.holder.previous
+        tags = served.loaded.tags
+        return {
+            "name": self.model_name,
+            "version": served.version,
+            "alias": CHAMPION if served.version == self.follower.last_champion else None,
+            "registry_champion": self.follower.last_champion,
+            "run_id": served.loaded.run_id,
+            "data_hash": tags.get(Tag.DVC_DATA_HASH),
+            "sha256": tags.get(Tag.MODEL_SHA256),
+            "loaded_at": served.loaded_at.isoformat(),
+            "origin": served.origin,
+            "model_tests": served.tests,
+            "previous_version": previous.version if previous else None,
+            "rolled_back_from": self.holder.rolled_back_from,
+            "decision_threshold": self.threshold,
+        }

@@ -1,0 +1,158 @@
+"""The service follows a real MLflow registry (SQLite store): a promoted version is loaded beside the serving one,
+tested and swapped; a corrupt version is refused and the old one keeps serving; the alias moving back swaps the
+warm model in at once; the cache serves a restart while the registry is down, and nothing cached refuses to start."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import socket
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from tabular_mlops.artifacts import CHAMPION, SERVING_CACHE_POINTER, Tag
+from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.model_store import UntrustedModelError, verified_copy
+from tabular_mlops.scoring import model_frame
+from tabular_mlops.serving.server import MLFLOW_HTTP_DEFAULTS
+from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ServiceEnv, StartupError
+from tabular_mlops.training.features import build_pipeline
+from tabular_mlops.training.train import log_model
+
+from tests.conftest import REPO
+
+NAME = "credit_default"
+
+
+def fit(schema, seed: int, max_iter: int = 20):
+    df = pd.concat([generate_day(dt.date(2026, 2, 1) + dt.timedelta(days=i), 1000, seed) for i in range(2)])
+    model = build_pipeline(schema, {"model": "hist_gradient_boosting", "max_iter": max_iter}, seed)
+    return model.fit(model_frame(df, schema), df[schema.target_column].astype(int)), model_frame(
+        df.head(50), schema
+    )
+
+
+def register(schema, seed: int) -> str:
+    """Log and register a fitted pipeline the way training does: skops file, checksum tag."""
+    model, sample = fit(schema, seed)
+    with mlflow.start_run():
+        info = log_model(model, sample, REPO)
+    with verified_copy(info.model_uri) as verified:
+        sha = verified.sha256
+    return str(mlflow.register_model(info.model_uri, NAME, tags={Tag.MODEL_SHA256: sha}).version)
+
+
+def promote(version: str) -> None:
+    MlflowClient().set_registered_model_alias(NAME, CHAMPION, version)
+
+
+def model_dir(version: str) -> Path:
+    return Path(MlflowClient().get_model_version_download_uri(NAME, version).removeprefix("file://"))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def registry(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for key, value in MLFLOW_HTTP_DEFAULTS.items():  # as `tabular-mlops serve` sets them
+        monkeypatch.setenv(key, value)
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment("serving", artifact_location=(tmp_path / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def service_for(params, root: Path, tracking_uri: str) -> ScoringService:
+    params = dataclasses.replace(params, serving=dataclasses.replace(params.serving, poll_seconds=3600.0))
+    return ScoringService(params, ServiceEnv(tracking_uri, f"sqlite:///{root / 'log.db'}", None), root)
+
+
+def test_follow_promotions_refuse_a_corrupt_version_and_swap_back(repo_params, registry, tmp_path):
+    schema = repo_params.schema
+    v1 = register(schema, 1)
+    promote(v1)
+    service = service_for(repo_params, tmp_path, registry)
+    assert service.load_initial().outcome == "swapped"
+    assert service.holder.current.version == v1 and service.readiness() == ("ready", [])
+
+    v2 = register(schema, 2)
+    promote(v2)
+    result = service.follower.refresh()
+    assert result.outcome == "swapped" and service.holder.current.version == v2
+    assert service.holder.previous.version == v1
+
+    v3 = register(schema, 3)
+    skops_file = next(model_dir(v3).glob("*.skops"))
+    skops_file.write_bytes(skops_file.read_bytes()[:100])  # corrupt after registration
+    promote(v3)
+    refused = service.follower.refresh()
+    assert refused.outcome == "refused" and "checksum" in refused.reason
+    assert service.holder.current.version == v2  # the old one keeps serving
+    again = service.follower.refresh()
+    assert again.outcome == "refused"  # remembered: not downloaded again every poll
+
+    promote(v1)  # the alias moves back: v1 is still warm
+    back = service.follower.refresh()
+    assert back.outcome == "swapped" and "warm" in back.reason and service.holder.current.version == v1
+
+
+def test_a_restart_with_the_registry_down_serves_the_cache_degraded(repo_params, registry, tmp_path):
+    v1 = register(repo_params.schema, 1)
+    promote(v1)
+    service_for(repo_params, tmp_path, registry).load_initial()  # caches v1
+    assert (tmp_path / repo_params.serving.cache_dir / NAME / SERVING_CACHE_POINTER).exists()
+
+    down = f"http://127.0.0.1:{closed_port()}"
+    mlflow.set_tracking_uri(down)
+    restarted = service_for(repo_params, tmp_path, down)
+    first = restarted.load_initial()
+    assert first.outcome == "registry_unavailable"
+    assert restarted.holder.current.version == v1 and restarted.holder.current.origin == "cache"
+    status, reasons = restarted.readiness()
+    assert (
+        status == "degraded" and "from the local cache" in reasons[0] and "registry unreachable" in reasons[1]
+    )
+
+    mlflow.set_tracking_uri(registry)  # the registry is back: the same version, now confirmed by it
+    assert restarted.follower.refresh().outcome == "unchanged"
+    assert restarted.holder.current.origin == "registry" and restarted.readiness()[0] == "ready"
+
+
+def test_a_tampered_cache_is_refused_and_nothing_cached_refuses_to_start(repo_params, registry, tmp_path):
+    promote(register(repo_params.schema, 1))
+    service_for(repo_params, tmp_path, registry).load_initial()
+    down = f"http://127.0.0.1:{closed_port()}"
+    mlflow.set_tracking_uri(down)
+
+    cached = next((tmp_path / repo_params.serving.cache_dir / NAME).glob("v*/*.skops"))
+    cached.write_bytes(cached.read_bytes() + b"tampered")
+    with pytest.raises(StartupError, match="cached model is refused.*checksum"):
+        service_for(repo_params, tmp_path, down).load_initial()
+
+    empty = tmp_path / "fresh"
+    with pytest.raises(StartupError) as err:
+        service_for(repo_params, empty, down).load_initial()
+    assert "registry unreachable" in str(err.value) and "no champion is cached" in str(err.value)
+
+
+def test_the_cache_loads_only_through_the_safe_checks(repo_params, registry, tmp_path):
+    promote(register(repo_params.schema, 1))
+    service = service_for(repo_params, tmp_path, registry)
+    service.load_initial()
+    mlmodel = next((tmp_path / repo_params.serving.cache_dir / NAME).glob("v*/MLmodel"))
+    mlmodel.write_text(
+        mlmodel.read_text().replace("serialization_format: skops", "serialization_format: cloudpickle")
+    )
+    with pytest.raises(UntrustedModelError, match="cloudpickle"):
+        service.cache.load_last_good()

@@ -1,0 +1,175 @@
+"""The routes on a real fitted pipeline, through FastAPI's test client: answers, the shared scoring function,
+422 without echo, body limit, fallback on a model error, admin token, metrics, the prediction log."""
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from tabular_mlops.artifacts import ONLINE_SOURCE
+from tabular_mlops.scoring import score_frame
+from tabular_mlops.serving.app import create_app
+
+from tests.unit.serving.conftest import example, make_service, served
+
+
+@pytest.fixture()
+def service(repo_params, tmp_path, fitted):
+    return make_service(repo_params, tmp_path, fitted)
+
+
+@pytest.fixture()
+def client(service):
+    with TestClient(create_app(service)) as c:
+        yield c
+
+
+def test_predict_answers_with_the_shared_scoring_function(client, repo_params, applications, fitted):
+    schema = repo_params.schema
+    resp = client.post("/predict", json=example(applications, schema, 3))
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    expected = float(score_frame(fitted, applications.iloc[[3]], schema)[0])
+    assert answer["score"] == expected  # bit-identical: same function, same preprocessing inside the model
+    high = expected >= repo_params.evaluate.decision_threshold
+    assert answer["decision"] == (
+        repo_params.serving.high_risk_decision if high else repo_params.serving.low_risk_decision
+    )
+    assert answer["model_version"] == "1" and answer["fallback"] is False
+    assert answer["application_id"] == str(applications.iloc[3][schema.id_column])
+    assert (
+        'serving_requests_total{route="/predict",status="200",version="1"} 1.0' in client.get("/metrics").text
+    )
+
+
+def test_batch_keeps_order_and_matches_batch_scoring(client, repo_params, applications, fitted):
+    schema = repo_params.schema
+    bodies = [example(applications, schema, i) for i in range(25)]
+    resp = client.post("/predict/batch", json={"applications": bodies})
+    assert resp.status_code == 200, resp.text
+    scores = [p["score"] for p in resp.json()["predictions"]]
+    assert scores == score_frame(fitted, applications.head(25), schema).tolist()
+
+
+def test_invalid_input_is_422_per_field_and_never_echoed(client, repo_params, applications):
+    secret_id, secret_region = "SSN-123-45-6789", "my-home-address-42"
+    body = {**example(applications, repo_params.schema), "region": secret_region, "age": 12, "ssn": secret_id}
+    resp = client.post("/predict", json=body)
+    assert resp.status_code == 422
+    detail = {e["field"]: e for e in resp.json()["detail"]}
+    assert set(detail) == {"region", "age", "ssn"}
+    assert detail["age"] == {"field": "age", "value_type": "integer", "rule": "must be >= 18"}
+    assert (
+        secret_region not in resp.text
+        and secret_id not in resp.text
+        and "12" not in json.dumps(detail["age"])
+    )
+    broken = client.post(
+        "/predict", content=b'{"age": 30, "region": "my-home', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422 and "my-home" not in broken.text
+    metrics = client.get("/metrics").text
+    assert 'serving_validation_errors_total{route="/predict"} 2.0' in metrics
+
+
+def test_bodies_above_the_limit_are_413_before_parsing(repo_params, tmp_path, fitted):
+    service = make_service(repo_params, tmp_path, fitted, max_body_bytes=2048)
+    with TestClient(create_app(service)) as client:
+        big = json.dumps({"applications": ["x" * 4000]}).encode()
+        assert (
+            client.post(
+                "/predict/batch", content=big, headers={"content-type": "application/json"}
+            ).status_code
+            == 413
+        )
+
+        def chunks():  # no Content-Length: the limit is counted while reading
+            yield big[:1000]
+            yield big[1000:]
+
+        resp = client.post("/predict/batch", content=chunks(), headers={"content-type": "application/json"})
+        assert resp.status_code == 413 and "2048 bytes" in resp.text
+
+
+def test_batch_above_max_batch_is_422(repo_params, tmp_path, fitted, applications):
+    service = make_service(repo_params, tmp_path, fitted, max_batch=3)
+    with TestClient(create_app(service)) as client:
+        body = {"applications": [example(applications, repo_params.schema, i) for i in range(4)]}
+        resp = client.post("/predict/batch", json=body)
+        assert resp.status_code == 422 and resp.json()["detail"][0]["rule"] == "must hold at most 3 item(s)"
+
+
+def _explodes_on_old_applicants(frame: pd.DataFrame) -> pd.DataFrame:
+    if (frame["age"] > 90).any():
+        raise ValueError("this model cannot score applicants over 90")
+    return frame
+
+
+def test_a_model_error_answers_the_safe_decision_and_the_service_goes_on(
+    repo_params, tmp_path, fitted, applications
+):
+    fragile = make_pipeline(FunctionTransformer(_explodes_on_old_applicants), fitted)
+    service = make_service(repo_params, tmp_path, fragile)
+    with TestClient(create_app(service)) as client:
+        body = example(applications, repo_params.schema)
+        resp = client.post("/predict", json={**body, "age": 95})
+        assert resp.status_code == 200
+        answer = resp.json()
+        assert answer["fallback"] is True and answer["score"] is None
+        assert answer["decision"] == repo_params.serving.fallback_decision
+        ok = client.post("/predict", json=body).json()
+        assert ok["fallback"] is False and ok["score"] is not None
+        assert 'serving_fallbacks_total{reason="ValueError"} 1.0' in client.get("/metrics").text
+
+
+def test_admin_routes_need_the_token(repo_params, tmp_path, fitted):
+    service = make_service(repo_params, tmp_path, fitted)
+    service.holder.swap(served(fitted, "2"))
+    with TestClient(create_app(service)) as client:
+        assert client.post("/admin/rollback").status_code == 401
+        wrong = client.post("/admin/rollback", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        resp = client.post("/admin/rollback", headers={"Authorization": "Bearer s3cret"})
+        assert resp.json() == {"outcome": "rollback", "serving": "1", "rolled_back_from": "2"}
+        assert client.get("/model").json()["version"] == "1"
+        ready = client.get("/health/ready").json()
+        assert ready["status"] == "degraded" and "rolled back in-process from v2" in ready["reasons"][0]
+
+
+def test_without_a_configured_token_admin_is_disabled(repo_params, tmp_path, fitted):
+    service = make_service(repo_params, tmp_path, fitted, token=None)
+    with TestClient(create_app(service)) as client:
+        resp = client.post("/admin/reload", headers={"Authorization": "Bearer anything"})
+        assert resp.status_code == 401 and "MLOPS_SERVING_ADMIN_TOKEN is not set" in resp.text
+
+
+def test_health_model_and_metrics(client):
+    assert client.get("/health/live").json() == {"status": "alive"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    model = client.get("/model").json()
+    assert model["version"] == "1" and model["data_hash"] == "abc123" and model["origin"] == "registry"
+    metrics = client.get("/metrics").text
+    assert 'serving_model{name="credit_default",origin="registry",version="1"} 1.0' in metrics
+    assert 'serving_requests_total{route="/model",status="200",version="none"} 1.0' in metrics
+    assert "serving_request_seconds_bucket" in metrics
+
+
+def test_every_answer_reaches_the_prediction_log(repo_params, tmp_path, fitted, applications, service):
+    schema = repo_params.schema
+    with TestClient(create_app(service)) as client:
+        answers = [client.post("/predict", json=example(applications, schema, i)).json() for i in range(5)]
+    # Leaving the client stops the service, which flushes the writer.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
+    logged = pd.read_sql("select * from prediction_log order by prediction_id", engine)
+    assert len(logged) == 5 and set(logged["source"]) == {ONLINE_SOURCE}
+    by_id = logged.set_index("prediction_id")
+    for a in answers:
+        row = by_id.loc[a["prediction_id"]]
+        assert row["score"] == a["score"] and row["model_version"] == "1"
+        assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold)
+    first = applications.iloc[0]
+    assert by_id.loc[answers[0]["prediction_id"]]["age"] == first["age"]
