@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from tabular_mlops.config import load_params
 from tabular_mlops.data.live_source import days_ahead_of
 
@@ -30,6 +31,9 @@ def _rows_by_day(db, params) -> dict[str, int]:
 
 def test_a_night_writes_the_next_nights_days_idempotently(tmp_path, airflow_db):
     project = make_project(tmp_path / "project")
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["simulate"]["live_source"] = True
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(project / "params.yaml")
     env, db, _ = project_env(project)
     try:
