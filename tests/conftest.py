@@ -4,6 +4,8 @@ source database and MLflow store."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -101,3 +103,40 @@ def ledger_engine(project: Path):
     import sqlalchemy as sa
 
     return sa.create_engine(f"sqlite:///{project / 'monitoring.db'}")
+
+
+HISTORY_START = dt.date(2026, 1, 1)
+
+
+def publish_history(
+    project: Path, params, days: int = 12, rows: int = 800, db: Path | None = None, push: bool = False
+) -> str:
+    """Seed `days` simulated days from HISTORY_START into the project's source database, then extract,
+    validate and publish them as the ingestion DAG does (with DVC when `push`); returns the source URL."""
+    from tabular_mlops.data import source
+    from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
+    from tabular_mlops.data.simulate import generate_day
+
+    url = f"sqlite:///{db or project / 'src.db'}"
+    engine = source.connect(url)
+    for i in range(days):
+        day = HISTORY_START + dt.timedelta(days=i)
+        source.write_day(engine, params.schema, day, generate_day(day, rows, 3))
+    night = HISTORY_START + dt.timedelta(days=params.schema.label_delay_days)
+    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=days))
+    publish_validated(params, project, validate_extracted(params, project, extracted), push=push)
+    return url
+
+
+@contextlib.contextmanager
+def tracking_store(uri: str):
+    """MLFLOW_TRACKING_URI set to `uri` for the block, restored afterwards."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield uri
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved

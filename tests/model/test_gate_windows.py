@@ -10,16 +10,13 @@ import os
 import pytest
 from tabular_mlops.artifacts import CHAMPION, Tag, snapshot_name
 from tabular_mlops.config import load_params
-from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
-from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project
+from tests.conftest import ledger_engine, make_project, publish_history
 
 START = dt.date(2026, 1, 1)
 DAYS = 14
@@ -46,14 +43,7 @@ def first_champion(tmp_path_factory):
         preprocess=dataclasses.replace(params.preprocess, window_days=DAYS, holdout_days=3),
         train=dataclasses.replace(params.train, search_space=one),
     )
-    url = f"sqlite:///{project / 'src.db'}"
-    engine = source.connect(url)
-    for i in range(DAYS):
-        day = START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, 900, 3))
-    night = START + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=DAYS))
-    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
+    publish_history(project, params, days=DAYS, rows=900)
     configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
     first = _train_and_gate(project, params)
     assert first["promoted"], first

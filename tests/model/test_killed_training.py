@@ -13,14 +13,11 @@ import time
 import pytest
 from tabular_mlops.artifacts import RunStage, Tag
 from tabular_mlops.config import load_params
-from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
-from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import make_project
+from tests.conftest import make_project, publish_history, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -29,22 +26,10 @@ START = dt.date(2026, 1, 1)
 def project(tmp_path):
     project = make_project(tmp_path / "project")
     params = load_params(project / "params.yaml")
-    url = f"sqlite:///{project / 'src.db'}"
-    engine = source.connect(url)
-    for i in range(12):
-        day = START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, 1500, 3))
-    night = START + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
+    publish_history(project, params, rows=1500)
     split_window(params, project)
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-    yield project, params
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with tracking_store(f"sqlite:///{project / 'mlflow.db'}"):
+        yield project, params
 
 
 def _running(experiment_id: str) -> list:

@@ -14,9 +14,6 @@ import pytest
 import yaml
 from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION
 from tabular_mlops.config import load_params
-from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
-from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.ledger import history
@@ -24,7 +21,7 @@ from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import REPO, ledger_engine, make_project
+from tests.conftest import REPO, ledger_engine, make_project, publish_history, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -62,34 +59,22 @@ def contested(tmp_path_factory):
     # This tests concurrency, not latency: three gates at once on two cores must not fail the latency budget.
     raw["gate"]["latency_p95_ms"] = 5000
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-    params = load_params(project / "params.yaml")
-    url = f"sqlite:///{project / 'src.db'}"
-    engine = source.connect(url)
-    for i in range(12):
-        day = START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, 1200, 3))
-    night = START + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
-    split_window(params, project)
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
-    versions = []
-    for i in range(4):
-        train(params, project)
-        evaluate(params, project)
-        versions.append(registry.register_challenger(params, project)["version"])
-        if i < 2:
-            result = registry.promote_if_better(
-                params, project, versions[-1], ledger_engine(project), "setup"
-            )
-            assert result["promoted"], result
-    yield project, params, versions
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with tracking_store(f"sqlite:///{project / 'mlflow.db'}"):
+        params = load_params(project / "params.yaml")
+        publish_history(project, params, rows=1200)
+        split_window(params, project)
+        configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+        versions = []
+        for i in range(4):
+            train(params, project)
+            evaluate(params, project)
+            versions.append(registry.register_challenger(params, project)["version"])
+            if i < 2:
+                result = registry.promote_if_better(
+                    params, project, versions[-1], ledger_engine(project), "setup"
+                )
+                assert result["promoted"], result
+        yield project, params, versions
 
 
 def test_concurrent_promotions_and_a_rollback_form_one_chain(contested):

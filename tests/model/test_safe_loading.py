@@ -14,9 +14,6 @@ import pytest
 import yaml
 from tabular_mlops.artifacts import CHALLENGER, CHAMPION, Tag
 from tabular_mlops.config import load_params
-from tabular_mlops.data import source
-from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
-from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.model_store import UntrustedModelError, sha256_of
 from tabular_mlops.scoring import load_version
 from tabular_mlops.training import registry
@@ -25,7 +22,7 @@ from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project
+from tests.conftest import ledger_engine, make_project, publish_history, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -44,33 +41,22 @@ class Payload:
 def registered(tmp_path_factory):
     """A project whose v1 is champion and whose v2 is a fresh challenger."""
     project = make_project(tmp_path_factory.mktemp("safe") / "project")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-    params = load_params(project / "params.yaml")
-    url = f"sqlite:///{project / 'src.db'}"
-    engine = source.connect(url)
-    for i in range(12):
-        day = START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, 800, 3))
-    night = START + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
-    publish_validated(params, project, validate_extracted(params, project, extracted), push=False)
-    split_window(params, project)
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
-    versions = []
-    for _ in range(2):
-        train(params, project)
-        evaluate(params, project)
-        versions.append(registry.register_challenger(params, project)["version"])
-        if len(versions) == 1:
-            assert registry.promote_if_better(params, project, versions[0], ledger_engine(project), "test")[
-                "promoted"
-            ]
-    yield project, params, versions
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with tracking_store(f"sqlite:///{project / 'mlflow.db'}"):
+        params = load_params(project / "params.yaml")
+        publish_history(project, params)
+        split_window(params, project)
+        configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+        versions = []
+        for _ in range(2):
+            train(params, project)
+            evaluate(params, project)
+            versions.append(registry.register_challenger(params, project)["version"])
+            if len(versions) == 1:
+                promoted = registry.promote_if_better(
+                    params, project, versions[0], ledger_engine(project), "test"
+                )
+                assert promoted["promoted"]
+        yield project, params, versions
 
 
 def _artifact_dir(name: str, version: str) -> Path:
