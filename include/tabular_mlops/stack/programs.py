@@ -95,15 +95,20 @@ def evidently_healthy(layout: Layout) -> bool:
     return resp is not None and resp.status_code == 200
 
 
-def airflow_health(layout: Layout) -> dict | None:
-    """/api/v2/monitor/health (no login needed): component -> {"status": ...}."""
-    resp = _get(f"{layout.airflow_url}/api/v2/monitor/health")
+def _json_ok(url: str) -> dict | None:
+    """The JSON body of a 200 answer from `url`, or None (down, another status, not JSON)."""
+    resp = _get(url)
     if resp is None or resp.status_code != 200:
         return None
     try:
         return resp.json()
     except ValueError:
         return None
+
+
+def airflow_health(layout: Layout) -> dict | None:
+    """/api/v2/monitor/health (no login needed): component -> {"status": ...}."""
+    return _json_ok(f"{layout.airflow_url}/api/v2/monitor/health")
 
 
 def airflow_healthy(layout: Layout) -> bool:
@@ -113,13 +118,7 @@ def airflow_healthy(layout: Layout) -> bool:
 
 def serving_health(layout: Layout) -> dict | None:
     """/health/ready of the scoring service: {"status": ready|degraded, "reasons": [...], "model_version": ...}."""
-    resp = _get(f"{layout.serving_url}/health/ready")
-    if resp is None or resp.status_code != 200:
-        return None
-    try:
-        return resp.json()
-    except ValueError:
-        return None
+    return _json_ok(f"{layout.serving_url}/health/ready")
 
 
 def serving_healthy(layout: Layout) -> bool:
