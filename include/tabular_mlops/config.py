@@ -238,6 +238,7 @@ class PathsConfig:
     reports_dir: Text
     expectations_dir: Text
     evidently_workspace: Text
+    reference_cache_dir: Text
     mlflow_dir: Text
 
 
