@@ -8,6 +8,8 @@ inputs (all-missing or constant columns, unseen categories) are flagged with a r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -24,7 +26,6 @@ from tabular_mlops.monitoring.profile import (
     column_profile,
     level_counts,
     numeric_profile,
-    psi_bin_counts,
 )
 from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift
 
@@ -37,37 +38,57 @@ def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def numeric_psi(ref: np.ndarray | NumericProfile, cur: np.ndarray, bins: int) -> float:
+@dataclass(frozen=True)
+class Present:
+    """A numeric column's present values, sorted once, and how many were missing. Every count the tests need
+    is then a binary search of a few reference points into it, instead of one per current value."""
+
+    sorted: np.ndarray
+    missing: int
+
+    @classmethod
+    def of(cls, values: np.ndarray | Present) -> Present:
+        if isinstance(values, Present):
+            return values
+        values = np.asarray(values, dtype=float)
+        nan = np.isnan(values)
+        return cls(np.sort(values[~nan]), int(nan.sum()))
+
+    @property
+    def rows(self) -> int:
+        return len(self.sorted) + self.missing
+
+
+def numeric_psi(ref: np.ndarray | NumericProfile, cur: np.ndarray | Present, bins: int) -> float:
     """PSI on the reference's quantile bins (10 by default); missing values form their own bin."""
     profile = ref if isinstance(ref, NumericProfile) else numeric_profile(ref, bins)
-    cur = np.asarray(cur, dtype=float)
-    cur_counts = psi_bin_counts(profile.psi_edges, cur)
-    return _psi(profile.psi_counts / max(profile.rows, 1), cur_counts / max(len(cur), 1))
+    present = Present.of(cur)
+    # Bins [edge_i-1, edge_i), as the reference's counts (profile.psi_bin_counts): values below each edge.
+    upto = np.searchsorted(present.sorted, profile.psi_edges, side="left")
+    cur_counts = np.append(np.diff(upto, prepend=0, append=len(present.sorted)), present.missing)
+    return _psi(profile.psi_counts / max(profile.rows, 1), cur_counts / max(present.rows, 1))
 
 
-def ks_test(profile: NumericProfile, cur: np.ndarray) -> tuple[float, float]:
+def ks_test(profile: NumericProfile, cur: np.ndarray | Present) -> tuple[float, float]:
     """Two-sample KS of the reference (as profiled) against `cur`'s present values: (statistic, p-value).
 
     Both empirical CDFs are compared at every sketch point, from above and from below, which is the exact
     statistic when the sketch holds every distinct reference value; up to 10,000 values a side it is scipy's own
     test on the rebuilt reference values (exact p-value), beyond that Smirnov's asymptotic p-value as scipy uses.
     """
-    cur_ok = cur[~np.isnan(cur)]
-    n, m = profile.present, len(cur_ok)
+    present = Present.of(cur)
+    n, m = profile.present, len(present.sorted)
     if n == 0 or m == 0:
         return (1.0, 0.0) if n != m else (0.0, 1.0)
     if max(n, m) <= SKETCH_POINTS and profile.exact:
-        res = stats.ks_2samp(profile.values(), cur_ok)
+        res = stats.ks_2samp(profile.values(), present.sorted)
         return float(res.statistic), float(res.pvalue)
-    k = len(profile.points)
-    # Current values <= / < each sketch point, from one binary search each into the (small) sketch.
-    at_or_below = np.cumsum(
-        np.bincount(np.searchsorted(profile.points, cur_ok, side="left"), minlength=k + 1)
-    )
-    below = np.cumsum(np.bincount(np.searchsorted(profile.points, cur_ok, side="right"), minlength=k + 1))
+    # Current values <= / < each sketch point.
+    at_or_below = np.searchsorted(present.sorted, profile.points, side="right")
+    below = np.searchsorted(present.sorted, profile.points, side="left")
     statistic = max(
-        float(np.max(np.abs(profile.at_or_below / n - at_or_below[:k] / m))),
-        float(np.max(np.abs(profile.below / n - below[:k] / m))),
+        float(np.max(np.abs(profile.at_or_below / n - at_or_below / m))),
+        float(np.max(np.abs(profile.below / n - below / m))),
     )
     big, small = max(n, m), min(n, m)
     p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(big * small / (big + small))), 0, 1))
@@ -142,13 +163,12 @@ def column_drift(
             tuple(flags),
         )
 
-    c = pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float)
-    psi = numeric_psi(ref, c, cfg.psi_bins)
-    c_ok = c[~np.isnan(c)]
-    if len(c_ok) and np.min(c_ok) == np.max(c_ok):
-        flags.append(f"constant in the current window ({c_ok[0]:g})")
+    present = Present.of(pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float))
+    psi = numeric_psi(ref, present, cfg.psi_bins)
+    if len(present.sorted) and present.sorted[0] == present.sorted[-1]:
+        flags.append(f"constant in the current window ({present.sorted[0]:g})")
     if test == "ks":
-        statistic, p_value = ks_test(ref, c)
+        statistic, p_value = ks_test(ref, present)
         # A spread-only change keeps KS small but moves PSI: either effect size counts, the p-value is required.
         drifted = p_value < cfg.ks_alpha and (statistic > cfg.ks_min_statistic or psi > cfg.psi_moderate)
         return ColumnDrift(

@@ -121,7 +121,7 @@ def numeric_profile(values: np.ndarray, psi_bins: int, points: int = SKETCH_POIN
 
 
 def psi_bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Counts per PSI bin (right-closed bins on `edges`), missing values in a last bin of their own."""
+    """Counts per PSI bin ([edge_i-1, edge_i) on `edges`), missing values in a last bin of their own."""
     # NaN sorts after every number, so searchsorted puts missing values in the top bin; move them out.
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
     missing = int(np.isnan(values).sum())
