@@ -119,7 +119,12 @@ def summarize(
 ) -> NightSummary:
     """Everything the decision and the dashboards need, as plain numbers (never NaN)."""
     ref_days = max(reference[schema.timestamp_column].dt.date.nunique(), 1)
-    expected_rows = len(reference) / ref_days * monitor.window_days
+    per_night = len(reference) / ref_days
+    # Expected from the nights actually logged in the window, not a full window: a fresh stack (or the first
+    # nights after a gap) has logged fewer than `window_days` nights. A short or empty night itself is caught by
+    # the night's own row-count rule (night_quality).
+    logged = current[schema.timestamp_column].dt.date.nunique() if len(current) else 0
+    expected_rows = per_night * min(max(logged, 1), monitor.window_days)
     last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
     counts = {
         "night": night,
@@ -160,9 +165,7 @@ def summarize(
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
-        night_quality=tuple(
-            night_quality(last, reference, schema, monitor, expected_rows / monitor.window_days)
-        ),
+        night_quality=tuple(night_quality(last, reference, schema, monitor, per_night)),
     )
 
 
