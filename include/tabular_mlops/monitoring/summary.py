@@ -133,8 +133,12 @@ def summarize(
     champion's reference profile, or its rows with `reference_scores` (profiled here)."""
     if isinstance(reference, pd.DataFrame):
         reference = build_profile(reference.assign(**{SCORE_COLUMN: reference_scores}), schema, monitor)
-    ref_days = max(reference.days, 1)
-    expected_rows = reference.rows / ref_days * monitor.window_days
+    per_night = reference.rows / max(reference.days, 1)
+    # Expected from the nights actually logged in the window, not a full window: a fresh stack (or the first
+    # nights after a gap) has logged fewer than `window_days` nights. A short or empty night itself is caught by
+    # the night's own row-count rule (night_quality).
+    logged = current[schema.timestamp_column].dt.normalize().nunique() if len(current) else 0
+    expected_rows = per_night * min(max(logged, 1), monitor.window_days)
     last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
     counts: dict[str, Any] = {
         "night": night,
@@ -174,9 +178,7 @@ def summarize(
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
-        night_quality=tuple(
-            night_quality(last, reference, schema, monitor, expected_rows / monitor.window_days)
-        ),
+        night_quality=tuple(night_quality(last, reference, schema, monitor, per_night)),
     )
 
 
