@@ -155,7 +155,7 @@ def stack(tmp_path_factory, suffix, secrets_env):
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_airflow,
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/0",
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg_airflow.replace("+psycopg2", ""),
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg_airflow,
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
                 "AIRFLOW__CORE__FERNET_KEY": secrets_env["fernet"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets_env["jwt"],

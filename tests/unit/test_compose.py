@@ -290,3 +290,11 @@ def test_image_installs_exactly_the_pinned_requirements_and_the_package():
     # what the compose file runs on: Celery on Redis, psycopg2 for PostgreSQL, S3 for DVC and MLflow, auth forms
     needed = {"apache-airflow-providers-celery", "redis", "psycopg2-binary", "dvc-s3", "boto3", "flask-wtf"}
     assert needed <= pins, f"requirements.txt lacks {needed - pins}"
+
+
+def test_postgres_urls_name_the_installed_driver():
+    """SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed: name psycopg2."""
+    for name in SERVICES:
+        for key, value in env_of(name).items():
+            for scheme in re.findall(r"([\w+]*postgresql[\w+]*)://", value):
+                assert scheme.endswith("+psycopg2"), f"{name}.{key}: {scheme}:// needs +psycopg2"
