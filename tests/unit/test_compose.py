@@ -221,9 +221,12 @@ def test_volumes_are_declared_and_bind_mounts_exist():
                 assert source in declared, f"{name} uses volume {source}, not declared under volumes:"
                 used.add(source)
     assert used == declared, f"declared but unused volumes: {declared - used}"
-    # every process that touches the DVC workspace sees the same one
-    for name in [*RUNS_DAG_CODE, "scoring", "evidently"]:
-        assert "project:/opt/project" in SERVICES[name]["volumes"], name
+    # every process that touches the DVC workspace sees the same one, and the tasks work in it
+    for name in [*RUNS_DAG_CODE, "airflow-init", "evidently"]:
+        assert "workspace:/opt/workspace" in SERVICES[name]["volumes"], name
+    for name in RUNS_DAG_CODE:
+        assert env_of(name)["MLOPS_PROJECT_DIR"] == "/opt/workspace", name
+    assert "/opt/workspace/var/evidently" in SERVICES["evidently"]["command"]
 
 
 def _all_strings(node):
