@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tabular_mlops.stack.airflow_api import AirflowAPI
 
-from tests.conftest import make_project
+from tests.conftest import REPO, make_project
 from tests.scaleout.conftest import (
     HOST,
     REDIS_PORT,
@@ -47,21 +47,18 @@ def night(app_day: int) -> dt.date:
     return START + dt.timedelta(days=app_day + LAG)
 
 
+def _run_once(procs: Processes, name: str, cmd: list[str], env: dict, cwd, timeout: float) -> None:
+    """A one-shot command with its log beside the servers'; its exit code must be 0."""
+    proc = procs.start(name, cmd, env, cwd)
+    assert proc.wait(timeout=timeout) == 0, procs.tail(name)
+    procs.procs.pop(name)
+
+
 def _start_airflow(procs: Processes, env: dict, queue: str, project) -> None:
-    subprocess_env = dict(env)
-    migrate = procs.start(
-        "airflow-db-migrate", [PY, "-m", "airflow", "db", "migrate"], subprocess_env, project
-    )
-    assert migrate.wait(timeout=600) == 0, procs.tail("airflow-db-migrate")
-    procs.procs.pop("airflow-db-migrate")
-    pool = procs.start(
-        "airflow-pool",
-        [PY, "-m", "airflow", "pools", "set", "dvc_repo", "1", "DVC workspace + registry"],
-        env,
-        project,
-    )
-    assert pool.wait(timeout=300) == 0, procs.tail("airflow-pool")
-    procs.procs.pop("airflow-pool")
+    """Migrate, create the DVC pool, then the components as separate processes (as the compose services)."""
+    _run_once(procs, "airflow-db-migrate", [PY, "-m", "airflow", "db", "migrate"], env, project, 600)
+    pool = [PY, "-m", "airflow", "pools", "set", "dvc_repo", "1", "DVC workspace + registry"]
+    _run_once(procs, "airflow-pool", pool, env, project, 300)
     procs.start("api-server", [PY, "-m", "airflow", "api-server"], env, project)
     procs.start("scheduler", [PY, "-m", "airflow", "scheduler"], env, project)
     procs.start("dag-processor", [PY, "-m", "airflow", "dag-processor"], env, project)
@@ -134,9 +131,7 @@ def stack(tmp_path_factory, suffix, secrets_env):
             seed = [PY, "-m", "tabular_mlops", "--params", str(project / "params.yaml"), "simulate"]
             seed += ["--db-url", db["source"], "--start", START.isoformat()]
             seed += ["--days", str(HISTORY_DAYS + NIGHTS + 1), "--rows", "800"]
-            done = procs.start("simulate", seed, {**env, "PYTHONPATH": python_path()}, project)
-            assert done.wait(timeout=300) == 0, procs.tail("simulate")
-            procs.procs.pop("simulate")
+            _run_once(procs, "simulate", seed, {**env, "PYTHONPATH": python_path()}, project, 300)
             wait_http(f"{mlflow_url}/health", procs, 240, ok=lambda r: r.status_code == 200)
 
             # Airflow with CeleryExecutor as separate processes
@@ -150,8 +145,8 @@ def stack(tmp_path_factory, suffix, secrets_env):
                 **env,
                 "PYTHONPATH": python_path(hostname_module(tmp / "pylib")),
                 "AIRFLOW_HOME": str(airflow_home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(_repo() / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(_repo() / "plugins"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
@@ -184,7 +179,7 @@ def stack(tmp_path_factory, suffix, secrets_env):
                 "MLOPS_PROJECT_DIR": str(project),
                 "MLOPS_RETRY_DELAY_SECONDS": "5",
             }
-            # the hostname callable runs in the worker only: the other components keep the real name
+            # the hostname callable names each worker (SCALEOUT_WORKER_NAME); the other components keep the real name
             _start_airflow(procs, af_env, queue, project)
             wait_http(f"{airflow_url}/api/v2/version", procs, 240)
             api = AirflowAPI(airflow_url, "admin", secrets_env["airflow_password"], timeout=60)
@@ -213,12 +208,6 @@ def _boto(aws: dict) -> dict:
         "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"],
         "region_name": aws["AWS_DEFAULT_REGION"],
     }
-
-
-def _repo():
-    from tests.conftest import REPO
-
-    return REPO
 
 
 def wait_for_dags(stack, dag_ids, timeout=300) -> None:
@@ -329,24 +318,18 @@ def test_ingestion_and_training_succeed_on_both_celery_workers(stack, pipeline):
     assert {queue for _, _, queue in tis} == {stack["queue"]}
 
 
-def test_champion_is_registered_in_the_postgres_mlflow_with_artifacts_in_s3(stack, pipeline):
-    import mlflow
+def test_champion_is_registered_in_the_postgres_mlflow_with_artifacts_in_s3(stack, pipeline, monkeypatch):
     from mlflow import MlflowClient
+    from tabular_mlops.artifacts import CHAMPION, Tag
 
-    mlflow.set_tracking_uri(stack["mlflow_url"])
-    import os
-
-    os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = stack["mlflow_password"]
-    try:
-        client = MlflowClient(stack["mlflow_url"], stack["mlflow_url"])
-        mv = client.get_model_version_by_alias(stack["params"]["registry"]["model_name"], "champion")
-        assert mv.tags.get("gate.decision"), mv.tags
-        assert mv.tags.get("airflow_run_id") == pipeline["train_run"]
-        assert mv.tags.get("dvc_data_hash", "").endswith(".dir")
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
-        os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack["mlflow_password"])
+    client = MlflowClient(stack["mlflow_url"], stack["mlflow_url"])
+    mv = client.get_model_version_by_alias(stack["params"]["registry"]["model_name"], CHAMPION)
+    assert mv.tags.get(Tag.GATE_DECISION, "").startswith("promoted"), mv.tags
+    assert mv.tags.get(Tag.AIRFLOW_RUN_ID) == pipeline["train_run"]
+    assert mv.tags.get(Tag.DVC_DATA_HASH, "").endswith(".dir")
+    assert mv.tags.get(Tag.MODEL_SHA256)
     keys = _keys(stack, "mlflow/")
     assert any(k.endswith("MLmodel") for k in keys), keys[:20]
     assert any(mv.run_id in k or mv.source.split("/")[-1] in k for k in keys)
