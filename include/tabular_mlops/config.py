@@ -33,7 +33,7 @@ from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict, is_typeddict
 
 FeatureType = Literal["float", "int", "category"]
-Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"]
+Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "brier_skill", "log_loss"]
 
 FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
 # The names `metrics.classification_metrics` returns; for the ones below a smaller value is better.
@@ -352,7 +352,9 @@ class EvaluateConfig:
 class GateConfig:
     min_roc_auc: Share
     min_pr_auc: Share
-    max_brier: Share
+    # Brier skill score against the base rate of the holdout (1 - brier / brier of always predicting that rate):
+    # 0 = no better than the base rate, whatever the rate is. An absolute Brier only fits one base rate.
+    min_brier_skill: Annotated[float, Strict(), Field(ge=0, lt=1)]
     # The challenger may be at most this much worse than the champion on comparison_metric.
     champion_margin: Share
     comparison_metric: Metric
@@ -553,6 +555,11 @@ _SECTIONS = [f.name for f in dataclasses.fields(Params) if f.name not in ("sourc
 _MOVED = {
     ("train", "model"): (
         f"moved: each train.search_space entry names its estimator as `model: <{' | '.join(ESTIMATORS)}>`"
+    ),
+    ("gate", "max_brier"): (
+        "replaced by gate.min_brier_skill, the Brier skill score against the base rate (1 - brier / brier of "
+        "always predicting the base rate; 0 = no better than that): an absolute Brier fits only one base rate "
+        "(0.06 passed a model worse than the constant 3% forecast and failed any good model at 25%)"
     ),
 }
 

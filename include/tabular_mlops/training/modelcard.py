@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
 from tabular_mlops.config import Params
 from tabular_mlops.training.features import ESTIMATOR_DESCRIPTIONS
-from tabular_mlops.training.gate import GateResult
+from tabular_mlops.training.gate import GateResult, threshold_rules
 
 
 def render_model_card(
@@ -18,8 +18,7 @@ def render_model_card(
     promoted: bool,
 ) -> str:
     w = info["window"]
-    g = params.gate
-    limits = {"roc_auc": f">= {g.min_roc_auc}", "pr_auc": f">= {g.min_pr_auc}", "brier": f"<= {g.max_brier}"}
+    limits = {name: f"{op} {limit}" for name, op, limit in threshold_rules(params.gate)}
     metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
     gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
     s = params.schema
