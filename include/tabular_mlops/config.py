@@ -343,9 +343,67 @@ class TrainConfig:
         return value
 
 
+ThresholdRuleName = Literal["fixed", "target_flag_rate", "cost_ratio"]
+# The keys each threshold rule takes (all required), besides `rule`.
+THRESHOLD_RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "fixed": ("value",),
+    "target_flag_rate": ("rate",),
+    "cost_ratio": ("false_negative_cost", "false_positive_cost"),
+}
+
+
+def _threshold_shorthand(value: Any) -> Any:
+    """A bare number is the `fixed` rule with that value (how params.yaml said it before rules existed)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"rule": "fixed", "value": value}
+    return value
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ThresholdRule:
+    """How the decision threshold (score >= threshold: decision 1, `serving.high_risk_decision`) is set.
+
+    fixed: `value`, the same for every model version. target_flag_rate: the threshold that gives decision 1 to
+    `rate` of the validation rows. cost_ratio: the threshold with the lowest total cost on the validation rows,
+    a missed positive costing `false_negative_cost` and a false alarm `false_positive_cost`. The two data rules
+    are applied at training, on the best candidate's out-of-sample validation scores, and recorded on the version.
+    """
+
+    rule: ThresholdRuleName
+    value: OpenFraction | None = None
+    rate: OpenFraction | None = None
+    false_negative_cost: Positive | None = None
+    false_positive_cost: Positive | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_the_rule(self) -> ThresholdRule:
+        wanted = THRESHOLD_RULE_KEYS[self.rule]
+        problems = [(k, f"required by rule {self.rule}") for k in wanted if getattr(self, k) is None]
+        problems += [
+            (k, f"not used by rule {self.rule} (it takes {', '.join(wanted)})")
+            for keys in THRESHOLD_RULE_KEYS.values()
+            for k in keys
+            if k not in wanted and getattr(self, k) is not None
+        ]
+        _raise_if(problems)
+        return self
+
+    def describe(self) -> str:
+        """The rule in a few words, for reasons and the model card."""
+        if self.rule == "fixed":
+            return f"fixed {self.value}"
+        if self.rule == "target_flag_rate":
+            return f"decision 1 for {self.rate:.1%} of the validation rows"
+        return (
+            f"lowest cost on the validation rows (false negative {self.false_negative_cost:g}, "
+            f"false positive {self.false_positive_cost:g})"
+        )
+
+
 @dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    decision_threshold: OpenFraction
+    # A number is shorthand for {rule: fixed, value: <number>}.
+    decision_threshold: Annotated[ThresholdRule, BeforeValidator(_threshold_shorthand)]
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -242,7 +242,7 @@ RULES = [
     (
         "decision_threshold",
         _set("evaluate", "decision_threshold", 1.0),
-        "evaluate.decision_threshold",
+        "evaluate.decision_threshold.value",
         "in (0, 1)",
     ),
     # gate

@@ -22,6 +22,7 @@ def render_model_card(
     metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
     gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
     s = params.schema
+    threshold = lineage.get(Tag.DECISION_THRESHOLD) or info.get(Tag.DECISION_THRESHOLD, "not recorded")
     best = info["best_hyperparams"]
     metric = params.train.selection_metric
     candidate_rows = "\n".join(
@@ -67,7 +68,8 @@ Candidates searched (validation split, `{metric}`):
   in training.
 - Trained only on batches that passed the Great Expectations suite; inputs outside the validated ranges and
   categories are out of scope (unseen categories are ignored by the encoder, missing numerics imputed).
-- Decision threshold {params.evaluate.decision_threshold} for precision / recall / F1.
+- Decision threshold {threshold} (`evaluate.decision_threshold`: {params.evaluate.decision_threshold.describe()})
+  for precision / recall / F1 and for the decisions of batch scoring and serving.
 
 ## Retrain triggers
 - Nightly schedule with new matured data; drift of key features or score drift beyond the thresholds in
