@@ -159,7 +159,7 @@ class ScoringService:
             "model_tests": served.tests,
             "previous_version": previous.version if previous else None,
             "rolled_back_from": self.holder.rolled_back_from,
-            "decision_threshold": _threshold_or_none(served, self.rule),
+            Tag.DECISION_THRESHOLD: _threshold_or_none(served, self.rule),
         }
 
 
