@@ -542,6 +542,29 @@ class ServingConfig:
         return self
 
 
+# --------------------------------------------------------------------------- wording
+
+
+@dataclass(frozen=True, config=_STRICT)
+class WordingConfig:
+    """The words user-visible outputs use for the domain (model description and card, reports, alerts, plots).
+    Left out, they are derived from schema.target_column; the example sets its credit wording in params.yaml."""
+
+    # What the score is, as a noun phrase ("probability of loan default"); default "probability that <target> = 1".
+    score: Text | None = None
+    # One row of the table and several ("application" / "applications").
+    row: Text = "row"
+    rows: Text = "rows"
+    # The share of positive labels, the base rate ("default rate"); default "rate of <target> = 1".
+    positive_rate: Text | None = None
+
+    def score_text(self, target: str) -> str:
+        return self.score or f"probability that {target} = 1"
+
+    def rate_text(self, target: str) -> str:
+        return self.positive_rate or f"rate of {target} = 1"
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -558,6 +581,7 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     serving: ServingConfig
+    wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 

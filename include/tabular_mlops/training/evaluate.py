@@ -61,7 +61,8 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     metrics = classification_metrics(y, scores, threshold)
     sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
     importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
-    figures = save_all(y, scores, threshold, importance, root / params.paths.plots_dir)
+    rate_name = params.wording.rate_text(params.schema.target_column)
+    figures = save_all(y, scores, threshold, importance, root / params.paths.plots_dir, rate_name)
     atomic_write_json(
         root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}
     )

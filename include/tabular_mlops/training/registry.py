@@ -71,9 +71,7 @@ def register_challenger(params: Params, root: Path) -> dict:
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(
-            name, description="Probability of loan default (first-payment default)."
-        )
+        client.create_registered_model(name, description=model_description(params))
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
     if existing:
         return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
@@ -96,6 +94,12 @@ def register_challenger(params: Params, root: Path) -> dict:
         client.delete_model_version(name, mv.version)
         raise
     return {"version": str(mv.version), "run_id": info["run_id"], "new": True}
+
+
+def model_description(params: Params) -> str:
+    """The registered model's description: what its score means, in the words of `params.yaml` `wording`."""
+    text = params.wording.score_text(params.schema.target_column)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def holdout_metrics(loaded: LoadedModel, holdout: pd.DataFrame, params: Params) -> dict[str, float]:
