@@ -102,11 +102,16 @@ def model_description(params: Params) -> str:
     return f"{text[:1].upper()}{text[1:]}."
 
 
-def holdout_metrics(loaded: LoadedModel, holdout: pd.DataFrame, params: Params) -> dict[str, float]:
-    """Metrics of a version on `holdout`, precision / recall / F1 at that version's own decision threshold."""
+def holdout_metrics(
+    loaded: LoadedModel, holdout: pd.DataFrame, params: Params, threshold: float | None = None
+) -> dict[str, float]:
+    """Metrics of a version on `holdout`, precision / recall / F1 at that version's own decision threshold
+    (or at `threshold` when given)."""
     scores = score_frame(loaded.model, holdout, params.schema)
     y = holdout[params.schema.target_column].astype(int).to_numpy()
-    return classification_metrics(y, scores, loaded.threshold(params.evaluate.decision_threshold))
+    if threshold is None:
+        threshold = loaded.threshold(params.evaluate.decision_threshold)
+    return classification_metrics(y, scores, threshold)
 
 
 def evaluate_gate(
@@ -172,9 +177,14 @@ def compare_with_champion(
             f"skipped: only {len(rows)} holdout row(s) fall after v{champion.version}'s training window "
             f"(ends {trained_until}); a model is never judged on days it was trained on",
         )
+    rule = params.evaluate.decision_threshold
+    try:
+        champion_threshold = champion.threshold(rule)
+    except LookupError:  # a champion from before threshold rules: judged at the challenger's threshold
+        champion_threshold = challenger.threshold(rule)
     return champion_comparison(
         holdout_metrics(challenger, rows, params),
-        holdout_metrics(champion, rows, params),
+        holdout_metrics(champion, rows, params, champion_threshold),
         champion.version,
         params.gate,
         rows=where,

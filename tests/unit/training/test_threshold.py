@@ -86,3 +86,32 @@ def test_a_bare_number_is_the_fixed_rule(tmp_path):
 def test_a_rule_without_its_keys_is_refused(tmp_path, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         _load(tmp_path, value)
+
+
+def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(repo_params):
+    """Switching to a data rule with a champion registered before rules existed: the comparison still runs (the
+    champion's precision/recall at the challenger's threshold), it does not fail the gate with a LookupError."""
+    import dataclasses
+    import datetime as dt
+
+    import pandas as pd
+    from tabular_mlops.artifacts import Tag
+    from tabular_mlops.data.simulate import generate_day
+    from tabular_mlops.scoring import LoadedModel, model_frame
+    from tabular_mlops.training.features import build_pipeline
+    from tabular_mlops.training.registry import compare_with_champion
+
+    schema = repo_params.schema
+    train = pd.concat([generate_day(dt.date(2026, 1, d), 800, 3) for d in range(1, 8)], ignore_index=True)
+    holdout = pd.concat([generate_day(dt.date(2026, 1, d), 800, 3) for d in range(8, 11)], ignore_index=True)
+    model = build_pipeline(schema, {"model": "logistic_regression"}, 0)
+    model.fit(model_frame(train, schema), train[schema.target_column].astype(int))
+    window = {Tag.REFERENCE_WINDOW: "2026-01-01..2026-01-07"}
+    champion = LoadedModel(model, "m", "1", "r1", window)
+    challenger = LoadedModel(model, "m", "2", "r2", {**window, Tag.DECISION_THRESHOLD: "0.08"})
+    rule = ThresholdRule(rule="target_flag_rate", rate=0.1)
+    params = dataclasses.replace(
+        repo_params, evaluate=dataclasses.replace(repo_params.evaluate, decision_threshold=rule)
+    )
+    result = compare_with_champion(params, challenger, champion, holdout)
+    assert result.passed and "champion v1" in result.reason
