@@ -33,7 +33,7 @@ from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict, is_typeddict
 
 FeatureType = Literal["float", "int", "category"]
-Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"]
+Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "brier_skill", "log_loss"]
 
 FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
 # The names `metrics.classification_metrics` returns; for the ones below a smaller value is better.
@@ -348,16 +348,76 @@ class TrainConfig:
         return value
 
 
+ThresholdRuleName = Literal["fixed", "target_flag_rate", "cost_ratio"]
+# The keys each threshold rule takes (all required), besides `rule`.
+THRESHOLD_RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "fixed": ("value",),
+    "target_flag_rate": ("rate",),
+    "cost_ratio": ("false_negative_cost", "false_positive_cost"),
+}
+
+
+def _threshold_shorthand(value: Any) -> Any:
+    """A bare number is the `fixed` rule with that value (how params.yaml said it before rules existed)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"rule": "fixed", "value": value}
+    return value
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ThresholdRule:
+    """How the decision threshold (score >= threshold: decision 1, `serving.high_risk_decision`) is set.
+
+    fixed: `value`, the same for every model version. target_flag_rate: the threshold that gives decision 1 to
+    `rate` of the validation rows. cost_ratio: the threshold with the lowest total cost on the validation rows,
+    a missed positive costing `false_negative_cost` and a false alarm `false_positive_cost`. The two data rules
+    are applied at training, on the best candidate's out-of-sample validation scores, and recorded on the version.
+    """
+
+    rule: ThresholdRuleName
+    value: OpenFraction | None = None
+    rate: OpenFraction | None = None
+    false_negative_cost: Positive | None = None
+    false_positive_cost: Positive | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_the_rule(self) -> ThresholdRule:
+        wanted = THRESHOLD_RULE_KEYS[self.rule]
+        problems = [(k, f"required by rule {self.rule}") for k in wanted if getattr(self, k) is None]
+        problems += [
+            (k, f"not used by rule {self.rule} (it takes {', '.join(wanted)})")
+            for keys in THRESHOLD_RULE_KEYS.values()
+            for k in keys
+            if k not in wanted and getattr(self, k) is not None
+        ]
+        _raise_if(problems)
+        return self
+
+    def describe(self) -> str:
+        """The rule in a few words, for reasons and the model card."""
+        if self.rule == "fixed":
+            return f"fixed {self.value}"
+        if self.rule == "target_flag_rate":
+            return f"decision 1 for {self.rate:.1%} of the validation rows"
+        return (
+            f"lowest cost on the validation rows (false negative {self.false_negative_cost:g}, "
+            f"false positive {self.false_positive_cost:g})"
+        )
+
+
 @dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    decision_threshold: OpenFraction
+    # A number is shorthand for {rule: fixed, value: <number>}.
+    decision_threshold: Annotated[ThresholdRule, BeforeValidator(_threshold_shorthand)]
 
 
 @dataclass(frozen=True, config=_STRICT)
 class GateConfig:
     min_roc_auc: Share
     min_pr_auc: Share
-    max_brier: Share
+    # Brier skill score against the base rate of the holdout (1 - brier / brier of always predicting that rate):
+    # 0 = no better than the base rate, whatever the rate is. An absolute Brier only fits one base rate.
+    min_brier_skill: Annotated[float, Strict(), Field(ge=0, lt=1)]
     # The challenger may be at most this much worse than the champion on comparison_metric.
     champion_margin: Share
     comparison_metric: Metric
@@ -487,6 +547,29 @@ class ServingConfig:
         return self
 
 
+# --------------------------------------------------------------------------- wording
+
+
+@dataclass(frozen=True, config=_STRICT)
+class WordingConfig:
+    """The words user-visible outputs use for the domain (model description and card, reports, alerts, plots).
+    Left out, they are derived from schema.target_column; the example sets its credit wording in params.yaml."""
+
+    # What the score is, as a noun phrase ("probability of loan default"); default "probability that <target> = 1".
+    score: Text | None = None
+    # One row of the table and several ("application" / "applications").
+    row: Text = "row"
+    rows: Text = "rows"
+    # The share of positive labels, the base rate ("default rate"); default "rate of <target> = 1".
+    positive_rate: Text | None = None
+
+    def score_text(self, target: str) -> str:
+        return self.score or f"probability that {target} = 1"
+
+    def rate_text(self, target: str) -> str:
+        return self.positive_rate or f"rate of {target} = 1"
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -503,6 +586,7 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     serving: ServingConfig
+    wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -558,6 +642,11 @@ _SECTIONS = [f.name for f in dataclasses.fields(Params) if f.name not in ("sourc
 _MOVED = {
     ("train", "model"): (
         f"moved: each train.search_space entry names its estimator as `model: <{' | '.join(ESTIMATORS)}>`"
+    ),
+    ("gate", "max_brier"): (
+        "replaced by gate.min_brier_skill, the Brier skill score against the base rate (1 - brier / brier of "
+        "always predicting the base rate; 0 = no better than that): an absolute Brier fits only one base rate "
+        "(0.06 passed a model worse than the constant 3% forecast and failed any good model at 25%)"
     ),
 }
 

@@ -66,7 +66,7 @@ def score_night(
     rows = pd.concat([batch[[schema.id_column, schema.timestamp_column]], features], axis=1)
     rows["prediction_id"] = "batch:" + rows[schema.id_column].astype(str)
     rows["score"] = scores
-    rows["decision"] = (scores >= params.evaluate.decision_threshold).astype(int)
+    rows["decision"] = (scores >= model.threshold(params.evaluate.decision_threshold)).astype(int)
     rows["model_name"] = params.registry.model_name
     rows["model_version"] = version
     rows["scoring_run_id"] = run_id
