@@ -327,6 +327,56 @@ class PreprocessConfig:
         return self
 
 
+# --------------------------------------------------------------------------- orchestration
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _schedule(value: Any) -> Any:
+    """An Airflow preset, a 5-field cron expression, or null (runs only when triggered)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from croniter import croniter
+
+        if value in SCHEDULE_PRESETS or (len(value.split()) == 5 and croniter.is_valid(value)):
+            return value
+    raise ValueError(
+        f"must be one of {', '.join(SCHEDULE_PRESETS)}, a 5-field cron expression or null (got {value!r})"
+    )
+
+
+Schedule = Annotated[str | None, BeforeValidator(_schedule)]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DagsConfig:
+    """When the DAGs run. Read by the DAG files when Airflow parses them (a bad value is a DAG import error)."""
+
+    # The first night the pipeline processes; a run for an earlier night fails and names both dates.
+    start_date: IsoDate
+    # DAG id -> schedule (preset, cron, or null = triggered only).
+    schedules: dict[Word, Schedule]
+    # A train_model run that monitoring triggered and that is still queued this many nights later never started
+    # (no scheduler, e.g. headless `airflow dags test`): it no longer counts as a retraining in flight.
+    retrain_stale_after_days: Count
+
+    @field_validator("schedules")
+    @classmethod
+    def _known_dags(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        from tabular_mlops.orchestration import DAG_IDS
+
+        unknown = [d for d in value if d not in DAG_IDS]
+        missing = [d for d in DAG_IDS if d not in value]
+        if unknown or missing:
+            raise ValueError(
+                f"must name a schedule for each DAG ({', '.join(DAG_IDS)})"
+                + (f"; unknown {unknown}" if unknown else "")
+                + (f"; missing {missing}" if missing else "")
+            )
+        return value
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -557,6 +607,7 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     serving: ServingConfig
+    dags: DagsConfig
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
