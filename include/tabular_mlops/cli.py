@@ -206,6 +206,28 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_airflow_env(args: argparse.Namespace) -> int:
+    """Print the environment that runs any DAG headless: `eval "$(tabular-mlops airflow-env)"`."""
+    from tabular_mlops.stack.layout import Layout, export_lines
+
+    layout = Layout.from_env(project_dir())
+    # MLflow: the embedded store under paths.mlflow_dir, whatever the calling shell had exported.
+    print("\n".join(["unset MLFLOW_TRACKING_URI", *export_lines(layout.headless_env(args.source_url))]))
+    return 0
+
+
+def cmd_airflow_setup(args: argparse.Namespace) -> int:
+    """`airflow db migrate` + the DVC pool in the headless environment's metadata DB (idempotent)."""
+    from tabular_mlops.orchestration import DVC_POOL
+    from tabular_mlops.stack import commands
+    from tabular_mlops.stack.layout import Layout
+
+    layout = Layout.from_env(project_dir())
+    commands.prepare_airflow_db(layout)
+    print(json.dumps({"airflow_db": str(layout.airflow_db), "pool": DVC_POOL}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
     parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
@@ -278,6 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--out", help="a new params file: the project's params.yaml with the proposed schema")
     where.add_argument("--write", help="an existing params file: replace its schema section, keep the rest")
     ini.set_defaults(func=cmd_init)
+
+    env = sub.add_parser(
+        "airflow-env",
+        help="print the environment (export lines) to run any DAG without make run: airflow dags test <dag> <date>",
+    )
+    env.add_argument("--source-url", help="the source database (SQLAlchemy URL; default var/source.db)")
+    env.set_defaults(func=cmd_airflow_env)
+    setup = sub.add_parser(
+        "airflow-setup", help="migrate the headless Airflow metadata DB and create the dvc_repo pool"
+    )
+    setup.set_defaults(func=cmd_airflow_setup)
 
     sv = sub.add_parser(
         "serve", help="the online scoring service (FastAPI on uvicorn), following the champion"
