@@ -350,31 +350,29 @@ Schedule = Annotated[str | None, BeforeValidator(_schedule)]
 
 
 @dataclass(frozen=True, config=_STRICT)
+class DagSchedules:
+    """One schedule per DAG (the field names are orchestration.DAG_IDS; tests/dags checks they agree)."""
+
+    ingest_applications: Schedule
+    train_model: Schedule
+    monitor_nightly: Schedule
+    simulate_source: Schedule
+
+
+@dataclass(frozen=True, config=_STRICT)
 class DagsConfig:
     """When the DAGs run. Read by the DAG files when Airflow parses them (a bad value is a DAG import error)."""
 
     # The first night the pipeline processes; a run for an earlier night fails and names both dates.
     start_date: IsoDate
     # DAG id -> schedule (preset, cron, or null = triggered only).
-    schedules: dict[Word, Schedule]
+    schedules: DagSchedules
     # A train_model run that monitoring triggered and that is still queued this many nights later never started
     # (no scheduler, e.g. headless `airflow dags test`): it no longer counts as a retraining in flight.
     retrain_stale_after_days: Count
 
-    @field_validator("schedules")
-    @classmethod
-    def _known_dags(cls, value: dict[str, str | None]) -> dict[str, str | None]:
-        from tabular_mlops.orchestration import DAG_IDS
-
-        unknown = [d for d in value if d not in DAG_IDS]
-        missing = [d for d in DAG_IDS if d not in value]
-        if unknown or missing:
-            raise ValueError(
-                f"must name a schedule for each DAG ({', '.join(DAG_IDS)})"
-                + (f"; unknown {unknown}" if unknown else "")
-                + (f"; missing {missing}" if missing else "")
-            )
-        return value
+    def schedule(self, dag_id: str) -> str | None:
+        return getattr(self.schedules, dag_id)
 
 
 # --------------------------------------------------------------------------- training

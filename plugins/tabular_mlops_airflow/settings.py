@@ -45,7 +45,7 @@ def project_params(root: str) -> Params:
 def dag_schedule(root: str, dag_id: str) -> str | None:
     """The DAG's schedule from params.yaml `dags.schedules`; read when Airflow parses the DAG file, so a bad
     params.yaml is an import error that names the file and key (the DAG is not loaded half-configured)."""
-    return project_params(root).dags.schedules[dag_id]
+    return project_params(root).dags.schedule(dag_id)
 
 
 def check_night(params: Params, night: dt.date) -> None:

@@ -3,6 +3,7 @@ started counts as in flight."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -11,6 +12,7 @@ import shutil
 import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException
+from tabular_mlops.orchestration import DAG_IDS
 from tabular_mlops_airflow.settings import check_night, project_params, retraining_in_flight
 
 from tests.conftest import REPO
@@ -39,7 +41,8 @@ def _bag(project_dir=None):
 
 
 def test_the_example_keeps_its_schedules_and_first_night(repo_params):
-    assert repo_params.dags.schedules == EXPECTED_SCHEDULES
+    assert dataclasses.asdict(repo_params.dags.schedules) == EXPECTED_SCHEDULES
+    assert [f.name for f in dataclasses.fields(repo_params.dags.schedules)] == list(DAG_IDS)
     assert repo_params.dags.start_date == "2026-01-31"
     bag = _bag()
     for dag_id, schedule in EXPECTED_SCHEDULES.items():
