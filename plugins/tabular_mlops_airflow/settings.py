@@ -61,8 +61,10 @@ def check_night(params: Params, night: dt.date) -> None:
 
 
 def retraining_in_flight(ti: Any, night: dt.date, stale_after_days: int) -> bool:
-    """A train_model run is running, or one is queued that monitoring triggered less than `stale_after_days`
-    nights ago. Older queued runs never started (no scheduler): they are ignored, with a warning."""
+    """A train_model run is running, or one is queued that monitoring triggered for one of the last
+    `stale_after_days` nights. Any other queued run is ignored, with a warning: a retraining still queued nights
+    later never started (no scheduler, e.g. headless `airflow dags test`) and would block single-flight for ever.
+    The Task SDK only counts runs (no ages), so the age is read from the retraining's run id (its night)."""
     if ti.get_dr_count(TRAIN_DAG_ID, states=["running"]) > 0:
         return True
     queued = ti.get_dr_count(TRAIN_DAG_ID, states=["queued"])
