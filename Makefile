@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stop status test test-fast test-scaleout lint format lock bench clean drill
+.PHONY: help venv run stop status test test-fast test-scaleout lint format lock bench clean drill headless
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,3 +60,7 @@ SCENARIO ?= covariate_shift
 NIGHTS ?= 5
 drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_shift NIGHTS=5
 	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
+
+headless: $(STAMP) ## Airflow without make run: migrate var/airflow's DB, create the dvc_repo pool, print the env
+	$(BIN)/tabular-mlops airflow-setup
+	@echo 'next: eval "$$($(BIN)/tabular-mlops airflow-env)" && $(BIN)/airflow dags test ingest_applications YYYY-MM-DD'

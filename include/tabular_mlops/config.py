@@ -25,6 +25,7 @@ from pydantic import (
     StrictBool,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
     with_config,
@@ -33,6 +34,8 @@ from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict, is_typeddict
 
 FeatureType = Literal["float", "int", "category"]
+# How a category column's values are compared: as text, or as whole numbers (integer codes such as state codes).
+CategoryValueType = Literal["string", "integer"]
 Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "brier_skill", "log_loss"]
 
 FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
@@ -87,6 +90,32 @@ def _iso_date(value: Any) -> Any:
 
 IsoDate = Annotated[str, BeforeValidator(_iso_date)]
 
+_FLIPPED = "YAML reads unquoted yes/no/on/off/true/false as booleans and null/~ as nothing; quote them in params.yaml"
+
+
+def _not_flipped(value: Any) -> Any:
+    """Refuse a value YAML turned into a boolean or nothing: the user meant the text (`yes`, `no`, `on`)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{value!r} is not a label: {_FLIPPED}")
+    return value
+
+
+# A target label: text or a whole number (a boolean column's labels are written as quoted 'true' / 'false').
+Label = Annotated[Union[Annotated[int, Strict()], Text], BeforeValidator(_not_flipped)]  # noqa: UP007
+
+
+def label_key(value: Any) -> str:
+    """How a label and a source value are compared: as text, with 1, 1.0 and '1' alike and booleans as
+    'true' / 'false' (a boolean column's labels are written quoted in params.yaml)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return label_key(value.item())
+    text = str(value)
+    return text.lower() if text.lower() in ("true", "false") else text
+
 
 # --------------------------------------------------------------------------- schema
 
@@ -100,23 +129,32 @@ class FeatureSpec:
     min: Number | None = None
     max: Number | None = None
     nullable: StrictBool = False
-    categories: tuple[Text, ...] = ()
+    # Category features only: `integer` compares the values as whole numbers (codes such as 86, 93, 33).
+    value_type: CategoryValueType = "string"
+    categories: tuple[Text | Annotated[int, Strict()], ...] = ()
 
     @property
     def is_categorical(self) -> bool:
         return self.type == "category"
 
+    @property
+    def integer_codes(self) -> bool:
+        """A category whose values are whole numbers (compared as integers, stored as Int64)."""
+        return self.is_categorical and self.value_type == "integer"
+
     @field_validator("categories", mode="before")
     @classmethod
-    def _categories_as_text(cls, value: Any) -> Any:
+    def _categories_of_value_type(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, list | tuple):
             return value
         flipped = [v for v in value if isinstance(v, bool) or v is None]
         if flipped:
-            raise ValueError(
-                f"{flipped} are not category names: YAML reads unquoted yes/no/on/off/true/false as booleans and "
-                "null/~ as nothing; quote them in params.yaml"
-            )
+            raise ValueError(f"{flipped} are not category names: {_FLIPPED}")
+        if info.data.get("value_type") == "integer":
+            text = [v for v in value if not isinstance(v, int)]
+            if text:
+                raise ValueError(f"{text} are not whole numbers, and value_type is integer")
+            return tuple(value)
         return tuple(str(v) if isinstance(v, int) else v for v in value)
 
     @model_validator(mode="after")
@@ -134,6 +172,10 @@ class FeatureSpec:
                 if getattr(self, b) is not None
             ]
         else:
+            if self.value_type != "string":
+                problems.append(
+                    ("value_type", f"only category features have a value_type (type is {self.type})")
+                )
             if self.categories:
                 problems.append(
                     ("categories", f"only category features list categories (type is {self.type})")
@@ -153,6 +195,10 @@ class SchemaConfig:
     # Ground truth arrives this many days after the application; 0 = labels known at once.
     label_delay_days: Days
     features: Annotated[tuple[FeatureSpec, ...], Field(min_length=1)]
+    # The target's raw values: positive_label is mapped to 1 and each negative label to 0 at extraction; any other
+    # value stops the batch, naming the values found. Text or whole numbers (quote yes/no/true/false).
+    positive_label: Label = 1
+    negative_labels: Annotated[tuple[Label, ...], Field(min_length=1)] = (0,)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -187,8 +233,21 @@ class SchemaConfig:
         duplicated = sorted({n for n in self.feature_names if self.feature_names.count(n) > 1})
         if duplicated:
             problems.append(("features", f"names {duplicated} more than once"))
+        negatives = [label_key(v) for v in self.negative_labels]
+        if label_key(self.positive_label) in negatives:
+            problems.append(
+                ("negative_labels", f"must not hold schema.positive_label {self.positive_label!r}")
+            )
+        if len(set(negatives)) != len(negatives):
+            problems.append(
+                ("negative_labels", f"lists a label more than once (got {list(self.negative_labels)})")
+            )
         _raise_if(problems)
         return self
+
+    def target_codes(self) -> dict[str, int]:
+        """label_key(raw target value) -> 1 (positive) or 0 (negative)."""
+        return {label_key(self.positive_label): 1, **{label_key(v): 0 for v in self.negative_labels}}
 
     @property
     def feature_names(self) -> list[str]:
@@ -267,6 +326,54 @@ class PreprocessConfig:
             msg = f"must be < preprocess.window_days {self.window_days}, to leave days to train on"
             _raise_if([("holdout_days", f"{msg} (got {self.holdout_days})")])
         return self
+
+
+# --------------------------------------------------------------------------- orchestration
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _schedule(value: Any) -> Any:
+    """An Airflow preset, a 5-field cron expression, or null (runs only when triggered)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from croniter import croniter
+
+        if value in SCHEDULE_PRESETS or (len(value.split()) == 5 and croniter.is_valid(value)):
+            return value
+    raise ValueError(
+        f"must be one of {', '.join(SCHEDULE_PRESETS)}, a 5-field cron expression or null (got {value!r})"
+    )
+
+
+Schedule = Annotated[str | None, BeforeValidator(_schedule)]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DagSchedules:
+    """One schedule per DAG (the field names are orchestration.DAG_IDS; tests/dags checks they agree)."""
+
+    ingest_applications: Schedule
+    train_model: Schedule
+    monitor_nightly: Schedule
+    simulate_source: Schedule
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DagsConfig:
+    """When the DAGs run. Read by the DAG files when Airflow parses them (a bad value is a DAG import error)."""
+
+    # The first night the pipeline processes; a run for an earlier night fails and names both dates.
+    start_date: IsoDate
+    # DAG id -> schedule (preset, cron, or null = triggered only).
+    schedules: DagSchedules
+    # A train_model run that monitoring triggered and that is still queued this many nights later never started
+    # (no scheduler, e.g. headless `airflow dags test`): it no longer counts as a retraining in flight.
+    retrain_stale_after_days: Count
+
+    def schedule(self, dag_id: str) -> str | None:
+        return getattr(self.schedules, dag_id)
 
 
 # --------------------------------------------------------------------------- training
@@ -586,6 +693,7 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     serving: ServingConfig
+    dags: DagsConfig
     wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -740,6 +848,8 @@ def _describe(err: Any, loc: tuple) -> tuple[tuple, str]:
     """(key path, message) of one pydantic error that is not one of our own rule violations."""
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     got = "" if isinstance(value, dict | list | tuple) else f" (got {value!r})"
+    if isinstance(value, bool) and kind in ("string_type", "literal_error"):
+        return loc, f"must be text (got {value!r}): {_FLIPPED}"
     if kind in _RULES:
         return loc, _RULES[kind].format(got=got)
     if kind == "value_error":

@@ -86,7 +86,7 @@ RULES = [
         "feature_unknown_key",
         _set("schema", "features", "age", "nulable", True),
         "schema.features.age.nulable",
-        "allowed: type, min, max, nullable, categories",
+        "allowed: type, min, max, nullable, value_type, categories",
     ),
     (
         "nullable_not_bool",
