@@ -331,4 +331,22 @@ def params_text(base: str, proposal: Proposal) -> str:
     ]
     for section, key, value in updates:
         text = set_key(text, section, key, value)
-    return text
+    return _wording_for(text, s["target_column"], s["positive_label"])
+
+
+def _wording_for(text: str, target: str, positive: Any) -> str:
+    """The base file's `wording` names the example's domain (loans, defaults): say what this table's score is."""
+    lines = text.splitlines()
+    try:
+        first, end = _section_span(lines, "wording")
+    except ProfileError:  # no wording section: the defaults already speak of the target column
+        return text
+    wording = [
+        "wording:",
+        "  # What the score means and what a row is, in the model card, reports and alerts: edit to your domain.",
+        f"  score: {_flow(f'probability that {target} is {positive}')}",
+        "  row: row",
+        "  rows: rows",
+        f"  positive_rate: {_flow(f'rate of {target} = {positive}')}",
+    ]
+    return "\n".join([*lines[:first], *wording, *lines[end:]]) + "\n"

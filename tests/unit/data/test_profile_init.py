@@ -88,6 +88,9 @@ def test_out_never_overwrites_and_write_keeps_the_other_sections(survey_url, tmp
     params = load_params(out)
     assert params.gate.min_roc_auc == 0.61 and params.schema.label_delay_days == 3
     assert params.dags.start_date == "2019-03-04", "the first night whose labels have matured"
+    # The example's credit words do not follow the schema into another table.
+    assert params.wording.score_text("moved_out") == "probability that moved_out is yes"
+    assert "loan" not in out.read_text().split("wording:")[1].split("\n\n")[0]
 
 
 @pytest.mark.parametrize(
