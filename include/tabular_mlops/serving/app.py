@@ -18,7 +18,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tabular_mlops.serving.batcher import MicroBatcher
 from tabular_mlops.serving.errors import field_errors
 from tabular_mlops.serving.metrics import CONTENT_TYPE
-from tabular_mlops.serving.middleware import MODEL_VERSION_KEY, BodyLimitMiddleware, MetricsMiddleware
+from tabular_mlops.serving.middleware import (
+    MODEL_VERSION_KEY,
+    RECEIVED_KEY,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+)
 from tabular_mlops.serving.schema import (
     BatchPrediction,
     Prediction,
@@ -88,14 +93,15 @@ def create_app(service: ScoringService) -> FastAPI:
 
     @app.post("/predict", response_model=Prediction, responses=_REFUSED)
     async def predict(application: Application, request: Request) -> Response:  # type: ignore[valid-type]
-        answer = (await batcher.score([application.model_dump(by_alias=True)]))[0]  # type: ignore[attr-defined]
+        record = application.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        answer = (await batcher.score([record], getattr(request.state, RECEIVED_KEY, None)))[0]
         setattr(request.state, MODEL_VERSION_KEY, answer["model_version"])
         return _json(answer)
 
     @app.post("/predict/batch", response_model=BatchPrediction, responses=_REFUSED)
     async def predict_batch(batch: ApplicationBatch, request: Request) -> Response:  # type: ignore[valid-type]
         records = [a.model_dump(by_alias=True) for a in batch.applications]  # type: ignore[attr-defined]
-        answers = await batcher.score(records)
+        answers = await batcher.score(records, getattr(request.state, RECEIVED_KEY, None))
         setattr(request.state, MODEL_VERSION_KEY, answers[0]["model_version"])
         return _json({"predictions": answers})
 

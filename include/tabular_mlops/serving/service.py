@@ -114,8 +114,8 @@ class ScoringService:
         """Score applications (validated, keyed by column name) with the model serving now."""
         return self.answers.score_groups([records])[0]
 
-    def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
-        return self.answers.score_groups(groups)
+    def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:
+        return self.answers.score_groups(groups, received)
 
     # ------------------------------------------------------------------ state
 

@@ -123,6 +123,16 @@ def test_a_model_error_answers_the_safe_decision_and_the_service_goes_on(
         ok = client.post("/predict", json=body).json()
         assert ok["fallback"] is False and ok["score"] is not None
         assert 'serving_fallbacks_total{reason="ValueError"} 1.0' in client.get("/metrics").text
+    # Both answers are logged (the service flushed its writer on exit), the fallback one without a score.
+    logged = pd.read_sql(
+        "select * from prediction_log", sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
+    ).set_index("prediction_id")
+    assert len(logged) == 2
+    fell_back = logged.loc[answer["prediction_id"]]
+    assert fell_back["fallback"] == 1 and pd.isna(fell_back["score"]) and fell_back["latency_ms"] > 0
+    assert fell_back["decision"] == 0 and fell_back["age"] == 95
+    scored = logged.loc[ok["prediction_id"]]
+    assert scored["fallback"] == 0 and scored["score"] == ok["score"] and scored["latency_ms"] > 0
 
 
 def test_admin_routes_need_the_token(repo_params, tmp_path, fitted):
@@ -170,6 +180,7 @@ def test_every_answer_reaches_the_prediction_log(repo_params, tmp_path, fitted, 
     for a in answers:
         row = by_id.loc[a["prediction_id"]]
         assert row["score"] == a["score"] and row["model_version"] == "1"
+        assert 0 < row["latency_ms"] < 60_000 and row["fallback"] == 0
         assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold)
     first = applications.iloc[0]
     assert by_id.loc[answers[0]["prediction_id"]]["age"] == first["age"]
