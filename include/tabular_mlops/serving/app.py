@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from tabular_mlops.serving.batcher import MicroBatcher
 from tabular_mlops.serving.errors import field_errors
@@ -34,6 +35,7 @@ from tabular_mlops.serving.schema import (
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ENV_ADMIN_TOKEN
 
+DOCS_ASSETS_URL = "/docs-assets"
 _bearer = HTTPBearer(auto_error=False, description=f"the token in {ENV_ADMIN_TOKEN}")
 _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrors, "description": "one entry per invalid field; values never echoed"}
@@ -63,7 +65,10 @@ def create_app(service: ScoringService) -> FastAPI:
         finally:
             service.stop()
 
-    app = FastAPI(
+    # FastAPI's /docs page loads Swagger UI from a CDN: the same page with the assets served by the app (the
+    # package ships them), so the docs work on a machine without internet, and no page of ours calls outside.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="tabular-mlops scoring service",
         description=f"Scores applications with the `{service.model_name}` champion; schema from params.yaml.",
         lifespan=lifespan,

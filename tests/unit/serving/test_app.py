@@ -2,6 +2,7 @@
 422 without echo, body limit, fallback on a model error, admin token, metrics, the prediction log."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -184,3 +185,22 @@ def test_every_answer_reaches_the_prediction_log(repo_params, tmp_path, fitted, 
         assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold)
     first = applications.iloc[0]
     assert by_id.loc[answers[0]["prediction_id"]]["age"] == first["age"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_load_every_asset_from_the_service_itself(client, page):
+    """Offline docs: every src/href/url in the page is a path on this service (no scheme, no host), and each
+    answers 200; the Swagger UI bundle and stylesheet are among them."""
+    html = client.get(page)
+    assert html.status_code == 200
+    refs = set(re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""", html.text))
+    urls = {a or b for a, b in refs}
+    assert urls, html.text
+    remote = sorted(u for u in urls if not u.startswith("/") or u.startswith("//"))
+    assert not remote, remote
+    assert not re.search(r"https?://", html.text), "the page names an outside host"
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    if page == "/docs":
+        assert any(u.endswith("swagger-ui-bundle.js") for u in urls) and any(u.endswith(".css") for u in urls)
+        assert "/openapi.json" in urls
