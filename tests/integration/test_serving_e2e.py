@@ -376,8 +376,11 @@ def test_every_answer_is_in_the_prediction_log(stack):
 
 
 def test_online_answers_are_in_the_next_nightly_report(stack):
-    """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there)."""
+    """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there),
+    and logs the night's online answers, latency percentiles and fallback rate to MLflow next to drift."""
+    from mlflow import MlflowClient
     from tabular_mlops.monitoring.nightly import monitor_night
+    from tabular_mlops.monitoring.online import ONLINE_ANSWERS, ONLINE_FALLBACK_RATE, ONLINE_LATENCY_MS
 
     params, log = stack["params"], sa.create_engine(stack["env"]["MLOPS_MONITORING_DB_URL"])
     night = dt.datetime.now(dt.UTC).date()
@@ -389,6 +392,12 @@ def test_online_answers_are_in_the_next_nightly_report(stack):
     result = monitor_night(params, stack["project"], log, night, retrain_in_flight=False)
     assert result.summary.rows == online and result.summary.night > night - dt.timedelta(days=1)
     assert result.reports and all(Path(r).exists() for r in result.reports)
+    served = result.summary.online
+    assert served is not None and served.answers == online and served.fallbacks == 0
+    assert 0 < served.latency_p50_ms <= served.latency_p95_ms <= served.latency_p99_ms
+    metrics = MlflowClient().get_run(result.monitoring_run_id).data.metrics
+    assert metrics[ONLINE_ANSWERS] == online and metrics[ONLINE_FALLBACK_RATE] == 0.0
+    assert metrics[ONLINE_LATENCY_MS[99]] == served.latency_p99_ms and "drift_share" in metrics
 
 
 def test_restart_with_registry_and_log_database_down(stack, tmp_path):
