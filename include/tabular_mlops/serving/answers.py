@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tabular_mlops.artifacts import ONLINE_SOURCE
 from tabular_mlops.config import Params
@@ -80,8 +79,9 @@ class Answerer:
         self.metrics.stage.labels("log").observe(time.perf_counter() - logged)
 
     def _scores(self, served: Served, records: Records) -> np.ndarray:
-        frame = pd.DataFrame.from_records(records, columns=self.schema.feature_names)
-        scores = score_frame(served.loaded.model, frame, self.schema)
+        # Plain columns, not a DataFrame: building one costs more than the model on a single row.
+        columns = {name: [r.get(name) for r in records] for name in self.schema.feature_names}
+        scores = score_frame(served.predictor, columns, self.schema)
         if (
             scores.shape != (len(records),)
             or not np.all(np.isfinite(scores))
