@@ -246,7 +246,10 @@ def run(args: argparse.Namespace) -> str:
     params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     version, rows, model = register_model(root, params)
     bodies = json_rows(rows, params.schema)
-    breakdown = single_row_breakdown(params, model, bodies)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one OpenMP thread, as the servers run (OMP_NUM_THREADS=1)
+        breakdown = single_row_breakdown(params, model, bodies)
     name = params.registry.model_name
     results: dict[str, list[dict]] = {}
     servers = {
@@ -312,7 +315,7 @@ def _median_ms(fn, reps: int) -> float:
     return 1000 * float(np.median(times))
 
 
-def single_row_breakdown(params, model, bodies: list[dict], reps: int = 2000) -> dict[str, float]:
+def single_row_breakdown(params, model, bodies: list[dict], reps: int = 500) -> dict[str, float]:
     """Median ms of each step of one application's answer, in this process (the same code the service runs):
     where the time goes, without HTTP. The pipeline's own steps are timed too, as the path before compiling."""
     from tabular_mlops.scoring import model_columns, score_frame
@@ -407,7 +410,7 @@ def report(
     if breakdown:
         lines += [
             "",
-            "One application's steps in the benchmark process (median of 2000, ms; no HTTP, same code as the service):",
+            "One application's steps in the benchmark process (median of 500, ms; no HTTP, same code as the service):",
             "",
             "| step | ms |",
             "|---|---|",
