@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stop status test test-fast lint format lock bench clean drill
+.PHONY: help venv run stop status test test-fast test-scaleout lint format lock bench clean drill
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, en
 
 test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
 	$(BIN)/python -m pytest -m "not e2e"
+
+test-scaleout: $(STAMP) ## the scale-out path for real: CeleryExecutor (2 workers) on PostgreSQL + Redis, MLflow basic-auth, S3
+	$(BIN)/python -m pytest -m scaleout tests/scaleout
 
 lint: $(STAMP) ## ruff lint + format check, mypy on the domain package
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

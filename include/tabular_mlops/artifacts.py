@@ -58,6 +58,15 @@ HOLDOUT_METRICS_FILE = "holdout.json"  # in paths.metrics_dir
 NIGHT_RESULT_FILE = "summary.json"
 
 
+class ReferenceCacheFile:
+    """What the monitor keeps per champion version in paths.reference_cache_dir/<key>/ (reference_cache.py)."""
+
+    PROFILE = "profile.npz"  # the drift tests' reference side (monitoring/profile.py)
+    SAMPLE = "reference_sample.parquet"  # the scored rows Evidently's reports compare against
+    HOLDOUT = "holdout_sample.parquet"  # the champion's out-of-sample scores, the performance reference
+    COMPLETE = "complete.json"  # written last: a folder without it is an interrupted build
+
+
 class PlotFile:
     """Evaluation figures in paths.plots_dir (dvc.yaml declares them as plots)."""
 

@@ -238,6 +238,7 @@ class PathsConfig:
     reports_dir: Text
     expectations_dir: Text
     evidently_workspace: Text
+    reference_cache_dir: Text
     mlflow_dir: Text
 
 
@@ -331,6 +332,10 @@ class TrainConfig:
     # Each candidate is a plain dict: `model` names the estimator, the other keys are its hyperparameters.
     search_space: Annotated[tuple[Candidate, ...], Field(min_length=1)]
     selection_metric: Word
+    # Row budget of the candidate search (None: the whole training part), sampled per day and label.
+    max_rows: Count | None = None
+    # What the winner is refitted on: the whole training part (`window`) or the same budgeted sample (`budget`).
+    refit_on: Literal["window", "budget"] = "window"
 
     @field_validator("selection_metric")
     @classmethod

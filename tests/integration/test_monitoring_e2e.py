@@ -56,8 +56,11 @@ def drill(tmp_path_factory, airflow_db):
         # dag.test() replaces an earlier run of the same logical date, so read the task states now.
         out.setdefault("states", {})[night] = task_states(run)
     out["log_before_rerun"] = _log_rows(monitor_db, SHIFT - dt.timedelta(days=3))
+    # The first night built the champion's reference cache; the re-run reads it.
+    out["summary_cold"] = _result(project, SHIFT - dt.timedelta(days=3)).summary
     out["rerun"] = run_dag("monitor_nightly", logical_date=SHIFT - dt.timedelta(days=3))
     out["log_after_rerun"] = _log_rows(monitor_db, SHIFT - dt.timedelta(days=3))
+    out["summary_warm"] = _result(project, SHIFT - dt.timedelta(days=3)).summary
     out["empty"] = run_dag("monitor_nightly", logical_date=dt.date(2026, 3, 20))
     out["empty_states"] = task_states(out["empty"])
     out["triggered"] = _dag_run("train_model", f"retrain__{SHIFT.isoformat()}")
@@ -179,6 +182,30 @@ def test_metrics_are_logged_per_night_in_mlflow(drill):
     assert len({m.step for m in history}) >= 5
     assert any(m.value > 0 for m in history)
     assert "psi.income" in run.data.metrics
+
+
+def test_the_reference_is_prepared_once_per_champion_version_and_reused(drill):
+    from tabular_mlops.artifacts import ReferenceCacheFile
+    from tabular_mlops.config import load_params
+    from tabular_mlops.monitoring.profile import load_profile
+
+    params = load_params(drill["project"] / "params.yaml")
+    entries = sorted((drill["project"] / params.paths.reference_cache_dir).iterdir())
+    # Version 1 for the drill's nights, the promoted newest version for the re-runs after the promotion.
+    # No interrupted build left behind (those are hidden temporary folders).
+    assert sorted(e.name.split("-")[1] for e in entries) == sorted({"v1", f"v{_newest()}"})
+    for entry in entries:
+        assert (entry / ReferenceCacheFile.COMPLETE).exists()
+    v1 = next(e for e in entries if "-v1-" in e.name)
+    assert load_profile(v1 / ReferenceCacheFile.PROFILE).rows == drill["summary_cold"].reference_rows
+    # A night computed from the cache is the night computed from the reference itself.
+    assert drill["summary_warm"] == drill["summary_cold"]
+
+
+def _newest():
+    from mlflow import MlflowClient
+
+    return max(int(v.version) for v in MlflowClient().search_model_versions("name='credit_default'"))
 
 
 def test_rescoring_a_night_replaces_rather_than_duplicates(drill):

@@ -97,3 +97,23 @@ def test_a_re_evaluation_never_rewrites_the_training_runs_metrics(trained_projec
     again = client.search_runs([info["experiment_id"]], f"tags.{Tag.EVALUATES_RUN} = '{info['run_id']}'")
     assert len(again) == 1 and again[0].data.tags[Tag.STAGE] == RunStage.EVALUATION
     assert again[0].data.metrics["holdout_recall"] != before["holdout_recall"]
+
+
+def test_a_row_budget_limits_the_search_and_is_recorded_on_the_run(trained_project):
+    import dataclasses
+
+    from mlflow import MlflowClient
+
+    project, params = trained_project
+    budgeted = dataclasses.replace(
+        params, train=dataclasses.replace(params.train, max_rows=2000, refit_on="budget")
+    )
+    info = train(budgeted, project)
+    metrics = MlflowClient().get_run(info["run_id"]).data.metrics
+    assert metrics["rows_search"] <= 2010 < metrics["rows_window"]
+    assert metrics["rows_refit"] == metrics["rows_search"]
+    # The same budget and seed choose the same rows, so the search gives the same result.
+    assert (
+        train(budgeted, project)[f"val_{params.train.selection_metric}"]
+        == info[f"val_{params.train.selection_metric}"]
+    )

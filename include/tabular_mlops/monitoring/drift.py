@@ -1,16 +1,32 @@
 """Vectorized drift statistics per column (PSI on reference quantiles, KS, chi-square on a 2-sample table).
 
+The reference side comes from a profile (profile.py), built once per champion; a night only passes over its
+own rows.
 Used for the retraining decision on the full window; Evidently renders the human report on a sample. Edge
 inputs (all-missing or constant columns, unseen categories) are flagged with a reason and never yield NaN.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from tabular_mlops.config import MonitorConfig, SchemaConfig
+from tabular_mlops.monitoring.profile import (
+    SKETCH_POINTS,
+    CategoryProfile,
+    ColumnProfile,
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+    category_profile,
+    column_profile,
+    level_counts,
+    numeric_profile,
+)
 from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift
 
 EPS = 1e-4
@@ -22,27 +38,74 @@ def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def numeric_psi(ref: np.ndarray, cur: np.ndarray, bins: int) -> float:
+@dataclass(frozen=True)
+class Present:
+    """A numeric column's present values, sorted once, and how many were missing. Every count the tests need
+    is then a binary search of a few reference points into it, instead of one per current value."""
+
+    sorted: np.ndarray
+    missing: int
+
+    @classmethod
+    def of(cls, values: np.ndarray | Present) -> Present:
+        if isinstance(values, Present):
+            return values
+        values = np.asarray(values, dtype=float)
+        nan = np.isnan(values)
+        return cls(np.sort(values[~nan]), int(nan.sum()))
+
+    @property
+    def rows(self) -> int:
+        return len(self.sorted) + self.missing
+
+
+def numeric_psi(ref: np.ndarray | NumericProfile, cur: np.ndarray | Present, bins: int) -> float:
     """PSI on the reference's quantile bins (10 by default); missing values form their own bin."""
-    ref_ok, cur_ok = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    edges = np.unique(np.quantile(ref_ok, np.linspace(0, 1, bins + 1)[1:-1])) if len(ref_ok) else np.array([])
-    ref_counts = np.append(
-        np.bincount(np.searchsorted(edges, ref_ok, side="right"), minlength=len(edges) + 1),
-        len(ref) - len(ref_ok),
-    )
-    cur_counts = np.append(
-        np.bincount(np.searchsorted(edges, cur_ok, side="right"), minlength=len(edges) + 1),
-        len(cur) - len(cur_ok),
-    )
-    return _psi(ref_counts / max(len(ref), 1), cur_counts / max(len(cur), 1))
+    profile = ref if isinstance(ref, NumericProfile) else numeric_profile(ref, bins)
+    present = Present.of(cur)
+    # Bins [edge_i-1, edge_i), as the reference's counts (profile.psi_bin_counts): values below each edge.
+    upto = np.searchsorted(present.sorted, profile.psi_edges, side="left")
+    cur_counts = np.append(np.diff(upto, prepend=0, append=len(present.sorted)), present.missing)
+    return _psi(profile.psi_counts / max(profile.rows, 1), cur_counts / max(present.rows, 1))
 
 
-def category_shares(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    ref_s = ref.astype(object).where(ref.notna(), "<missing>").astype(str)
-    cur_s = cur.astype(object).where(cur.notna(), "<missing>").astype(str)
-    levels = sorted(set(ref_s.unique()) | set(cur_s.unique()))
-    ref_c = ref_s.value_counts().reindex(levels, fill_value=0).to_numpy()
-    cur_c = cur_s.value_counts().reindex(levels, fill_value=0).to_numpy()
+def ks_test(profile: NumericProfile, cur: np.ndarray | Present) -> tuple[float, float]:
+    """Two-sample KS of the reference (as profiled) against `cur`'s present values: (statistic, p-value).
+
+    Both empirical CDFs are compared at every sketch point, from above and from below, which is the exact
+    statistic when the sketch holds every distinct reference value; up to 10,000 values a side it is scipy's own
+    test on the rebuilt reference values (exact p-value), beyond that Smirnov's asymptotic p-value as scipy uses.
+    """
+    present = Present.of(cur)
+    n, m = profile.present, len(present.sorted)
+    if n == 0 or m == 0:
+        return (1.0, 0.0) if n != m else (0.0, 1.0)
+    if max(n, m) <= SKETCH_POINTS and profile.exact:
+        res = stats.ks_2samp(profile.values(), present.sorted)
+        return float(res.statistic), float(res.pvalue)
+    # Current values <= / < each sketch point.
+    at_or_below = np.searchsorted(present.sorted, profile.points, side="right")
+    below = np.searchsorted(present.sorted, profile.points, side="left")
+    statistic = max(
+        float(np.max(np.abs(profile.at_or_below / n - at_or_below / m))),
+        float(np.max(np.abs(profile.below / n - below / m))),
+    )
+    big, small = max(n, m), min(n, m)
+    p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(big * small / (big + small))), 0, 1))
+    return statistic, p_value
+
+
+def category_shares(
+    ref: pd.Series | CategoryProfile, cur: pd.Series
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Counts per level (as text; missing is a level) of reference and current on the union of their levels."""
+    profile = ref if isinstance(ref, CategoryProfile) else category_profile(ref)
+    cur_levels, cur_counts = level_counts(cur)
+    levels = sorted(set(profile.levels) | set(cur_levels))
+    ref_by = dict(zip(profile.levels, profile.counts.tolist(), strict=True))
+    cur_by = dict(zip(cur_levels, cur_counts.tolist(), strict=True))
+    ref_c = np.array([ref_by.get(level, 0) for level in levels], dtype=np.int64)
+    cur_c = np.array([cur_by.get(level, 0) for level in levels], dtype=np.int64)
     return ref_c, cur_c, levels
 
 
@@ -50,13 +113,18 @@ def band(psi: float, moderate: float, significant: float) -> str:
     return "significant" if psi > significant else "moderate" if psi > moderate else "stable"
 
 
-def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg: MonitorConfig) -> ColumnDrift:
-    """Drift of one column with the configured test; flags explain edge inputs instead of producing NaN."""
+def column_drift(
+    ref: pd.Series | ColumnProfile, cur: pd.Series, kind: str, test: str, cfg: MonitorConfig
+) -> ColumnDrift:
+    """Drift of one column with the configured test; flags explain edge inputs instead of producing NaN.
+    `ref` is the reference column or its profile (the same result, without the reference-side work)."""
+    if isinstance(ref, pd.Series):
+        ref = column_profile(ref, kind, cfg.psi_bins)
     flags: list[str] = []
     name = str(cur.name)
     if cur.isna().all():
         flags.append("all values missing in the current window")
-    if kind == "category":
+    if isinstance(ref, CategoryProfile):
         ref_c, cur_c, levels = category_shares(ref, cur)
         psi = _psi(ref_c / max(ref_c.sum(), 1), cur_c / max(cur_c.sum(), 1))
         unseen = [lvl for lvl, r, c in zip(levels, ref_c, cur_c, strict=True) if r == 0 and c > 0]
@@ -95,21 +163,12 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg: Moni
             tuple(flags),
         )
 
-    r = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float)
-    c = pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float)
-    psi = numeric_psi(r, c, cfg.psi_bins)
-    r_ok, c_ok = r[~np.isnan(r)], c[~np.isnan(c)]
-    if len(c_ok) and np.nanmin(c_ok) == np.nanmax(c_ok):
-        flags.append(f"constant in the current window ({c_ok[0]:g})")
+    present = Present.of(pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float))
+    psi = numeric_psi(ref, present, cfg.psi_bins)
+    if len(present.sorted) and present.sorted[0] == present.sorted[-1]:
+        flags.append(f"constant in the current window ({present.sorted[0]:g})")
     if test == "ks":
-        if len(r_ok) == 0 or len(c_ok) == 0:
-            statistic, p_value = (
-                1.0 if len(r_ok) != len(c_ok) else 0.0,
-                0.0 if len(r_ok) != len(c_ok) else 1.0,
-            )
-        else:
-            res = stats.ks_2samp(r_ok, c_ok)
-            statistic, p_value = float(res.statistic), float(res.pvalue)
+        statistic, p_value = ks_test(ref, present)
         # A spread-only change keeps KS small but moves PSI: either effect size counts, the p-value is required.
         drifted = p_value < cfg.ks_alpha and (statistic > cfg.ks_min_statistic or psi > cfg.psi_moderate)
         return ColumnDrift(
@@ -135,8 +194,14 @@ def column_drift(ref: pd.Series, cur: pd.Series, kind: str, test: str, cfg: Moni
 
 
 def dataset_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, schema: SchemaConfig, cfg: MonitorConfig
+    reference: pd.DataFrame | ReferenceProfile,
+    current: pd.DataFrame,
+    schema: SchemaConfig,
+    cfg: MonitorConfig,
 ) -> list[ColumnDrift]:
+    """Drift of every schema feature; pass the reference's profile to reuse its reference-side work."""
+    if isinstance(reference, pd.DataFrame):
+        reference = build_profile(reference, schema, cfg)
     results = []
     for f in schema.features:
         if f.name not in current.columns:
@@ -154,7 +219,9 @@ def dataset_drift(
             )
             continue
         test = cfg.column_tests.get(f.name) or cfg.default_test.get(f.type, "psi")
-        results.append(column_drift(reference[f.name], current[f.name].rename(f.name), f.type, test, cfg))
+        results.append(
+            column_drift(reference.columns[f.name], current[f.name].rename(f.name), f.type, test, cfg)
+        )
     return results
 
 
@@ -166,16 +233,25 @@ def drift_share(results: list[ColumnDrift]) -> float:
 def label_drift(
     ref_labels: np.ndarray, cur_labels: np.ndarray, max_change: float, alpha: float
 ) -> LabelDrift:
-    """Base-rate drift of a binary label: two-sample chi-square on the 2x2 table (both sides are samples) and
-    the relative change of the positive rate; drifted only when both say so (at 1M rows any p-value is tiny)."""
+    """Base-rate drift of a binary label (see `label_drift_counts`)."""
     ref = np.asarray(ref_labels, float)
+    ref = ref[~np.isnan(ref)]
+    return label_drift_counts(int(ref.sum()), len(ref), cur_labels, max_change, alpha)
+
+
+def label_drift_counts(
+    ref_pos: int, ref_n: int, cur_labels: np.ndarray, max_change: float, alpha: float
+) -> LabelDrift:
+    """Base-rate drift of a binary label, the reference given by its positives and labelled rows: two-sample
+    chi-square on the 2x2 table (both sides are samples) and the relative change of the positive rate; drifted
+    only when both say so (at 1M rows any p-value is tiny)."""
     cur = np.asarray(cur_labels, float)
-    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    if len(ref) == 0 or len(cur) == 0:
+    cur = cur[~np.isnan(cur)]
+    if ref_n == 0 or len(cur) == 0:
         return LabelDrift()
-    ref_pos, cur_pos = int(ref.sum()), int(cur.sum())
-    ref_rate, cur_rate = ref_pos / len(ref), cur_pos / len(cur)
-    table = np.array([[ref_pos, len(ref) - ref_pos], [cur_pos, len(cur) - cur_pos]])
+    cur_pos = int(cur.sum())
+    ref_rate, cur_rate = ref_pos / ref_n, cur_pos / len(cur)
+    table = np.array([[ref_pos, ref_n - ref_pos], [cur_pos, len(cur) - cur_pos]])
     p_value = 1.0
     if (table.sum(axis=0) > 0).all():
         p_value = float(stats.chi2_contingency(table)[1])

@@ -21,7 +21,8 @@ from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
 from tabular_mlops.monitoring.online import online_metrics, online_night
-from tabular_mlops.monitoring.reference import load_reference, parse_window
+from tabular_mlops.monitoring.reference import parse_window
+from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import NightResult, NightSummary, Status
 from tabular_mlops.monitoring.summary import evidently_reports, summarize
 from tabular_mlops.monitoring.workspace import publish_night
@@ -35,35 +36,6 @@ log = logging.getLogger(__name__)
 def _window(night: dt.date, days: int) -> tuple[dt.datetime, dt.datetime]:
     end = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
     return end - dt.timedelta(days=days), end
-
-
-def champion_reference(params: Params, root: Path) -> tuple[LoadedModel, pd.DataFrame]:
-    """The current champion and its own training data with its `score` and `label` columns."""
-    champion = load_champion(params.registry.model_name)
-    reference = load_reference(
-        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
-    )
-    return champion, _scored(champion, reference, params.schema)
-
-
-def _scored(champion: LoadedModel, rows: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
-    return rows.assign(score=champion.score(rows, schema), label=rows[schema.target_column])
-
-
-def champion_holdout(champion: LoadedModel, root: Path, schema: SchemaConfig) -> pd.DataFrame | None:
-    """The champion's holdout (the days of its data window after its training window), scored by it: out of
-    sample, so a fair reference for performance. None when the version does not record its windows."""
-    try:
-        _, trained_until = parse_window(champion.tags.get(Tag.REFERENCE_WINDOW, ""))
-        _, data_end = parse_window(champion.tags.get(Tag.DATA_WINDOW, ""))
-    except ValueError:
-        return None
-    if data_end <= trained_until:
-        return None
-    holdout = load_reference(
-        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), f"{trained_until + dt.timedelta(days=1)}..{data_end}"
-    )
-    return _scored(champion, holdout, schema)
 
 
 def unseen_by(champion: LoadedModel, rows: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
@@ -199,7 +171,8 @@ def monitor_night(
 ) -> NightResult:
     """Build the night's summary, decision, reports and alerts, record them, and return what the DAG needs."""
     cfg, schema = params.monitor, params.schema
-    champion, reference = champion_reference(params, root)
+    champion = load_champion(params.registry.model_name)
+    reference = champion_reference(params, root, champion)
     window_rows = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
     online = online_night(window_rows, schema, night)
     # Fallback answers have no score: counted in `online`, left out of score and feature drift.
@@ -217,11 +190,9 @@ def monitor_night(
         # promotion the old scores would keep condemning a model that may already handle the change).
         labelled = labelled.assign(logged_score=labelled["score"], score=champion.score(labelled, schema))
     labelled_drift = (
-        dataset_drift(reference, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
+        dataset_drift(reference.profile, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
     )
-    summary = summarize(
-        schema, cfg, reference, reference["score"].to_numpy(), current, labelled, labelled_drift, night
-    )
+    summary = summarize(schema, cfg, reference.profile, None, current, labelled, labelled_drift, night)
     summary = dataclasses.replace(summary, online=online)
     last = decisions_log.last_retrain(log_engine, night)
     decision = decide(summary, cfg, params.gate, last, retrain_in_flight)
@@ -231,8 +202,9 @@ def monitor_night(
         if night_dir.exists():
             shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
     else:
-        holdout = champion_holdout(champion, root, schema) if len(labelled) else None
-        made = evidently_reports(schema, cfg, reference, current, labelled, night_dir, night, holdout)
+        made = evidently_reports(
+            schema, cfg, reference.sample, current, labelled, night_dir, night, reference.holdout
+        )
     problems = _publish(params, root, night, made)
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version

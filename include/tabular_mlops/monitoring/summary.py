@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tabular_mlops.config import MonitorConfig, SchemaConfig
-from tabular_mlops.monitoring.drift import dataset_drift, drift_share, label_drift, numeric_psi
+from tabular_mlops.monitoring.drift import dataset_drift, drift_share, label_drift_counts, numeric_psi
+from tabular_mlops.monitoring.profile import (
+    MISSING_LEVEL,
+    SCORE_COLUMN,
+    CategoryProfile,
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+)
 from tabular_mlops.monitoring.results import ColumnDrift, NightSummary, Status, WindowDrift
 
 
@@ -43,7 +52,7 @@ def outlier_share(df: pd.DataFrame, schema: SchemaConfig) -> float:
 
 def night_quality(
     night: pd.DataFrame,
-    reference: pd.DataFrame,
+    reference: ReferenceProfile,
     schema: SchemaConfig,
     monitor: MonitorConfig,
     expected: float,
@@ -64,8 +73,9 @@ def night_quality(
                 f"'{f.name}' missing on {missing:.1%} of the night's rows (> {monitor.max_missing_rate:.0%})"
             )
             continue
+        ref = reference.columns.get(f.name)
         if f.is_categorical:
-            seen = set(reference[f.name].dropna().astype(str))
+            seen = set(ref.levels) - {MISSING_LEVEL} if isinstance(ref, CategoryProfile) else set()
             values = col.dropna().astype(str)
             unseen = values[~values.isin(seen)]
             share = len(unseen) / len(night)
@@ -75,7 +85,12 @@ def night_quality(
                     f"'{f.name}': {share:.1%} of the night's rows hold categories unseen in the reference "
                     f"{examples} (> {monitor.max_unseen_share:.0%})"
                 )
-        elif f.name in monitor.key_features and col.nunique() == 1 and reference[f.name].nunique() > 1:
+        elif (
+            f.name in monitor.key_features
+            and col.nunique() == 1
+            and isinstance(ref, NumericProfile)
+            and len(ref.points) > 1
+        ):
             problems.append(f"key feature '{f.name}' is constant ({col.dropna().iloc[0]:g}) on the night")
     return problems
 
@@ -89,43 +104,47 @@ def matured_performance(labelled: pd.DataFrame) -> float | None:
 
 
 def window_drift(
-    reference: pd.DataFrame,
-    reference_scores: np.ndarray,
-    rows: pd.DataFrame,
-    schema: SchemaConfig,
-    monitor: MonitorConfig,
+    reference: ReferenceProfile, rows: pd.DataFrame, schema: SchemaConfig, monitor: MonitorConfig
 ) -> WindowDrift:
-    """Feature drift per column and score PSI of `rows` against the reference."""
+    """Feature drift per column and score PSI of `rows` against the reference's profile."""
     columns = dataset_drift(reference, rows, schema, monitor)
+    scores = reference.columns[SCORE_COLUMN]
+    if not isinstance(scores, NumericProfile):
+        raise TypeError(f"the reference profile's '{SCORE_COLUMN}' column is not numeric")
     return WindowDrift(
         rows=len(rows),
         columns=tuple(columns),
         drift_share=drift_share(columns),
-        score_psi=numeric_psi(
-            np.asarray(reference_scores, float), rows["score"].to_numpy(float), monitor.psi_bins
-        ),
+        score_psi=numeric_psi(scores, rows["score"].to_numpy(float), monitor.psi_bins),
     )
 
 
 def summarize(
     schema: SchemaConfig,
     monitor: MonitorConfig,
-    reference: pd.DataFrame,
-    reference_scores: np.ndarray,
+    reference: pd.DataFrame | ReferenceProfile,
+    reference_scores: np.ndarray | None,
     current: pd.DataFrame,
     labelled: pd.DataFrame,
     labelled_drift: list[ColumnDrift] | None,
     night: dt.date,
 ) -> NightSummary:
-    """Everything the decision and the dashboards need, as plain numbers (never NaN)."""
-    ref_days = max(reference[schema.timestamp_column].dt.date.nunique(), 1)
-    expected_rows = len(reference) / ref_days * monitor.window_days
+    """Everything the decision and the dashboards need, as plain numbers (never NaN). `reference` is the
+    champion's reference profile, or its rows with `reference_scores` (profiled here)."""
+    if isinstance(reference, pd.DataFrame):
+        reference = build_profile(reference.assign(**{SCORE_COLUMN: reference_scores}), schema, monitor)
+    per_night = reference.rows / max(reference.days, 1)
+    # Expected from the nights actually logged in the window, not a full window: a fresh stack (or the first
+    # nights after a gap) has logged fewer than `window_days` nights. A short or empty night itself is caught by
+    # the night's own row-count rule (night_quality).
+    logged = current[schema.timestamp_column].dt.normalize().nunique() if len(current) else 0
+    expected_rows = per_night * min(max(logged, 1), monitor.window_days)
     last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
-    counts = {
+    counts: dict[str, Any] = {
         "night": night,
         "rows": len(current),
         "night_rows": len(last),
-        "reference_rows": len(reference),
+        "reference_rows": reference.rows,
         "expected_rows": round(expected_rows, 1),
         "labelled_rows": len(labelled),
     }
@@ -136,12 +155,10 @@ def summarize(
     return NightSummary(
         status=Status.OK if len(current) >= monitor.min_rows else Status.TOO_FEW_ROWS,
         **counts,
-        window=window_drift(reference, reference_scores, current, schema, monitor),
+        window=window_drift(reference, current, schema, monitor),
         # The newest night alone as well: a shift that started last night is diluted in a multi-day window.
         last_night=(
-            window_drift(reference, reference_scores, last, schema, monitor)
-            if len(last) >= monitor.min_rows
-            else None
+            window_drift(reference, last, schema, monitor) if len(last) >= monitor.min_rows else None
         ),
         missing_rate=missing_rates(current, schema.feature_names),
         outlier_share=outlier_share(current, schema),
@@ -153,16 +170,15 @@ def summarize(
             if matured and "logged_score" in labelled
             else None
         ),
-        label_drift=label_drift(
-            reference[schema.target_column].to_numpy(float),
+        label_drift=label_drift_counts(
+            reference.positives,
+            reference.labelled,
             labelled["label"].to_numpy(float) if matured else np.array([]),
             monitor.label_rate_max_change,
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
-        night_quality=tuple(
-            night_quality(last, reference, schema, monitor, expected_rows / monitor.window_days)
-        ),
+        night_quality=tuple(night_quality(last, reference, schema, monitor, per_night)),
     )
 
 

@@ -1,5 +1,6 @@
-"""DVC stage `train`: fit each search-space candidate (an MLflow child run), keep the best on a time-based
-validation split, refit it on the whole training part and log it as the challenger's run."""
+"""DVC stage `train`: fit each search-space candidate (an MLflow child run) on the training part, or on a
+budget of `train.max_rows` rows of it, keep the best on a time-based validation split, refit it on the whole
+training part (or the budget, `train.refit_on`) and log it as the challenger's run."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def time_split(df: pd.DataFrame, validation_fraction: float) -> tuple[pd.DataFra
     """Last `validation_fraction` of the (time-ordered) training part validates the candidates."""
     cut = int(len(df) * (1 - validation_fraction))
     return df.iloc[:cut], df.iloc[cut:]
+
+
+def budget_sample(df: pd.DataFrame, max_rows: int | None, schema: SchemaConfig, seed: int) -> pd.DataFrame:
+    """At most about `max_rows` rows of `df`, the same share of every (day, label) group, in `df`'s order.
+
+    Reproducible (a seeded draw per group), and proportional: each day keeps its weight in the window and the
+    base rate stays the window's, so the time-based validation split still validates on the newest days."""
+    if max_rows is None or len(df) <= max_rows:
+        return df
+    fraction = max_rows / len(df)
+    day = df[schema.timestamp_column].dt.normalize()
+    picked = df.groupby([day, df[schema.target_column]], sort=False, group_keys=False).sample(
+        frac=fraction, random_state=seed
+    )
+    # groupby().sample keeps the original index: back to time order.
+    return df.loc[df.index.isin(picked.index)]
 
 
 def fit_candidate(
@@ -74,7 +91,8 @@ def train(params: Params, root: Path) -> dict:
     processed = root / params.paths.processed_dir
     df = pd.read_parquet(processed / TRAIN_FILE)
     window = json.loads((processed / WINDOW_FILE).read_text())
-    fit_part, val_part = time_split(df, params.preprocess.validation_fraction)
+    searched = budget_sample(df, params.train.max_rows, params.schema, params.train.seed)
+    fit_part, val_part = time_split(searched, params.preprocess.validation_fraction)
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
     experiment_id = configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
@@ -93,6 +111,7 @@ def train(params: Params, root: Path) -> dict:
             }
         )
         mlflow.log_params(params.flat())
+        mlflow.log_metrics({"rows_window": len(df), "rows_search": len(searched)})
         candidates = []
         tried: list[dict[str, Any]] = []
         for i, hyper in enumerate(params.train.search_space):
@@ -111,9 +130,11 @@ def train(params: Params, root: Path) -> dict:
         mlflow.log_metric(f"val_{metric}", best_value)
         mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
 
-        model = fit_candidate(df, params.schema, best_hyper, params.train.seed)
+        refit = df if params.train.refit_on == "window" else searched
+        mlflow.log_metric("rows_refit", len(refit))
+        model = fit_candidate(refit, params.schema, best_hyper, params.train.seed)
         dataset = from_pandas(
-            df,
+            refit,
             source=f"{params.paths.raw_dir}@{tags[Tag.DVC_DATA_HASH]}",
             name="training_window",
             targets=params.schema.target_column,

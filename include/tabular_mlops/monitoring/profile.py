@@ -1,0 +1,243 @@
+"""The reference side of the drift tests, computed once per champion and reused every night.
+
+A column profile holds what the tests need from the reference and nothing else: for a numeric column a sketch
+of its distribution (up to `SKETCH_POINTS` values with their exact counts at and below each, so the KS statistic
+is exact whenever the reference has at most that many distinct values, and otherwise off by at most the
+`ks_tolerance` the profile records) and its PSI decile edges with their counts; for a categorical column its
+category counts. A night then costs one pass over the current rows per column (a binary search into the sketch,
+or a hash of the categories), never a sort of the reference. Profiles are saved as plain arrays (`.npz` without
+pickle) and JSON, so loading one cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabular_mlops.config import MonitorConfig, SchemaConfig
+
+# scipy's ks_2samp computes the exact p-value up to 10,000 values a side; the same limit makes every reference
+# of that size profiled exactly, so small samples give the same test as scipy's on the raw values.
+SKETCH_POINTS = 10_000
+MISSING_LEVEL = "<missing>"
+SCORE_COLUMN = "score"
+PROFILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Sorted sketch points with the count of reference values <= and < each; PSI edges and bin counts (the last
+    bin counts missing values)."""
+
+    points: np.ndarray
+    at_or_below: np.ndarray
+    below: np.ndarray
+    psi_edges: np.ndarray
+    psi_counts: np.ndarray
+    rows: int
+    missing: int
+
+    @property
+    def present(self) -> int:
+        return self.rows - self.missing
+
+    @property
+    def exact(self) -> bool:
+        """True when every distinct reference value is a sketch point (then the raw values can be rebuilt)."""
+        return int(self.at_or_below[-1] if len(self.points) else 0) == self.present and bool(
+            np.all(self.below[1:] == self.at_or_below[:-1])
+        )
+
+    @property
+    def ks_tolerance(self) -> float:
+        """Most reference mass strictly between two sketch points: the KS statistic's largest possible error."""
+        if self.present == 0 or len(self.points) < 2:
+            return 0.0
+        return float(np.max(self.below[1:] - self.at_or_below[:-1]) / self.present)
+
+    def values(self) -> np.ndarray:
+        """The reference's present values, sorted (only when `exact`)."""
+        return np.repeat(self.points, self.at_or_below - self.below)
+
+
+@dataclass(frozen=True)
+class CategoryProfile:
+    """Category counts of the reference by level (levels as text, missing as its own level)."""
+
+    levels: tuple[str, ...]
+    counts: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
+
+
+ColumnProfile = NumericProfile | CategoryProfile
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Profiles of the reference's feature columns (and its score, when scored) under the settings they used,
+    with the counts the nightly summary needs: rows, distinct days, and labelled rows / positives."""
+
+    columns: dict[str, ColumnProfile]
+    psi_bins: int
+    rows: int = 0
+    days: int = 0
+    labelled: int = 0
+    positives: int = 0
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def numeric_profile(values: np.ndarray, psi_bins: int, points: int = SKETCH_POINTS) -> NumericProfile:
+    values = np.asarray(values, dtype=float)
+    present = np.sort(values[~np.isnan(values)])
+    if len(present):
+        unique = np.unique(present)
+        if len(unique) <= points:
+            sketch = unique
+        else:
+            # Equally spaced ranks, always including the minimum and the maximum.
+            sketch = np.unique(present[np.round(np.linspace(0, len(present) - 1, points)).astype(np.int64)])
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, psi_bins + 1)[1:-1]))
+    else:
+        sketch, edges = np.array([], dtype=float), np.array([], dtype=float)
+    return NumericProfile(
+        points=sketch,
+        at_or_below=np.searchsorted(present, sketch, side="right").astype(np.int64),
+        below=np.searchsorted(present, sketch, side="left").astype(np.int64),
+        psi_edges=edges,
+        psi_counts=psi_bin_counts(edges, values),
+        rows=len(values),
+        missing=len(values) - len(present),
+    )
+
+
+def psi_bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Counts per PSI bin ([edge_i-1, edge_i) on `edges`), missing values in a last bin of their own."""
+    # NaN sorts after every number, so searchsorted puts missing values in the top bin; move them out.
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    missing = int(np.isnan(values).sum())
+    counts[-1] -= missing
+    return np.append(counts, missing).astype(np.int64)
+
+
+def level_counts(values: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Counts by level as text (missing as `MISSING_LEVEL`); hashes the values once, converts only the distinct
+    ones to text, so integer-coded and string categories cost the same."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    by_level: dict[str, int] = {}
+    for value, count in zip(uniques, counts, strict=True):
+        key = str(value)
+        by_level[key] = by_level.get(key, 0) + int(count)
+    missing = int((codes < 0).sum())
+    if missing:
+        by_level[MISSING_LEVEL] = by_level.get(MISSING_LEVEL, 0) + missing
+    levels = sorted(by_level)
+    return levels, np.array([by_level[level] for level in levels], dtype=np.int64)
+
+
+def category_profile(values: pd.Series) -> CategoryProfile:
+    levels, counts = level_counts(values)
+    return CategoryProfile(tuple(levels), counts)
+
+
+def column_profile(values: pd.Series, kind: str, psi_bins: int) -> ColumnProfile:
+    if kind == "category":
+        return category_profile(values)
+    return numeric_profile(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), psi_bins)
+
+
+def build_profile(
+    reference: pd.DataFrame, schema: SchemaConfig, monitor: MonitorConfig, meta: dict[str, str] | None = None
+) -> ReferenceProfile:
+    """Profile every feature column of `reference` present in it, and its `score` column when it has one."""
+    columns: dict[str, ColumnProfile] = {
+        f.name: column_profile(reference[f.name], f.type, monitor.psi_bins)
+        for f in schema.features
+        if f.name in reference.columns
+    }
+    if SCORE_COLUMN in reference.columns:
+        columns[SCORE_COLUMN] = column_profile(reference[SCORE_COLUMN], "float", monitor.psi_bins)
+    target = (
+        pd.to_numeric(reference[schema.target_column], errors="coerce")
+        if schema.target_column in reference.columns
+        else pd.Series(dtype=float)
+    )
+    days = (
+        reference[schema.timestamp_column].dt.normalize().nunique()
+        if schema.timestamp_column in reference.columns
+        else 0
+    )
+    return ReferenceProfile(
+        columns=columns,
+        psi_bins=monitor.psi_bins,
+        rows=len(reference),
+        days=int(days),
+        labelled=int(target.notna().sum()),
+        positives=int((target == 1).sum()),
+        meta=dict(meta or {}),
+    )
+
+
+def save_profile(profile: ReferenceProfile, path: Path) -> Path:
+    """Write the profile as one `.npz` of plain arrays (no pickle), atomically."""
+    arrays: dict[str, Any] = {}
+    header: dict = {
+        "version": PROFILE_VERSION,
+        "psi_bins": profile.psi_bins,
+        "counts": {k: getattr(profile, k) for k in ("rows", "days", "labelled", "positives")},
+        "meta": profile.meta,
+        "columns": {},
+    }
+    for i, (name, col) in enumerate(profile.columns.items()):
+        if isinstance(col, NumericProfile):
+            header["columns"][name] = {"kind": "numeric", "key": i, "rows": col.rows, "missing": col.missing}
+            for part in ("points", "at_or_below", "below", "psi_edges", "psi_counts"):
+                arrays[f"{i}.{part}"] = getattr(col, part)
+        else:
+            header["columns"][name] = {"kind": "category", "key": i, "levels": list(col.levels)}
+            arrays[f"{i}.counts"] = col.counts
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_profile(path: Path) -> ReferenceProfile:
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(bytes(data["header"]).decode())
+        if header.get("version") != PROFILE_VERSION:
+            raise ValueError(f"{path}: profile format {header.get('version')}, expected {PROFILE_VERSION}")
+        columns: dict[str, ColumnProfile] = {}
+        for name, spec in header["columns"].items():
+            key = spec["key"]
+            if spec["kind"] == "numeric":
+                columns[name] = NumericProfile(
+                    points=data[f"{key}.points"],
+                    at_or_below=data[f"{key}.at_or_below"],
+                    below=data[f"{key}.below"],
+                    psi_edges=data[f"{key}.psi_edges"],
+                    psi_counts=data[f"{key}.psi_counts"],
+                    rows=int(spec["rows"]),
+                    missing=int(spec["missing"]),
+                )
+            else:
+                columns[name] = CategoryProfile(tuple(spec["levels"]), data[f"{key}.counts"])
+    return ReferenceProfile(
+        columns=columns, psi_bins=int(header["psi_bins"]), meta=header["meta"], **header["counts"]
+    )
