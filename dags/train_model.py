@@ -78,6 +78,11 @@ def train_model() -> None:
         ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         actor = f"airflow:{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
         result = promote_if_better(params, Path(ROOT), str(registered["version"]), ledger, actor)
+        if result.get("promoted"):
+            # Best effort: the service also follows the alias by polling; a service down is only a warning.
+            from tabular_mlops.serving.reload_client import request_reload
+
+            result["service_reload"] = request_reload(params.serving)
         if result["decision"].startswith("rejected"):
             send_alert(
                 "retraining",

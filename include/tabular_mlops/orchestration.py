@@ -17,6 +17,10 @@ DVC_POOL = "dvc_repo"
 DVC_POOL_SLOTS = 1
 DVC_POOL_DESCRIPTION = "Serialises writes to the DVC workspace and the model registry"
 
+# Where train_model finds the scoring service to ask for POST /admin/reload after a promotion (the stack sets it;
+# default: serving.host and $MLOPS_SERVING_PORT or serving.port). The token: serving.settings.ENV_ADMIN_TOKEN(_FILE).
+SERVING_URL_ENV = "MLOPS_SERVING_URL"
+
 # The source table, and the prediction log + decision record.
 SOURCE_CONN_ID = "source_db"
 MONITORING_CONN_ID = "monitoring_db"

@@ -4,8 +4,9 @@ inside the model (a fitted sklearn Pipeline), so all of them score exactly the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -14,30 +15,64 @@ from tabular_mlops.artifacts import CHAMPION, Tag
 from tabular_mlops.config import SchemaConfig, ThresholdRule
 from tabular_mlops.model_store import UntrustedModelError, load_sklearn
 
+# A frame, or plain columns (name -> values) as the online service has them.
+Columns: TypeAlias = pd.DataFrame | Mapping[str, Sequence[Any]]
 
-def model_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
-    """The model's input: schema features only, numeric as float64 (NaN = missing), categories as str."""
-    missing = [c for c in schema.feature_names if c not in df.columns]
+
+def model_columns(df: Columns, schema: SchemaConfig) -> dict[str, np.ndarray]:
+    """The model's input as one array per schema feature: numeric as float64 (NaN = missing), categories as str
+    ("missing" for a missing one). `df` is a frame, or plain columns (name -> values, None = missing) as the
+    online service has them; any extra columns are ignored."""
+    missing = [c for c in schema.feature_names if c not in df]
     if missing:
         raise KeyError(f"input lacks feature column(s) {missing} required by params.yaml schema.features")
-    # Built as arrays and assembled once: per-column pandas operations cost ~2 ms for a single online row.
+    # Built as arrays: per-column pandas operations cost ~2 ms for a single online row.
     columns: dict[str, np.ndarray] = {}
     for f in schema.features:
         col = df[f.name]
         if f.is_categorical:
-            values = col.to_numpy(dtype=object)
+            values = col.to_numpy(dtype=object) if isinstance(col, pd.Series) else _objects(col)
             present = pd.notna(values)
             text = np.full(len(values), "missing", dtype=object)
             text[present] = [str(v) for v in values[present]]
             columns[f.name] = text
-        else:
+        elif isinstance(col, pd.Series):
             columns[f.name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)))
+        else:
+            # Plain values are numbers or None (validated upstream): None becomes NaN, ints exact floats.
+            columns[f.name] = np.array(col, dtype=np.float64)
+    return columns
 
 
-def score_frame(model: Any, df: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:
-    """Probability of the positive class for every row of `df` (any extra columns are ignored)."""
-    return np.asarray(model.predict_proba(model_frame(df, schema))[:, 1], dtype=float)
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def model_frame(df: Columns, schema: SchemaConfig) -> pd.DataFrame:
+    """The model's input frame: `model_columns` assembled once (what the fitted pipeline was trained on)."""
+    return _frame(model_columns(df, schema))
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = len(next(iter(columns.values()))) if columns else 0
+    return pd.DataFrame(columns, index=pd.RangeIndex(rows))
+
+
+def score_frame(model: Any, df: Columns, schema: SchemaConfig) -> np.ndarray:
+    """Probability of the positive class for every row of `df` (any extra columns are ignored).
+
+    A model that offers `predict_proba_columns` (the serving's compiled pipeline, verified equal to the pipeline
+    it wraps when loaded) takes the same input arrays without the DataFrame around them.
+    """
+    columns = model_columns(df, schema)
+    direct = getattr(model, "predict_proba_columns", None)
+    if direct is not None:
+        proba = direct(columns)
+    else:
+        proba = model.predict_proba(_frame(columns))
+    return np.asarray(proba[:, 1], dtype=float)
 
 
 @dataclass(frozen=True)

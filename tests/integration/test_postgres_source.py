@@ -117,3 +117,29 @@ def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_d
     assert results["pg"][4][0].triggered_run_id == "retrain__2026-04-01"
     assert results["pg"][4][0].reasons == ("why, re-run",)
     assert results["pg"][5] == dt.date(2026, 4, 1)
+
+
+def test_an_old_prediction_log_is_migrated_in_place_on_postgres(pg_monitoring_db, repo_params):
+    """The in-place migration (latency_ms, fallback, nullable score) on PostgreSQL: ALTER TABLE, rows kept."""
+    from tabular_mlops.monitoring import predictions
+
+    from tests.unit.monitoring.test_predictions import NIGHT, _old_log_table, _rows
+
+    schema, metadata = repo_params.schema, sa.MetaData()
+    old = _old_log_table(schema, metadata)
+    metadata.create_all(pg_monitoring_db)
+    rows = _rows(6).astype(object).where(_rows(6).notna(), None).to_dict("records")
+    with pg_monitoring_db.begin() as conn:
+        conn.execute(old.insert(), rows)
+    table = predictions.ensure_table(pg_monitoring_db, schema)
+    columns = {c["name"]: c for c in sa.inspect(pg_monitoring_db).get_columns(predictions.TABLE)}
+    assert columns["score"]["nullable"] and columns[predictions.LATENCY_COLUMN]["nullable"]
+    with pg_monitoring_db.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [{**rows[0], "prediction_id": "online:x", "score": None, "latency_ms": 1.5, "fallback": True}],
+        )
+    log = predictions.read_log(pg_monitoring_db, schema, NIGHT, NIGHT + dt.timedelta(days=1))
+    assert len(log) == 7 and int(log[predictions.FALLBACK_COLUMN].sum()) == 1
+    assert log.set_index("prediction_id").loc["batch:3", "score"] == 0.01
+    assert predictions.migrate(pg_monitoring_db, table) is False

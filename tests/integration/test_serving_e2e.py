@@ -34,6 +34,8 @@ from tabular_mlops.data import source
 from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.batch_scoring import score_night
+from tabular_mlops.orchestration import SERVING_URL_ENV
+from tabular_mlops.serving.reload_client import request_reload
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
@@ -238,8 +240,12 @@ def test_admin_without_the_token_is_401(stack):
     assert client.post("/admin/rollback", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(stack):
+def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(stack, monkeypatch):
+    """The reload is asked the way train_model asks it after a promotion (`request_reload`, token and URL from
+    the environment)."""
     params, client = stack["params"], stack["service"].client
+    monkeypatch.setenv(SERVING_URL_ENV, stack["service"].url)
+    monkeypatch.setenv("MLOPS_SERVING_ADMIN_TOKEN", TOKEN)
     rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
     bodies = [body_of(r, params.schema) for _, r in rows.head(50).iterrows()]
     second = train_version(params, stack["project"], NEXT)
@@ -262,7 +268,7 @@ def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(st
     for t in threads:
         t.start()
     time.sleep(1.0)
-    reload = client.post("/admin/reload", headers=AUTH)
+    reload = request_reload(params.serving)
     time.sleep(1.0)
     stop.set()
     for t in threads:
@@ -270,7 +276,7 @@ def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(st
     print(
         f"swap under load: {sum(statuses.values())} requests, statuses {dict(statuses)}, versions {dict(versions)}"
     )
-    assert reload.status_code == 200 and reload.json()["outcome"] == "swapped", reload.text
+    assert reload["outcome"] == "reloaded" and reload["service"]["outcome"] == "swapped", reload
     assert set(statuses) == {200}, statuses  # zero non-2xx during the swap
     assert versions[stack["v1"]["version"]] > 0 and versions[second["version"]] > 0, versions
     assert client.post("/predict", json=bodies[0]).json()["model_version"] == second["version"]
@@ -370,8 +376,11 @@ def test_every_answer_is_in_the_prediction_log(stack):
 
 
 def test_online_answers_are_in_the_next_nightly_report(stack):
-    """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there)."""
+    """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there),
+    and logs the night's online answers, latency percentiles and fallback rate to MLflow next to drift."""
+    from mlflow import MlflowClient
     from tabular_mlops.monitoring.nightly import monitor_night
+    from tabular_mlops.monitoring.online import ONLINE_ANSWERS, ONLINE_FALLBACK_RATE, ONLINE_LATENCY_MS
 
     params, log = stack["params"], sa.create_engine(stack["env"]["MLOPS_MONITORING_DB_URL"])
     night = dt.datetime.now(dt.UTC).date()
@@ -383,6 +392,12 @@ def test_online_answers_are_in_the_next_nightly_report(stack):
     result = monitor_night(params, stack["project"], log, night, retrain_in_flight=False)
     assert result.summary.rows == online and result.summary.night > night - dt.timedelta(days=1)
     assert result.reports and all(Path(r).exists() for r in result.reports)
+    served = result.summary.online
+    assert served is not None and served.answers == online and served.fallbacks == 0
+    assert 0 < served.latency_p50_ms <= served.latency_p95_ms <= served.latency_p99_ms
+    metrics = MlflowClient().get_run(result.monitoring_run_id).data.metrics
+    assert metrics[ONLINE_ANSWERS] == online and metrics[ONLINE_FALLBACK_RATE] == 0.0
+    assert metrics[ONLINE_LATENCY_MS[99]] == served.latency_p99_ms and "drift_share" in metrics
 
 
 def test_restart_with_registry_and_log_database_down(stack, tmp_path):

@@ -3,6 +3,7 @@ the record of the decision; returns the night's typed result."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -19,6 +20,7 @@ from tabular_mlops.monitoring import decisions_log, predictions
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
+from tabular_mlops.monitoring.online import online_metrics, online_night
 from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import NightResult, NightSummary, Status
@@ -66,8 +68,8 @@ def _monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, ver
 
 
 def night_metrics(summary: NightSummary) -> dict[str, float]:
-    """The night's numbers as MLflow metrics (plotted over nights)."""
-    metrics = {"rows": float(summary.rows)}
+    """The night's numbers as MLflow metrics (plotted over nights), the online service's next to drift."""
+    metrics = {"rows": float(summary.rows), **online_metrics(summary.online)}
     window = summary.window
     if window is None:  # no rows in the window
         return metrics
@@ -157,6 +159,13 @@ def _without_held(
     return rows[~days.isin(held)].reset_index(drop=True) if held else rows
 
 
+def _scored_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows the model scored (a fallback answer is logged without a score)."""
+    if rows.empty or rows["score"].notna().all():
+        return rows
+    return rows[rows["score"].notna()].reset_index(drop=True)
+
+
 def monitor_night(
     params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
 ) -> NightResult:
@@ -164,15 +173,16 @@ def monitor_night(
     cfg, schema = params.monitor, params.schema
     champion = load_champion(params.registry.model_name)
     reference = champion_reference(params, root, champion)
-    current = _without_held(
-        log_engine, schema, night, predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
-    )
+    window_rows = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
+    online = online_night(window_rows, schema, night)
+    # Fallback answers have no score: counted in `online`, left out of score and feature drift.
+    current = _without_held(log_engine, schema, night, _scored_rows(window_rows))
     label_night = night - dt.timedelta(days=schema.label_delay_days)
     labelled = _without_held(
         log_engine,
         schema,
         night,
-        predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days)),
+        _scored_rows(predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))),
     )
     labelled = unseen_by(champion, labelled[labelled["label"].notna()].reset_index(drop=True), schema)
     if len(labelled):
@@ -183,6 +193,7 @@ def monitor_night(
         dataset_drift(reference.profile, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
     )
     summary = summarize(schema, cfg, reference.profile, None, current, labelled, labelled_drift, night)
+    summary = dataclasses.replace(summary, online=online)
     last = decisions_log.last_retrain(log_engine, night)
     rate_name = params.wording.rate_text(schema.target_column)
     decision = decide(summary, cfg, params.gate, last, retrain_in_flight, rate_name)

@@ -1,12 +1,17 @@
-"""The prediction log: the single record of what the models said (batch scoring now, the online service later).
+"""The prediction log: the single record of what the models said (nightly batch scoring and the online service).
 
 One row per (application id, source). A night's batch scoring replaces that night's batch rows (delete + insert
-in one transaction), so a backfilled night never duplicates. Labels are joined in place as they mature.
+in one transaction), so a backfilled night never duplicates. Labels are joined in place as they mature. Online
+rows also carry the answer's latency and whether it was the fallback decision (no score then).
+
+The table is migrated in place when this module adds to it (see `migrate`): a running stack's log keeps its rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -15,6 +20,8 @@ import sqlalchemy as sa
 from tabular_mlops.config import SchemaConfig
 
 TABLE = "prediction_log"
+LATENCY_COLUMN = "latency_ms"
+FALLBACK_COLUMN = "fallback"
 
 
 def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
@@ -34,7 +41,8 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
             sa.Column(f.name, sa.Integer() if f.integer_codes else types[f.type], nullable=True)
             for f in schema.features
         ],
-        sa.Column("score", sa.Float(), nullable=False),
+        # NULL only for a fallback answer: the model failed, the applicant got the configured safe decision.
+        sa.Column("score", sa.Float(), nullable=True),
         sa.Column("decision", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(128), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
@@ -42,14 +50,84 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("label", sa.Integer(), nullable=True),
         sa.Column("label_joined_at", sa.DateTime(), nullable=True),
+        # Online answers: milliseconds from the request's arrival to its answer (NULL for batch rows).
+        sa.Column(LATENCY_COLUMN, sa.Float(), nullable=True),
+        sa.Column(FALLBACK_COLUMN, sa.Boolean(), nullable=False, server_default=sa.false()),
     )
 
 
 def ensure_table(engine: sa.Engine, schema: SchemaConfig) -> sa.Table:
+    """The log table, created if missing and migrated if an older version of it is there."""
     metadata = sa.MetaData()
     table = log_table(schema, metadata)
     metadata.create_all(engine)
+    migrate(engine, table)
     return table
+
+
+def _pending_changes(bind: sa.Engine | sa.Connection, table: sa.Table) -> tuple[list[sa.Column], bool]:
+    """Columns the existing table lacks, and whether its `score` still refuses NULL."""
+    existing = {c["name"]: c for c in sa.inspect(bind).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in existing]
+    return missing, not existing["score"]["nullable"]
+
+
+def migrate(engine: sa.Engine, table: sa.Table) -> bool:
+    """Bring an existing log table to `table`'s columns without losing a row; True when something changed.
+
+    Only additive changes are made: new nullable (or defaulted) columns, and `score` made nullable. Alembic's
+    batch mode does it as ALTER TABLE where the database can (PostgreSQL) and by copying into a new table where
+    it cannot (SQLite cannot relax NOT NULL), inside one transaction, so a failure leaves the old table whole.
+    """
+    missing, score_not_null = _pending_changes(engine, table)
+    if not missing and not score_not_null:
+        return False
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    with _transactional(engine) as conn:
+        missing, score_not_null = _pending_changes(conn, table)  # another process may have done it
+        if not missing and not score_not_null:
+            return False
+        ops = Operations(MigrationContext.configure(conn))
+        with ops.batch_alter_table(table.name) as batch:
+            for column in missing:
+                batch.add_column(
+                    sa.Column(
+                        column.name,
+                        column.type,
+                        nullable=column.nullable,
+                        server_default=column.server_default,
+                    )
+                )
+            if score_not_null:
+                batch.alter_column("score", existing_type=sa.Float(), nullable=True)
+    return True
+
+
+@contextlib.contextmanager
+def _transactional(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that covers DDL too. Python's sqlite3 driver commits before CREATE/DROP/ALTER on its own,
+    so on SQLite a dedicated engine hands transaction control to an explicit BEGIN (SQLAlchemy's recipe)."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    ddl_engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(ddl_engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(ddl_engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock first: no other writer in between
+
+    try:
+        with ddl_engine.begin() as conn:
+            yield conn
+    finally:
+        ddl_engine.dispose()
 
 
 def replace_batch(

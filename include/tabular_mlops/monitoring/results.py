@@ -111,6 +111,21 @@ class LabelDrift(_Json):
 
 
 @dataclass(frozen=True)
+class OnlineServing(_Json):
+    """The night's online answers (prediction-log rows with source `online`): how many, how fast, how many were
+    the fallback decision (the model failed on them). `answers` counts applications: a batch request of n
+    applications is n answers. Latency: request arrival to answer ready, in the service (ms)."""
+
+    answers: int
+    fallbacks: int
+    fallback_rate: float
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    model_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NightSummary(_Json):
     """Everything the decision, the alerts and the dashboards need about one night, as plain numbers (never
     NaN). Drift, quality and label figures are None / empty when the window has no rows (`no_data`)."""
@@ -135,6 +150,8 @@ class NightSummary(_Json):
     labelled_window_drifted: tuple[str, ...] = ()
     # Quality rules the newest night fails (missing or constant key values, unseen categories, row count).
     night_quality: tuple[str, ...] = ()
+    # The online service's answers of the newest night (None when it answered none).
+    online: OnlineServing | None = None
 
     @property
     def drift_share(self) -> float | None:

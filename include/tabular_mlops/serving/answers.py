@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tabular_mlops.artifacts import ONLINE_SOURCE
 from tabular_mlops.config import Params
+from tabular_mlops.monitoring.predictions import FALLBACK_COLUMN, LATENCY_COLUMN
 from tabular_mlops.scoring import score_frame
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
@@ -43,12 +43,15 @@ class Answerer:
         self.rule = params.evaluate.decision_threshold
         self.holder, self.writer, self.metrics, self.instance = holder, writer, metrics, instance
 
-    def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
+    def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:
         """Several requests' applications in one model call (see batcher.py), answers split back per request.
 
-        A model failure answers the fallback decision and the process goes on; when several requests were
-        scored together, each is tried alone first, so only the one the model fails on gets the fallback.
+        `received[i]` is when request i arrived (`time.perf_counter()`), for the latency its log rows carry. A
+        model failure answers the fallback decision and the process goes on; when several requests were scored
+        together, each is tried alone first, so only the one the model fails on gets the fallback. Every answer,
+        fallback or not, goes to the prediction log.
         """
+        arrived = received if received is not None else [time.perf_counter()] * len(groups)
         served = self.holder.current
         records = [r for group in groups for r in group]
         started = time.perf_counter()
@@ -58,23 +61,29 @@ class Answerer:
             scores = self._scores(served, records)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises, the applicant gets the safe decision
             if len(groups) > 1:
-                return [self.score_groups([group])[0] for group in groups]
-            return [self._fallback(served, records, exc)]
+                return [self.score_groups([g], [t])[0] for g, t in zip(groups, arrived, strict=True)]
+            fallback = self._fallback(served, records, exc)
+            self._log(served, records, fallback, [arrived[0]] * len(records))
+            return [fallback]
         self.metrics.stage.labels("model").observe(time.perf_counter() - started)
         self.metrics.predictions.labels(served.version).inc(len(records))
         answers = [self._answer(served, r, float(s), threshold) for r, s in zip(records, scores, strict=True)]
-        logged = time.perf_counter()
-        self.writer.submit(self._log_rows(served, records, answers))
-        self.metrics.stage.labels("log").observe(time.perf_counter() - logged)
+        self._log(served, records, answers, [t for g, t in zip(groups, arrived, strict=True) for _ in g])
         out, i = [], 0
         for group in groups:
             out.append(answers[i : i + len(group)])
             i += len(group)
         return out
 
+    def _log(self, served: Served, records: Records, answers: list[Answer], arrived: list[float]) -> None:
+        logged = time.perf_counter()
+        self.writer.submit(self._log_rows(served, records, answers, arrived, logged))
+        self.metrics.stage.labels("log").observe(time.perf_counter() - logged)
+
     def _scores(self, served: Served, records: Records) -> np.ndarray:
-        frame = pd.DataFrame.from_records(records, columns=self.schema.feature_names)
-        scores = score_frame(served.loaded.model, frame, self.schema)
+        # Plain columns, not a DataFrame: building one costs more than the model on a single row.
+        columns = {name: [r.get(name) for r in records] for name in self.schema.feature_names}
+        scores = score_frame(served.predictor, columns, self.schema)
         if (
             scores.shape != (len(records),)
             or not np.all(np.isfinite(scores))
@@ -116,12 +125,14 @@ class Answerer:
             for r in records
         ]
 
-    def _log_rows(self, served: Served, records: Records, answers: list[Answer]) -> list[dict[str, Any]]:
-        at = dt.datetime.now(dt.UTC).replace(
-            tzinfo=None
-        )  # the log's timestamps are naive UTC, as the batch rows
+    def _log_rows(
+        self, served: Served, records: Records, answers: list[Answer], arrived: list[float], answered: float
+    ) -> list[dict[str, Any]]:
+        """One row per answer; latency = request arrival to answer ready (validation, micro-batch wait, model)."""
+        # The log's timestamps are naive UTC, as the batch rows.
+        at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows = []
-        for record, answer in zip(records, answers, strict=True):
+        for record, answer, t0 in zip(records, answers, arrived, strict=True):
             row = {f: record.get(f) for f in self.schema.feature_names}
             row.update(
                 {
@@ -134,6 +145,8 @@ class Answerer:
                     "model_version": served.version,
                     "scoring_run_id": self.instance,
                     "source": ONLINE_SOURCE,
+                    LATENCY_COLUMN: round((answered - t0) * 1000.0, 4),
+                    FALLBACK_COLUMN: answer["fallback"],
                 }
             )
             rows.append(row)

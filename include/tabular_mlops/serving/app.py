@@ -14,11 +14,17 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from tabular_mlops.serving.batcher import MicroBatcher
 from tabular_mlops.serving.errors import field_errors
 from tabular_mlops.serving.metrics import CONTENT_TYPE
-from tabular_mlops.serving.middleware import MODEL_VERSION_KEY, BodyLimitMiddleware, MetricsMiddleware
+from tabular_mlops.serving.middleware import (
+    MODEL_VERSION_KEY,
+    RECEIVED_KEY,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+)
 from tabular_mlops.serving.schema import (
     BatchPrediction,
     Prediction,
@@ -29,6 +35,7 @@ from tabular_mlops.serving.schema import (
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ENV_ADMIN_TOKEN
 
+DOCS_ASSETS_URL = "/docs-assets"
 _bearer = HTTPBearer(auto_error=False, description=f"the token in {ENV_ADMIN_TOKEN}")
 _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrors, "description": "one entry per invalid field; values never echoed"}
@@ -58,7 +65,10 @@ def create_app(service: ScoringService) -> FastAPI:
         finally:
             service.stop()
 
-    app = FastAPI(
+    # FastAPI's /docs page loads Swagger UI from a CDN: the same page with the assets served by the app (the
+    # package ships them), so the docs work on a machine without internet, and no page of ours calls outside.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="tabular-mlops scoring service",
         description=(
             f"Scores {service.params.wording.rows} with the `{service.model_name}` champion; schema from "
@@ -91,14 +101,15 @@ def create_app(service: ScoringService) -> FastAPI:
 
     @app.post("/predict", response_model=Prediction, responses=_REFUSED)
     async def predict(application: Application, request: Request) -> Response:  # type: ignore[valid-type]
-        answer = (await batcher.score([application.model_dump(by_alias=True)]))[0]  # type: ignore[attr-defined]
+        record = application.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        answer = (await batcher.score([record], getattr(request.state, RECEIVED_KEY, None)))[0]
         setattr(request.state, MODEL_VERSION_KEY, answer["model_version"])
         return _json(answer)
 
     @app.post("/predict/batch", response_model=BatchPrediction, responses=_REFUSED)
     async def predict_batch(batch: ApplicationBatch, request: Request) -> Response:  # type: ignore[valid-type]
         records = [a.model_dump(by_alias=True) for a in batch.applications]  # type: ignore[attr-defined]
-        answers = await batcher.score(records)
+        answers = await batcher.score(records, getattr(request.state, RECEIVED_KEY, None))
         setattr(request.state, MODEL_VERSION_KEY, answers[0]["model_version"])
         return _json({"predictions": answers})
 

@@ -11,27 +11,32 @@ call. Rows are scored independently by the pipeline: a row's score does not depe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 Records = list[dict[str, Any]]
 # Loop turns to wait for requests already being read: a request needs a few turns from socket to queue.
 GATHER_TURNS = 8
-Pending = tuple[Records, "asyncio.Future[list[Any]]"]
+# A request's records, when it arrived (time.perf_counter()) and the future of its answers.
+Pending = tuple[Records, float, "asyncio.Future[list[Any]]"]
+# score_groups(groups, arrival times): one answer list per group.
+ScoreGroups = Callable[[list[Records], list[float]], list[list[Any]]]
 
 
 class MicroBatcher:
     """Groups of records in, one answer list per group out, `score_groups` called once per gathered batch."""
 
-    def __init__(self, score_groups: Callable[[list[Records]], list[list[Any]]], max_rows: int) -> None:
+    def __init__(self, score_groups: ScoreGroups, max_rows: int) -> None:
         self.score_groups, self.max_rows = score_groups, max_rows
         self._pending: list[Pending] = []
         self._draining = False
 
-    async def score(self, records: Records) -> list[Any]:
+    async def score(self, records: Records, received: float | None = None) -> list[Any]:
+        """The answers to `records`; `received` is when their request arrived (default: now)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self._pending.append((records, future))
+        self._pending.append((records, time.perf_counter() if received is None else received, future))
         if not self._draining:
             self._draining = True
             loop.create_task(self._drain())
@@ -62,13 +67,13 @@ class MicroBatcher:
                 await self._gather()
                 taken = self._take()
                 try:
-                    answers = self.score_groups([records for records, _ in taken])
+                    answers = self.score_groups([g for g, _, _ in taken], [t for _, t, _ in taken])
                 except Exception as exc:  # noqa: BLE001 - handed to every waiting request, the loop goes on
-                    for _, future in taken:
+                    for _, _, future in taken:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), answer in zip(taken, answers, strict=True):
+                for (_, _, future), answer in zip(taken, answers, strict=True):
                     if not future.done():
                         future.set_result(answer)
         finally:

@@ -5,6 +5,7 @@ from the config schema (the service has no holdout data)."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 
 from tabular_mlops.config import GateConfig, SchemaConfig, ServingConfig
 from tabular_mlops.scoring import score_frame
+from tabular_mlops.serving.compiled import compile_pipeline
 from tabular_mlops.training.gate import GateResult, model_tests
 
 PROBE_ROWS = 64
@@ -30,6 +32,22 @@ def probe_frame(schema: SchemaConfig, rows: int = PROBE_ROWS) -> pd.DataFrame:
         values = low + (high - low) * ((np.arange(rows) * _GOLDEN * (k + 1)) % 1.0)
         data[spec.name] = np.round(values) if spec.type == "int" else values
     return pd.DataFrame(data)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A loaded model made ready to serve: what will score (compiled or the pipeline), how, and its tests."""
+
+    scorer: Any
+    scoring: str
+    tests: GateResult
+
+
+def prepare(model: Any, schema: SchemaConfig, serving: ServingConfig, gate: GateConfig) -> Prepared:
+    """Compile the pipeline's preprocessing if it verifies equal, then run the model tests on what will serve."""
+    compiled, scoring = compile_pipeline(model, schema, probe_frame(schema))
+    scorer = model if compiled is None else compiled
+    return Prepared(compiled, scoring, check_candidate(scorer, schema, serving, gate))
 
 
 def check_candidate(model: Any, schema: SchemaConfig, serving: ServingConfig, gate: GateConfig) -> GateResult:

@@ -18,7 +18,7 @@ from tabular_mlops.config import Params
 from tabular_mlops.model_store import UntrustedModelError
 from tabular_mlops.scoring import load_version
 from tabular_mlops.serving.cache import ModelCache
-from tabular_mlops.serving.candidate import check_candidate
+from tabular_mlops.serving.candidate import prepare
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.metrics import ServingMetrics
 
@@ -133,10 +133,11 @@ class ChampionFollower:
             return Reload(
                 "registry_unavailable", serving, champion, f"v{champion} could not be loaded: {exc}"
             )
-        tests = check_candidate(loaded.model, self.params.schema, self.params.serving, self.params.gate)
+        ready = prepare(loaded.model, self.params.schema, self.params.serving, self.params.gate)
+        tests = ready.tests
         if not tests.passed:
             return self._refuse(champion, serving, f"failed its model tests: {tests.reason}")
-        self.holder.swap(Served(loaded, "registry", now(), tests.reason))
+        self.holder.swap(Served(loaded, "registry", now(), tests.reason, ready.scorer, ready.scoring))
         self.refused.pop(champion, None)
         try:
             self.cache.store(loaded, now().isoformat())

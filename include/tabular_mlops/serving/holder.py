@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from tabular_mlops.scoring import LoadedModel
 
@@ -24,10 +24,19 @@ class Served:
     origin: Origin
     loaded_at: dt.datetime
     tests: str
+    # What answers: the pipeline with its preprocessing compiled (verified equal on load, serving/compiled.py),
+    # or None for the pipeline itself; `scoring` says which and why.
+    scorer: Any = None
+    scoring: str = "pipeline"
 
     @property
     def version(self) -> str:
         return self.loaded.version
+
+    @property
+    def predictor(self) -> Any:
+        """The object whose `predict_proba` the shared scoring function calls."""
+        return self.loaded.model if self.scorer is None else self.scorer
 
 
 class ModelHolder:

@@ -19,9 +19,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Route label of a request: its path if it is one of ours, else "other" (fuzzers must not grow the label set).
 ROUTES = frozenset(
     {"/predict", "/predict/batch", "/health/live", "/health/ready", "/model", "/metrics", "/admin/reload",
-     "/admin/rollback", "/docs", "/openapi.json"}
+     "/admin/rollback", "/docs", "/redoc", "/openapi.json"}
 )  # fmt: skip
 MODEL_VERSION_KEY = "model_version"  # request.state.model_version, set by the scoring routes
+RECEIVED_KEY = "received"  # request.state.received: time.perf_counter() when the request arrived
 
 
 async def _reply(send: Send, status: int, payload: dict[str, Any]) -> None:
@@ -86,6 +87,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), 500
+        scope.setdefault("state", {})[RECEIVED_KEY] = started  # the scoring routes log latency from here
         path = scope.get("path", "")
         route = path if path in ROUTES else "other"
 

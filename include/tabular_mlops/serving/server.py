@@ -11,9 +11,8 @@ from pathlib import Path
 
 from tabular_mlops.config import Params
 from tabular_mlops.serving.service import ScoringService
-from tabular_mlops.serving.settings import ServiceEnv
+from tabular_mlops.serving.settings import ENV_PORT, ServiceEnv
 
-ENV_PORT = "MLOPS_SERVING_PORT"
 # MLflow retries an unreachable server for minutes by default; the service must notice within seconds that the
 # registry is down (start from the cache, report degraded) and never hold a poll that long.
 MLFLOW_HTTP_DEFAULTS = {

@@ -15,7 +15,7 @@ from tabular_mlops.config import Params, ThresholdRule
 from tabular_mlops.model_store import UntrustedModelError
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.cache import ModelCache
-from tabular_mlops.serving.candidate import check_candidate
+from tabular_mlops.serving.candidate import prepare
 from tabular_mlops.serving.follower import ChampionFollower, Reload
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
@@ -67,13 +67,15 @@ class ScoringService:
                 f"{self._no_registry(first)}, and no champion is cached in {self.cache.root} "
                 "(the service caches each champion it loads: start it once while the registry is reachable)"
             )
-        tests = check_candidate(cached.loaded.model, self.schema, self.serving, self.params.gate)
-        if not tests.passed:
+        ready = prepare(cached.loaded.model, self.schema, self.serving, self.params.gate)
+        if not ready.tests.passed:
             raise StartupError(
-                f"{self._no_registry(first)}, and the cached v{cached.loaded.version} fails: {tests.reason}"
+                f"{self._no_registry(first)}, and the cached v{cached.loaded.version} fails: {ready.tests.reason}"
             )
         self.cache_reason = f"{first.reason} (cached {cached.cached_at})"
-        self.holder.swap(Served(cached.loaded, "cache", _utcnow(), tests.reason))
+        self.holder.swap(
+            Served(cached.loaded, "cache", _utcnow(), ready.tests.reason, ready.scorer, ready.scoring)
+        )
         self._announce()
         return first
 
@@ -82,7 +84,9 @@ class ScoringService:
 
     def _announce(self) -> None:
         served = self.holder.current
-        log.warning("serving %s v%s from the %s", self.model_name, served.version, served.origin)
+        log.warning(
+            "serving %s v%s from the %s (%s)", self.model_name, served.version, served.origin, served.scoring
+        )
 
     def exposition(self) -> bytes:
         """The metrics text; gauges of state (version, degraded, buffer) are read now, whichever thread changed it."""
@@ -114,8 +118,8 @@ class ScoringService:
         """Score applications (validated, keyed by column name) with the model serving now."""
         return self.answers.score_groups([records])[0]
 
-    def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
-        return self.answers.score_groups(groups)
+    def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:
+        return self.answers.score_groups(groups, received)
 
     # ------------------------------------------------------------------ state
 
@@ -157,6 +161,7 @@ class ScoringService:
             "loaded_at": served.loaded_at.isoformat(),
             "origin": served.origin,
             "model_tests": served.tests,
+            "scoring": served.scoring,
             "previous_version": previous.version if previous else None,
             "rolled_back_from": self.holder.rolled_back_from,
             Tag.DECISION_THRESHOLD: _threshold_or_none(served, self.rule),

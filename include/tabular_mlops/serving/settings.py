@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_MONITORING_DB = "MLOPS_MONITORING_DB_URL"
+ENV_PORT = "MLOPS_SERVING_PORT"
 ENV_ADMIN_TOKEN = "MLOPS_SERVING_ADMIN_TOKEN"
 # Or a file holding it (what the local stack uses: the token stays out of process listings and config files).
 ENV_ADMIN_TOKEN_FILE = "MLOPS_SERVING_ADMIN_TOKEN_FILE"
@@ -34,9 +35,13 @@ class ServiceEnv:
             or f"sqlite:///{root / 'var' / 'mlflow' / 'mlflow.db'}",
             monitoring_db_url=os.environ.get(ENV_MONITORING_DB)
             or f"sqlite:///{root / DEFAULT_MONITORING_DB}",
-            admin_token=os.environ.get(ENV_ADMIN_TOKEN)
-            or _token_from_file(os.environ.get(ENV_ADMIN_TOKEN_FILE)),
+            admin_token=admin_token_from_environ(),
         )
+
+
+def admin_token_from_environ() -> str | None:
+    """The admin token: $MLOPS_SERVING_ADMIN_TOKEN, else the content of $MLOPS_SERVING_ADMIN_TOKEN_FILE."""
+    return os.environ.get(ENV_ADMIN_TOKEN) or _token_from_file(os.environ.get(ENV_ADMIN_TOKEN_FILE))
 
 
 def _token_from_file(path: str | None) -> str | None:

@@ -164,6 +164,8 @@ class Layout:
             # the scoring service: its prediction log (the same table monitor_nightly reads) and admin token file
             "MLOPS_MONITORING_DB_URL": f"sqlite:///{self.monitoring_db}",
             "MLOPS_SERVING_ADMIN_TOKEN_FILE": str(self.serving_token_file),
+            # train_model asks the service to reload after a promotion
+            orchestration.SERVING_URL_ENV: self.serving_url,
             "MLOPS_PROJECT_DIR": str(self.repo),
             # Airflow 3.3 defaults: LocalExecutor, API server on 0.0.0.0:8080, workers reach the execution API
             # at http://localhost:8080. Pin all of them to 127.0.0.1 and the chosen port.

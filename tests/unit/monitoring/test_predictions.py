@@ -2,6 +2,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from tabular_mlops.data import source
 from tabular_mlops.monitoring import predictions
 
@@ -65,3 +66,55 @@ def test_label_join_is_idempotent(engine, repo_params):
     log = predictions.read_log(engine, repo_params.schema, NIGHT, end).set_index("application_id")
     assert log.loc["0", "label"] == 1 and log.loc["1", "label"] == 0
     assert log["label"].isna().sum() == 2
+
+
+def _old_log_table(schema, metadata: sa.MetaData) -> sa.Table:
+    """The prediction_log as released before online answers were logged: no latency, no fallback, score NOT NULL."""
+    kinds = {"float": sa.Float(), "int": sa.Float(), "category": sa.String(64)}
+    return sa.Table(
+        predictions.TABLE,
+        metadata,
+        sa.Column("prediction_id", sa.String(128), primary_key=True),
+        sa.Column(schema.id_column, sa.String(64), nullable=False, index=True),
+        sa.Column(schema.timestamp_column, sa.DateTime(), nullable=False, index=True),
+        *[sa.Column(f.name, kinds[f.type], nullable=True) for f in schema.features],
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("decision", sa.Integer(), nullable=False),
+        sa.Column("model_name", sa.String(128), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=False),
+        sa.Column("scoring_run_id", sa.String(256), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("label", sa.Integer(), nullable=True),
+        sa.Column("label_joined_at", sa.DateTime(), nullable=True),
+    )
+
+
+def test_an_existing_log_is_migrated_in_place_without_losing_rows(engine, repo_params):
+    """A running stack's monitoring.db has the old table: it gains latency_ms and fallback, score accepts NULL
+    (a fallback answer), every old row and index is kept, and a second call changes nothing."""
+    schema = repo_params.schema
+    metadata = sa.MetaData()
+    old = _old_log_table(schema, metadata)
+    metadata.create_all(engine)
+    rows = _rows(7).astype(object).where(_rows(7).notna(), None).to_dict("records")
+    with engine.begin() as conn:
+        conn.execute(old.insert(), rows)
+    indexes_before = {i["name"] for i in sa.inspect(engine).get_indexes(predictions.TABLE)}
+
+    table = predictions.ensure_table(engine, schema)
+
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns(predictions.TABLE)}
+    assert columns["score"]["nullable"] and columns[predictions.LATENCY_COLUMN]["nullable"]
+    assert predictions.FALLBACK_COLUMN in columns
+    assert {i["name"] for i in sa.inspect(engine).get_indexes(predictions.TABLE)} == indexes_before
+    log = predictions.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))
+    assert sorted(log["prediction_id"]) == sorted(r["prediction_id"] for r in rows)
+    assert log[predictions.LATENCY_COLUMN].isna().all() and not log[predictions.FALLBACK_COLUMN].any()
+    assert log["score"].tolist() == [0.01] * 7
+    with engine.begin() as conn:  # a fallback answer: no score, its latency
+        conn.execute(
+            table.insert(),
+            [{**rows[0], "prediction_id": "online:x", "score": None, "latency_ms": 2.5, "fallback": True}],
+        )
+    assert predictions.migrate(engine, table) is False
+    assert len(predictions.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))) == 8

@@ -2,6 +2,7 @@
 422 without echo, body limit, fallback on a model error, admin token, metrics, the prediction log."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -123,6 +124,16 @@ def test_a_model_error_answers_the_safe_decision_and_the_service_goes_on(
         ok = client.post("/predict", json=body).json()
         assert ok["fallback"] is False and ok["score"] is not None
         assert 'serving_fallbacks_total{reason="ValueError"} 1.0' in client.get("/metrics").text
+    # Both answers are logged (the service flushed its writer on exit), the fallback one without a score.
+    logged = pd.read_sql(
+        "select * from prediction_log", sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
+    ).set_index("prediction_id")
+    assert len(logged) == 2
+    fell_back = logged.loc[answer["prediction_id"]]
+    assert fell_back["fallback"] == 1 and pd.isna(fell_back["score"]) and fell_back["latency_ms"] > 0
+    assert fell_back["decision"] == 0 and fell_back["age"] == 95
+    scored = logged.loc[ok["prediction_id"]]
+    assert scored["fallback"] == 0 and scored["score"] == ok["score"] and scored["latency_ms"] > 0
 
 
 def test_admin_routes_need_the_token(repo_params, tmp_path, fitted):
@@ -170,6 +181,7 @@ def test_every_answer_reaches_the_prediction_log(repo_params, tmp_path, fitted, 
     for a in answers:
         row = by_id.loc[a["prediction_id"]]
         assert row["score"] == a["score"] and row["model_version"] == "1"
+        assert 0 < row["latency_ms"] < 60_000 and row["fallback"] == 0
         assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold.value)
     first = applications.iloc[0]
     assert by_id.loc[answers[0]["prediction_id"]]["age"] == first["age"]
@@ -204,3 +216,22 @@ def test_answers_use_the_served_versions_recorded_threshold(repo_params, tmp_pat
     high = [a["decision"] == params.serving.high_risk_decision for a in answers]
     assert high == [bool(s >= recorded) for s in scores]
     assert sum(high) == 20
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_load_every_asset_from_the_service_itself(client, page):
+    """Offline docs: every src/href/url in the page is a path on this service (no scheme, no host), and each
+    answers 200; the Swagger UI bundle and stylesheet are among them."""
+    html = client.get(page)
+    assert html.status_code == 200
+    refs = set(re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""", html.text))
+    urls = {a or b for a, b in refs}
+    assert urls, html.text
+    remote = sorted(u for u in urls if not u.startswith("/") or u.startswith("//"))
+    assert not remote, remote
+    assert not re.search(r"https?://", html.text), "the page names an outside host"
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    if page == "/docs":
+        assert any(u.endswith("swagger-ui-bundle.js") for u in urls) and any(u.endswith(".css") for u in urls)
+        assert "/openapi.json" in urls

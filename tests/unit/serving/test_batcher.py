@@ -18,9 +18,9 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
     service = make_service(repo_params, tmp_path, fitted)
     calls = []
 
-    def counted(groups):
+    def counted(groups, received):
         calls.append(len(groups))
-        return service.score_groups(groups)
+        return service.score_groups(groups, received)
 
     batcher = MicroBatcher(counted, max_rows=1000)
     bodies = [example(applications, repo_params.schema, i) for i in range(40)]
@@ -39,9 +39,9 @@ def test_the_row_budget_splits_calls(repo_params, tmp_path, fitted, applications
     service = make_service(repo_params, tmp_path, fitted)
     sizes = []
 
-    def counted(groups):
+    def counted(groups, received):
         sizes.append(sum(len(g) for g in groups))
-        return service.score_groups(groups)
+        return service.score_groups(groups, received)
 
     batcher = MicroBatcher(counted, max_rows=5)
     body = example(applications, repo_params.schema)

@@ -85,6 +85,7 @@ def test_the_stack_tells_the_scoring_service_where_its_log_and_token_are(tmp_pat
     assert layout.serving_url == "http://127.0.0.1:9099"
     assert env["MLOPS_MONITORING_DB_URL"] == f"sqlite:///{layout.monitoring_db}"
     assert env["MLOPS_SERVING_ADMIN_TOKEN_FILE"] == str(layout.serving_token_file)
+    assert env["MLOPS_SERVING_URL"] == layout.serving_url  # train_model's reload after a promotion
     assert "MLOPS_SERVING_ADMIN_TOKEN" not in env  # the secret itself never goes into stack.env
 
 
