@@ -228,6 +228,18 @@ def cmd_airflow_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_secrets(args: argparse.Namespace) -> int:
+    """Refuse empty, default or weak secrets (scale-out start-up); one line per problem, values never printed."""
+    from tabular_mlops.credentials import problems
+
+    found = problems(args.names)
+    for line in found:
+        print(f"error: {line}", file=sys.stderr)
+    if not found:
+        print(f"{len(args.names)} secret(s) set and not defaults")
+    return 2 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
     parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
@@ -311,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
         "airflow-setup", help="migrate the headless Airflow metadata DB and create the dvc_repo pool"
     )
     setup.set_defaults(func=cmd_airflow_setup)
+
+    chk = sub.add_parser(
+        "check-secrets",
+        help="exit 2 when a named secret (environment variable) is empty, a known default or too weak",
+    )
+    chk.add_argument("names", nargs="+", help="environment variables holding secrets")
+    chk.set_defaults(func=cmd_check_secrets)
 
     sv = sub.add_parser(
         "serve", help="the online scoring service (FastAPI on uvicorn), following the champion"
