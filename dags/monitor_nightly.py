@@ -86,6 +86,8 @@ def monitor_nightly() -> None:
 
         from tabular_mlops.data import source
         from tabular_mlops.monitoring.nightly import monitor_night
+        from tabular_mlops.monitoring.run_notes import Links, experiment_of, night_note
+        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
@@ -97,6 +99,15 @@ def monitor_nightly() -> None:
         result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)
         for alert in result.alerts:
             send_alert(alert.kind, alert.title, list(alert.details))
+        note = night_note(
+            result,
+            params.registry.model_name,
+            Links.from_env(),
+            experiment_of(result.monitoring_run_id),
+            result.evidently,
+            params.monitor.drift_share_threshold,
+        )
+        context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
         # A NightResult as JSON: `route` reads `action`, the retraining's conf `reason` and `training_window_end`.
         return result.to_dict()
 

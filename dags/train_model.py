@@ -66,6 +66,8 @@ def train_model() -> None:
         from pathlib import Path
 
         from tabular_mlops.data import source
+        from tabular_mlops.monitoring.run_notes import Links, experiment_of, training_note
+        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
         from tabular_mlops.training.registry import promote_if_better
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
@@ -77,6 +79,16 @@ def train_model() -> None:
         ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         actor = f"airflow:{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
         result = promote_if_better(params, Path(ROOT), str(registered["version"]), ledger, actor)
+        run_id = registered.get("run_id")
+        note = training_note(
+            {**context["dag_run"].conf, **context["params"]},
+            result,
+            params.registry.model_name,
+            Links.from_env(),
+            experiment_of(run_id),
+            run_id,
+        )
+        context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
         if result["decision"].startswith("rejected"):
             send_alert(
                 "retraining",

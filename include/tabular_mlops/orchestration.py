@@ -24,3 +24,7 @@ MONITORING_CONN_ID = "monitoring_db"
 def conn_env_var(conn_id: str) -> str:
     """The environment variable that defines an Airflow connection (`AIRFLOW_CONN_<ID>`)."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+# The XCom key a task pushes its run's note under; the plugin's listener writes it on the DAG run when it ends.
+RUN_NOTE_XCOM_KEY = "run_note"

@@ -110,7 +110,9 @@ def _dag_run(dag_id, run_id):
 
     with create_session() as session:
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
-        return None if run is None else {"conf": dict(run.conf or {}), "state": str(run.state)}
+        if run is None:
+            return None
+        return {"conf": dict(run.conf or {}), "state": str(run.state), "note": run.note}
 
 
 def _result(project, night):
@@ -154,6 +156,16 @@ def test_covariate_shift_triggers_retraining_with_reasons(drill):
     assert result.training_window_end.isoformat() == drill["triggered"]["conf"]["window_end"]
     assert str(report) in result.reports
     assert ("retraining", f"retraining needed on night {SHIFT}") in [(a.kind, a.title) for a in result.alerts]
+
+
+def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
+    """The nightly run's note: decision, the decision's figures and reasons; the retraining's: why it ran."""
+    night = _dag_run("monitor_nightly", drill["nights"][SHIFT].run_id)
+    assert night["note"].startswith(f"**RETRAIN** night {SHIFT}, champion v1"), night["note"]
+    assert "drift share" in night["note"] and "has_smartphone" in night["note"]
+    retrain = _dag_run("train_model", drill["retrain"].run_id)
+    assert f"why this training ran (monitoring night {SHIFT}):" in retrain["note"], retrain["note"]
+    assert "PROMOTED" in retrain["note"]
 
 
 def test_single_flight_keeps_the_next_night(drill):

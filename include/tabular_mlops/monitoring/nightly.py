@@ -23,7 +23,7 @@ from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
 from tabular_mlops.monitoring.summary import evidently_reports, summarize
-from tabular_mlops.monitoring.workspace import publish_night
+from tabular_mlops.monitoring.workspace import night_reports, publish_night
 from tabular_mlops.scoring import LoadedModel, load_champion
 from tabular_mlops.training.tracking import ensure_experiment
 
@@ -249,6 +249,7 @@ def monitor_night(
         monitoring_run_id=run_id,
         reports=tuple(str(path) for path, _ in made.values()),
         training_window_end=label_night,
+        evidently=night_reports(root / params.paths.evidently_workspace, night) if made else {},
     )
     if summary.status is not Status.NO_DATA:
         atomic_write_json(result_path(root, params.paths, night), result.to_dict())

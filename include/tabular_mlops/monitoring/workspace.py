@@ -76,3 +76,15 @@ def publish_night(
         index[prefix + kind] = published[kind] = str(ref.id)
         atomic_write_json(index_path, index)
     return published
+
+
+def night_reports(workspace_dir: Path, night: dt.date) -> dict[str, str]:
+    """The night's published snapshots as kind -> "project_id/snapshot_id" (for links into the Evidently UI)."""
+    index_path = workspace_dir / INDEX_FILE
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    found = {}
+    for key, snapshot_id in index.items():
+        project_id, key_night, kind = key.split("/", 2)
+        if key_night == night.isoformat():
+            found[kind] = f"{project_id}/{snapshot_id}"
+    return found
