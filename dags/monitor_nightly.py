@@ -17,6 +17,7 @@ from tabular_mlops_airflow.settings import (
     default_args,
     project_params,
     project_root,
+    quiet_third_party_logs,
 )
 
 ROOT = project_root(__file__)
@@ -92,6 +93,7 @@ def monitor_nightly() -> None:
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
+        quiet_third_party_logs()
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)

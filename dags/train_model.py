@@ -12,6 +12,7 @@ from tabular_mlops_airflow.settings import (
     default_args,
     project_params,
     project_root,
+    quiet_third_party_logs,
     task_env,
 )
 
@@ -73,6 +74,7 @@ def train_model() -> None:
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
+        quiet_third_party_logs()
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         # The promotion lock and ledger live in the monitoring database, shared by every deployment.
