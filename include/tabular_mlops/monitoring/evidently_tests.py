@@ -109,7 +109,15 @@ def drift_metrics(schema: SchemaConfig, monitor: MonitorConfig) -> list[Any]:
 
     register()
     methods, thresholds = column_settings(schema, monitor)
+    # PSI of each key feature as well, whatever its test (the dashboard's per-feature PSI panel).
+    psi = stattest_name("psi")
+    key_psi = [
+        ValueDrift(column=f, method=psi, threshold=monitor.psi_significant)
+        for f in monitor.key_features
+        if methods.get(f) != psi
+    ]
     return [
+        *key_psi,
         DataDriftPreset(
             columns=schema.feature_names,
             per_column_method=methods,

@@ -23,7 +23,7 @@ from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
 from tabular_mlops.monitoring.summary import evidently_reports, summarize
-from tabular_mlops.monitoring.workspace import night_reports, publish_night
+from tabular_mlops.monitoring.workspace import DashboardSettings, night_reports, publish_night
 from tabular_mlops.scoring import LoadedModel, load_champion
 from tabular_mlops.training.tracking import ensure_experiment
 
@@ -155,7 +155,7 @@ def read_result(root: Path, paths: PathsConfig, night: dt.date) -> NightResult |
     return NightResult.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
-def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str]:
+def _publish(params: Params, root: Path, night: dt.date, made: dict, champion: str) -> list[str]:
     """The workspace is a second view of the same reports: a failure there is a problem to alert, not fatal."""
     workspace = root / params.paths.evidently_workspace
     if not made and not workspace.exists():
@@ -167,6 +167,13 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str
             f"{params.registry.model_name} monitoring",
             night,
             {kind: snapshot for kind, (_, snapshot) in made.items()},
+            DashboardSettings(
+                params.monitor.drift_share_threshold,
+                params.monitor.score_psi_threshold,
+                params.monitor.psi_significant,
+                tuple(params.monitor.key_features),
+            ),
+            f"v{champion}",
         )
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)
@@ -237,7 +244,7 @@ def monitor_night(
             },
             decision_lines=decision_lines(summary, decision, champion.version, cfg),
         )
-    problems = _publish(params, root, night, made)
+    problems = _publish(params, root, night, made, champion.version)
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version
     )

@@ -222,7 +222,7 @@ def evidently_reports(
     same rows Evidently shows the decision's figures; each report's banner names its rows and, where a sample
     was drawn, the decision's figures (`decision_lines`) beside. `labels` become the snapshot's tags/metadata."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
+    from evidently.metrics import MeanValue, ValueDrift
     from evidently.presets import ClassificationPreset, DataSummaryPreset
 
     from tabular_mlops.monitoring.evidently_tests import add_banner, drift_metrics, project_tests
@@ -250,7 +250,10 @@ def evidently_reports(
             categorical_columns=["label"],
             classification=[BinaryClassification(target="label", prediction_probas="score")],
         )
-        perf = Report([ValueDrift(column="label", method="psi"), ClassificationPreset()])
+        # The matured default rate (mean of the label) for the dashboard's performance panel.
+        perf = Report(
+            [ValueDrift(column="label", method="psi"), ClassificationPreset(), MeanValue(column="label")]
+        )
         outputs.append(
             (
                 "performance",
@@ -273,7 +276,7 @@ def evidently_reports(
                 current_data=Dataset.from_pandas(c, data_definition=definition),
                 reference_data=Dataset.from_pandas(r, data_definition=definition),
                 timestamp=dt.datetime.combine(night, dt.time()),
-                tags=[f"{k}={v}" for k, v in (labels or {}).items()],
+                tags=[*(f"{k}={v}" for k, v in (labels or {}).items()), f"kind={kind}"],
                 metadata=dict(labels or {}),
             )
         tmp = path.with_name(f".{path.name}.tmp")

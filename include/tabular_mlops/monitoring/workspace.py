@@ -6,39 +6,110 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tabular_mlops.io import atomic_write_json
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
+# Champion versions seen in the project's snapshots (one dashboard series each).
+CHAMPIONS_FILE = "tabular_mlops_champions.json"
 
 
-def _dashboard(project: Any) -> None:  # an Evidently Project
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard draws: params.yaml's thresholds and key features."""
+
+    drift_share_threshold: float
+    score_psi_threshold: float
+    psi_significant: float
+    key_features: tuple[str, ...]
+
+
+def _dashboard(project: Any, settings: DashboardSettings | None, champions: list[str]) -> None:
+    """(Re)build the project's dashboard: decision figures first, then per-feature PSI, performance, volume."""
     from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import line_plot_panel
+    from evidently.sdk.panels import bar_plot_panel, line_plot_panel
 
-    project.dashboard.add_panel(
-        line_plot_panel(
-            "Share of drifted columns",
-            [
-                PanelMetric(
-                    legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"}
-                )
-            ],
-            description="Evidently's own tests on the report sample; the retrain decision uses drift_share in "
-            "MLflow (full window, PSI/KS with effect size)",
+    from tabular_mlops.monitoring.evidently_tests import stattest_name
+
+    s = settings or DashboardSettings(0.3, 0.25, 0.25, ())
+    share = {"metric": "DriftedColumnsCount", "metric_labels": {"value_type": "share"}}
+    psi = stattest_name("psi")
+    panels = [
+        (
+            "Decision",
+            line_plot_panel(
+                f"Share of drifted columns: retrain above {s.drift_share_threshold}",
+                [PanelMetric(legend="drift share", **share)],
+                description=f"the decision's drift share (project tests, params.yaml); the threshold is "
+                f"{s.drift_share_threshold}: a point above it on a night with enough rows means retrain",
+            ),
         ),
-        tab="Drift",
-    )
-    project.dashboard.add_panel(
-        line_plot_panel(
-            "Score drift (PSI)",
-            [PanelMetric(legend="score", metric="ValueDrift", metric_labels={"column": "score"})],
-            description="champion scores of the current window vs its training data",
+        (
+            "Decision",
+            bar_plot_panel(
+                "Retrain decisions (bars) and champion versions",
+                [
+                    PanelMetric(legend="retrain night", tags=["decision=retrain"], **share),
+                    *(
+                        PanelMetric(legend=f"monitored by {v}", tags=[f"champion={v}"], **share)
+                        for v in champions
+                    ),
+                ],
+                description="drift share per night, coloured by the champion that scored it: a colour change is "
+                "a promotion; 'retrain night' bars mark the nights the pipeline triggered a retraining",
+                size="full",
+            ),
         ),
-        tab="Drift",
-    )
+        (
+            "Decision",
+            line_plot_panel(
+                f"Score drift (PSI, retrain above {s.score_psi_threshold})",
+                [PanelMetric(legend="score PSI", metric="ValueDrift", metric_labels={"column": "score"})],
+                description="champion scores of the current window vs its training data, the decision's PSI",
+                size="half",
+            ),
+        ),
+        (
+            "Decision",
+            line_plot_panel(
+                "Rows in the current window",
+                [PanelMetric(legend="rows", metric="RowCount", tags=["kind=drift"])],
+                size="half",
+            ),
+        ),
+        (
+            "Features",
+            line_plot_panel(
+                f"PSI of the key features (significant above {s.psi_significant})",
+                [
+                    PanelMetric(legend=f, metric="ValueDrift", metric_labels={"column": f, "method": psi})
+                    for f in s.key_features
+                ],
+            ),
+        ),
+        (
+            "Performance",
+            line_plot_panel(
+                "Matured-label ROC AUC (current champion)",
+                [PanelMetric(legend="ROC AUC", metric="RocAuc")],
+                size="half",
+            ),
+        ),
+        (
+            "Performance",
+            line_plot_panel(
+                "Matured default rate",
+                [PanelMetric(legend="default rate", metric="MeanValue", metric_labels={"column": "label"})],
+                size="half",
+            ),
+        ),
+    ]
+    project.dashboard.clear_dashboard()
+    for tab, panel in panels:
+        project.dashboard.add_panel(panel, tab=tab)
 
 
 def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidently Workspace -> Project
@@ -46,14 +117,20 @@ def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidentl
     if found:
         return found[0]
     project = workspace.create_project(name, description=description)
-    _dashboard(project)
+    _dashboard(project, None, [])
     return project
 
 
 def publish_night(
-    workspace_dir: Path, project_name: str, night: dt.date, snapshots: dict[str, object]
+    workspace_dir: Path,
+    project_name: str,
+    night: dt.date,
+    snapshots: dict[str, object],
+    settings: DashboardSettings | None = None,
+    champion: str | None = None,
 ) -> dict[str, str]:
-    """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them."""
+    """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them. With
+    `settings`, the dashboard is rebuilt (thresholds, key features, one series per champion seen)."""
     from evidently.ui.workspace import Workspace
 
     workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +152,13 @@ def publish_night(
         ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}")
         index[prefix + kind] = published[kind] = str(ref.id)
         atomic_write_json(index_path, index)
+    if settings is not None:
+        champions_path = workspace_dir / CHAMPIONS_FILE
+        seen = json.loads(champions_path.read_text()) if champions_path.exists() else []
+        if champion and champion not in seen:
+            seen = sorted([*seen, champion], key=lambda v: (len(v), v))
+            atomic_write_json(champions_path, seen)
+        _dashboard(project, settings, seen)
     return published
 
 

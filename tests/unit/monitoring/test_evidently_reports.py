@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.summary import evidently_reports
-from tabular_mlops.monitoring.workspace import publish_night
+from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
 def _window(params, scenario, start, days, rows=400):
@@ -117,7 +117,8 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
         labels=labels,
         decision_lines=["decision's figures: drift share 0.364"],
     )
-    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()})
+    settings = DashboardSettings(monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features))
+    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, "v3")
     workspace = Workspace.create(str(tmp_path / "ws"))
     (project,) = workspace.search_project("p")
     stored = workspace.get_run(project.id, ids["drift"])
@@ -127,7 +128,17 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     for column in decision.columns:
         expected = column.p_value if column.p_value is not None else column.psi
         assert figures[column.column] == pytest.approx(expected), column
-    assert stored.metadata == labels and "decision=retrain" in stored.tags
+    panels = workspace.get_dashboard(project.id).panels
+    titles = [p.title for p in panels]
+    assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
+    assert any("PSI of the key features" in t for t in titles) and len(panels) == 7
+    markers = next(p for p in panels if p.title.startswith("Retrain decisions"))
+    assert [v.tags for v in markers.values] == [["decision=retrain"], ["champion=v3"]]
+    assert (
+        stored_project_id
+        and stored.metadata == labels
+        and {"decision=retrain", "kind=drift"} <= set(stored.tags)
+    )
     html = made["drift"][0].read_text()
     assert "the rows the decision used" in html and "drift share 0.364" in html
     assert f"threshold {monitor.drift_share_threshold}" in html or "0.3" in html
