@@ -155,7 +155,7 @@ def read_result(root: Path, paths: PathsConfig, night: dt.date) -> NightResult |
     return NightResult.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
-def _publish(params: Params, root: Path, night: dt.date, made: dict, champion: str) -> list[str]:
+def _publish(params: Params, root: Path, night: dt.date, made: dict, labels: dict[str, str]) -> list[str]:
     """The workspace is a second view of the same reports: a failure there is a problem to alert, not fatal."""
     workspace = root / params.paths.evidently_workspace
     if not made and not workspace.exists():
@@ -173,7 +173,7 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict, champion: s
                 params.monitor.psi_significant,
                 tuple(params.monitor.key_features),
             ),
-            f"v{champion}",
+            labels,
         )
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)
@@ -222,6 +222,11 @@ def monitor_night(
     last = decisions_log.last_retrain(log_engine, night)
     decision = decide(summary, cfg, params.gate, last, retrain_in_flight)
     night_dir = root / params.paths.reports_dir / night.isoformat()
+    labels = {
+        "night": night.isoformat(),
+        "champion": f"v{champion.version}",
+        "decision": str(decision.action or summary.status),
+    }
     made = {}
     if summary.status is Status.NO_DATA:
         if night_dir.exists():
@@ -237,14 +242,10 @@ def monitor_night(
             night,
             reference.holdout,
             profile=reference.profile,
-            labels={
-                "night": night.isoformat(),
-                "champion": f"v{champion.version}",
-                "decision": str(decision.action or summary.status),
-            },
+            labels=labels,
             decision_lines=decision_lines(summary, decision, champion.version, cfg),
         )
-    problems = _publish(params, root, night, made, champion.version)
+    problems = _publish(params, root, night, made, labels)
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version
     )

@@ -13,8 +13,8 @@ from typing import Any
 from tabular_mlops.io import atomic_write_json
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
-# Champion versions seen in the project's snapshots (one dashboard series each).
-CHAMPIONS_FILE = "tabular_mlops_champions.json"
+# Each published night's champion and decision (the dashboard's decisions-and-promotions panel).
+NIGHTS_FILE = "tabular_mlops_nights.json"
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,23 @@ class DashboardSettings:
     key_features: tuple[str, ...]
 
 
-def _dashboard(project: Any, settings: DashboardSettings | None, champions: list[str]) -> None:
+def _history_text(nights: dict[str, dict[str, str]], last: int = 20) -> str:
+    """Promotions (the champion changed between two monitored nights) and retrain decisions, newest first."""
+    lines, previous = [], None
+    for night in sorted(nights):
+        champion = nights[night].get("champion")
+        if previous is not None and champion != previous:
+            lines.append(f"{night}: promotion, {champion} replaces {previous}")
+        if nights[night].get("decision") == "retrain":
+            lines.append(f"{night}: retrain decided (champion {champion})")
+        previous = champion
+    return " | ".join(reversed(lines[-last:])) or "no retrain decision and no promotion yet"
+
+
+def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[str, dict[str, str]]) -> None:
     """(Re)build the project's dashboard: decision figures first, then per-feature PSI, performance, volume."""
     from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import bar_plot_panel, line_plot_panel
+    from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
 
     from tabular_mlops.monitoring.evidently_tests import stattest_name
 
@@ -50,18 +63,14 @@ def _dashboard(project: Any, settings: DashboardSettings | None, champions: list
         (
             "Decision",
             bar_plot_panel(
-                "Retrain decisions (bars) and champion versions",
-                [
-                    PanelMetric(legend="retrain night", tags=["decision=retrain"], **share),
-                    *(
-                        PanelMetric(legend=f"monitored by {v}", tags=[f"champion={v}"], **share)
-                        for v in champions
-                    ),
-                ],
-                description="drift share per night, coloured by the champion that scored it: a colour change is "
-                "a promotion; 'retrain night' bars mark the nights the pipeline triggered a retraining",
-                size="full",
+                "Retrain decisions: the nights the pipeline decided to retrain (bar = drift share)",
+                [PanelMetric(legend="retrain night", tags=["decision=retrain"], **share)],
+                size="half",
             ),
+        ),
+        (
+            "Decision",
+            text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
         ),
         (
             "Decision",
@@ -117,7 +126,7 @@ def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidentl
     if found:
         return found[0]
     project = workspace.create_project(name, description=description)
-    _dashboard(project, None, [])
+    _dashboard(project, None, {})
     return project
 
 
@@ -127,10 +136,11 @@ def publish_night(
     night: dt.date,
     snapshots: dict[str, object],
     settings: DashboardSettings | None = None,
-    champion: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them. With
-    `settings`, the dashboard is rebuilt (thresholds, key features, one series per champion seen)."""
+    `settings`, the dashboard is rebuilt (thresholds, key features, the nights' decisions and champions from
+    `labels`: champion, decision)."""
     from evidently.ui.workspace import Workspace
 
     workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -153,12 +163,12 @@ def publish_night(
         index[prefix + kind] = published[kind] = str(ref.id)
         atomic_write_json(index_path, index)
     if settings is not None:
-        champions_path = workspace_dir / CHAMPIONS_FILE
-        seen = json.loads(champions_path.read_text()) if champions_path.exists() else []
-        if champion and champion not in seen:
-            seen = sorted([*seen, champion], key=lambda v: (len(v), v))
-            atomic_write_json(champions_path, seen)
-        _dashboard(project, settings, seen)
+        nights_path = workspace_dir / NIGHTS_FILE
+        nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
+        if labels:
+            nights[night.isoformat()] = dict(labels)
+            atomic_write_json(nights_path, nights)
+        _dashboard(project, settings, nights)
     return published
 
 

@@ -118,7 +118,7 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
         decision_lines=["decision's figures: drift share 0.364"],
     )
     settings = DashboardSettings(monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features))
-    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, "v3")
+    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, labels)
     workspace = Workspace.create(str(tmp_path / "ws"))
     (project,) = workspace.search_project("p")
     stored = workspace.get_run(project.id, ids["drift"])
@@ -131,9 +131,11 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
     assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
-    assert any("PSI of the key features" in t for t in titles) and len(panels) == 7
+    assert any("PSI of the key features" in t for t in titles) and len(panels) == 8
     markers = next(p for p in panels if p.title.startswith("Retrain decisions"))
-    assert [v.tags for v in markers.values] == [["decision=retrain"], ["champion=v3"]]
+    assert [v.tags for v in markers.values] == [["decision=retrain"]]
+    history = next(p for p in panels if p.title.startswith("Decisions and promotions"))
+    assert history.subtitle == "2026-04-01: retrain decided (champion v3)"
     assert stored.metadata == labels and {"decision=retrain", "kind=drift"} <= set(stored.tags)
     html = made["drift"][0].read_text()
     assert "the rows the decision used" in html and "drift share 0.364" in html
@@ -160,3 +162,17 @@ def test_a_sampled_report_says_so(repo_params, tmp_path):
     )
     html = made["drift"][0].read_text()
     assert "a random sample of 300 of 400 rows" in html and "drift share 0.000" in html
+
+
+def test_the_history_panel_lists_promotions_and_retrain_decisions():
+    from tabular_mlops.monitoring.workspace import _history_text
+
+    nights = {
+        "2026-02-03": {"champion": "v1", "decision": "keep"},
+        "2026-02-04": {"champion": "v1", "decision": "retrain"},
+        "2026-02-05": {"champion": "v2", "decision": "keep"},
+    }
+    assert _history_text(nights) == (
+        "2026-02-05: promotion, v2 replaces v1 | 2026-02-04: retrain decided (champion v1)"
+    )
+    assert _history_text({}) == "no retrain decision and no promotion yet"
