@@ -117,7 +117,6 @@ def drift_metrics(schema: SchemaConfig, monitor: MonitorConfig) -> list[Any]:
         if methods.get(f) != psi
     ]
     return [
-        *key_psi,
         DataDriftPreset(
             columns=schema.feature_names,
             per_column_method=methods,
@@ -125,6 +124,8 @@ def drift_metrics(schema: SchemaConfig, monitor: MonitorConfig) -> list[Any]:
             drift_share=monitor.drift_share_threshold,
         ),
         ValueDrift(column=SCORE_COLUMN, method=stattest_name("psi"), threshold=monitor.score_psi_threshold),
+        # After the dataset table: a key feature's PSI verdict is informative, its test's verdict decides.
+        *key_psi,
     ]
 
 
