@@ -83,6 +83,15 @@ def night_metrics(summary: NightSummary) -> dict[str, float]:
             "drift/share": window.drift_share,
             "drift/score_psi": window.score_psi,
             **{f"drift/psi.{c}": v for c, v in window.psi.items()},
+            # The newest night alone (the decision also judges it: a fresh shift is diluted in the window).
+            **(
+                {
+                    "drift/last_night_share": summary.last_night.drift_share,
+                    "drift/last_night_score_psi": summary.last_night.score_psi,
+                }
+                if summary.last_night is not None
+                else {}
+            ),
             "quality/outlier_share": summary.outlier_share or 0.0,
             "quality/row_count_ratio": summary.row_count_ratio or 0.0,
             **{f"quality/missing_rate.{c}": v for c, v in summary.missing_rate.items()},
@@ -116,6 +125,12 @@ def decision_lines(
             f"decision's figures ({window.rows} rows): drift share {window.drift_share:.3f} "
             f"(threshold {monitor.drift_share_threshold}), score PSI {window.score_psi:.3f} "
             f"(threshold {monitor.score_psi_threshold}), drifted: {', '.join(window.drifted_columns) or 'none'}"
+        )
+    if summary.last_night is not None:
+        last = summary.last_night
+        lines.append(
+            f"decision's figures, newest night alone ({last.rows} rows, not in this report): drift share "
+            f"{last.drift_share:.3f}, score PSI {last.score_psi:.3f}"
         )
     lines += [f"reason: {r}" for r in decision.reasons]
     return lines

@@ -86,6 +86,8 @@ def night_note(
             f"drift share {window.drift_share:.3f} (threshold {drift_share_threshold}), score PSI "
             f"{window.score_psi:.3f}, {window.rows} rows"
         )
+    if summary.last_night is not None:
+        head.append(f"newest night alone: drift share {summary.last_night.drift_share:.3f}")
     tail = [
         " · ".join(
             [
