@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stop status test test-browser test-fast lint format lock bench clean drill
+.PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-browser: $(STAMP) ## opt-in real-browser checks of the running stack (after
 test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
 	$(BIN)/python -m pytest -m "not e2e"
 
+test-scaleout: $(STAMP) ## the scale-out path for real: CeleryExecutor (2 workers) on PostgreSQL + Redis, MLflow basic-auth, S3
+	$(BIN)/python -m pytest -m scaleout tests/scaleout
+
 lint: $(STAMP) ## ruff lint + format check, mypy on the domain package
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
@@ -60,3 +63,7 @@ SCENARIO ?= covariate_shift
 NIGHTS ?= 5
 drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_shift NIGHTS=5
 	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
+
+headless: $(STAMP) ## Airflow without make run: migrate var/airflow's DB, create the dvc_repo pool, print the env
+	$(BIN)/tabular-mlops airflow-setup
+	@echo 'next: eval "$$($(BIN)/tabular-mlops airflow-env)" && $(BIN)/airflow dags test ingest_applications YYYY-MM-DD'

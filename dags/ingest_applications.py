@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import VALIDATED_SNAPSHOTS
 from tabular_mlops_airflow.settings import (
     DVC_POOL,
     SOURCE_CONN_ID,
+    check_night,
+    dag_schedule,
     default_args,
     project_params,
     project_root,
@@ -36,8 +37,10 @@ def _interval(context: dict) -> tuple[str, str]:
 
 @dag(
     dag_id="ingest_applications",
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    schedule=dag_schedule(ROOT, "ingest_applications"),
+    # No Airflow start_date: Airflow creates no task for a logical date before it (a "successful" empty run).
+    # params.yaml dags.start_date is checked by the first task instead, which fails naming both dates.
+    start_date=None,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
@@ -65,20 +68,26 @@ def ingest_applications() -> None:
         import datetime as dt
         from pathlib import Path
 
+        from airflow.sdk.exceptions import AirflowFailException
+        from tabular_mlops.data.extract import TargetLabelError
         from tabular_mlops.data.ingest import extract_interval
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         start, end = _interval(context)
         params = project_params(ROOT)
+        check_night(params, dt.date.fromisoformat(start))
         url = sqlalchemy_url(SOURCE_CONN_ID)
-        return extract_interval(
-            params,
-            Path(ROOT),
-            url,
-            dt.date.fromisoformat(start),
-            dt.date.fromisoformat(end),
-            conn_id=SOURCE_CONN_ID,
-        )
+        try:
+            return extract_interval(
+                params,
+                Path(ROOT),
+                url,
+                dt.date.fromisoformat(start),
+                dt.date.fromisoformat(end),
+                conn_id=SOURCE_CONN_ID,
+            )
+        except TargetLabelError as exc:  # the data or schema.positive_label is wrong: a retry cannot fix it
+            raise AirflowFailException(str(exc)) from exc
 
     @task(retries=0)
     def validate(extracted: dict) -> dict:

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.settings import (
     MONITORING_CONN_ID,
+    RETRAIN_RUN_ID_TEMPLATE,
     SOURCE_CONN_ID,
     TRAIN_DAG_ID,
+    check_night,
+    dag_schedule,
     default_args,
     project_params,
     project_root,
     quiet_third_party_logs,
+    retraining_in_flight,
 )
 
 ROOT = project_root(__file__)
@@ -33,8 +36,10 @@ def _night(context: dict) -> dt.date:
 
 @dag(
     dag_id="monitor_nightly",
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    schedule=dag_schedule(ROOT, "monitor_nightly"),
+    # No Airflow start_date: Airflow creates no task for a logical date before it (a "successful" empty run).
+    # params.yaml dags.start_date is checked by the first task instead, which fails naming both dates.
+    start_date=None,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
@@ -60,6 +65,7 @@ def monitor_nightly() -> None:
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
+        check_night(params, _night(context))
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
@@ -97,8 +103,10 @@ def monitor_nightly() -> None:
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
-        in_flight = context["ti"].get_dr_count(TRAIN_DAG_ID, states=["queued", "running"]) > 0
-        result = monitor_night(params, Path(ROOT), log, _night(context), in_flight)
+        night = _night(context)
+        stale = params.dags.retrain_stale_after_days
+        in_flight = retraining_in_flight(context["ti"], night, stale)
+        result = monitor_night(params, Path(ROOT), log, night, in_flight)
         for alert in result.alerts:
             send_alert(alert.kind, alert.title, list(alert.details))
         note = night_note(
@@ -123,7 +131,7 @@ def monitor_nightly() -> None:
     trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TRAIN_DAG_ID,
-        trigger_run_id="retrain__{{ ds }}",
+        trigger_run_id=RETRAIN_RUN_ID_TEMPLATE,
         conf={
             "reason": "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",
             "night": "{{ ds }}",
@@ -137,9 +145,10 @@ def monitor_nightly() -> None:
         """Write the triggered run id next to the night's decision (cooldown and audit read it)."""
         from tabular_mlops.data import source
         from tabular_mlops.monitoring import decisions_log
+        from tabular_mlops.orchestration import retrain_run_id
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
-        run_id = f"retrain__{context['ds']}"
+        run_id = retrain_run_id(context["ds"])
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         decisions_log.record_trigger(log, _night(context), run_id)
         return run_id

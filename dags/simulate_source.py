@@ -4,18 +4,23 @@ when params.yaml `simulate.live_source` is true and only writes the example cred
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
-from tabular_mlops_airflow.settings import SOURCE_CONN_ID, default_args, project_params, project_root
+from tabular_mlops_airflow.settings import (
+    SOURCE_CONN_ID,
+    dag_schedule,
+    default_args,
+    project_params,
+    project_root,
+)
 
 ROOT = project_root(__file__)
 
 
 @dag(
     dag_id="simulate_source",
-    # Before ingest_applications and monitor_nightly (midnight): they read what the previous night wrote.
-    schedule="0 23 * * *",
-    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    # Before ingest_applications and monitor_nightly (params.yaml dags.schedules): they read what it wrote.
+    schedule=dag_schedule(ROOT, "simulate_source"),
+    start_date=None,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

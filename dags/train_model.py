@@ -3,12 +3,12 @@ challenger -> gate (model tests, thresholds, champion comparison) -> promote to 
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import CHAMPION_MODEL
 from tabular_mlops_airflow.settings import (
     DVC_POOL,
     MONITORING_CONN_ID,
+    dag_schedule,
     default_args,
     project_params,
     project_root,
@@ -21,8 +21,9 @@ ROOT = project_root(__file__)
 
 @dag(
     dag_id="train_model",
-    schedule="0 3 * * *",
-    start_date=pendulum.datetime(2026, 1, 31, tz="UTC"),
+    schedule=dag_schedule(ROOT, "train_model"),
+    # No Airflow start_date: training reads data/, not a night (params.yaml dags.start_date guards the nights).
+    start_date=None,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(retries=1),

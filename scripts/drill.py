@@ -35,6 +35,11 @@ VENV_BIN = REPO / ".venv" / "bin"
 STACK_ENV = REPO / "var" / "stack.env"
 TERMINAL = {"success", "failed"}
 SQLALCHEMY_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
+RUN_TIMEOUT = 900  # seconds per DAG run; a night takes well under a minute on an idle stack
+
+
+class DrillError(Exception):
+    """What stops the drill, said in one line (main prints it and exits 1)."""
 
 
 def stack_env() -> dict[str, str]:
@@ -93,8 +98,12 @@ def list_runs(dag_id: str, env: dict[str, str]) -> list[dict]:
     return parse_runs(airflow(["dags", "list-runs", dag_id, "-o", "json"], env))
 
 
-def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: int = 1800) -> str:
+def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: int = RUN_TIMEOUT) -> str:
     """Trigger the night; a night that already has a run (one per logical date) is cleared and re-run."""
+    if night > dt.date.today():
+        raise DrillError(
+            f"night {night} is in the future: Airflow would not start its {dag_id} run before then"
+        )
     logical = f"{night.isoformat()}T00:00:00+00:00"
     existing = next((r for r in list_runs(dag_id, env) if r["logical_date"] == logical), None)
     if existing is None:
@@ -108,37 +117,49 @@ def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: 
 
 
 def wait(
-    dag_id: str, run_id: str, env: dict[str, str], timeout: int = 1800, stale_end: str | None = None
+    dag_id: str, run_id: str, env: dict[str, str], timeout: int = RUN_TIMEOUT, stale_end: str | None = None
 ) -> str:
     deadline = time.time() + timeout
+    state = "not found"
     while time.time() < deadline:
         run = next((r for r in list_runs(dag_id, env) if r["run_id"] == run_id), None)
+        state = run["state"] if run else "not found"
         if run and run["state"] in TERMINAL and (stale_end is None or run.get("end_date") != stale_end):
             return run["state"]
         time.sleep(5)
-    sys.exit(
-        f"error: {dag_id} run {run_id} did not finish within {timeout} s (is the scheduler up? make status)"
+    raise DrillError(
+        f"{dag_id} run {run_id} did not finish within {timeout} s (still {state}): is the scheduler up and "
+        "the dvc_repo pool free? `make status`, the run's log in the Airflow UI; --timeout waits longer"
     )
 
 
-def first_night(params: Params, last_judged: dt.date | None) -> dt.date:
-    """The night after the seeded history, or after the last night that had rows to judge, whichever is later."""
-    history_end = dt.date.fromisoformat(str(params.simulate.history_start)) + dt.timedelta(
-        days=params.simulate.history_days
-    )
-    return history_end if last_judged is None else max(history_end, last_judged + dt.timedelta(days=1))
+def first_night(params: Params, judged: set[dt.date], nights: int, today: dt.date) -> dt.date:
+    """The first of `nights` consecutive nights after the seeded history that none was judged yet, all on or
+    before `today`. A live stack judges today's night on schedule: the drill then uses the nights between the
+    history and the live ones, and never a night Airflow would only run in the future."""
+    day = dt.timedelta(days=1)
+    start = dt.date.fromisoformat(str(params.simulate.history_start)) + params.simulate.history_days * day
+    while clash := [n for n in judged if start <= n < start + nights * day]:
+        start = max(clash) + day
+    end = start + (nights - 1) * day
+    if end > today:
+        raise DrillError(
+            f"{nights} drill night(s) from {start} would end on {end}, after today ({today}): Airflow runs no "
+            "future night. Ask for fewer NIGHTS, or start from a fresh stack (`make clean && make run`)"
+        )
+    return start
 
 
-def last_judged_night(engine: sa.Engine) -> dt.date | None:
-    """The newest monitored night with data, read-only (None before the first monitored night)."""
+def judged_nights(engine: sa.Engine) -> set[dt.date]:
+    """The monitored nights that had data, read-only (empty before the first monitored night)."""
     from tabular_mlops.monitoring import decisions_log
 
     url = engine.url
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        return None
+        return set()
     if not sa.inspect(engine).has_table(decisions_log.TABLE):
-        return None
-    return decisions_log.last_judged_night(engine)
+        return set()
+    return {r.night for r in decisions_log.history(engine) if r.status is not Status.NO_DATA}
 
 
 def _labels(result: NightResult | None) -> str:
@@ -212,7 +233,18 @@ def main() -> None:
     parser.add_argument(
         "--rows", type=int, default=None, help="rows per night (default simulate.rows_per_day)"
     )
+    parser.add_argument(
+        "--timeout", type=int, default=RUN_TIMEOUT, help=f"seconds per DAG run (default {RUN_TIMEOUT})"
+    )
     args = parser.parse_args()
+    try:
+        drill(args)
+    except DrillError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def drill(args: argparse.Namespace) -> None:
+    """Inject the scenario, then run and report each night."""
     env = stack_env()
     os.environ.update(env)  # the package's MLflow and database calls below talk to the same stack
 
@@ -225,7 +257,7 @@ def main() -> None:
     params = load_params(REPO / "params.yaml")
     mlflow.set_tracking_uri(tracking_uri(REPO))
     monitoring_db = sa.create_engine(connection_url(env, MONITORING_CONN_ID))
-    start = first_night(params, last_judged_night(monitoring_db))
+    start = first_night(params, judged_nights(monitoring_db), args.nights, dt.date.today())
     simulate = [
         str(VENV_BIN / "python"),
         "-m",
@@ -251,13 +283,13 @@ def main() -> None:
     for i in range(args.nights):
         night = start + dt.timedelta(days=i)
         states = {
-            "ingest": trigger_and_wait(INGEST_DAG_ID, night, env),
-            "monitor": trigger_and_wait(MONITOR_DAG_ID, night, env),
+            "ingest": trigger_and_wait(INGEST_DAG_ID, night, env, args.timeout),
+            "monitor": trigger_and_wait(MONITOR_DAG_ID, night, env, args.timeout),
         }
         record = decisions_log.night_record(monitoring_db, night)
         triggered = record.triggered_run_id if record else None
         if triggered:
-            states["retraining"] = wait(TRAIN_DAG_ID, triggered, env)
+            states["retraining"] = wait(TRAIN_DAG_ID, triggered, env, max(args.timeout, 3600))
         print(
             night_line(
                 night,

@@ -109,6 +109,8 @@ class Tag:
     GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"
     GATE_DECISION = "gate.decision"  # pending | promoted | rejected: reasons
     HOLDOUT_PREFIX = "holdout."  # holdout.<metric> on the version
+    # The threshold chosen on the validation split by evaluate.decision_threshold's rule (run and version).
+    DECISION_THRESHOLD = "decision_threshold"
     ROLLED_BACK = "rolled_back"
     MONITORED_MODEL = "monitored_model"
     MONITORED_VERSION = "monitored_version"

@@ -146,6 +146,88 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Profile a table and write a starting params file: a new one (--out) or an existing one (--write)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from tabular_mlops.data import profile, source
+
+    target = Path(args.out or args.write)
+    if args.out and target.exists():
+        print(f"error: {target} exists: pass --write {target} to replace its schema section", file=sys.stderr)
+        return 2
+    if args.write and not target.is_file():
+        print(f"error: {target} does not exist: --out {target} writes a new params file", file=sys.stderr)
+        return 2
+    base = target if args.write else Path(args.params or project_dir() / "params.yaml")
+    options = profile.ProfileOptions(
+        table=args.table,
+        id_column=args.id_column,
+        time_column=args.time_column,
+        target=args.target,
+        positive_label=args.positive_label,
+        exclude=tuple(args.exclude or ()),
+        label_delay_days=args.label_delay_days,
+        max_codes=args.max_codes,
+        max_categories=args.max_categories,
+        margin=args.margin,
+        sample_rows=args.sample_rows,
+    )
+    try:
+        proposal = profile.propose(profile.read_table(source.connect(args.source_url), options), options)
+        text = profile.params_text(base.read_text(), proposal)
+    except profile.ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Checked as the pipeline will read it, then moved into place: a proposal that does not load is not written.
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        load_params(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    summary = {
+        "written": str(target),
+        "table": args.table,
+        "rows_profiled": proposal.rows,
+        "base_rate": proposal.base_rate,
+        "features": list(proposal.schema["features"]),
+        "left_out": proposal.left_out,
+        "next": [
+            f"review {target} (schema, label_delay_days, dags, gate, monitor.key_features)",
+            f"python -m tabular_mlops.data.validate --params {target}",
+        ],
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_airflow_env(args: argparse.Namespace) -> int:
+    """Print the environment that runs any DAG headless: `eval "$(tabular-mlops airflow-env)"`."""
+    from tabular_mlops.stack.layout import Layout, export_lines
+
+    layout = Layout.from_env(project_dir())
+    # MLflow: the embedded store under paths.mlflow_dir, whatever the calling shell had exported.
+    print("\n".join(["unset MLFLOW_TRACKING_URI", *export_lines(layout.headless_env(args.source_url))]))
+    return 0
+
+
+def cmd_airflow_setup(args: argparse.Namespace) -> int:
+    """`airflow db migrate` + the DVC pool in the headless environment's metadata DB (idempotent)."""
+    from tabular_mlops.orchestration import DVC_POOL
+    from tabular_mlops.stack import commands
+    from tabular_mlops.stack.layout import Layout
+
+    layout = Layout.from_env(project_dir())
+    commands.prepare_airflow_db(layout)
+    print(json.dumps({"airflow_db": str(layout.airflow_db), "pool": DVC_POOL}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabular-mlops", description=__doc__)
     parser.add_argument("--params", default=None, help="params.yaml (default: <project>/params.yaml)")
@@ -188,6 +270,47 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--night", type=_date, help="one night (default: the last --last nights)")
     why.add_argument("--last", type=_positive, default=7, help="how many recent nights (default 7)")
     why.set_defaults(func=cmd_why)
+
+    ini = sub.add_parser(
+        "init", help="profile a table (SQLAlchemy URL) and write a starting schema into a params file"
+    )
+    ini.add_argument("--source-url", required=True, help="SQLAlchemy URL of the source database")
+    ini.add_argument("--table", required=True)
+    ini.add_argument("--id-column", help="unique row id (default: the one unique *_id / id column)")
+    ini.add_argument("--time-column", help="when a row happened (default: the one date/time column)")
+    ini.add_argument(
+        "--target", help="the label column (default: a column named target/label/y/class/outcome)"
+    )
+    ini.add_argument("--positive-label", help="the target value that means 1 (default: 1 / yes / true / y)")
+    ini.add_argument("--exclude", action="append", metavar="COLUMN", help="leave a column out (repeatable)")
+    ini.add_argument(
+        "--label-delay-days", type=int, default=0, help="days until a label is known (default 0)"
+    )
+    ini.add_argument(
+        "--max-codes", type=_positive, default=30, help="integer codes: at most this many values"
+    )
+    ini.add_argument(
+        "--max-categories", type=_positive, default=50, help="text categories: at most this many"
+    )
+    ini.add_argument("--margin", type=float, default=0.1, help="widen ranges by this share of the span")
+    ini.add_argument(
+        "--sample-rows", type=_positive, default=200_000, help="rows to profile (default 200000)"
+    )
+    where = ini.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="a new params file: the project's params.yaml with the proposed schema")
+    where.add_argument("--write", help="an existing params file: replace its schema section, keep the rest")
+    ini.set_defaults(func=cmd_init)
+
+    env = sub.add_parser(
+        "airflow-env",
+        help="print the environment (export lines) to run any DAG without make run: airflow dags test <dag> <date>",
+    )
+    env.add_argument("--source-url", help="the source database (SQLAlchemy URL; default var/source.db)")
+    env.set_defaults(func=cmd_airflow_env)
+    setup = sub.add_parser(
+        "airflow-setup", help="migrate the headless Airflow metadata DB and create the dvc_repo pool"
+    )
+    setup.set_defaults(func=cmd_airflow_setup)
 
     sv = sub.add_parser(
         "serve", help="the online scoring service (FastAPI on uvicorn), following the champion"

@@ -25,6 +25,7 @@ from pydantic import (
     StrictBool,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
     with_config,
@@ -33,7 +34,9 @@ from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict, is_typeddict
 
 FeatureType = Literal["float", "int", "category"]
-Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"]
+# How a category column's values are compared: as text, or as whole numbers (integer codes such as state codes).
+CategoryValueType = Literal["string", "integer"]
+Metric = Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "brier_skill", "log_loss"]
 
 FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
 # The names `metrics.classification_metrics` returns; for the ones below a smaller value is better.
@@ -87,6 +90,32 @@ def _iso_date(value: Any) -> Any:
 
 IsoDate = Annotated[str, BeforeValidator(_iso_date)]
 
+_FLIPPED = "YAML reads unquoted yes/no/on/off/true/false as booleans and null/~ as nothing; quote them in params.yaml"
+
+
+def _not_flipped(value: Any) -> Any:
+    """Refuse a value YAML turned into a boolean or nothing: the user meant the text (`yes`, `no`, `on`)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{value!r} is not a label: {_FLIPPED}")
+    return value
+
+
+# A target label: text or a whole number (a boolean column's labels are written as quoted 'true' / 'false').
+Label = Annotated[Union[Annotated[int, Strict()], Text], BeforeValidator(_not_flipped)]  # noqa: UP007
+
+
+def label_key(value: Any) -> str:
+    """How a label and a source value are compared: as text, with 1, 1.0 and '1' alike and booleans as
+    'true' / 'false' (a boolean column's labels are written quoted in params.yaml)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return label_key(value.item())
+    text = str(value)
+    return text.lower() if text.lower() in ("true", "false") else text
+
 
 # --------------------------------------------------------------------------- schema
 
@@ -100,23 +129,32 @@ class FeatureSpec:
     min: Number | None = None
     max: Number | None = None
     nullable: StrictBool = False
-    categories: tuple[Text, ...] = ()
+    # Category features only: `integer` compares the values as whole numbers (codes such as 86, 93, 33).
+    value_type: CategoryValueType = "string"
+    categories: tuple[Text | Annotated[int, Strict()], ...] = ()
 
     @property
     def is_categorical(self) -> bool:
         return self.type == "category"
 
+    @property
+    def integer_codes(self) -> bool:
+        """A category whose values are whole numbers (compared as integers, stored as Int64)."""
+        return self.is_categorical and self.value_type == "integer"
+
     @field_validator("categories", mode="before")
     @classmethod
-    def _categories_as_text(cls, value: Any) -> Any:
+    def _categories_of_value_type(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, list | tuple):
             return value
         flipped = [v for v in value if isinstance(v, bool) or v is None]
         if flipped:
-            raise ValueError(
-                f"{flipped} are not category names: YAML reads unquoted yes/no/on/off/true/false as booleans and "
-                "null/~ as nothing; quote them in params.yaml"
-            )
+            raise ValueError(f"{flipped} are not category names: {_FLIPPED}")
+        if info.data.get("value_type") == "integer":
+            text = [v for v in value if not isinstance(v, int)]
+            if text:
+                raise ValueError(f"{text} are not whole numbers, and value_type is integer")
+            return tuple(value)
         return tuple(str(v) if isinstance(v, int) else v for v in value)
 
     @model_validator(mode="after")
@@ -134,6 +172,10 @@ class FeatureSpec:
                 if getattr(self, b) is not None
             ]
         else:
+            if self.value_type != "string":
+                problems.append(
+                    ("value_type", f"only category features have a value_type (type is {self.type})")
+                )
             if self.categories:
                 problems.append(
                     ("categories", f"only category features list categories (type is {self.type})")
@@ -153,6 +195,10 @@ class SchemaConfig:
     # Ground truth arrives this many days after the application; 0 = labels known at once.
     label_delay_days: Days
     features: Annotated[tuple[FeatureSpec, ...], Field(min_length=1)]
+    # The target's raw values: positive_label is mapped to 1 and each negative label to 0 at extraction; any other
+    # value stops the batch, naming the values found. Text or whole numbers (quote yes/no/true/false).
+    positive_label: Label = 1
+    negative_labels: Annotated[tuple[Label, ...], Field(min_length=1)] = (0,)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -187,8 +233,21 @@ class SchemaConfig:
         duplicated = sorted({n for n in self.feature_names if self.feature_names.count(n) > 1})
         if duplicated:
             problems.append(("features", f"names {duplicated} more than once"))
+        negatives = [label_key(v) for v in self.negative_labels]
+        if label_key(self.positive_label) in negatives:
+            problems.append(
+                ("negative_labels", f"must not hold schema.positive_label {self.positive_label!r}")
+            )
+        if len(set(negatives)) != len(negatives):
+            problems.append(
+                ("negative_labels", f"lists a label more than once (got {list(self.negative_labels)})")
+            )
         _raise_if(problems)
         return self
+
+    def target_codes(self) -> dict[str, int]:
+        """label_key(raw target value) -> 1 (positive) or 0 (negative)."""
+        return {label_key(self.positive_label): 1, **{label_key(v): 0 for v in self.negative_labels}}
 
     @property
     def feature_names(self) -> list[str]:
@@ -267,6 +326,54 @@ class PreprocessConfig:
             msg = f"must be < preprocess.window_days {self.window_days}, to leave days to train on"
             _raise_if([("holdout_days", f"{msg} (got {self.holdout_days})")])
         return self
+
+
+# --------------------------------------------------------------------------- orchestration
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _schedule(value: Any) -> Any:
+    """An Airflow preset, a 5-field cron expression, or null (runs only when triggered)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from croniter import croniter
+
+        if value in SCHEDULE_PRESETS or (len(value.split()) == 5 and croniter.is_valid(value)):
+            return value
+    raise ValueError(
+        f"must be one of {', '.join(SCHEDULE_PRESETS)}, a 5-field cron expression or null (got {value!r})"
+    )
+
+
+Schedule = Annotated[str | None, BeforeValidator(_schedule)]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DagSchedules:
+    """One schedule per DAG (the field names are orchestration.DAG_IDS; tests/dags checks they agree)."""
+
+    ingest_applications: Schedule
+    train_model: Schedule
+    monitor_nightly: Schedule
+    simulate_source: Schedule
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DagsConfig:
+    """When the DAGs run. Read by the DAG files when Airflow parses them (a bad value is a DAG import error)."""
+
+    # The first night the pipeline processes; a run for an earlier night fails and names both dates.
+    start_date: IsoDate
+    # DAG id -> schedule (preset, cron, or null = triggered only).
+    schedules: DagSchedules
+    # A train_model run that monitoring triggered and that is still queued this many nights later never started
+    # (no scheduler, e.g. headless `airflow dags test`): it no longer counts as a retraining in flight.
+    retrain_stale_after_days: Count
+
+    def schedule(self, dag_id: str) -> str | None:
+        return getattr(self.schedules, dag_id)
 
 
 # --------------------------------------------------------------------------- training
@@ -348,16 +455,76 @@ class TrainConfig:
         return value
 
 
+ThresholdRuleName = Literal["fixed", "target_flag_rate", "cost_ratio"]
+# The keys each threshold rule takes (all required), besides `rule`.
+THRESHOLD_RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "fixed": ("value",),
+    "target_flag_rate": ("rate",),
+    "cost_ratio": ("false_negative_cost", "false_positive_cost"),
+}
+
+
+def _threshold_shorthand(value: Any) -> Any:
+    """A bare number is the `fixed` rule with that value (how params.yaml said it before rules existed)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"rule": "fixed", "value": value}
+    return value
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ThresholdRule:
+    """How the decision threshold (score >= threshold: decision 1, `serving.high_risk_decision`) is set.
+
+    fixed: `value`, the same for every model version. target_flag_rate: the threshold that gives decision 1 to
+    `rate` of the validation rows. cost_ratio: the threshold with the lowest total cost on the validation rows,
+    a missed positive costing `false_negative_cost` and a false alarm `false_positive_cost`. The two data rules
+    are applied at training, on the best candidate's out-of-sample validation scores, and recorded on the version.
+    """
+
+    rule: ThresholdRuleName
+    value: OpenFraction | None = None
+    rate: OpenFraction | None = None
+    false_negative_cost: Positive | None = None
+    false_positive_cost: Positive | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_the_rule(self) -> ThresholdRule:
+        wanted = THRESHOLD_RULE_KEYS[self.rule]
+        problems = [(k, f"required by rule {self.rule}") for k in wanted if getattr(self, k) is None]
+        problems += [
+            (k, f"not used by rule {self.rule} (it takes {', '.join(wanted)})")
+            for keys in THRESHOLD_RULE_KEYS.values()
+            for k in keys
+            if k not in wanted and getattr(self, k) is not None
+        ]
+        _raise_if(problems)
+        return self
+
+    def describe(self) -> str:
+        """The rule in a few words, for reasons and the model card."""
+        if self.rule == "fixed":
+            return f"fixed {self.value}"
+        if self.rule == "target_flag_rate":
+            return f"decision 1 for {self.rate:.1%} of the validation rows"
+        return (
+            f"lowest cost on the validation rows (false negative {self.false_negative_cost:g}, "
+            f"false positive {self.false_positive_cost:g})"
+        )
+
+
 @dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    decision_threshold: OpenFraction
+    # A number is shorthand for {rule: fixed, value: <number>}.
+    decision_threshold: Annotated[ThresholdRule, BeforeValidator(_threshold_shorthand)]
 
 
 @dataclass(frozen=True, config=_STRICT)
 class GateConfig:
     min_roc_auc: Share
     min_pr_auc: Share
-    max_brier: Share
+    # Brier skill score against the base rate of the holdout (1 - brier / brier of always predicting that rate):
+    # 0 = no better than the base rate, whatever the rate is. An absolute Brier only fits one base rate.
+    min_brier_skill: Annotated[float, Strict(), Field(ge=0, lt=1)]
     # The challenger may be at most this much worse than the champion on comparison_metric.
     champion_margin: Share
     comparison_metric: Metric
@@ -487,6 +654,29 @@ class ServingConfig:
         return self
 
 
+# --------------------------------------------------------------------------- wording
+
+
+@dataclass(frozen=True, config=_STRICT)
+class WordingConfig:
+    """The words user-visible outputs use for the domain (model description and card, reports, alerts, plots).
+    Left out, they are derived from schema.target_column; the example sets its credit wording in params.yaml."""
+
+    # What the score is, as a noun phrase ("probability of loan default"); default "probability that <target> = 1".
+    score: Text | None = None
+    # One row of the table and several ("application" / "applications").
+    row: Text = "row"
+    rows: Text = "rows"
+    # The share of positive labels, the base rate ("default rate"); default "rate of <target> = 1".
+    positive_rate: Text | None = None
+
+    def score_text(self, target: str) -> str:
+        return self.score or f"probability that {target} = 1"
+
+    def rate_text(self, target: str) -> str:
+        return self.positive_rate or f"rate of {target} = 1"
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -503,6 +693,8 @@ class Params:
     registry: RegistryConfig
     monitor: MonitorConfig
     serving: ServingConfig
+    dags: DagsConfig
+    wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -558,6 +750,11 @@ _SECTIONS = [f.name for f in dataclasses.fields(Params) if f.name not in ("sourc
 _MOVED = {
     ("train", "model"): (
         f"moved: each train.search_space entry names its estimator as `model: <{' | '.join(ESTIMATORS)}>`"
+    ),
+    ("gate", "max_brier"): (
+        "replaced by gate.min_brier_skill, the Brier skill score against the base rate (1 - brier / brier of "
+        "always predicting the base rate; 0 = no better than that): an absolute Brier fits only one base rate "
+        "(0.06 passed a model worse than the constant 3% forecast and failed any good model at 25%)"
     ),
 }
 
@@ -651,6 +848,8 @@ def _describe(err: Any, loc: tuple) -> tuple[tuple, str]:
     """(key path, message) of one pydantic error that is not one of our own rule violations."""
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     got = "" if isinstance(value, dict | list | tuple) else f" (got {value!r})"
+    if isinstance(value, bool) and kind in ("string_type", "literal_error"):
+        return loc, f"must be text (got {value!r}): {_FLIPPED}"
     if kind in _RULES:
         return loc, _RULES[kind].format(got=got)
     if kind == "value_error":

@@ -10,6 +10,7 @@ INGEST_DAG_ID = "ingest_applications"
 TRAIN_DAG_ID = "train_model"
 MONITOR_DAG_ID = "monitor_nightly"
 SIMULATE_DAG_ID = "simulate_source"
+DAG_IDS = (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID)
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = "dvc_repo"
@@ -24,6 +25,11 @@ MONITORING_CONN_ID = "monitoring_db"
 def conn_env_var(conn_id: str) -> str:
     """The environment variable that defines an Airflow connection (`AIRFLOW_CONN_<ID>`)."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def retrain_run_id(night: str) -> str:
+    """The run id of the train_model run that monitoring triggers for a night (YYYY-MM-DD)."""
+    return f"retrain__{night}"
 
 
 # The XCom key a task pushes its run's note under; the plugin's listener writes it on the DAG run when it ends.

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tabular_mlops.artifacts import CHAMPION, Tag
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.config import SchemaConfig, ThresholdRule
 from tabular_mlops.model_store import UntrustedModelError, load_sklearn
 
 
@@ -52,6 +52,24 @@ class LoadedModel:
 
     def score(self, df: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:
         return score_frame(self.model, df, schema)
+
+    def threshold(self, rule: ThresholdRule) -> float:
+        """This version's decision threshold (see `decision_threshold`)."""
+        return decision_threshold(rule, self.tags.get(Tag.DECISION_THRESHOLD), f"{self.name} v{self.version}")
+
+
+def decision_threshold(rule: ThresholdRule, recorded: str | float | None, owner: str) -> float:
+    """The threshold scores are decided with: a `fixed` rule's value as configured now (an operator's policy,
+    as it always was), else the value chosen on `owner`'s validation split and recorded with it."""
+    if rule.rule == "fixed":
+        assert rule.value is not None
+        return float(rule.value)
+    if recorded is None or recorded == "":
+        raise LookupError(
+            f"{owner} has no recorded decision threshold (tag '{Tag.DECISION_THRESHOLD}') and "
+            f"evaluate.decision_threshold.rule is {rule.rule!r}: train a new version, which records one"
+        )
+    return float(recorded)
 
 
 def load_model_uri(model_uri: str, expected_sha256: str | None = None) -> Any:

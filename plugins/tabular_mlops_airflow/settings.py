@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tabular_mlops import orchestration
 
 if TYPE_CHECKING:
     from tabular_mlops.config import Params
 
+log = logging.getLogger(__name__)
+
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = orchestration.DVC_POOL
 # DAG files keep their own dag_id literal (file name = dag_id); cross-DAG references use these.
 TRAIN_DAG_ID = orchestration.TRAIN_DAG_ID
+# The run id of the retraining monitor_nightly triggers for a night, as an Airflow template.
+RETRAIN_RUN_ID_TEMPLATE = orchestration.retrain_run_id("{{ ds }}")
 SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", orchestration.SOURCE_CONN_ID)
 # The prediction log and the decision record (SQLite file by default; PostgreSQL works unchanged).
 MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", orchestration.MONITORING_CONN_ID)
@@ -35,6 +40,51 @@ def project_params(root: str) -> Params:
         return load_params(Path(root) / "params.yaml")
     except ConfigError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def dag_schedule(root: str, dag_id: str) -> str | None:
+    """The DAG's schedule from params.yaml `dags.schedules`; read when Airflow parses the DAG file, so a bad
+    params.yaml is an import error that names the file and key (the DAG is not loaded half-configured)."""
+    return project_params(root).dags.schedule(dag_id)
+
+
+def check_night(params: Params, night: dt.date) -> None:
+    """Refuse a night before params.yaml `dags.start_date`, naming both (never a silent, empty run)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    first = dt.date.fromisoformat(params.dags.start_date)
+    if night < first:
+        raise AirflowFailException(
+            f"night {night.isoformat()} is before params.yaml dags.start_date {first.isoformat()}: "
+            "set dags.start_date to the first night with data to process it"
+        )
+
+
+def retraining_in_flight(ti: Any, night: dt.date, stale_after_days: int) -> bool:
+    """A train_model run is running, or one is queued that monitoring triggered for one of the last
+    `stale_after_days` nights. Any other queued run is ignored, with a warning: a retraining still queued nights
+    later never started (no scheduler, e.g. headless `airflow dags test`) and would block single-flight for ever.
+    The Task SDK only counts runs (no ages), so the age is read from the retraining's run id (its night)."""
+    if ti.get_dr_count(TRAIN_DAG_ID, states=["running"]) > 0:
+        return True
+    queued = ti.get_dr_count(TRAIN_DAG_ID, states=["queued"])
+    if queued == 0:
+        return False
+    recent = [
+        orchestration.retrain_run_id((night - dt.timedelta(days=k)).isoformat())
+        for k in range(stale_after_days)
+    ]
+    fresh = ti.get_dr_count(TRAIN_DAG_ID, run_ids=recent, states=["queued"])
+    if queued > fresh:
+        log.warning(
+            "%d queued %s run(s) did not start within dags.retrain_stale_after_days=%d night(s) of %s "
+            "(no scheduler running?): not counted as a retraining in flight",
+            queued - fresh,
+            TRAIN_DAG_ID,
+            stale_after_days,
+            night.isoformat(),
+        )
+    return fresh > 0
 
 
 def default_args(retries: int = 2) -> dict:

@@ -21,7 +21,7 @@ from tests.integration.conftest import challenger_of, drop_queued_runs, project_
 
 pytestmark = pytest.mark.e2e
 
-START = dt.date(2026, 2, 1)  # DAG start_date is 2026-01-31: earlier logical dates run no task
+START = dt.date(2026, 2, 1)  # params.yaml dags.start_date is 2026-01-31: an earlier night fails
 LAG = 2
 ROWS = 1200
 TRAIN_NIGHT = START + dt.timedelta(days=LAG + 19)

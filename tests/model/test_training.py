@@ -125,3 +125,36 @@ def test_a_row_budget_limits_the_search_and_is_recorded_on_the_run(trained_proje
         train(budgeted, project)[f"val_{params.train.selection_metric}"]
         == info[f"val_{params.train.selection_metric}"]
     )
+
+
+def test_a_data_rule_threshold_is_chosen_on_validation_and_recorded_on_the_version(trained_project):
+    """target_flag_rate: the threshold flags that share of the winner's out-of-sample validation scores; it is on
+    the run, in run.json and on the registered version, and the loaded version decides with it."""
+    import dataclasses
+
+    import pandas as pd
+    from mlflow import MlflowClient
+    from tabular_mlops.artifacts import TRAIN_FILE, Tag
+    from tabular_mlops.config import ThresholdRule
+    from tabular_mlops.scoring import load_version, score_frame
+    from tabular_mlops.training.train import fit_candidate, time_split
+
+    project, params = trained_project
+    rule = ThresholdRule(rule="target_flag_rate", rate=0.2)
+    params = dataclasses.replace(
+        params, evaluate=dataclasses.replace(params.evaluate, decision_threshold=rule)
+    )
+    info = train(params, project)
+    evaluate(params, project)
+    chosen = info[Tag.DECISION_THRESHOLD]
+    assert 0 < chosen < 1
+    df = pd.read_parquet(project / params.paths.processed_dir / TRAIN_FILE)
+    fit_part, val_part = time_split(df, params.preprocess.validation_fraction)
+    winner = fit_candidate(fit_part, params.schema, info["best_hyperparams"], params.train.seed)
+    flagged = (score_frame(winner, val_part, params.schema) >= chosen).mean()
+    assert abs(flagged - 0.2) < 0.01
+    version = registry.register_challenger(params, project)["version"]
+    loaded = load_version(params.registry.model_name, version)
+    assert loaded.tags[Tag.DECISION_THRESHOLD] == f"{chosen:.6f}"
+    assert loaded.threshold(rule) == pytest.approx(chosen, abs=1e-6)
+    assert MlflowClient().get_run(info["run_id"]).data.tags[Tag.DECISION_THRESHOLD] == f"{chosen:.6f}"

@@ -86,7 +86,7 @@ RULES = [
         "feature_unknown_key",
         _set("schema", "features", "age", "nulable", True),
         "schema.features.age.nulable",
-        "allowed: type, min, max, nullable, categories",
+        "allowed: type, min, max, nullable, value_type, categories",
     ),
     (
         "nullable_not_bool",
@@ -242,19 +242,25 @@ RULES = [
     (
         "decision_threshold",
         _set("evaluate", "decision_threshold", 1.0),
-        "evaluate.decision_threshold",
+        "evaluate.decision_threshold.value",
         "in (0, 1)",
     ),
     # gate
     ("min_roc_auc_missing", _pop("gate", "min_roc_auc"), "gate.min_roc_auc", "missing"),
     ("min_roc_auc_range", _set("gate", "min_roc_auc", 70), "gate.min_roc_auc", "in [0, 1]"),
-    ("max_brier_range", _set("gate", "max_brier", -0.1), "gate.max_brier", "in [0, 1]"),
+    ("min_brier_skill_range", _set("gate", "min_brier_skill", -0.1), "gate.min_brier_skill", "in [0, 1)"),
+    (
+        "max_brier_retired",
+        _set("gate", "max_brier", 0.06),
+        "gate.max_brier",
+        "replaced by gate.min_brier_skill",
+    ),
     ("champion_margin_negative", _set("gate", "champion_margin", -0.01), "gate.champion_margin", "in [0, 1]"),
     (
         "comparison_metric_unknown",
         _set("gate", "comparison_metric", "accuracy"),
         "gate.comparison_metric",
-        "'roc_auc', 'pr_auc', 'precision', 'recall', 'f1', 'brier' or 'log_loss'",
+        "'roc_auc', 'pr_auc', 'precision', 'recall', 'f1', 'brier', 'brier_skill' or 'log_loss'",
     ),
     ("latency_ms_zero", _set("gate", "latency_p95_ms", 0), "gate.latency_p95_ms", "> 0"),
     ("latency_ms_infinite", _set("gate", "latency_p95_ms", float("inf")), "gate.latency_p95_ms", "finite"),

@@ -8,6 +8,7 @@ from tabular_mlops.config import Params
 
 NUMERIC_DTYPES = ["float64", "Float64Dtype", "int64", "Int64Dtype", "float32", "int32"]
 STRING_DTYPES = ["object", "str", "string", "StringDtype"]
+INTEGER_DTYPES = ["int64", "Int64Dtype", "int32"]
 
 
 def suite_name(params: Params) -> str:
@@ -34,8 +35,10 @@ def expectation_specs(params: Params) -> list[tuple[str, dict[str, Any]]]:
         mostly = 1.0 - rules.max_null_fraction if f.nullable else 1.0
         specs.append(("ExpectColumnValuesToNotBeNull", {"column": f.name, "mostly": round(mostly, 6)}))
         if f.is_categorical:
+            # Integer codes are compared as integers (86 is in [33, 86, 93]), text categories as text.
+            types = INTEGER_DTYPES if f.integer_codes else STRING_DTYPES
             specs.append(("ExpectColumnValuesToBeInSet", {"column": f.name, "value_set": list(f.categories)}))
-            specs.append(("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": STRING_DTYPES}))
+            specs.append(("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": types}))
         else:
             specs.append(
                 ("ExpectColumnValuesToBeInTypeList", {"column": f.name, "type_list": NUMERIC_DTYPES})

@@ -9,20 +9,27 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.config import FeatureSpec, SchemaConfig
 
 
 class SourceUnavailableError(ConnectionError):
     """The source database cannot be reached; the message names the connection."""
 
 
-def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
+def _sql_type(spec: FeatureSpec) -> sa.types.TypeEngine[Any]:
+    if spec.integer_codes:
+        return sa.Integer()
     types: dict[str, sa.types.TypeEngine[Any]] = {
         "float": sa.Float(),
         "int": sa.Integer(),
         "category": sa.String(64),
     }
-    return types[kind]
+    return types[spec.type]
+
+
+def _label_type(schema: SchemaConfig) -> sa.types.TypeEngine[Any]:
+    labels = (schema.positive_label, *schema.negative_labels)
+    return sa.Integer() if all(isinstance(v, int) for v in labels) else sa.String(64)
 
 
 def table_for(schema: SchemaConfig, metadata: sa.MetaData, extra_columns: tuple[str, ...] = ()) -> sa.Table:
@@ -30,8 +37,8 @@ def table_for(schema: SchemaConfig, metadata: sa.MetaData, extra_columns: tuple[
     cols: list[sa.Column[Any]] = [
         sa.Column(schema.id_column, sa.String(64), nullable=True),
         sa.Column(schema.timestamp_column, sa.DateTime(), nullable=False, index=True),
-        *[sa.Column(f.name, _sql_type(f.type), nullable=True) for f in schema.features],
-        sa.Column(schema.target_column, sa.Integer(), nullable=True),
+        *[sa.Column(f.name, _sql_type(f), nullable=True) for f in schema.features],
+        sa.Column(schema.target_column, _label_type(schema), nullable=True),
         *[sa.Column(c, sa.Float(), nullable=True) for c in extra_columns],
     ]
     return sa.Table(schema.table, metadata, *cols)
@@ -90,7 +97,9 @@ def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.D
 def read_window(
     engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str = "source_db"
 ) -> pd.DataFrame:
-    """Rows with start <= timestamp < end, in a stable order (timestamp, id) so output bytes are repeatable."""
+    """The schema's columns of the rows with start <= timestamp < end, in a stable order (timestamp, id) so output
+    bytes are repeatable. Other columns of the source table are never read; a schema column the table lacks is
+    left out here and reported by validation."""
     metadata = sa.MetaData()
     try:
         table = sa.Table(schema.table, metadata, autoload_with=engine)
@@ -104,6 +113,7 @@ def read_window(
                 f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'"
             )
     ts = table.c[schema.timestamp_column]
-    query = sa.select(table).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
+    columns = [table.c[c] for c in schema.columns if c in table.c]
+    query = sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
     with engine.connect() as conn:
         return pd.read_sql(query, conn)

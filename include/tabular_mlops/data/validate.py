@@ -106,8 +106,9 @@ def _describe_failure(res: dict[str, Any]) -> str:
     bits = []
     if "unexpected_percent" in detail and detail["unexpected_percent"] is not None:
         bits.append(f"{detail['unexpected_percent']:.1f}% unexpected")
-    if detail.get("partial_unexpected_list"):
-        bits.append(f"e.g. {detail['partial_unexpected_list'][:3]}")
+    examples = [v for v in detail.get("partial_unexpected_list") or [] if v is not None]
+    if examples:  # a list of missing values says nothing the percentage does not
+        bits.append(f"e.g. {examples[:3]}")
     if "observed_value" in detail:
         bits.append(f"observed {detail['observed_value']}")
     if res.get("exception_info", {}).get("raised_exception"):

@@ -6,20 +6,68 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from tabular_mlops.artifacts import DATA_DVC_FILE
 from tabular_mlops.training.tracking import dvc_data_hash
+
+# The scale-out path chooses the DVC remote by environment (e.g. s3://bucket/dvc on an S3-compatible endpoint;
+# credentials as usual for the remote's type, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Unset: the remote
+# committed in .dvc/config (the embedded var/dvc-remote).
+ENV_DVC_REMOTE_URL = "MLOPS_DVC_REMOTE_URL"
+ENV_DVC_REMOTE_ENDPOINT = "MLOPS_DVC_REMOTE_ENDPOINT_URL"
+ENV_REMOTE_NAME = "env"
+_ENV_REMOTE_MARK = f"# written by tabular_mlops from ${ENV_DVC_REMOTE_URL}: do not edit\n"
 
 
 class DvcCommandError(RuntimeError):
     pass
 
 
+def env_remote_config(env: Mapping[str, str]) -> str | None:
+    """The .dvc/config.local that makes $MLOPS_DVC_REMOTE_URL the default remote (None when it is unset)."""
+    url = env.get(ENV_DVC_REMOTE_URL, "").strip()
+    if not url:
+        return None
+    lines = [
+        _ENV_REMOTE_MARK,
+        "[core]\n",
+        f"    remote = {ENV_REMOTE_NAME}\n",
+        f"['remote \"{ENV_REMOTE_NAME}\"']\n",
+    ]
+    lines.append(f"    url = {url}\n")
+    endpoint = env.get(ENV_DVC_REMOTE_ENDPOINT, "").strip()
+    if endpoint:
+        lines.append(f"    endpointurl = {endpoint}\n")
+    return "".join(lines)
+
+
+def apply_env_remote(root: Path, env: Mapping[str, str]) -> None:
+    """Make the project's local DVC config follow the environment: written (atomically, so concurrent workers
+    never read half a file) when $MLOPS_DVC_REMOTE_URL is set, removed when it is unset and the file is ours.
+    A config.local written by hand is left alone when the variable is unset."""
+    dvc_dir = root / ".dvc"
+    if not (dvc_dir / "config").exists():
+        return
+    local = dvc_dir / "config.local"
+    wanted = env_remote_config(env)
+    current = local.read_text() if local.exists() else None
+    if wanted is None:
+        if current is not None and current.startswith(_ENV_REMOTE_MARK):
+            local.unlink(missing_ok=True)
+        return
+    if current != wanted:
+        tmp = local.with_name(f"config.local.{os.getpid()}.tmp")
+        tmp.write_text(wanted)
+        os.replace(tmp, local)
+
+
 def run_dvc(args: list[str], root: Path, env: dict[str, str] | None = None, timeout: int = 1800) -> str:
     """Run one dvc command in the project; a failure carries the command and dvc's own message."""
     cmd = [sys.executable, "-m", "dvc", *args]
     env = dict(os.environ if env is None else env)
+    apply_env_remote(root, env)
     # dvc.yaml stages call `python -m tabular_mlops...`: make that the interpreter running this code.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("MLOPS_PROJECT_DIR", str(root))

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tabular_mlops.config import Params
 from tabular_mlops.data import source
+from tabular_mlops.data.extract import encode_target
 from tabular_mlops.monitoring import predictions
 from tabular_mlops.scoring import load_champion, load_version, model_frame
 
@@ -66,7 +67,7 @@ def score_night(
     rows = pd.concat([batch[[schema.id_column, schema.timestamp_column]], features], axis=1)
     rows["prediction_id"] = "batch:" + rows[schema.id_column].astype(str)
     rows["score"] = scores
-    rows["decision"] = (scores >= params.evaluate.decision_threshold).astype(int)
+    rows["decision"] = (scores >= model.threshold(params.evaluate.decision_threshold)).astype(int)
     rows["model_name"] = params.registry.model_name
     rows["model_version"] = version
     rows["scoring_run_id"] = run_id
@@ -95,6 +96,8 @@ def join_matured_labels(
     start = dt.datetime.combine(day, dt.time())
     labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id)
     labels = labels[[schema.id_column, schema.target_column]].drop_duplicates(schema.id_column)
+    # The raw labels (e.g. yes/no) mapped to 0/1 exactly as extraction maps them.
+    labels = labels.assign(**{schema.target_column: encode_target(labels[schema.target_column], schema)})
     joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
     updated = predictions.join_labels(log_engine, schema, labels, joined_at)
     return {"application_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}

@@ -41,14 +41,15 @@ def drift_reasons(summary: NightSummary, monitor: MonitorConfig) -> list[str]:
     return reasons
 
 
-def label_drift_reason(summary: NightSummary) -> str | None:
+def label_drift_reason(summary: NightSummary, rate_name: str = "positive rate") -> str | None:
+    """The label-drift reason, the base rate named as `wording.positive_rate` says ("default rate")."""
     labels = summary.label_drift
     if not labels.drifted:
         return None
     ratio = labels.rate_ratio
     change = f"x{ratio}" if ratio is not None else "none in the reference"
     return (
-        f"label drift: matured default rate {labels.matured_rate:.2%} vs {labels.reference_rate:.2%} "
+        f"label drift: matured {rate_name} {labels.matured_rate:.2%} vs {labels.reference_rate:.2%} "
         f"in the champion's training data ({change}, chi-square p {labels.p_value:.1e})"
     )
 
@@ -59,6 +60,7 @@ def decide(
     gate: GateConfig,
     last_retrain: dt.date | None,
     retrain_in_flight: bool,
+    rate_name: str = "positive rate",
 ) -> Decision:
     """Rules, in order: no decision without enough data; a night failing quality rules is held (no retraining,
     monitor.hold_on_quality); performance on matured labels below the promotion
@@ -89,7 +91,7 @@ def decide(
         )
     reasons: list[str] = []
     notes: list[str] = []
-    label = label_drift_reason(summary)
+    label = label_drift_reason(summary, rate_name)
     if label and monitor.retrain_on_label_drift:
         reasons.append(label + "; retraining because monitor.retrain_on_label_drift")
     elif label:

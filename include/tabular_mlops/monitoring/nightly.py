@@ -235,7 +235,8 @@ def monitor_night(
     )
     summary = summarize(schema, cfg, reference.profile, None, current, labelled, labelled_drift, night)
     last = decisions_log.last_retrain(log_engine, night)
-    decision = decide(summary, cfg, params.gate, last, retrain_in_flight)
+    rate_name = params.wording.rate_text(schema.target_column)
+    decision = decide(summary, cfg, params.gate, last, retrain_in_flight, rate_name)
     night_dir = root / params.paths.reports_dir / night.isoformat()
     labels = {
         "night": night.isoformat(),

@@ -29,7 +29,11 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
         sa.Column("prediction_id", sa.String(128), primary_key=True),
         sa.Column(schema.id_column, sa.String(64), nullable=False, index=True),
         sa.Column(schema.timestamp_column, sa.DateTime(), nullable=False, index=True),
-        *[sa.Column(f.name, types[f.type], nullable=True) for f in schema.features],
+        # Integer-coded categories stay whole numbers, so they compare equal to the schema's codes on the way back.
+        *[
+            sa.Column(f.name, sa.Integer() if f.integer_codes else types[f.type], nullable=True)
+            for f in schema.features
+        ],
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("decision", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(128), nullable=False),

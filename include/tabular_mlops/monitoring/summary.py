@@ -133,8 +133,12 @@ def summarize(
     champion's reference profile, or its rows with `reference_scores` (profiled here)."""
     if isinstance(reference, pd.DataFrame):
         reference = build_profile(reference.assign(**{SCORE_COLUMN: reference_scores}), schema, monitor)
-    ref_days = max(reference.days, 1)
-    expected_rows = reference.rows / ref_days * monitor.window_days
+    per_night = reference.rows / max(reference.days, 1)
+    # Expected from the nights actually logged in the window, not a full window: a fresh stack (or the first
+    # nights after a gap) has logged fewer than `window_days` nights. A short or empty night itself is caught by
+    # the night's own row-count rule (night_quality).
+    logged = current[schema.timestamp_column].dt.normalize().nunique() if len(current) else 0
+    expected_rows = per_night * min(max(logged, 1), monitor.window_days)
     last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
     counts: dict[str, Any] = {
         "night": night,
@@ -174,14 +178,39 @@ def summarize(
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
-        night_quality=tuple(
-            night_quality(last, reference, schema, monitor, expected_rows / monitor.window_days)
-        ),
+        night_quality=tuple(night_quality(last, reference, schema, monitor, per_night)),
     )
 
 
 def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return df.sample(n=n, random_state=0) if len(df) > n else df
+
+
+def evidently_frame(df: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
+    """Features, `score` and `label` in the types the reports' DataDefinition declares: every number (int,
+    bool, score, label) as float64 with NaN for missing, every category as text with None for missing.
+
+    The two sides arrive in different dtypes (snapshots hold integers as pandas Int64 and flags as bool, the
+    prediction log gives float64), and Evidently 0.7 breaks on the originals: its drift step's correlation fails
+    with "'float' object has no attribute 'shape'" on an Int64 column without missing values, and its quantiles
+    on a bool column with "numpy boolean subtract"."""
+    columns: dict[str, object] = {}
+    for f in schema.features:
+        col = df[f.name]
+        if f.is_categorical:
+            columns[f.name] = (
+                col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
+            )
+        else:
+            columns[f.name] = numbers(col)
+    for name in ("score", "label"):
+        columns[name] = numbers(df[name])
+    return pd.DataFrame(columns, index=df.index)
+
+
+def numbers(col: pd.Series) -> np.ndarray:
+    """A numeric, bool or nullable-integer column as float64, missing as NaN."""
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _rows_line(total: int, used: int, what: str, n: int, decision: list[str] | None) -> list[str]:
@@ -229,8 +258,8 @@ def evidently_reports(
 
     n = monitor.report_sample_rows
     cols = [*schema.feature_names, "score", "label"]
-    ref, cur = _sample(reference[cols], n), _sample(current[cols], n)
-    ref, cur = ref.assign(label=ref["label"].astype(float)), cur.assign(label=cur["label"].astype(float))
+    ref = evidently_frame(_sample(reference[cols], n), schema)
+    cur = evidently_frame(_sample(current[cols], n), schema)
     base = {
         "numerical_columns": [*schema.numeric_features, "score"],
         "categorical_columns": schema.categorical_features,
@@ -240,9 +269,14 @@ def evidently_reports(
     )
     outputs = [("drift", drift, ref, cur, DataDefinition(**base), out_dir / "drift_report.html")]
     # Classification metrics want integer classes next to the probability column.
-    perf_ref = ref if performance_reference is None else _sample(performance_reference[cols], n)
+    perf_ref = (
+        ref
+        if performance_reference is None
+        else evidently_frame(_sample(performance_reference[cols], n), schema)
+    )
     lab_ref = perf_ref.dropna(subset=["label"]).astype({"label": int})
-    lab_cur = _sample(labelled[cols].dropna(subset=["label"]), n).astype({"label": int})
+    lab_cur = evidently_frame(_sample(labelled[cols].dropna(subset=["label"]), n), schema)
+    lab_cur = lab_cur.astype({"label": int})
     # Same bar as the summary's matured ROC AUC and label drift: no performance figures from a handful of labels.
     if len(lab_cur) >= min(monitor.min_rows, n) and lab_cur["label"].nunique() == 2:
         definition = DataDefinition(

@@ -40,7 +40,7 @@ class Answerer:
     ) -> None:
         self.schema, self.serving = params.schema, params.serving
         self.model_name = params.registry.model_name
-        self.threshold = params.evaluate.decision_threshold
+        self.rule = params.evaluate.decision_threshold
         self.holder, self.writer, self.metrics, self.instance = holder, writer, metrics, instance
 
     def score_groups(self, groups: list[Records]) -> list[list[Answer]]:
@@ -53,6 +53,8 @@ class Answerer:
         records = [r for group in groups for r in group]
         started = time.perf_counter()
         try:
+            # The served version's own threshold (chosen on its validation split unless the rule is fixed).
+            threshold = served.loaded.threshold(self.rule)
             scores = self._scores(served, records)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises, the applicant gets the safe decision
             if len(groups) > 1:
@@ -60,7 +62,7 @@ class Answerer:
             return [self._fallback(served, records, exc)]
         self.metrics.stage.labels("model").observe(time.perf_counter() - started)
         self.metrics.predictions.labels(served.version).inc(len(records))
-        answers = [self._answer(served, r, float(s)) for r, s in zip(records, scores, strict=True)]
+        answers = [self._answer(served, r, float(s), threshold) for r, s in zip(records, scores, strict=True)]
         logged = time.perf_counter()
         self.writer.submit(self._log_rows(served, records, answers))
         self.metrics.stage.labels("log").observe(time.perf_counter() - logged)
@@ -84,8 +86,8 @@ class Answerer:
     def _application_id(self, record: dict[str, Any]) -> str:
         return str(record.get(self.schema.id_column) or uuid.uuid4().hex)
 
-    def _answer(self, served: Served, record: dict[str, Any], score: float) -> Answer:
-        high = score >= self.threshold  # the batch rule: decision 1 when the score reaches the threshold
+    def _answer(self, served: Served, record: dict[str, Any], score: float, threshold: float) -> Answer:
+        high = score >= threshold  # the batch rule: decision 1 when the score reaches the threshold
         return {
             "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
             "application_id": self._application_id(record),

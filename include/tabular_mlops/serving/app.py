@@ -60,7 +60,10 @@ def create_app(service: ScoringService) -> FastAPI:
 
     app = FastAPI(
         title="tabular-mlops scoring service",
-        description=f"Scores applications with the `{service.model_name}` champion; schema from params.yaml.",
+        description=(
+            f"Scores {service.params.wording.rows} with the `{service.model_name}` champion; schema from "
+            "params.yaml."
+        ),
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.serving.max_body_bytes)

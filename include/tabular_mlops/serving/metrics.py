@@ -36,7 +36,7 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.predictions = Counter("serving_predictions", "Applications scored", ["version"], registry=r)
+        self.predictions = Counter("serving_predictions", "Rows scored", ["version"], registry=r)
         self.fallbacks = Counter(
             "serving_fallbacks", "Answers given by the fallback decision", ["reason"], registry=r
         )

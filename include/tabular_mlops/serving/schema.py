@@ -76,7 +76,9 @@ class Prediction(BaseModel):
 
     prediction_id: str
     application_id: str
-    score: float | None = Field(description="probability of default; null when the answer is a fallback")
+    score: float | None = Field(
+        description="the model's probability of the positive class; null when the answer is a fallback"
+    )
     decision: str
     fallback: bool = Field(description="true when the model failed and the configured safe decision answered")
     model_name: str

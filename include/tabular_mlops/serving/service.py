@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tabular_mlops.artifacts import CHAMPION, ONLINE_SOURCE, Tag
-from tabular_mlops.config import Params
+from tabular_mlops.config import Params, ThresholdRule
 from tabular_mlops.model_store import UntrustedModelError
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.cache import ModelCache
@@ -35,7 +35,7 @@ class ScoringService:
         self.params, self.env = params, env
         self.schema, self.serving = params.schema, params.serving
         self.model_name = params.registry.model_name
-        self.threshold = params.evaluate.decision_threshold
+        self.rule = params.evaluate.decision_threshold
         self.metrics = ServingMetrics()
         self.holder = ModelHolder()
         self.cache = ModelCache(root / self.serving.cache_dir, self.model_name)
@@ -159,5 +159,13 @@ class ScoringService:
             "model_tests": served.tests,
             "previous_version": previous.version if previous else None,
             "rolled_back_from": self.holder.rolled_back_from,
-            "decision_threshold": self.threshold,
+            Tag.DECISION_THRESHOLD: _threshold_or_none(served, self.rule),
         }
+
+
+def _threshold_or_none(served: Served, rule: ThresholdRule) -> float | None:
+    """The served version's decision threshold, or None when it has none for this rule (answers fall back)."""
+    try:
+        return served.loaded.threshold(rule)
+    except LookupError:
+        return None

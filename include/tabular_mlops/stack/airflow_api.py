@@ -115,6 +115,10 @@ class AirflowAPI:
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
 
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> None:
+        """Mark a run success, failed or queued (the UI's "Mark as" action)."""
+        self.call("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": state})
+
     def trigger(self, dag_id: str, body: dict) -> dict:
         return self.call("POST", f"/dags/{dag_id}/dagRuns", body)
 

@@ -99,25 +99,61 @@ def create_offline(layout: Layout, params: Params) -> None:
         )
 
 
-def settle_scheduled_runs(api: AirflowAPI, dag_id: str) -> None:
+def stale_runs(runs: list[dict], now: dt.datetime) -> tuple[list[dict], list[dict]]:
+    """Active non-backfill runs split into those to wait for and stale ones: queued for a moment still in the
+    future (e.g. a drill night triggered ahead of the clock), which the scheduler will not start before then."""
+    active = [r for r in runs if r.get("run_type") != "backfill" and r.get("state") in ACTIVE]
+    future = [r for r in active if r.get("state") == "queued" and (parse_ts(r.get("run_after")) or now) > now]
+    return [r for r in active if r not in future], future
+
+
+def settle_scheduled_runs(api: AirflowAPI, dag_id: str, timeout: float = SCHEDULED_RUN_TIMEOUT) -> None:
     """After an unpause, catchup=False makes the scheduler create the run of the latest schedule point at once.
-    Let that run finish before the backfill, so the two never write the workspace at the same time."""
+    Let that run finish before the backfill, so the two never write the workspace at the same time.
+
+    A stuck or old run never blocks `make run` for ever: runs queued for the future are reported and skipped
+    (they cannot start now); runs still active after `timeout` are marked failed through the REST API, with a
+    message naming them."""
+    now = dt.datetime.now(dt.UTC)
+    _, future = stale_runs(api.dag_runs(dag_id), now)
+    for r in future:
+        say(
+            f"    skipped {dag_id} run {r['dag_run_id']} ({r.get('run_type')}): queued for {r.get('run_after')}, "
+            "in the future; the scheduler starts it then (delete it in the UI if it is a leftover)"
+        )
+    skip = {r["dag_run_id"] for r in future}
+    waiting: list[dict] = []
 
     def settled() -> None:
         dag = api.dag(dag_id) or {}
         due = parse_ts(dag.get("next_dagrun_run_after"))
         due_now = due is not None and due <= dt.datetime.now(dt.UTC) and not dag.get("is_paused")
-        active = [
-            r for r in api.dag_runs(dag_id) if r.get("run_type") != "backfill" and r.get("state") in ACTIVE
-        ]
-        if due_now or active:
-            raise NotYet(f"{len(active)} scheduled run(s) active" if active else "a scheduled run is due")
+        active, _ = stale_runs(api.dag_runs(dag_id), dt.datetime.now(dt.UTC))
+        waiting[:] = [r for r in active if r["dag_run_id"] not in skip]
+        if due_now or waiting:
+            raise NotYet(
+                f"{len(waiting)} run(s) active: {', '.join(r['dag_run_id'] for r in waiting)}"
+                if waiting
+                else "a scheduled run is due"
+            )
 
-    poll_until(settled, what=f"{dag_id}: the scheduled run", timeout=SCHEDULED_RUN_TIMEOUT, interval=3)
+    try:
+        poll_until(settled, what=f"{dag_id}: the scheduled run", timeout=timeout, interval=3)
+    except StackError:
+        if not waiting:
+            raise
+        for r in list(waiting):
+            what = f"{r['dag_run_id']} ({r.get('run_type')}, {r.get('state')} since {r.get('start_date') or r.get('queued_at')})"
+            api.set_run_state(dag_id, r["dag_run_id"], "failed")
+            say(
+                f"    marked {dag_id} run {what} failed: still active after {fmt_duration(timeout)}, it would "
+                "block the backfill; clear it in the UI to run it again"
+            )
 
 
 def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> None:
-    """Say how tonight's scheduled run ended; a failure past the simulated history is expected."""
+    """Say how tonight's scheduled run ended. With `simulate.live_source` (the default) it has data and succeeds;
+    without it a night past the simulated history finds no applications and fails (said so here)."""
     scheduled = [r for r in api.dag_runs(INGEST_DAG_ID) if r.get("run_type") == "scheduled"]
     latest = max(scheduled, key=lambda r: r.get("run_after") or "", default=None)
     if latest is None:
@@ -128,10 +164,11 @@ def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> 
     logical = parse_ts(latest.get("logical_date"))
     last_day = window(params)[1]
     apps = (logical - dt.timedelta(days=params.schema.label_delay_days)).date() if logical else None
-    if apps is not None and apps > last_day:
+    if apps is not None and apps > last_day and not params.simulate.live_source:
         say(
-            f"      expected: the clock is past the simulated history (last day {last_day}), so this night looks "
-            f"for the applications of {apps}, finds none, and the GX gate quarantines the empty batch"
+            f"      expected with simulate.live_source off: the clock is past the simulated history (last day "
+            f"{last_day}), so this night looks for the applications of {apps}, finds none, and the GX gate "
+            "quarantines the empty batch"
         )
     else:
         why = explain_run(api, layout.airflow_home, INGEST_DAG_ID, latest["dag_run_id"])

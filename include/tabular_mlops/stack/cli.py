@@ -75,6 +75,14 @@ def cmd_up(layout: Layout) -> int:
     ):
         pids = ", ".join(f"{name} pid {statuses[name].pid}" for name in progs)
         say(f"The stack is already up ({pids}): not starting a second copy.")
+        # The last steps are cheap and idempotent: a champion promoted since the last `up` (a retried training)
+        # still gets monitor_nightly unpaused.
+        api = airflow_api(layout)
+        try:
+            bootstrap.ensure_monitoring(layout, api)
+            bootstrap.ensure_live_source(api, params)
+        finally:
+            api.close()
         print_summary(layout, params, bootstrap.TRAIN_REASON)
         return 0
     timings: dict[str, float] = {}

@@ -177,6 +177,26 @@ class Layout:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         }
 
+    def headless_env(self, source_url: str | None = None) -> dict[str, str]:
+        """What the airflow CLI needs to run any DAG without `make run` (`airflow dags test <dag> <date>`): the
+        same metadata DB, DAG and plugin folders, connections and project as the stack, MLflow in the embedded
+        store of params.yaml paths.mlflow_dir (no server), and no server ports. `source_url`: the source
+        database as a SQLAlchemy URL (default var/source.db)."""
+        env = self.stack_env()
+        for key in (
+            "MLFLOW_TRACKING_URI",
+            "AIRFLOW__API__HOST",
+            "AIRFLOW__API__PORT",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+            "MLOPS_SERVING_ADMIN_TOKEN_FILE",
+        ):
+            env.pop(key)
+        if source_url:
+            env[orchestration.conn_env_var(orchestration.SOURCE_CONN_ID)] = airflow_connection(source_url)
+        return env
+
     def process_env(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:
         """stack_env plus what the processes need at run time (set for every supervised program)."""
         env = self.stack_env()
@@ -206,6 +226,28 @@ class Layout:
             "# airflow, mlflow and tabular-mlops CLIs at the local stack.",
             f'export PATH={shlex.quote(str(self.bin_dir))}:"$PATH"',
         ]
-        lines += [f"export {key}={shlex.quote(value)}" for key, value in self.stack_env().items()]
+        lines += export_lines(self.stack_env())
         self.var.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("\n".join(lines) + "\n")
+
+
+def export_lines(env: Mapping[str, str]) -> list[str]:
+    """`export KEY='value'` lines a shell can `eval` or `source`."""
+    return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+
+
+def airflow_connection(url: str) -> str:
+    """A SQLAlchemy URL as the JSON an AIRFLOW_CONN_* variable takes (SQLite file or PostgreSQL)."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise StackError(f"{url}: a SQLite source must be a file")
+        return json.dumps({"conn_type": "sqlite", "host": str(Path(parsed.database).resolve())})
+    if backend == "postgresql":
+        fields = {"host": parsed.host, "port": parsed.port, "login": parsed.username,
+                  "password": parsed.password, "schema": parsed.database}  # fmt: skip
+        return json.dumps({"conn_type": "postgres", **{k: v for k, v in fields.items() if v is not None}})
+    raise StackError(f"{url}: only sqlite and postgresql source URLs can be turned into a connection")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import services
 from tabular_mlops.stack.airflow_api import AirflowAPI
 from tabular_mlops.stack.console import say
@@ -22,7 +22,7 @@ from tabular_mlops.stack.summary import champion, print_champion
 
 def print_dag_runs(api: AirflowAPI) -> None:
     """Per DAG: paused or active, run counts by state, the latest run."""
-    for dag_id in (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID):
+    for dag_id in (SIMULATE_DAG_ID, INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID):
         dag = api.dag(dag_id)
         if dag is None:
             continue

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from tabular_mlops.artifacts import LINEAGE_TAGS, Tag
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.serving.schema import example_application
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
@@ -92,6 +92,7 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
         f"           Dags > {TRAIN_DAG_ID} > the '{train_reason}' run > gate_and_promote (logs, XCom: gate results)."
     )
     say(f"           Dags > {MONITOR_DAG_ID}: nightly scoring, drift report and retrain/keep decision.")
+    say(f"           Dags > {SIMULATE_DAG_ID}: the live simulated source, each night's next applications.")
     say(f"  MLflow   Experiments > {experiment}: parent run + one child per candidate, holdout metrics,")
     say("           evaluation plots, model_card.md, gate/result.json, lineage/dvc.lock;")
     say(

@@ -13,7 +13,7 @@ import pandas as pd
 from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE, RunStage, Tag
 from tabular_mlops.config import Params, load_params, project_dir
 from tabular_mlops.io import atomic_write_json
-from tabular_mlops.scoring import load_model_uri, model_frame, score_frame
+from tabular_mlops.scoring import decision_threshold, load_model_uri, model_frame, score_frame
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.plots import save_all
 
@@ -55,12 +55,14 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     x = model_frame(holdout, params.schema)
     y = holdout[params.schema.target_column].astype(int).to_numpy()
     scores = score_frame(model, holdout, params.schema)
-    metrics = classification_metrics(y, scores, params.evaluate.decision_threshold)
+    threshold = decision_threshold(
+        params.evaluate.decision_threshold, info.get(Tag.DECISION_THRESHOLD), f"run {info['run_id']}"
+    )
+    metrics = classification_metrics(y, scores, threshold)
     sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
     importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
-    figures = save_all(
-        y, scores, params.evaluate.decision_threshold, importance, root / params.paths.plots_dir
-    )
+    rate_name = params.wording.rate_text(params.schema.target_column)
+    figures = save_all(y, scores, threshold, importance, root / params.paths.plots_dir, rate_name)
     atomic_write_json(
         root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}
     )

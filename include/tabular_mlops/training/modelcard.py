@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
 from tabular_mlops.config import Params
 from tabular_mlops.training.features import ESTIMATOR_DESCRIPTIONS
-from tabular_mlops.training.gate import GateResult
+from tabular_mlops.training.gate import GateResult, threshold_rules
 
 
 def render_model_card(
@@ -18,11 +18,13 @@ def render_model_card(
     promoted: bool,
 ) -> str:
     w = info["window"]
-    g = params.gate
-    limits = {"roc_auc": f">= {g.min_roc_auc}", "pr_auc": f">= {g.min_pr_auc}", "brier": f"<= {g.max_brier}"}
+    limits = {name: f"{op} {limit}" for name, op, limit in threshold_rules(params.gate)}
     metric_rows = "\n".join(f"| {k} | {v:.4f} | {limits.get(k, '')} |" for k, v in sorted(metrics.items()))
     gate_rows = "\n".join(f"| {r.name} | {'pass' if r.passed else 'FAIL'} | {r.reason} |" for r in gates)
-    s = params.schema
+    s, words = params.schema, params.wording
+    rate = words.rate_text(s.target_column)
+    output = words.score_text(s.target_column) + (f" (`{s.target_column}` = 1)" if words.score else "")
+    threshold = lineage.get(Tag.DECISION_THRESHOLD) or info.get(Tag.DECISION_THRESHOLD, "not recorded")
     best = info["best_hyperparams"]
     metric = params.train.selection_metric
     candidate_rows = "\n".join(
@@ -35,9 +37,9 @@ def render_model_card(
 **Decision:** {"promoted to `champion`" if promoted else "not promoted (stays `challenger`)"}
 
 ## Data
-- Window: applications {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
+- Window: {words.rows} {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
   holdout from {w["holdout_start"]} (time-based)
-- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; default rate {w["train_default_rate"]:.2%} train,
+- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; {rate} {w["train_default_rate"]:.2%} train,
   {w["holdout_default_rate"]:.2%} holdout
 - DVC data hash (`{DATA_DVC_FILE}`): `{lineage.get(Tag.DVC_DATA_HASH)}`; git commit `{lineage.get(Tag.GIT_COMMIT)}`
 - Airflow: dag `{lineage.get(Tag.AIRFLOW_DAG_ID)}`, run `{lineage.get(Tag.AIRFLOW_RUN_ID)}`; MLflow run `{info["run_id"]}`
@@ -45,7 +47,7 @@ def render_model_card(
 ## Model
 - {ESTIMATOR_DESCRIPTIONS[best["model"]]} with the preprocessing (median imputation + missing indicators,
   one-hot categories) fitted inside the model; best candidate #{info["best_candidate"]} `{best}`
-- Inputs: {", ".join(s.feature_names)}; output: probability of `{s.target_column}` = 1
+- Inputs: {", ".join(s.feature_names)}; output: {output}
 
 Candidates searched (validation split, `{metric}`):
 
@@ -64,11 +66,12 @@ Candidates searched (validation split, `{metric}`):
 {gate_rows}
 
 ## Assumptions and limits
-- Labels mature {s.label_delay_days} days after the application; the newest {s.label_delay_days} days are never
+- Labels mature {s.label_delay_days} days after the {words.row}; the newest {s.label_delay_days} days are never
   in training.
 - Trained only on batches that passed the Great Expectations suite; inputs outside the validated ranges and
   categories are out of scope (unseen categories are ignored by the encoder, missing numerics imputed).
-- Decision threshold {params.evaluate.decision_threshold} for precision / recall / F1.
+- Decision threshold {threshold} (`evaluate.decision_threshold`: {params.evaluate.decision_threshold.describe()})
+  for precision / recall / F1 and for the decisions of batch scoring and serving.
 
 ## Retrain triggers
 - Nightly schedule with new matured data; drift of key features or score drift beyond the thresholds in

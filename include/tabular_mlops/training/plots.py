@@ -21,8 +21,14 @@ def _figure() -> tuple[Any, Any, Any]:  # (pyplot, Figure, Axes)
 
 
 def save_all(
-    y: np.ndarray, scores: np.ndarray, threshold: float, importance: pd.Series, out: Path
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    importance: pd.Series,
+    out: Path,
+    rate_name: str = "positive rate",
 ) -> list[Path]:
+    """The evaluation figures; `rate_name` names the observed positive rate (`wording.positive_rate`)."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import (
         average_precision_score,
@@ -58,7 +64,7 @@ def save_all(
     ax.plot(mean_pred, frac_pos, marker="o")
     lim = max(float(mean_pred.max()), float(frac_pos.max()), 0.01)
     ax.plot([0, lim], [0, lim], "--", color="grey")
-    ax.set(xlabel="mean predicted probability", ylabel="observed default rate", title="Calibration (holdout)")
+    ax.set(xlabel="mean predicted probability", ylabel=f"observed {rate_name}", title="Calibration (holdout)")
     paths.append(_save(plt, fig, out / PlotFile.CALIBRATION))
 
     plt, fig, ax = _figure()

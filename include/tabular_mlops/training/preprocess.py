@@ -37,7 +37,7 @@ def _concat_days(schema: SchemaConfig, days: dict[dt.date, Path]) -> pd.DataFram
         if outside.any():
             raise ValueError(
                 f"{path}: {int(outside.sum())} row(s) with '{ts}' missing or outside {date}; a snapshot holds one "
-                f"application day (re-extract that night)"
+                f"day (re-extract that night)"
             )
         if not day.empty and not day.set_index(keys).index.is_monotonic_increasing:
             day = day.sort_values(keys, kind="mergesort")  # a snapshot written by other means

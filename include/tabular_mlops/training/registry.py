@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -72,14 +72,14 @@ def register_challenger(params: Params, root: Path) -> dict:
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(
-            name, description="Probability of loan default (first-payment default)."
-        )
+        client.create_registered_model(name, description=model_description(params))
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
     if existing:
         return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
     run = client.get_run(info["run_id"])
     lineage = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
+    if Tag.DECISION_THRESHOLD in info:
+        lineage[Tag.DECISION_THRESHOLD] = f"{info[Tag.DECISION_THRESHOLD]:.6f}"
     # Only a model this pipeline can load safely becomes a version; its file's checksum goes with it, so every
     # later load can tell that the bytes are the ones registered.
     with verified_copy(info["model_uri"]) as verified:
@@ -97,10 +97,22 @@ def register_challenger(params: Params, root: Path) -> dict:
     return {"version": str(mv.version), "run_id": info["run_id"], "new": True}
 
 
-def holdout_metrics(model: Any, holdout: pd.DataFrame, params: Params) -> dict[str, float]:
-    scores = score_frame(model, holdout, params.schema)
+def model_description(params: Params) -> str:
+    """The registered model's description: what its score means, in the words of `params.yaml` `wording`."""
+    text = params.wording.score_text(params.schema.target_column)
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def holdout_metrics(
+    loaded: LoadedModel, holdout: pd.DataFrame, params: Params, threshold: float | None = None
+) -> dict[str, float]:
+    """Metrics of a version on `holdout`, precision / recall / F1 at that version's own decision threshold
+    (or at `threshold` when given)."""
+    scores = score_frame(loaded.model, holdout, params.schema)
     y = holdout[params.schema.target_column].astype(int).to_numpy()
-    return classification_metrics(y, scores, params.evaluate.decision_threshold)
+    if threshold is None:
+        threshold = loaded.threshold(params.evaluate.decision_threshold)
+    return classification_metrics(y, scores, threshold)
 
 
 def evaluate_gate(
@@ -118,12 +130,12 @@ def evaluate_gate(
     with verified_copy(f"models:/{name}/{version}", challenger.tags[Tag.MODEL_SHA256]) as verified:
         pyfunc = mlflow.pyfunc.load_model(str(verified.folder))
     tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params.schema, params.gate)
-    metrics = holdout_metrics(challenger.model, holdout, params)
+    metrics = holdout_metrics(challenger, holdout, params)
     thresholds = threshold_checks(metrics, params.gate)
     champion = champion_version(name)
     comparison = champion_comparison(metrics, None, None, params.gate)
     if champion is not None and champion != version:
-        comparison = compare_with_champion(params, challenger.model, load_version(name, champion), holdout)
+        comparison = compare_with_champion(params, challenger, load_version(name, champion), holdout)
     return [tests, thresholds, comparison], metrics, champion
 
 
@@ -148,7 +160,7 @@ def refuse(name: str, version: str, reason: str) -> dict:
 
 
 def compare_with_champion(
-    params: Params, challenger_model: Any, champion: LoadedModel, holdout: pd.DataFrame
+    params: Params, challenger: LoadedModel, champion: LoadedModel, holdout: pd.DataFrame
 ) -> GateResult:
     """Both models on the holdout days the champion never trained on (after the end of its
     `reference_window`); the comparison is skipped, with that reason, when there are none or too few."""
@@ -166,9 +178,14 @@ def compare_with_champion(
             f"skipped: only {len(rows)} holdout row(s) fall after v{champion.version}'s training window "
             f"(ends {trained_until}); a model is never judged on days it was trained on",
         )
+    rule = params.evaluate.decision_threshold
+    try:
+        champion_threshold = champion.threshold(rule)
+    except LookupError:  # a champion from before threshold rules: judged at the challenger's threshold
+        champion_threshold = challenger.threshold(rule)
     return champion_comparison(
-        holdout_metrics(challenger_model, rows, params),
-        holdout_metrics(champion.model, rows, params),
+        holdout_metrics(challenger, rows, params),
+        holdout_metrics(champion, rows, params, champion_threshold),
         champion.version,
         params.gate,
         rows=where,

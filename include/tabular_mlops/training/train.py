@@ -20,6 +20,7 @@ from tabular_mlops.io import atomic_write_json
 from tabular_mlops.scoring import model_frame, score_frame
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.threshold import choose_threshold
 from tabular_mlops.training.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
 
 
@@ -98,7 +99,7 @@ def train(params: Params, root: Path) -> dict:
     experiment_id = configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     fail_orphaned_runs(experiment_id)
     tags = lineage_tags(root)
-    threshold = params.evaluate.decision_threshold
+    rule = params.evaluate.decision_threshold
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent:
         mlflow.set_tags(
@@ -120,15 +121,21 @@ def train(params: Params, root: Path) -> dict:
                 mlflow.set_tags({**tags, Tag.STAGE: RunStage.CANDIDATE})
                 mlflow.log_params({f"candidate.{k}": v for k, v in hyper.items()})
                 model = fit_candidate(fit_part, params.schema, hyper, params.train.seed)
-                val = classification_metrics(y_val, score_frame(model, val_part, params.schema), threshold)
+                val_scores = score_frame(model, val_part, params.schema)
+                # Each candidate's own threshold, on its out-of-sample validation scores (precision, recall
+                # and F1 depend on it); the winner's is the version's.
+                threshold = choose_threshold(y_val, val_scores, rule)
+                val = classification_metrics(y_val, val_scores, threshold)
                 mlflow.log_metrics({f"val_{k}": v for k, v in val.items()})
-                candidates.append((val[metric], i, hyper))
+                mlflow.log_metric(Tag.DECISION_THRESHOLD, threshold)
+                candidates.append((val[metric], i, hyper, threshold))
                 tried.append({"index": i, **hyper, f"val_{metric}": round(val[metric], 6)})
         # Highest selection metric wins; ties go to the earlier candidate so the choice is repeatable.
-        best_value, best_index, best_hyper = max(candidates, key=lambda c: (c[0], -c[1]))
+        best_value, best_index, best_hyper, best_threshold = max(candidates, key=lambda c: (c[0], -c[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best_hyper.items()})
         mlflow.log_metric(f"val_{metric}", best_value)
         mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
+        mlflow.set_tag(Tag.DECISION_THRESHOLD, f"{best_threshold:.6f}")
 
         refit = df if params.train.refit_on == "window" else searched
         mlflow.log_metric("rows_refit", len(refit))
@@ -158,6 +165,7 @@ def train(params: Params, root: Path) -> dict:
             "best_hyperparams": best_hyper,
             "candidates": tried,
             f"val_{metric}": best_value,
+            Tag.DECISION_THRESHOLD: round(best_threshold, 6),
             "window": window,
         }
     model_dir = root / params.paths.model_dir

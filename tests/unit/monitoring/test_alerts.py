@@ -32,7 +32,10 @@ def _summary(**changes) -> NightSummary:
 
 
 def _alerts(summary, params, **decide_args):
-    decision = decide(summary, params.monitor, params.gate, None, decide_args.get("in_flight", False))
+    rate_name = params.wording.rate_text(params.schema.target_column)
+    decision = decide(
+        summary, params.monitor, params.gate, None, decide_args.get("in_flight", False), rate_name
+    )
     return alerts_for(summary, decision, params.monitor, params.gate)
 
 

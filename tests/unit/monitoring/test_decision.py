@@ -49,7 +49,10 @@ def _summary(
 
 
 def _decide(summary, params, last_retrain=None, in_flight=False, **monitor):
-    return decide(summary, replace(params.monitor, **monitor), params.gate, last_retrain, in_flight)
+    rate_name = params.wording.rate_text(params.schema.target_column)  # the example's "default rate"
+    return decide(
+        summary, replace(params.monitor, **monitor), params.gate, last_retrain, in_flight, rate_name
+    )
 
 
 def test_no_data_and_tiny_windows_make_no_decision(repo_params):

@@ -89,22 +89,41 @@ def test_list_runs_output_with_warnings_first(drill):
     assert drill.parse_runs("no runs\n[]\n") == []
 
 
-def test_first_night_follows_the_history_and_the_last_judged_night(drill, repo_params, tmp_path):
+def test_first_night_follows_the_history_skips_judged_nights_and_never_the_future(
+    drill, repo_params, tmp_path
+):
     sim = repo_params.simulate
     history_end = dt.date.fromisoformat(str(sim.history_start)) + dt.timedelta(days=sim.history_days)
-    assert drill.first_night(repo_params, None) == history_end
-    assert drill.first_night(repo_params, history_end - dt.timedelta(days=9)) == history_end
-    assert drill.first_night(repo_params, history_end + dt.timedelta(days=3)) == history_end + dt.timedelta(4)
+    today = history_end + dt.timedelta(days=200)
+    day = dt.timedelta(days=1)
+    assert drill.first_night(repo_params, set(), 5, today) == history_end
+    assert drill.first_night(repo_params, {history_end - 9 * day}, 5, today) == history_end
+    # after earlier drills: the night after the last drilled night
+    drilled = {history_end + i * day for i in range(4)}
+    assert drill.first_night(repo_params, drilled, 2, today) == history_end + 4 * day
+    # a live stack has judged today (its scheduled monitoring night): never tomorrow, the nights before are free
+    assert drill.first_night(repo_params, drilled | {today}, 2, today) == history_end + 4 * day
+    # no room before today: a clear error, not a run Airflow will not start until tomorrow
+    with pytest.raises(drill.DrillError, match="after today"):
+        drill.first_night(repo_params, {history_end + day}, 2, history_end + day)
+    with pytest.raises(drill.DrillError, match="after today"):
+        drill.first_night(repo_params, set(), 2, history_end)
 
     missing = tmp_path / "monitoring.db"
-    assert drill.last_judged_night(sa.create_engine(f"sqlite:///{missing}")) is None
+    assert drill.judged_nights(sa.create_engine(f"sqlite:///{missing}")) == set()
     assert not missing.exists()
     engine = sa.create_engine(f"sqlite:///{missing}")
     decisions_log.record(engine, Decision(NIGHT, Status.OK, Action.KEEP, ("quiet",)), "1", 0.0)
     decisions_log.record(
         engine, Decision(NIGHT + dt.timedelta(1), Status.NO_DATA, None, ("none",)), "1", None
     )
-    assert drill.last_judged_night(engine) == NIGHT
+    assert drill.judged_nights(engine) == {NIGHT}
+
+
+def test_a_future_night_is_refused_before_anything_is_triggered(drill):
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    with pytest.raises(drill.DrillError, match="in the future"):
+        drill.trigger_and_wait("ingest_applications", tomorrow, {}, timeout=1)
 
 
 def _result():

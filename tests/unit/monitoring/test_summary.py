@@ -51,3 +51,22 @@ def test_too_few_rows_and_no_rows(repo_params):
     assert tiny.matured_roc_auc is None and tiny.label_drift.matured_rate is None
     empty = summarize(schema, monitor, reference, reference["score"].to_numpy(), none, none, None, NIGHT)
     assert empty.status is Status.NO_DATA and empty.window is None and empty.rows == 0
+
+
+def test_row_count_expected_from_the_nights_logged(repo_params):
+    """A fresh stack has logged one night, not `window_days`: one normal night is not a row-count problem, while
+    nights that are all short still are."""
+    from tabular_mlops.monitoring.alerts import quality_problems
+
+    schema, monitor = repo_params.schema, replace(repo_params.monitor, window_days=7, min_rows=500)
+    reference = _window(repo_params, "stable", dt.date(2026, 1, 7), 7)
+    one = _window(repo_params, "stable", NIGHT, 1)
+    none = reference.iloc[:0]
+    summary = summarize(schema, monitor, reference, reference["score"].to_numpy(), one, none, None, NIGHT)
+    assert summary.expected_rows == 600.0 and summary.row_count_ratio == 1.0
+    assert not [p for p in quality_problems(summary, monitor) if "rows where" in p]
+
+    short = _window(repo_params, "stable", NIGHT, 3, rows=100)
+    low = summarize(schema, monitor, reference, reference["score"].to_numpy(), short, none, None, NIGHT)
+    assert low.expected_rows == 1800.0
+    assert "300 rows where about 1800 are normal" in quality_problems(low, monitor)

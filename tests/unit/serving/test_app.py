@@ -34,7 +34,7 @@ def test_predict_answers_with_the_shared_scoring_function(client, repo_params, a
     answer = resp.json()
     expected = float(score_frame(fitted, applications.iloc[[3]], schema)[0])
     assert answer["score"] == expected  # bit-identical: same function, same preprocessing inside the model
-    high = expected >= repo_params.evaluate.decision_threshold
+    high = expected >= repo_params.evaluate.decision_threshold.value
     assert answer["decision"] == (
         repo_params.serving.high_risk_decision if high else repo_params.serving.low_risk_decision
     )
@@ -170,6 +170,37 @@ def test_every_answer_reaches_the_prediction_log(repo_params, tmp_path, fitted, 
     for a in answers:
         row = by_id.loc[a["prediction_id"]]
         assert row["score"] == a["score"] and row["model_version"] == "1"
-        assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold)
+        assert row["decision"] == int(a["score"] >= repo_params.evaluate.decision_threshold.value)
     first = applications.iloc[0]
     assert by_id.loc[answers[0]["prediction_id"]]["age"] == first["age"]
+
+
+def test_answers_use_the_served_versions_recorded_threshold(repo_params, tmp_path, fitted, applications):
+    """With a data rule the threshold is the one chosen on the version's validation split (its tag), not a number
+    in params.yaml; a version without one gets the fallback decision, never a guessed threshold."""
+    import dataclasses
+
+    from tabular_mlops.artifacts import Tag
+    from tabular_mlops.config import ThresholdRule
+
+    rule = ThresholdRule(rule="target_flag_rate", rate=0.2)
+    params = dataclasses.replace(
+        repo_params, evaluate=dataclasses.replace(repo_params.evaluate, decision_threshold=rule)
+    )
+    service = make_service(params, tmp_path, fitted)
+    schema = repo_params.schema
+    scores = score_frame(fitted, applications.head(40), schema)
+    recorded = float(sorted(scores)[20])  # half the rows at or above it
+    tagged = served(fitted)
+    tagged = dataclasses.replace(
+        tagged, loaded=dataclasses.replace(tagged.loaded, tags={Tag.DECISION_THRESHOLD: f"{recorded}"})
+    )
+    with TestClient(create_app(service)) as client:
+        untagged = client.post("/predict", json=example(applications, schema, 0)).json()
+        assert untagged["fallback"] is True and untagged["decision"] == params.serving.fallback_decision
+        service.holder.swap(tagged)
+        answers = [client.post("/predict", json=example(applications, schema, i)).json() for i in range(40)]
+        assert client.get("/model").json()["decision_threshold"] == recorded
+    high = [a["decision"] == params.serving.high_risk_decision for a in answers]
+    assert high == [bool(s >= recorded) for s in scores]
+    assert sum(high) == 20

@@ -75,4 +75,13 @@ def test_metrics_perfect_and_random():
     assert perfect["roc_auc"] == 1.0 and perfect["f1"] == 1.0
     flat = classification_metrics(y, np.array([0.5, 0.5, 0.5, 0.5]), 0.9)
     assert flat["roc_auc"] == 0.5 and flat["recall"] == 0.0
-    assert set(perfect) == {"roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss"}
+    assert set(perfect) == {
+        "roc_auc",
+        "pr_auc",
+        "precision",
+        "recall",
+        "f1",
+        "brier",
+        "brier_skill",
+        "log_loss",
+    }

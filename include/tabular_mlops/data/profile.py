@@ -1,0 +1,334 @@
+"""`tabular-mlops init`: profile a source table and propose a starting `schema` section for params.yaml.
+
+The proposal is read from the data, for a person to review: column types (whole-number codes with few, scattered
+values proposed as integer categories), ranges widened by a margin, allowed categories, nullable columns, the
+target and its positive label, the time column, and the base rate that the gate thresholds should be read
+against. Columns that cannot be model inputs (free text, dates, constant or empty columns) are left out, each with
+the reason in a comment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from tabular_mlops.config import label_key
+
+# Positive labels recognised without --positive-label (compared through label_key, so 1.0 and True count).
+KNOWN_POSITIVES = ("1", "yes", "y", "true", "t", "positive", "pos")
+TARGET_NAMES = ("target", "label", "y", "class", "outcome")
+
+
+class ProfileError(ValueError):
+    """The table cannot be profiled as asked; the message says which option settles it."""
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    table: str
+    id_column: str | None = None
+    time_column: str | None = None
+    target: str | None = None
+    positive_label: str | None = None
+    exclude: tuple[str, ...] = ()
+    label_delay_days: int = 0
+    # Whole-number columns with at most this many distinct values that are not one contiguous run: categories.
+    max_codes: int = 30
+    # Text columns with more distinct values than this are left out (free text, ids).
+    max_categories: int = 50
+    # Ranges are widened by this share of the observed span on each side (never below 0 for a non-negative column).
+    margin: float = 0.1
+    sample_rows: int = 200_000
+
+
+@dataclass
+class Proposal:
+    """The proposed `schema` section (as plain data), the comments to write beside it, and the figures."""
+
+    schema: dict[str, Any]
+    feature_notes: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    base_rate: float = 0.0
+    first_day: str = ""
+    min_daily_rows: int = 0
+
+
+def read_table(engine: sa.Engine, options: ProfileOptions) -> pd.DataFrame:
+    """Up to `sample_rows` rows of the table (the first ones by the time column when it is named)."""
+    try:
+        table = sa.Table(options.table, sa.MetaData(), autoload_with=engine)
+    except sa.exc.NoSuchTableError as exc:
+        raise ProfileError(f"table '{options.table}' does not exist in the source database") from exc
+    query = sa.select(table).limit(options.sample_rows)
+    if options.time_column and options.time_column in table.c:
+        query = query.order_by(table.c[options.time_column])
+    with engine.connect() as conn:
+        df = pd.read_sql(query, conn)
+    df.columns = [str(c) for c in df.columns]  # SQLAlchemy's quoted_name is not plain text to YAML
+    if df.empty:
+        raise ProfileError(f"table '{options.table}' has no rows to profile")
+    named = [options.id_column, options.time_column, options.target, *options.exclude]
+    unknown = [c for c in named if c and c not in df.columns]
+    if unknown:
+        raise ProfileError(
+            f"column(s) {unknown} are not in table '{options.table}' ({', '.join(df.columns)})"
+        )
+    return df
+
+
+def _is_time(s: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(s) or (
+        s.dtype == object and s.dropna().map(lambda v: hasattr(v, "year") and hasattr(v, "month")).all()
+    )
+
+
+def _whole(s: pd.Series) -> bool:
+    """Numbers that are all whole (an integer column read as float because of missing values counts)."""
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        return False
+    values = s.dropna().to_numpy(dtype=float)
+    return bool(len(values)) and bool(np.all(np.equal(np.mod(values, 1), 0)))
+
+
+def _pick(df: pd.DataFrame, given: str | None, what: str, option: str, candidates: list[str]) -> str:
+    if given:
+        return given
+    if len(candidates) == 1:
+        return candidates[0]
+    found = f"candidates {candidates}" if candidates else "no candidate"
+    raise ProfileError(f"cannot tell the {what} column ({found}): name it with {option}")
+
+
+def _id_column(df: pd.DataFrame, given: str | None) -> str:
+    unique = [c for c in df.columns if df[c].notna().all() and df[c].is_unique and not _is_time(df[c])]
+    named = [c for c in unique if c.lower() == "id" or c.lower().endswith("_id")]
+    return _pick(df, given, "id", "--id-column", named or unique[:1])
+
+
+def _labels(target: pd.Series, given: str | None) -> tuple[Any, list[Any]]:
+    """(positive label, negative labels) in the column's own type: whole numbers stay numbers."""
+    present = target.dropna()
+    keys = {label_key(v): v for v in present.unique()}
+    if given is not None:
+        if label_key(given) not in keys:
+            raise ProfileError(
+                f"--positive-label {given!r} does not occur in target column '{target.name}' "
+                f"(values: {sorted(keys)[:10]})"
+            )
+        positive_key = label_key(given)
+    else:
+        known = [k for k in keys if k.lower() in KNOWN_POSITIVES]
+        if len(keys) != 2 or len(known) != 1:
+            raise ProfileError(
+                f"cannot tell the positive label of target column '{target.name}' (values: {sorted(keys)[:10]}): "
+                "name it with --positive-label"
+            )
+        positive_key = known[0]
+    if len(keys) > 10:
+        raise ProfileError(
+            f"target column '{target.name}' has {len(keys)} distinct values: not a binary target"
+        )
+
+    def as_label(key: str) -> Any:
+        return int(key) if _whole(present) else key
+
+    negatives = sorted(as_label(k) for k in keys if k != positive_key)
+    return as_label(positive_key), negatives
+
+
+def _bounds(values: pd.Series, margin: float, whole: bool) -> tuple[float, float]:
+    low, high = float(values.min()), float(values.max())
+    pad = margin * (high - low) or margin * max(abs(low), 1.0)
+    lo, hi = low - pad, high + pad
+    if low >= 0:
+        lo = max(lo, 0.0)
+    if whole:
+        return math.floor(lo), math.ceil(hi)
+    return _nice(lo, math.floor), _nice(hi, math.ceil)
+
+
+def _nice(x: float, rounding: Any) -> float:
+    """Round outward to 3 significant digits (a reviewer reads 2140, not 2139.87312)."""
+    if x == 0:
+        return 0.0
+    scale = 10 ** (math.floor(math.log10(abs(x))) - 2)
+    value = rounding(x / scale) * scale
+    return float(round(value, 10))
+
+
+def _feature(s: pd.Series, opts: ProfileOptions) -> tuple[dict[str, Any] | None, str]:
+    """(spec, comment) of one candidate feature; spec None = left out, the comment says why."""
+    values = s.dropna()
+    nullable = bool(s.isna().any())
+    missing = f"{s.isna().mean():.1%} missing" if nullable else "no missing values"
+    if values.empty:
+        return None, "empty in the sample"
+    distinct = values.nunique()
+    if distinct == 1:
+        return None, f"constant ({values.iloc[0]!r})"
+    if _is_time(s):
+        return None, "a date/time column (not a model input)"
+    extra = {"nullable": True} if nullable else {}
+    if pd.api.types.is_bool_dtype(values):
+        return {"type": "int", "min": 0, "max": 1, **extra}, f"true/false as 1/0, {missing}"
+    if _whole(values):
+        codes = sorted(int(v) for v in values.unique())
+        contiguous = codes[-1] - codes[0] + 1 == len(codes)
+        if 2 < len(codes) <= opts.max_codes and not contiguous:
+            spec = {"type": "category", "value_type": "integer", "categories": codes, **extra}
+            return spec, f"{len(codes)} scattered whole-number codes, {missing}"
+        lo, hi = _bounds(values, opts.margin, whole=True)
+        return {"type": "int", "min": lo, "max": hi, **extra}, f"observed {codes[0]}..{codes[-1]}, {missing}"
+    if pd.api.types.is_numeric_dtype(values):
+        lo, hi = _bounds(values, opts.margin, whole=False)
+        observed = f"observed {values.min():.6g}..{values.max():.6g}"
+        return {"type": "float", "min": lo, "max": hi, **extra}, f"{observed}, {missing}"
+    if distinct > opts.max_categories:
+        return (
+            None,
+            f"text with {distinct} distinct values (more than {opts.max_categories}: free text or an id)",
+        )
+    categories = sorted(str(v) for v in values.unique())
+    return {"type": "category", "categories": categories, **extra}, f"{distinct} categories, {missing}"
+
+
+def propose(df: pd.DataFrame, opts: ProfileOptions) -> Proposal:
+    """The starting schema for the profiled rows."""
+    id_col = _id_column(df, opts.id_column)
+    time_col = _pick(
+        df,
+        opts.time_column,
+        "time",
+        "--time-column",
+        [c for c in df.columns if _is_time(df[c]) and c != id_col],
+    )
+    target = _pick(
+        df, opts.target, "target", "--target", [c for c in df.columns if c.lower() in TARGET_NAMES]
+    )
+    roles = {id_col, time_col, target}
+    if len(roles) != 3:
+        raise ProfileError(f"id, time and target columns must differ (got {id_col}, {time_col}, {target})")
+    positive, negatives = _labels(df[target], opts.positive_label)
+    features: dict[str, Any] = {}
+    proposal = Proposal(schema={})
+    for col in df.columns:
+        if col in roles:
+            continue
+        if col in opts.exclude:
+            proposal.left_out[col] = "excluded with --exclude"
+            continue
+        spec, note = _feature(df[col], opts)
+        if spec is None:
+            proposal.left_out[col] = note
+        else:
+            features[col] = spec
+            proposal.feature_notes[col] = note
+    if not features:
+        raise ProfileError(f"no column of '{opts.table}' can be a feature: {proposal.left_out}")
+    proposal.schema = {
+        "table": opts.table,
+        "id_column": id_col,
+        "timestamp_column": time_col,
+        "target_column": target,
+        "positive_label": positive,
+        "negative_labels": negatives,
+        "label_delay_days": opts.label_delay_days,
+        "features": features,
+    }
+    labelled = df[target].dropna().map(label_key)
+    proposal.rows = len(df)
+    proposal.base_rate = round(float((labelled == label_key(positive)).mean()), 6)
+    days = pd.to_datetime(df[time_col]).dt.date
+    proposal.first_day = min(days).isoformat()
+    proposal.min_daily_rows = int(days.value_counts().min())
+    return proposal
+
+
+# --------------------------------------------------------------------------- writing the params file
+
+
+def _flow(value: Any) -> str:
+    """One value in YAML flow style; text that YAML would read as something else (yes, no, 1.0) is quoted."""
+    import yaml
+
+    return str(yaml.safe_dump([value], default_flow_style=True, sort_keys=False, width=10**6).strip()[1:-1])
+
+
+def render_schema(proposal: Proposal) -> str:
+    """The `schema:` section as text, each proposal explained in a comment beside it."""
+    s = proposal.schema
+    width = max(len(name) for name in s["features"]) + 1
+    lines = [
+        "schema:",
+        f"  # Proposed by `tabular-mlops init` from {proposal.rows} rows of table {s['table']}: review every line",
+        "  # (types, ranges, categories, nullable), then regenerate the suite: python -m tabular_mlops.data.validate",
+        *(f"  {key}: {_flow(s[key])}" for key in ("table", "id_column", "timestamp_column", "target_column")),
+        "  # The target's raw values: positive_label becomes 1, each negative label 0 (any other value stops a batch).",
+        f"  positive_label: {_flow(s['positive_label'])}",
+        f"  negative_labels: {_flow(s['negative_labels'])}",
+        f"  # Base rate of the positive label: {proposal.base_rate:.4f}. Read gate thresholds against it: a model",
+        f"  # that always answers the base rate has Brier {proposal.base_rate * (1 - proposal.base_rate):.4f}; "
+        f"a random ranking has PR AUC {proposal.base_rate:.4f}.",
+        "  # Days until a row's label is known (init cannot see it from the data): set it.",
+        f"  label_delay_days: {s['label_delay_days']}",
+        "  features:",
+    ]
+    for name, spec in s["features"].items():
+        lines.append(f"    {name + ':':<{width}} {_flow(spec)}  # {proposal.feature_notes[name]}")
+    if proposal.left_out:
+        lines.append("  # Left out (add them under features if they are model inputs):")
+        lines += [f"  #   {name}: {why}" for name, why in proposal.left_out.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _section_span(lines: list[str], section: str) -> tuple[int, int]:
+    """[first, end) line indexes of a top-level section (its comments above the next section excluded)."""
+    try:
+        first = next(i for i, line in enumerate(lines) if line.rstrip() == f"{section}:")
+    except StopIteration:
+        raise ProfileError(f"the params file has no top-level `{section}:` section") from None
+    end = next((i for i in range(first + 1, len(lines)) if lines[i][:1] not in ("", " ", "#")), len(lines))
+    while end > first + 1 and lines[end - 1].startswith("#"):
+        end -= 1
+    return first, end
+
+
+def set_key(text: str, section: str, key: str, value: Any) -> str:
+    """Replace the one-line `  key: ...` of a section, keeping everything else (comments included)."""
+    lines = text.splitlines()
+    first, end = _section_span(lines, section)
+    for i in range(first + 1, end):
+        if lines[i].startswith(f"  {key}:"):
+            lines[i] = f"  {key}: {_flow(value)}"
+            return "\n".join(lines) + "\n"
+    raise ProfileError(f"the params file has no one-line `{section}.{key}` to update")
+
+
+def params_text(base: str, proposal: Proposal) -> str:
+    """`base` (a params.yaml) with the proposed schema and the keys that follow from it; the rest unchanged."""
+    import datetime as dt
+
+    lines = base.splitlines()
+    first, end = _section_span(lines, "schema")
+    text = "\n".join([*lines[:first], render_schema(proposal).rstrip("\n"), "", *lines[end:]]) + "\n"
+    s = proposal.schema
+    start = dt.date.fromisoformat(proposal.first_day) + dt.timedelta(days=s["label_delay_days"])
+    updates: list[tuple[str, str, Any]] = [
+        ("dags", "start_date", start.isoformat()),
+        ("validate", "min_rows", max(1, proposal.min_daily_rows // 2)),
+        ("registry", "model_name", s["table"]),
+        ("registry", "experiment_name", f"{s['table']}_training"),
+        ("monitor", "experiment_name", f"{s['table']}_monitoring"),
+        # The example's key features and per-column tests name its own columns: choose yours.
+        ("monitor", "key_features", []),
+        ("monitor", "column_tests", {}),
+    ]
+    for section, key, value in updates:
+        text = set_key(text, section, key, value)
+    return text

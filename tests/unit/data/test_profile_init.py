@@ -1,0 +1,105 @@
+"""`tabular-mlops init` on a table nobody prepared: the proposed params file loads, says what the data says, and
+never overwrites a file without --write."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from tabular_mlops.cli import main
+from tabular_mlops.config import load_params
+
+from tests import second_table
+from tests.conftest import REPO
+
+EXCLUDE = ["--exclude", "interviewer", "--exclude", "survey_weight"]
+
+
+@pytest.fixture(scope="module")
+def survey_url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('survey') / 'survey.db'}"
+    second_table.write(url, days=6, rows=250)
+    return url
+
+
+def _init(url, *args):
+    argv = ["--params", str(REPO / "params.yaml"), "init", "--source-url", url, "--table", second_table.TABLE]
+    return main([*argv, *args])
+
+
+def test_init_proposes_a_schema_that_fits_the_table(survey_url, tmp_path, capsys):
+    out = tmp_path / "params.yaml"
+    assert _init(survey_url, "--target", "moved_out", *EXCLUDE, "--out", str(out)) == 0
+    params = load_params(out)
+    s = params.schema
+    assert (s.table, s.id_column, s.timestamp_column) == (
+        second_table.TABLE,
+        second_table.ID,
+        second_table.TIME,
+    )
+    assert (s.target_column, s.positive_label, s.negative_labels) == ("moved_out", "yes", ("no",))
+    state = s.feature("state_fips")
+    assert state.integer_codes and state.categories == second_table.STATES and not state.nullable
+    size = s.feature("household_size")
+    assert size.type == "int" and not size.nullable and size.min <= 1 and size.max >= 7
+    rent = s.feature("monthly_rent")
+    assert rent.type == "float" and rent.nullable and rent.min == 0
+    tenure = s.feature("tenure")
+    assert tenure.is_categorical and tenure.nullable and set(tenure.categories) == set(second_table.TENURE)
+    assert set(s.feature_names) == {
+        "state_fips",
+        "household_size",
+        "monthly_rent",
+        "years_at_address",
+        "tenure",
+    }
+    assert params.dags.start_date == second_table.START.isoformat()
+    assert params.registry.model_name == second_table.TABLE and params.monitor.key_features == ()
+    text = out.read_text()
+    assert "free_text_note: text with" in text, "a left-out column is named with the reason"
+    assert "Base rate of the positive label: 0.2" in text
+    report = yaml.safe_load(capsys.readouterr().out)
+    assert 0.15 < report["base_rate"] < 0.35 and report["written"] == str(out)
+    # Everything but the schema and the keys that follow from it is the project's params.yaml, comments included.
+    for section in ("train:", "gate:", "serving:"):
+        assert _block(text, section) == _block((REPO / "params.yaml").read_text(), section)
+
+
+def _block(text: str, section: str) -> str:
+    return text.split(f"\n{section}\n", 1)[1].split("\n\n", 1)[0]
+
+
+def test_the_positive_label_is_recognised_without_the_flag(survey_url, tmp_path):
+    out = tmp_path / "params.yaml"
+    assert _init(survey_url, "--target", "moved_out", "--out", str(out)) == 0
+    assert load_params(out).schema.positive_label == "yes"
+
+
+def test_out_never_overwrites_and_write_keeps_the_other_sections(survey_url, tmp_path, capsys):
+    out = tmp_path / "params.yaml"
+    assert _init(survey_url, "--target", "moved_out", *EXCLUDE, "--out", str(out)) == 0
+    edited = out.read_text().replace("  min_roc_auc: 0.70", "  min_roc_auc: 0.61")
+    out.write_text(edited)
+    assert _init(survey_url, "--target", "moved_out", "--out", str(out)) == 2
+    assert "pass --write" in capsys.readouterr().err and out.read_text() == edited
+    assert (
+        _init(survey_url, "--target", "moved_out", *EXCLUDE, "--label-delay-days", "3", "--write", str(out))
+        == 0
+    )
+    params = load_params(out)
+    assert params.gate.min_roc_auc == 0.61 and params.schema.label_delay_days == 3
+    assert params.dags.start_date == "2019-03-04", "the first night whose labels have matured"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "moved_out", "--positive-label", "maybe"], "--positive-label 'maybe' does not occur"),
+        (["--target", "nope"], "column(s) ['nope'] are not in table"),
+        ([], "cannot tell the target column"),
+    ],
+)
+def test_what_init_cannot_tell_it_asks_for(survey_url, tmp_path, capsys, args, message):
+    out = tmp_path / "params.yaml"
+    assert _init(survey_url, *args, "--out", str(out)) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+    assert not list(tmp_path.iterdir()), "nothing half-written"

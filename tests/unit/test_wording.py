@@ -1,0 +1,67 @@
+"""User-visible words about the domain come from params.yaml `wording` (the example's credit words), and a table
+without that section gets words made from its target column, never the credit example's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tabular_mlops.config import WordingConfig
+from tabular_mlops.monitoring.decision import label_drift_reason
+from tabular_mlops.monitoring.results import LabelDrift
+from tabular_mlops.training.gate import GateResult
+from tabular_mlops.training.modelcard import render_model_card
+from tabular_mlops.training.registry import model_description
+
+CREDIT_WORDS = ("loan", "default", "applicant", "application")
+
+INFO = {
+    "window": {
+        "window_start": "2019-01-01",
+        "window_end": "2019-02-14",
+        "snapshots": 45,
+        "holdout_start": "2019-02-05",
+        "train_rows": 900,
+        "holdout_rows": 100,
+        "train_default_rate": 0.25,
+        "holdout_default_rate": 0.26,
+    },
+    "best_hyperparams": {"model": "logistic_regression", "C": 1.0},
+    "best_candidate": 0,
+    "candidates": [{"index": 0, "model": "logistic_regression", "C": 1.0, "val_roc_auc": 0.8}],
+    "run_id": "r1",
+    "decision_threshold": 0.3,
+}
+METRICS = {"roc_auc": 0.8, "pr_auc": 0.5, "brier": 0.15, "brier_skill": 0.2}
+
+
+def _other_table(params):
+    """The example's params for a table whose target is `bought` and which sets no wording."""
+    schema = dataclasses.replace(params.schema, target_column="bought")
+    return dataclasses.replace(params, schema=schema, wording=WordingConfig())
+
+
+def _visible_text(params) -> str:
+    card = render_model_card(params, "3", INFO, METRICS, {}, [GateResult("thresholds", True, "ok")], True)
+    drift = LabelDrift(reference_rate=0.25, matured_rate=0.5, rate_ratio=2.0, p_value=1e-9, drifted=True)
+    summary = type("S", (), {"label_drift": drift})()
+    reason = label_drift_reason(summary, params.wording.rate_text(params.schema.target_column))
+    return "\n".join([model_description(params), card, reason or ""])
+
+
+def test_the_example_keeps_its_credit_wording(repo_params):
+    assert model_description(repo_params) == "Probability of loan default (first-payment default)."
+    text = _visible_text(repo_params)
+    assert "default rate 25.00% train" in text and "Window: applications 2019-01-01" in text
+    assert "matured default rate 50.00%" in text and "after the application;" in text
+
+
+def test_another_table_without_wording_gets_no_credit_words(repo_params):
+    other = _other_table(repo_params)
+    assert model_description(other) == "Probability that bought = 1."
+    text = _visible_text(other).lower()
+    # Names from the config (the model, the features) are the user's own; only the prose is checked.
+    for name in [other.registry.model_name, *other.schema.feature_names]:
+        text = text.replace(name, "")
+    # The estimator's description mentions sklearn's own "default" nowhere; the card's credit words are gone.
+    assert not [w for w in CREDIT_WORDS if w in text], [w for w in CREDIT_WORDS if w in text]
+    assert "rate of bought = 1 25.00% train" in text and "matured rate of bought = 1 50.00%" in text
