@@ -33,6 +33,7 @@ class _Context:
     schema: SchemaConfig
     monitor: MonitorConfig
     profile: ReferenceProfile | None
+    current: pd.DataFrame | None = None
 
 
 _CONTEXT: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
@@ -51,6 +52,10 @@ def _run(test: str, reference: pd.Series, current: pd.Series, threshold: float) 
             f"{stattest_name(test)} runs only inside project_tests() (it needs params.yaml's monitor)"
         )
     name = str(current.name)
+    # Evidently hands a stattest the column without its missing values; the project's PSI counts them as a
+    # bin of their own, so the column is taken whole from the frame the report runs on (the same rows).
+    if ctx.current is not None and name in ctx.current:
+        current = ctx.current[name]
     kinds = {f.name: f.type for f in ctx.schema.features}
     ref = ctx.profile.columns.get(name) if ctx.profile is not None else None
     if name not in kinds:  # the score: PSI on the reference's bins against `threshold`
@@ -131,11 +136,15 @@ def drift_metrics(schema: SchemaConfig, monitor: MonitorConfig) -> list[Any]:
 
 @contextlib.contextmanager
 def project_tests(
-    schema: SchemaConfig, monitor: MonitorConfig, profile: ReferenceProfile | None
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
+    profile: ReferenceProfile | None,
+    current: pd.DataFrame | None = None,
 ) -> Iterator[None]:
-    """While inside, the project's stattests compare against `profile` (the decision's reference side)."""
+    """While inside, the project's stattests compare `current` (the report's current rows, missing values
+    included) against `profile` (the decision's reference side)."""
     register()
-    token = _CONTEXT.set(_Context(schema, monitor, profile))
+    token = _CONTEXT.set(_Context(schema, monitor, profile, current))
     try:
         yield
     finally:

@@ -305,7 +305,7 @@ def evidently_reports(
         "performance": _rows_line(len(labelled), len(lab_cur), "matured-label window", n, decision_lines),
     }
     for kind, report, r, c, definition, path in outputs:
-        with project_tests(schema, monitor, profile):
+        with project_tests(schema, monitor, profile, c):
             snapshot = report.run(
                 current_data=Dataset.from_pandas(c, data_definition=definition),
                 reference_data=Dataset.from_pandas(r, data_definition=definition),

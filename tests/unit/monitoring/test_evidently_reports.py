@@ -78,14 +78,19 @@ def test_a_rerun_night_that_makes_fewer_reports_drops_the_stale_ones(repo_params
 
 
 def evidently_figures(snapshot) -> dict[str, float]:
-    """Drift share and per-column drift scores as a stored Evidently snapshot (SnapshotModel) holds them."""
+    """Drift share and per-column drift scores as a stored Evidently snapshot (SnapshotModel) holds them: the
+    column's own test under its name, and every PSI result also under `psi.<column>`."""
     out = {}
     for result in snapshot.metric_results.values():
         name = result.display_name
         if name == "Count of Drifted Columns":
             out["drift_share"] = result.share.value
         elif name.startswith("Value drift for "):
-            out[name.removeprefix("Value drift for ")] = result.value
+            column = name.removeprefix("Value drift for ")
+            method = result.metric_value_location.metric.params.get("method")
+            if method == "tabular_mlops_psi":
+                out[f"psi.{column}"] = result.value
+            out.setdefault(column, result.value)
     return out
 
 
@@ -128,6 +133,8 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     for column in decision.columns:
         expected = column.p_value if column.p_value is not None else column.psi
         assert figures[column.column] == pytest.approx(expected), column
+    for feature in monitor.key_features:
+        assert figures[f"psi.{feature}"] == pytest.approx(decision.psi[feature], abs=1e-6)
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
     assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
