@@ -80,7 +80,9 @@ def night_note(
     Evidently reports: kind -> "project_id/snapshot_id")."""
     summary, window = result.summary, result.summary.window
     action = str(result.action or summary.status).upper()
-    head = [f"**{action}** night {summary.night}, champion v{result.champion_version}"]
+    # Airflow shows a note's first line until it is opened: the decision and its first reason.
+    first = f": {result.decision.reasons[0]}" if result.decision.reasons else ""
+    head = [f"**{action}** night {summary.night}, champion v{result.champion_version}{first}"[:200]]
     if window is not None:
         head.append(
             f"drift share {window.drift_share:.3f} (threshold {drift_share_threshold}), score PSI "

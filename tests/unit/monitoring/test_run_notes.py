@@ -44,7 +44,9 @@ def test_the_night_note_states_the_decision_figures_reasons_and_links():
         {"drift": "p1/s1"},
         0.3,
     )
-    assert note.startswith("**RETRAIN** night 2026-02-04, champion v1")
+    assert note.splitlines()[0] == (
+        "**RETRAIN** night 2026-02-04, champion v1: window: share of drifted columns 0.36 > 0.3"
+    )
     assert "drift share 0.364 (threshold 0.3), score PSI 0.050" in note
     assert "- window: share of drifted columns 0.36 > 0.3" in note
     assert "[MLflow monitoring run](http://127.0.0.1:5000/#/experiments/7/runs/abc123)" in note
