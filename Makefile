@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stop status test test-fast test-scaleout lint format lock bench clean drill headless
+.PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ status: $(STAMP) ## supervisorctl status, health, DAG runs and champion of the l
 
 test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
 	$(BIN)/python -m pytest
+
+test-browser: $(STAMP) ## opt-in real-browser checks of the running stack (after make run + make drill; needs chromium)
+	MLOPS_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -m browser -p no:cacheprovider
 
 test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
 	$(BIN)/python -m pytest -m "not e2e"

@@ -14,6 +14,7 @@ from tabular_mlops_airflow.settings import (
     default_args,
     project_params,
     project_root,
+    quiet_third_party_logs,
 )
 
 ROOT = project_root(__file__)
@@ -96,6 +97,8 @@ def ingest_applications() -> None:
 
         from tabular_mlops.data.ingest import validate_extracted
 
+        quiet_third_party_logs()
+        # A failed batch raises ValidationFailedError: its last lines list each failed expectation and value.
         return validate_extracted(project_params(ROOT), Path(ROOT), extracted)
 
     @task(pool=DVC_POOL, outlets=[VALIDATED_SNAPSHOTS])

@@ -19,6 +19,7 @@ from tabular_mlops_airflow.settings import (
     default_args,
     project_params,
     project_root,
+    quiet_third_party_logs,
     retraining_in_flight,
 )
 
@@ -92,10 +93,13 @@ def monitor_nightly() -> None:
 
         from tabular_mlops.data import source
         from tabular_mlops.monitoring.nightly import monitor_night
+        from tabular_mlops.monitoring.run_notes import Links, experiment_of, night_note
+        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
+        quiet_third_party_logs()
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
@@ -105,6 +109,15 @@ def monitor_nightly() -> None:
         result = monitor_night(params, Path(ROOT), log, night, in_flight)
         for alert in result.alerts:
             send_alert(alert.kind, alert.title, list(alert.details))
+        note = night_note(
+            result,
+            params.registry.model_name,
+            Links.from_env(),
+            experiment_of(result.monitoring_run_id),
+            result.evidently,
+            params.monitor.drift_share_threshold,
+        )
+        context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
         # A NightResult as JSON: `route` reads `action`, the retraining's conf `reason` and `training_window_end`.
         return result.to_dict()
 

@@ -12,6 +12,7 @@ from tabular_mlops_airflow.settings import (
     default_args,
     project_params,
     project_root,
+    quiet_third_party_logs,
     task_env,
 )
 
@@ -67,11 +68,14 @@ def train_model() -> None:
         from pathlib import Path
 
         from tabular_mlops.data import source
+        from tabular_mlops.monitoring.run_notes import Links, experiment_of, training_note
+        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
         from tabular_mlops.training.registry import promote_if_better
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
+        quiet_third_party_logs()
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         # The promotion lock and ledger live in the monitoring database, shared by every deployment.
@@ -83,6 +87,16 @@ def train_model() -> None:
             from tabular_mlops.serving.reload_client import request_reload
 
             result["service_reload"] = request_reload(params.serving)
+        run_id = registered.get("run_id")
+        note = training_note(
+            {**context["dag_run"].conf, **context["params"]},
+            result,
+            params.registry.model_name,
+            Links.from_env(),
+            experiment_of(run_id),
+            run_id,
+        )
+        context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
         if result["decision"].startswith("rejected"):
             send_alert(
                 "retraining",

@@ -136,6 +136,9 @@ class RunStage:
     """Values of the `stage` tag on training runs."""
 
     CHALLENGER = "challenger"  # the refitted best candidate: the run a version is registered from
+    PROMOTED = (
+        "promoted"  # a challenger run whose version was promoted (the alias says if it still is champion)
+    )
     CANDIDATE = "candidate"  # one search-space candidate (a child run)
     EVALUATION = "evaluation"  # a re-evaluation of a training run that already has its holdout metrics
 

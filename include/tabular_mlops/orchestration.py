@@ -34,3 +34,7 @@ def conn_env_var(conn_id: str) -> str:
 def retrain_run_id(night: str) -> str:
     """The run id of the train_model run that monitoring triggers for a night (YYYY-MM-DD)."""
     return f"retrain__{night}"
+
+
+# The XCom key a task pushes its run's note under; the plugin's listener writes it on the DAG run when it ends.
+RUN_NOTE_XCOM_KEY = "run_note"

@@ -115,3 +115,15 @@ def task_env(root: str, context: dict) -> dict[str, str]:
         }
     )
     return env
+
+
+# Third-party loggers that speak at INFO about every step; their warnings and errors still show.
+NOISY_LOGGERS = ("great_expectations", "evidently", "mlflow", "alembic", "urllib3", "matplotlib")
+
+
+def quiet_third_party_logs() -> None:
+    """Called by tasks (entry points configure logging): third-party INFO chatter off, WARNING and up kept."""
+    import logging
+
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

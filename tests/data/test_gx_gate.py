@@ -74,3 +74,33 @@ def test_a_failed_rerun_of_a_published_night_keeps_its_snapshot(gx_project, repo
     with pytest.raises(ValidationFailedError, match="are kept"):
         _ingest(gx_project, repo_params, "empty_day", 20)
     assert published.read_bytes() == before and gx_sidecar(published).exists()
+
+
+def test_validations_are_named_by_batch_and_listed_offline(gx_project, repo_params):
+    """GX stores the run under the batch id (not `__none__`); the offline index lists passed and failed batches
+    by night, with the failed expectation and its observed value, and loads nothing from a network."""
+    import json
+
+    from tabular_mlops.data.docs_index import offline_dir
+
+    _ingest(gx_project, repo_params, "stable", 30)
+    with pytest.raises(ValidationFailedError) as err:
+        _ingest(gx_project, repo_params, "out_of_range", 31)
+    # The failed expectations close the message (and so the task log), one per line, with observed values.
+    last = str(err.value).splitlines()[-1]
+    assert last.startswith("  - expect_") and "age" in last and "unexpected" in last
+    nights = [DAY + dt.timedelta(days=i + repo_params.schema.label_delay_days) for i in (30, 31)]
+    runs = sorted(
+        (gx_project / repo_params.paths.expectations_dir / "gx" / "uncommitted" / "validations").rglob(
+            "*.json"
+        )
+    )
+    stored = [json.loads(p.read_text()) for p in runs]
+    names = {r["meta"]["run_id"]["run_name"] for r in stored}
+    assert {f"{n}_{n + dt.timedelta(days=1)}" for n in nights} <= names and "__none__" not in names
+    page = (offline_dir(gx_project / repo_params.paths.expectations_dir) / "index.html").read_text()
+    assert "http" not in page.split("<body>")[0] and "<script" not in page
+    failed_row = next(row for row in page.split("<tr") if nights[1].isoformat() in row)
+    assert "FAILED" in failed_row and "age" in failed_row and "unexpected" in failed_row
+    passed_row = next(row for row in page.split("<tr") if nights[0].isoformat() in row)
+    assert "passed" in passed_row

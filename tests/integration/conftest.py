@@ -88,10 +88,14 @@ def challenger_of(airflow_run_id: str):
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    runs = client.search_runs(
-        [client.get_experiment_by_name("credit_default_training").experiment_id],
-        f"tags.airflow_run_id = '{airflow_run_id}' and tags.stage = 'challenger'",
-    )
+    runs = [
+        r
+        for r in client.search_runs(
+            [client.get_experiment_by_name("credit_default_training").experiment_id],
+            f"tags.airflow_run_id = '{airflow_run_id}'",
+        )
+        if r.data.tags.get("stage") in ("challenger", "promoted")
+    ]
     assert runs, f"no challenger run tagged airflow_run_id={airflow_run_id}"
     versions = client.search_model_versions(f"name='credit_default' and run_id='{runs[0].info.run_id}'")
     return runs[0], versions[0]

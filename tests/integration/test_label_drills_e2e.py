@@ -184,11 +184,14 @@ def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
     client = MlflowClient()
     exp = client.get_experiment_by_name("credit_default_monitoring")
     run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
-    auc = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "matured_roc_auc")}
-    rate = client.get_metric_history(run.info.run_id, "matured_default_rate")
+    # Each night's metrics carry the night as their timestamp, so MLflow's wall-time axis reads as dates.
+    auc = {
+        dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date(): m.value
+        for m in client.get_metric_history(run.info.run_id, "performance/matured_roc_auc")
+    }
+    rate = client.get_metric_history(run.info.run_id, "performance/matured_default_rate")
     assert len(auc) >= 30 and len(rate) >= 30
-    epoch = dt.date(1970, 1, 1)
-    assert auc[(timeline["caught"] - epoch).days] < 0.7 < auc[(STABLE_NIGHTS[-1] - epoch).days]
+    assert auc[timeline["caught"]] < 0.7 < auc[STABLE_NIGHTS[-1]]
 
 
 def test_why_answers_what_changed_that_night(timeline):

@@ -110,7 +110,9 @@ def _dag_run(dag_id, run_id):
 
     with create_session() as session:
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
-        return None if run is None else {"conf": dict(run.conf or {}), "state": str(run.state)}
+        if run is None:
+            return None
+        return {"conf": dict(run.conf or {}), "state": str(run.state), "note": run.note}
 
 
 def _result(project, night):
@@ -156,6 +158,16 @@ def test_covariate_shift_triggers_retraining_with_reasons(drill):
     assert ("retraining", f"retraining needed on night {SHIFT}") in [(a.kind, a.title) for a in result.alerts]
 
 
+def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
+    """The nightly run's note: decision, the decision's figures and reasons; the retraining's: why it ran."""
+    night = _dag_run("monitor_nightly", drill["nights"][SHIFT].run_id)
+    assert night["note"].startswith(f"**RETRAIN** night {SHIFT}, champion v1"), night["note"]
+    assert "drift share" in night["note"] and "has_smartphone" in night["note"]
+    retrain = _dag_run("train_model", drill["retrain"].run_id)
+    assert f"why this training ran (monitoring night {SHIFT}):" in retrain["note"], retrain["note"]
+    assert "PROMOTED" in retrain["note"]
+
+
 def test_single_flight_keeps_the_next_night(drill):
     """The triggered retraining is still queued (no scheduler in tests): the next night must not pile on."""
     decision = _decisions(drill["monitor_db"])[SHIFT + dt.timedelta(days=1)]
@@ -178,10 +190,58 @@ def test_metrics_are_logged_per_night_in_mlflow(drill):
     client = MlflowClient()
     exp = client.get_experiment_by_name("credit_default_monitoring")
     run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
-    history = client.get_metric_history(run.info.run_id, "drift_share")
+    history = client.get_metric_history(run.info.run_id, "drift/share")
     assert len({m.step for m in history}) >= 5
     assert any(m.value > 0 for m in history)
-    assert "psi.income" in run.data.metrics
+    assert "drift/psi.income" in run.data.metrics
+    # Wall time is the night; the step is the champion's age in nights, not days since 1970.
+    stamps = {dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date() for m in history}
+    assert SHIFT in stamps and max(m.step for m in history) < 365
+
+
+def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):
+    """One set of numbers: the decision record, the MLflow metrics and the Evidently snapshot of the same night."""
+    from evidently.ui.workspace import Workspace
+    from mlflow import MlflowClient
+    from tabular_mlops.config import load_params
+    from tabular_mlops.monitoring.workspace import INDEX_FILE
+
+    from tests.unit.monitoring.test_evidently_reports import evidently_figures
+
+    record = _decisions(drill["monitor_db"])[SHIFT]
+    result = _result(drill["project"], SHIFT)
+    client = MlflowClient()
+    stamp = int(dt.datetime.combine(SHIFT, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+
+    def logged(key):
+        (value,) = [
+            m.value for m in client.get_metric_history(result.monitoring_run_id, key) if m.timestamp == stamp
+        ]
+        return value
+
+    params = load_params(drill["project"] / "params.yaml")
+    ws_dir = drill["project"] / params.paths.evidently_workspace
+    workspace = Workspace.create(str(ws_dir))
+    (project,) = workspace.search_project("credit_default monitoring")
+    index = __import__("json").loads((ws_dir / INDEX_FILE).read_text())
+    snapshot = workspace.get_run(project.id, index[f"{project.id}/{SHIFT}/drift"])
+    evidently = evidently_figures(snapshot)
+    assert (
+        record.drift_share == pytest.approx(logged("drift/share")) == pytest.approx(evidently["drift_share"])
+    )
+    # The retrain fired on the window or on the newest night alone: both figures are in MLflow.
+    last = result.summary.last_night
+    assert logged("drift/last_night_share") == pytest.approx(last.drift_share)
+    assert max(record.drift_share, last.drift_share) > params.monitor.drift_share_threshold
+    banner = (drill["project"] / params.paths.reports_dir / str(SHIFT) / "drift_report.html").read_text()
+    assert (
+        f"drift share {last.drift_share:.3f}" in banner and f"drift share {record.drift_share:.3f}" in banner
+    )
+    assert result.summary.score_psi == pytest.approx(logged("drift/score_psi"))
+    assert logged("drift/score_psi") == pytest.approx(evidently["score"])
+    for column in result.summary.window.columns:
+        assert logged(f"drift/psi.{column.column}") == pytest.approx(column.psi, abs=1e-6)
+    assert snapshot.metadata == {"night": SHIFT.isoformat(), "champion": "v1", "decision": "retrain"}
 
 
 def test_the_reference_is_prepared_once_per_champion_version_and_reused(drill):

@@ -397,7 +397,7 @@ def test_online_answers_are_in_the_next_nightly_report(stack):
     assert 0 < served.latency_p50_ms <= served.latency_p95_ms <= served.latency_p99_ms
     metrics = MlflowClient().get_run(result.monitoring_run_id).data.metrics
     assert metrics[ONLINE_ANSWERS] == online and metrics[ONLINE_FALLBACK_RATE] == 0.0
-    assert metrics[ONLINE_LATENCY_MS[99]] == served.latency_p99_ms and "drift_share" in metrics
+    assert metrics[ONLINE_LATENCY_MS[99]] == served.latency_p99_ms and "drift/share" in metrics
 
 
 def test_restart_with_registry_and_log_database_down(stack, tmp_path):

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
+from tabular_mlops.artifacts import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
 from tabular_mlops.config import load_params
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
@@ -71,6 +71,14 @@ def test_rollback_restores_the_previous_champion(trained_project):
         versions.append(registry.register_challenger(params, project)["version"])
         registry.promote_if_better(params, project, str(versions[-1]), ledger_engine(project), "test")
     assert registry.alias_version(name, CHAMPION) == str(versions[1])
+    # Tags say the truth after promotion: the champion holds no `challenger` alias, its run says `promoted`.
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    assert registry.alias_version(name, CHALLENGER) is None
+    for version in versions:
+        run_id = client.get_model_version(name, str(version)).run_id
+        assert client.get_run(run_id).data.tags["stage"] == "promoted"
     result = registry.rollback(name, ledger_engine(project), "test", reason="test")
     assert result["champion"] == str(versions[0])
     assert registry.alias_version(name, CHAMPION) == str(versions[0])

@@ -3,6 +3,7 @@ publish the snapshots to the DVC-tracked raw folder or move them to quarantine w
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,18 @@ import pandas as pd
 
 from tabular_mlops.artifacts import gx_sidecar
 from tabular_mlops.config import Params
+from tabular_mlops.data.docs_index import record_validation
 from tabular_mlops.data.expectations import expectation_specs, suite_name
 from tabular_mlops.io import atomic_write_json
 
 
 class ValidationFailedError(RuntimeError):
-    """The batch broke expectations; the message names each failed expectation and column."""
+    """The batch broke expectations; the message names each failed expectation, its column and observed value
+    (one per line, last, so they close the task log)."""
+
+    def __init__(self, message: str, failures: list[str]) -> None:
+        super().__init__("\n".join([message, *(f"  - {f}" for f in failures)]))
+        self.failures = failures
 
 
 @dataclass(frozen=True)
@@ -109,10 +116,15 @@ def _describe_failure(res: dict[str, Any]) -> str:
     return f"{cfg['type']}{where}" + (f" ({', '.join(bits)})" if bits else "")
 
 
-def validate_batch(df: pd.DataFrame, params: Params, root: Path) -> ValidationOutcome:
-    """Run the checkpoint on a DataFrame and summarise it."""
+def validate_batch(
+    df: pd.DataFrame, params: Params, root: Path, run_name: str | None = None
+) -> ValidationOutcome:
+    """Run the checkpoint on a DataFrame and summarise it; `run_name` names the run in Data Docs."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
     context = gx_context(params, root)
-    result = _checkpoint(params, context).run(batch_parameters={"dataframe": df})
+    run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)) if run_name else None
+    result = _checkpoint(params, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
     described = result.describe_dict()
     failures = []
     for run_result in result.run_results.values():
@@ -148,7 +160,16 @@ def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id:
     empty re-run of a night cannot remove what an earlier run validated."""
     frames = [pd.read_parquet(p) for p in snapshots]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    outcome = validate_batch(df, params, root)
+    outcome = validate_batch(df, params, root, run_name=batch_id)
+    record_validation(
+        root / params.paths.expectations_dir,
+        batch_id,
+        params.schema.table,
+        suite_name(params),
+        outcome.success,
+        outcome.failures,
+        outcome_summary(outcome, params),
+    )
     if outcome.success:
         summary = outcome_summary(outcome, params)
         for path in snapshots:
@@ -167,7 +188,8 @@ def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id:
     kept = f"; the published snapshot(s) {published} are kept" if published else ""
     raise ValidationFailedError(
         f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "
-        f"'{suite_name(params)}' and was quarantined in {quarantine}{kept}: {outcome.message()}"
+        f"'{suite_name(params)}' and was quarantined in {quarantine}{kept}:",
+        outcome.failures,
     )
 
 

@@ -25,11 +25,14 @@ def retraining_outcome(registry: RegistryConfig, airflow_run_id: str) -> Retrain
     experiment = client.get_experiment_by_name(registry.experiment_name)
     runs: list = []
     if experiment is not None:
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            f"tags.{Tag.AIRFLOW_RUN_ID} = '{airflow_run_id}' and tags.{Tag.STAGE} = '{RunStage.CHALLENGER}'",
-            max_results=1,
-        )
+        # The registered run is tagged `challenger`, or `promoted` once its version was promoted.
+        runs = [
+            r
+            for r in client.search_runs(
+                [experiment.experiment_id], f"tags.{Tag.AIRFLOW_RUN_ID} = '{airflow_run_id}'"
+            )
+            if r.data.tags.get(Tag.STAGE) in (RunStage.CHALLENGER, RunStage.PROMOTED)
+        ]
     if not runs:
         return replace(
             outcome,

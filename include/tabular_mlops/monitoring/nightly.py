@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.artifacts import NIGHT_RESULT_FILE, Tag
-from tabular_mlops.config import Params, PathsConfig, SchemaConfig
+from tabular_mlops.config import MonitorConfig, Params, PathsConfig, SchemaConfig
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.monitoring import decisions_log, predictions
 from tabular_mlops.monitoring.alerts import alerts_for
@@ -23,13 +23,12 @@ from tabular_mlops.monitoring.drift import dataset_drift
 from tabular_mlops.monitoring.online import online_metrics, online_night
 from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
-from tabular_mlops.monitoring.results import NightResult, NightSummary, Status
+from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
 from tabular_mlops.monitoring.summary import evidently_reports, summarize
-from tabular_mlops.monitoring.workspace import publish_night
+from tabular_mlops.monitoring.workspace import DashboardSettings, night_reports, publish_night
 from tabular_mlops.scoring import LoadedModel, load_champion
 from tabular_mlops.training.tracking import ensure_experiment
 
-EPOCH = dt.date(1970, 1, 1)
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +46,13 @@ def unseen_by(champion: LoadedModel, rows: pd.DataFrame, schema: SchemaConfig) -
     if rows.empty:
         return rows
     return rows[rows[schema.timestamp_column].dt.date > trained_until].reset_index(drop=True)
+
+
+def _trained_until(champion: LoadedModel) -> dt.date | None:
+    try:
+        return parse_window(champion.tags.get(Tag.REFERENCE_WINDOW, ""))[1]
+    except ValueError:
+        return None
 
 
 def _monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, version: str) -> str:
@@ -68,40 +74,82 @@ def _monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, ver
 
 
 def night_metrics(summary: NightSummary) -> dict[str, float]:
-    """The night's numbers as MLflow metrics (plotted over nights), the online service's next to drift."""
-    metrics = {"rows": float(summary.rows), **online_metrics(summary.online)}
+    """The night's numbers as MLflow metrics (plotted over nights), grouped by a prefix the MLflow UI makes into
+    sections in this order: drift/, performance/, quality/, volume/; the online service's night next to them."""
+    metrics = {
+        "volume/rows": float(summary.rows),
+        "volume/night_rows": float(summary.night_rows),
+        **online_metrics(summary.online),
+    }
     window = summary.window
     if window is None:  # no rows in the window
         return metrics
     metrics.update(
         {
-            "drift_share": window.drift_share,
-            "score_psi": window.score_psi,
-            "outlier_share": summary.outlier_share or 0.0,
-            "row_count_ratio": summary.row_count_ratio or 0.0,
-            **{f"psi.{c}": v for c, v in window.psi.items()},
-            **{f"missing_rate.{c}": v for c, v in summary.missing_rate.items()},
+            "drift/share": window.drift_share,
+            "drift/score_psi": window.score_psi,
+            **{f"drift/psi.{c}": v for c, v in window.psi.items()},
+            # The newest night alone (the decision also judges it: a fresh shift is diluted in the window).
+            **(
+                {
+                    "drift/last_night_share": summary.last_night.drift_share,
+                    "drift/last_night_score_psi": summary.last_night.score_psi,
+                }
+                if summary.last_night is not None
+                else {}
+            ),
+            "quality/outlier_share": summary.outlier_share or 0.0,
+            "quality/row_count_ratio": summary.row_count_ratio or 0.0,
+            **{f"quality/missing_rate.{c}": v for c, v in summary.missing_rate.items()},
         }
     )
     if summary.matured_roc_auc is not None:
-        metrics["matured_roc_auc"] = summary.matured_roc_auc
+        metrics["performance/matured_roc_auc"] = summary.matured_roc_auc
     if summary.matured_roc_auc_logged is not None:
-        metrics["matured_roc_auc_logged"] = summary.matured_roc_auc_logged
+        metrics["performance/matured_roc_auc_logged"] = summary.matured_roc_auc_logged
     labels = summary.label_drift
     if labels.matured_rate is not None:
-        metrics["matured_default_rate"] = labels.matured_rate
-        metrics["label_drift"] = float(labels.drifted)
+        metrics["performance/matured_default_rate"] = labels.matured_rate
+        metrics["drift/label"] = float(labels.drifted)
     return metrics
 
 
-def log_to_mlflow(run_id: str, result: NightResult) -> None:
-    """Metrics with the night as step, the night's result as `nights/<night>/summary.json`, its reports, and the
+def metric_step(night: dt.date, trained_until: dt.date | None) -> int:
+    """The step of a night's metrics: the champion's age in days (nights since its training data ends), so the
+    step axis reads as nights in service; the wall-time axis is the night itself."""
+    return max((night - trained_until).days, 0) if trained_until else 0
+
+
+def decision_lines(
+    summary: NightSummary, decision: Decision, version: str, monitor: MonitorConfig
+) -> list[str]:
+    """The decision's own figures, as the Evidently report's banner states them."""
+    window = summary.window
+    lines = [f"decision for {summary.night}: {decision.action or summary.status} (champion v{version})"]
+    if window is not None:
+        lines.append(
+            f"decision's figures ({window.rows} rows): drift share {window.drift_share:.3f} "
+            f"(threshold {monitor.drift_share_threshold}), score PSI {window.score_psi:.3f} "
+            f"(threshold {monitor.score_psi_threshold}), drifted: {', '.join(window.drifted_columns) or 'none'}"
+        )
+    if summary.last_night is not None:
+        last = summary.last_night
+        lines.append(
+            f"decision's figures, newest night alone ({last.rows} rows, not in this report): drift share "
+            f"{last.drift_share:.3f}, score PSI {last.score_psi:.3f}"
+        )
+    lines += [f"reason: {r}" for r in decision.reasons]
+    return lines
+
+
+def log_to_mlflow(run_id: str, result: NightResult, trained_until: dt.date | None = None) -> None:
+    """Metrics stamped with the night (step: `metric_step`), the night's result as `nights/<night>/summary.json`, its reports, and the
     decision as a tag."""
     import mlflow
     from mlflow import MlflowClient
 
     night = result.summary.night
-    client, step = MlflowClient(), (night - EPOCH).days
+    client, step = MlflowClient(), metric_step(night, trained_until)
     stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
     for key, value in night_metrics(result.summary).items():
         client.log_metric(run_id, key, value, timestamp=stamp, step=step)
@@ -128,7 +176,7 @@ def read_result(root: Path, paths: PathsConfig, night: dt.date) -> NightResult |
     return NightResult.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
-def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str]:
+def _publish(params: Params, root: Path, night: dt.date, made: dict, labels: dict[str, str]) -> list[str]:
     """The workspace is a second view of the same reports: a failure there is a problem to alert, not fatal."""
     workspace = root / params.paths.evidently_workspace
     if not made and not workspace.exists():
@@ -140,6 +188,13 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict) -> list[str
             f"{params.registry.model_name} monitoring",
             night,
             {kind: snapshot for kind, (_, snapshot) in made.items()},
+            DashboardSettings(
+                params.monitor.drift_share_threshold,
+                params.monitor.score_psi_threshold,
+                params.monitor.psi_significant,
+                tuple(params.monitor.key_features),
+            ),
+            labels,
         )
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)
@@ -198,15 +253,30 @@ def monitor_night(
     rate_name = params.wording.rate_text(schema.target_column)
     decision = decide(summary, cfg, params.gate, last, retrain_in_flight, rate_name)
     night_dir = root / params.paths.reports_dir / night.isoformat()
+    labels = {
+        "night": night.isoformat(),
+        "champion": f"v{champion.version}",
+        "decision": str(decision.action or summary.status),
+    }
     made = {}
     if summary.status is Status.NO_DATA:
         if night_dir.exists():
             shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
     else:
         made = evidently_reports(
-            schema, cfg, reference.sample, current, labelled, night_dir, night, reference.holdout
+            schema,
+            cfg,
+            reference.sample,
+            current,
+            labelled,
+            night_dir,
+            night,
+            reference.holdout,
+            profile=reference.profile,
+            labels=labels,
+            decision_lines=decision_lines(summary, decision, champion.version, cfg),
         )
-    problems = _publish(params, root, night, made)
+    problems = _publish(params, root, night, made, labels)
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version
     )
@@ -218,9 +288,10 @@ def monitor_night(
         monitoring_run_id=run_id,
         reports=tuple(str(path) for path, _ in made.values()),
         training_window_end=label_night,
+        evidently=night_reports(root / params.paths.evidently_workspace, night) if made else {},
     )
     if summary.status is not Status.NO_DATA:
         atomic_write_json(result_path(root, params.paths, night), result.to_dict())
-    log_to_mlflow(run_id, result)
+    log_to_mlflow(run_id, result, _trained_until(champion))
     decisions_log.record(log_engine, decision, champion.version, summary.drift_share)
     return result

@@ -204,6 +204,8 @@ class NightResult(_Json):
     reports: tuple[str, ...]
     # The newest day a retraining can learn from: its labels have matured.
     training_window_end: dt.date
+    # The night's Evidently workspace snapshots: kind -> "project_id/snapshot_id" (links in the run note).
+    evidently: dict[str, str] = field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -213,6 +213,19 @@ def numbers(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _rows_line(total: int, used: int, what: str, n: int, decision: list[str] | None) -> list[str]:
+    if used == total:
+        lines = [
+            f"{what}: all {total} rows, the rows the decision used; drift by the project's tests (params.yaml)"
+        ]
+        return lines + (decision or [])
+    return [
+        f"{what}: a random sample of {used} of {total} rows (monitor.report_sample_rows = {n}); Evidently's "
+        "figures below are on the sample, the decision's on every row:",
+        *(decision or []),
+    ]
+
+
 def evidently_reports(
     schema: SchemaConfig,
     monitor: MonitorConfig,
@@ -222,6 +235,9 @@ def evidently_reports(
     out_dir: Path,
     night: dt.date,
     performance_reference: pd.DataFrame | None = None,
+    profile: ReferenceProfile | None = None,
+    labels: dict[str, str] | None = None,
+    decision_lines: list[str] | None = None,
 ) -> dict[str, tuple[Path, object]]:
     """Evidently 0.7 Reports on samples (every frame carries features, `score` and `label`): data drift + data
     summary + score drift of the current window against the reference; label drift + classification quality of
@@ -229,10 +245,16 @@ def evidently_reports(
     reference, when it holds both classes. The performance reference is `performance_reference` when given: the
     champion's scores on its holdout, out of sample (on its training rows the scores are in-sample and flatter
     every comparison). Saved as HTML (temp file, then rename); returns kind -> (HTML path,
-    Evidently snapshot stamped with the night, for the workspace)."""
+    Evidently snapshot stamped with the night, for the workspace).
+
+    Drift uses the project's tests and thresholds against `profile` (the decision's reference side), so on the
+    same rows Evidently shows the decision's figures; each report's banner names its rows and, where a sample
+    was drawn, the decision's figures (`decision_lines`) beside. `labels` become the snapshot's tags/metadata."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
-    from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
+    from evidently.metrics import MeanValue, ValueDrift
+    from evidently.presets import ClassificationPreset, DataSummaryPreset
+
+    from tabular_mlops.monitoring.evidently_tests import add_banner, drift_metrics, project_tests
 
     n = monitor.report_sample_rows
     cols = [*schema.feature_names, "score", "label"]
@@ -243,11 +265,7 @@ def evidently_reports(
         "categorical_columns": schema.categorical_features,
     }
     drift = Report(
-        [
-            DataDriftPreset(columns=schema.feature_names, num_method="ks", cat_method="psi"),
-            DataSummaryPreset(columns=[*schema.feature_names, "score"]),
-            ValueDrift(column="score", method="psi"),
-        ]
+        [*drift_metrics(schema, monitor), DataSummaryPreset(columns=[*schema.feature_names, "score"])]
     )
     outputs = [("drift", drift, ref, cur, DataDefinition(**base), out_dir / "drift_report.html")]
     # Classification metrics want integer classes next to the probability column.
@@ -266,7 +284,10 @@ def evidently_reports(
             categorical_columns=["label"],
             classification=[BinaryClassification(target="label", prediction_probas="score")],
         )
-        perf = Report([ValueDrift(column="label", method="psi"), ClassificationPreset()])
+        # The matured default rate (mean of the label) for the dashboard's performance panel.
+        perf = Report(
+            [ValueDrift(column="label", method="psi"), ClassificationPreset(), MeanValue(column="label")]
+        )
         outputs.append(
             (
                 "performance",
@@ -279,14 +300,22 @@ def evidently_reports(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
+    banner = {
+        "drift": _rows_line(len(current), len(cur), "current window", n, decision_lines),
+        "performance": _rows_line(len(labelled), len(lab_cur), "matured-label window", n, decision_lines),
+    }
     for kind, report, r, c, definition, path in outputs:
-        snapshot = report.run(
-            current_data=Dataset.from_pandas(c, data_definition=definition),
-            reference_data=Dataset.from_pandas(r, data_definition=definition),
-            timestamp=dt.datetime.combine(night, dt.time()),
-        )
+        with project_tests(schema, monitor, profile, c):
+            snapshot = report.run(
+                current_data=Dataset.from_pandas(c, data_definition=definition),
+                reference_data=Dataset.from_pandas(r, data_definition=definition),
+                timestamp=dt.datetime.combine(night, dt.time()),
+                tags=[*(f"{k}={v}" for k, v in (labels or {}).items()), f"kind={kind}"],
+                metadata=dict(labels or {}),
+            )
         tmp = path.with_name(f".{path.name}.tmp")
         snapshot.save_html(str(tmp))
+        add_banner(tmp, banner[kind])
         tmp.replace(path)
         results[kind] = (path, snapshot)
     return results

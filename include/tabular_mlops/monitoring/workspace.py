@@ -6,39 +6,119 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tabular_mlops.io import atomic_write_json
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
+# Each published night's champion and decision (the dashboard's decisions-and-promotions panel).
+NIGHTS_FILE = "tabular_mlops_nights.json"
 
 
-def _dashboard(project: Any) -> None:  # an Evidently Project
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard draws: params.yaml's thresholds and key features."""
+
+    drift_share_threshold: float
+    score_psi_threshold: float
+    psi_significant: float
+    key_features: tuple[str, ...]
+
+
+def _history_text(nights: dict[str, dict[str, str]], last: int = 20) -> str:
+    """Promotions (the champion changed between two monitored nights) and retrain decisions, newest first."""
+    lines, previous = [], None
+    for night in sorted(nights):
+        champion = nights[night].get("champion")
+        if previous is not None and champion != previous:
+            lines.append(f"{night}: promotion, {champion} replaces {previous}")
+        if nights[night].get("decision") == "retrain":
+            lines.append(f"{night}: retrain decided (champion {champion})")
+        previous = champion
+    return " | ".join(reversed(lines[-last:])) or "no retrain decision and no promotion yet"
+
+
+def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[str, dict[str, str]]) -> None:
+    """(Re)build the project's dashboard: decision figures first, then per-feature PSI, performance, volume."""
     from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import line_plot_panel
+    from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
 
-    project.dashboard.add_panel(
-        line_plot_panel(
-            "Share of drifted columns",
-            [
-                PanelMetric(
-                    legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"}
-                )
-            ],
-            description="Evidently's own tests on the report sample; the retrain decision uses drift_share in "
-            "MLflow (full window, PSI/KS with effect size)",
+    from tabular_mlops.monitoring.evidently_tests import stattest_name
+
+    s = settings or DashboardSettings(0.3, 0.25, 0.25, ())
+    share = {"metric": "DriftedColumnsCount", "metric_labels": {"value_type": "share"}}
+    psi = stattest_name("psi")
+    panels = [
+        (
+            "Decision",
+            line_plot_panel(
+                f"Share of drifted columns: retrain above {s.drift_share_threshold}",
+                [PanelMetric(legend="drift share", **share)],
+                description=f"the decision's drift share (project tests, params.yaml); the threshold is "
+                f"{s.drift_share_threshold}: a point above it on a night with enough rows means retrain",
+            ),
         ),
-        tab="Drift",
-    )
-    project.dashboard.add_panel(
-        line_plot_panel(
-            "Score drift (PSI)",
-            [PanelMetric(legend="score", metric="ValueDrift", metric_labels={"column": "score"})],
-            description="champion scores of the current window vs its training data",
+        (
+            "Decision",
+            bar_plot_panel(
+                "Retrain decisions: the nights the pipeline decided to retrain (bar = drift share)",
+                [PanelMetric(legend="retrain night", tags=["decision=retrain"], **share)],
+                size="half",
+            ),
         ),
-        tab="Drift",
-    )
+        (
+            "Decision",
+            text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
+        ),
+        (
+            "Decision",
+            line_plot_panel(
+                f"Score drift (PSI, retrain above {s.score_psi_threshold})",
+                [PanelMetric(legend="score PSI", metric="ValueDrift", metric_labels={"column": "score"})],
+                description="champion scores of the current window vs its training data, the decision's PSI",
+                size="half",
+            ),
+        ),
+        (
+            "Decision",
+            line_plot_panel(
+                "Rows in the current window",
+                [PanelMetric(legend="rows", metric="RowCount", tags=["kind=drift"])],
+                size="half",
+            ),
+        ),
+        (
+            "Features",
+            line_plot_panel(
+                f"PSI of the key features (significant above {s.psi_significant})",
+                [
+                    PanelMetric(legend=f, metric="ValueDrift", metric_labels={"column": f, "method": psi})
+                    for f in s.key_features
+                ],
+            ),
+        ),
+        (
+            "Performance",
+            line_plot_panel(
+                "Matured-label ROC AUC (current champion)",
+                [PanelMetric(legend="ROC AUC", metric="RocAuc")],
+                size="half",
+            ),
+        ),
+        (
+            "Performance",
+            line_plot_panel(
+                "Matured default rate",
+                [PanelMetric(legend="default rate", metric="MeanValue", metric_labels={"column": "label"})],
+                size="half",
+            ),
+        ),
+    ]
+    project.dashboard.clear_dashboard()
+    for tab, panel in panels:
+        project.dashboard.add_panel(panel, tab=tab)
 
 
 def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidently Workspace -> Project
@@ -46,14 +126,21 @@ def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidentl
     if found:
         return found[0]
     project = workspace.create_project(name, description=description)
-    _dashboard(project)
+    _dashboard(project, None, {})
     return project
 
 
 def publish_night(
-    workspace_dir: Path, project_name: str, night: dt.date, snapshots: dict[str, object]
+    workspace_dir: Path,
+    project_name: str,
+    night: dt.date,
+    snapshots: dict[str, object],
+    settings: DashboardSettings | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them."""
+    """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them. With
+    `settings`, the dashboard is rebuilt (thresholds, key features, the nights' decisions and champions from
+    `labels`: champion, decision)."""
     from evidently.ui.workspace import Workspace
 
     workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -75,4 +162,23 @@ def publish_night(
         ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}")
         index[prefix + kind] = published[kind] = str(ref.id)
         atomic_write_json(index_path, index)
+    if settings is not None:
+        nights_path = workspace_dir / NIGHTS_FILE
+        nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
+        if labels:
+            nights[night.isoformat()] = dict(labels)
+            atomic_write_json(nights_path, nights)
+        _dashboard(project, settings, nights)
     return published
+
+
+def night_reports(workspace_dir: Path, night: dt.date) -> dict[str, str]:
+    """The night's published snapshots as kind -> "project_id/snapshot_id" (for links into the Evidently UI)."""
+    index_path = workspace_dir / INDEX_FILE
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    found = {}
+    for key, snapshot_id in index.items():
+        project_id, key_night, kind = key.split("/", 2)
+        if key_night == night.isoformat():
+            found[kind] = f"{project_id}/{snapshot_id}"
+    return found

@@ -96,8 +96,9 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
     say(f"  MLflow   Experiments > {experiment}: parent run + one child per candidate, holdout metrics,")
     say("           evaluation plots, model_card.md, gate/result.json, lineage/dvc.lock;")
     say(
-        f"           Models > {model}: aliases champion / challenger / previous_champion, gate.* tags per version."
+        f"           'Model training' (MLflow 3 opens in its GenAI view) > Models > {model}: aliases champion /"
     )
+    say("           challenger / previous_champion, gate.* tags per version.")
     docs = (
         layout.repo
         / "include"

@@ -132,8 +132,16 @@ def champion_comparison(
     new, old = challenger_metrics[metric], champion_metrics[metric]
     lower_is_better = metric in LOWER_IS_BETTER
     delta = (old - new) if lower_is_better else (new - old)
-    verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on {rows} (delta {delta:+.4f}, margin {margin})"
-    return GateResult("champion_comparison", delta >= -margin, verdict)
+    ok = delta >= -margin
+    # Worded so the verdict reads the same way as passed/failed: better, worse within the margin, or too worse.
+    if delta >= 0:
+        how = f"not worse: better by {delta:.4f}" if delta > 0 else "not worse: equal"
+    elif ok:
+        how = f"worse by {-delta:.4f}, within the allowed margin {margin}"
+    else:
+        how = f"worse by {-delta:.4f}, more than the allowed margin {margin}"
+    verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on {rows}: {how}"
+    return GateResult("champion_comparison", ok, verdict)
 
 
 def training_end(reference_window: str | None) -> dt.date | None:

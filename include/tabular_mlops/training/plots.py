@@ -30,21 +30,32 @@ def save_all(
 ) -> list[Path]:
     """The evaluation figures; `rate_name` names the observed positive rate (`wording.positive_rate`)."""
     from sklearn.calibration import calibration_curve
-    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+    from sklearn.metrics import (
+        average_precision_score,
+        confusion_matrix,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
 
     plt, fig, ax = _figure()
     fpr, tpr, _ = roc_curve(y, scores)
-    ax.plot(fpr, tpr)
-    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.plot(fpr, tpr, label=f"ROC AUC {roc_auc_score(y, scores):.3f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="chance (0.5)")
+    ax.legend(loc="lower right")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (holdout)")
     paths.append(_save(plt, fig, out / PlotFile.ROC))
 
     plt, fig, ax = _figure()
     precision, recall, _ = precision_recall_curve(y, scores)
-    ax.plot(recall, precision)
+    ax.plot(recall, precision, label=f"PR AUC {average_precision_score(y, scores):.3f}")
+    # A model without skill scores the base rate at every recall: the line to beat.
+    base = float(np.mean(y))
+    ax.axhline(base, ls="--", color="grey", label=f"base rate {base:.3f}")
+    ax.legend(loc="best")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (holdout)")
     paths.append(_save(plt, fig, out / PlotFile.PR))
 
@@ -58,9 +69,12 @@ def save_all(
 
     plt, fig, ax = _figure()
     cm = confusion_matrix(y, (scores >= threshold).astype(int), labels=[0, 1])
-    ax.imshow(cm, cmap="Blues")
+    image = ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center")
+        # White on dark cells, black on light ones (by the cell's luminance), so every count stays readable.
+        r, g, b, _ = image.cmap(image.norm(v))
+        colour = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+        ax.text(j, i, f"{v:,}", ha="center", va="center", color=colour, fontsize=12)
     ax.set(
         xticks=[0, 1],
         yticks=[0, 1],

@@ -19,6 +19,7 @@ from tabular_mlops.artifacts import (
     LINEAGE_TAGS,
     PREVIOUS_CHAMPION,
     RUN_FILE,
+    RunStage,
     Tag,
 )
 from tabular_mlops.config import Params
@@ -234,6 +235,10 @@ def promote_if_better(params: Params, root: Path, version: str, ledger_engine: s
             if current is not None:
                 client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
             client.set_registered_model_alias(name, CHAMPION, version)
+            # The champion is no longer a challenger: the alias and the run's stage tag say so.
+            if alias_version(name, CHALLENGER) == version:
+                client.delete_registered_model_alias(name, CHALLENGER)
+            client.set_tag(info["run_id"], Tag.STAGE, RunStage.PROMOTED)
             ledger.record("promote", current, version, actor, [f"{g.name}: {g.reason}" for g in gates])
         client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
     lineage = client.get_model_version(name, version).tags

@@ -1,12 +1,14 @@
 """Evidently 0.7 reports and workspace on small simulator windows (real Evidently, no Airflow)."""
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.summary import evidently_reports
-from tabular_mlops.monitoring.workspace import publish_night
+from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
 def _window(params, scenario, start, days, rows=400):
@@ -51,7 +53,7 @@ def test_performance_report_uses_the_matured_window_and_workspace_replaces_a_rer
     assert {str(i) for i in workspace.list_runs(project.id)} == set(again.values())
     assert set(first.values()).isdisjoint(again.values())
     assert all(r.timestamp == dt.datetime(2026, 4, 1) for r in runs)
-    assert len(workspace.get_dashboard(project.id).panels) == 2
+    assert len(workspace.get_dashboard(project.id).panels) >= 2
 
 
 def test_a_rerun_night_that_makes_fewer_reports_drops_the_stale_ones(repo_params, tmp_path):
@@ -73,3 +75,111 @@ def test_a_rerun_night_that_makes_fewer_reports_drops_the_stale_ones(repo_params
     (project,) = workspace.search_project("p")
     names = [workspace.get_run(project.id, i).name for i in workspace.list_runs(project.id)]
     assert names == ["2026-04-02 drift"]
+
+
+def evidently_figures(snapshot) -> dict[str, float]:
+    """Drift share and per-column drift scores as a stored Evidently snapshot (SnapshotModel) holds them: the
+    column's own test under its name, and every PSI result also under `psi.<column>`."""
+    out = {}
+    for result in snapshot.metric_results.values():
+        name = result.display_name
+        if name == "Count of Drifted Columns":
+            out["drift_share"] = result.share.value
+        elif name.startswith("Value drift for "):
+            column = name.removeprefix("Value drift for ")
+            method = result.metric_value_location.metric.params.get("method")
+            if method == "tabular_mlops_psi":
+                out[f"psi.{column}"] = result.value
+            out.setdefault(column, result.value)
+    return out
+
+
+def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp_path):
+    """Same rows, same reference profile: Evidently's drift share, per-column scores, verdicts and score PSI are
+    the decision's (window_drift), with params.yaml's thresholds; the snapshot carries night/champion/decision."""
+    from evidently.ui.workspace import Workspace
+    from tabular_mlops.monitoring.profile import build_profile
+    from tabular_mlops.monitoring.summary import window_drift
+
+    schema, monitor = repo_params.schema, repo_params.monitor
+    reference = _window(repo_params, "stable", dt.date(2026, 1, 1), 2)
+    night = dt.date(2026, 4, 1)
+    current = _window(repo_params, "covariate_shift", night, 1).assign(label=np.nan)
+    current = current.assign(score=np.clip(current["score"] * 1.4, 0, 1))
+    profile = build_profile(reference, schema, monitor)
+    decision = window_drift(profile, current, schema, monitor)
+    assert decision.drift_share > monitor.drift_share_threshold  # the drill's situation: drift detected
+    labels = {"night": night.isoformat(), "champion": "v3", "decision": "retrain"}
+    made = evidently_reports(
+        schema,
+        monitor,
+        reference,
+        current,
+        current.iloc[:0],
+        tmp_path / "r",
+        night,
+        profile=profile,
+        labels=labels,
+        decision_lines=["decision's figures: drift share 0.364"],
+    )
+    settings = DashboardSettings(monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features))
+    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, labels)
+    workspace = Workspace.create(str(tmp_path / "ws"))
+    (project,) = workspace.search_project("p")
+    stored = workspace.get_run(project.id, ids["drift"])
+    figures = evidently_figures(stored)
+    assert figures["drift_share"] == pytest.approx(decision.drift_share)
+    assert figures["score"] == pytest.approx(decision.score_psi)
+    for column in decision.columns:
+        expected = column.p_value if column.p_value is not None else column.psi
+        assert figures[column.column] == pytest.approx(expected), column
+    for feature in monitor.key_features:
+        assert figures[f"psi.{feature}"] == pytest.approx(decision.psi[feature], abs=1e-6)
+    panels = workspace.get_dashboard(project.id).panels
+    titles = [p.title for p in panels]
+    assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
+    assert any("PSI of the key features" in t for t in titles) and len(panels) == 8
+    markers = next(p for p in panels if p.title.startswith("Retrain decisions"))
+    assert [v.tags for v in markers.values] == [["decision=retrain"]]
+    history = next(p for p in panels if p.title.startswith("Decisions and promotions"))
+    assert history.subtitle == "2026-04-01: retrain decided (champion v3)"
+    assert stored.metadata == labels and {"decision=retrain", "kind=drift"} <= set(stored.tags)
+    html = made["drift"][0].read_text()
+    assert "the rows the decision used" in html and "drift share 0.364" in html
+    assert f"threshold {monitor.drift_share_threshold}" in html or "0.3" in html
+
+
+def test_a_sampled_report_says_so(repo_params, tmp_path):
+    from tabular_mlops.monitoring.profile import build_profile
+
+    schema = repo_params.schema
+    monitor = dataclasses.replace(repo_params.monitor, report_sample_rows=300)
+    reference = _window(repo_params, "stable", dt.date(2026, 1, 1), 2)
+    current = _window(repo_params, "stable", dt.date(2026, 4, 1), 1).assign(label=np.nan)
+    made = evidently_reports(
+        schema,
+        monitor,
+        reference,
+        current,
+        current.iloc[:0],
+        tmp_path,
+        dt.date(2026, 4, 1),
+        profile=build_profile(reference, schema, repo_params.monitor),
+        decision_lines=["decision's figures (400 rows): drift share 0.000"],
+    )
+    html = made["drift"][0].read_text()
+    assert "a random sample of 300 of 400 rows" in html and "drift share 0.000" in html
+
+
+def test_the_history_panel_lists_promotions_and_retrain_decisions():
+    from tabular_mlops.monitoring.workspace import _history_text
+
+    nights = {
+        "2026-02-03": {"champion": "v1", "decision": "keep"},
+        "2026-02-04": {"champion": "v1", "decision": "retrain"},
+        "2026-02-05": {"champion": "v2", "decision": "keep"},
+    }
+    assert _history_text(nights) == (
+        "2026-02-05: promotion, v2 replaces v1 | 2026-02-04: retrain decided (champion v1)"
+    )
+    assert _history_text({}) == "no retrain decision and no promotion yet"

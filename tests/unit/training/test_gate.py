@@ -30,6 +30,18 @@ def test_champion_comparison_respects_the_margin(repo_params):
     much_worse = {**GOOD, "roc_auc": GOOD["roc_auc"] - 3 * margin}
     result = champion_comparison(much_worse, GOOD, "3", repo_params.gate)
     assert not result.passed and "champion v3" in result.reason
+    assert "worse by 0.0300, more than the allowed margin" in result.reason
+
+
+def test_a_passing_comparison_reads_as_a_pass(repo_params):
+    """No "delta ... margin ... passed" puzzles: the verdict says better, or worse within the margin."""
+    margin = repo_params.gate.champion_margin
+    better = champion_comparison({**GOOD, "roc_auc": GOOD["roc_auc"] + 0.0006}, GOOD, "1", repo_params.gate)
+    assert better.passed and "not worse: better by 0.0006" in better.reason
+    within = champion_comparison(
+        {**GOOD, "roc_auc": GOOD["roc_auc"] - margin / 2}, GOOD, "1", repo_params.gate
+    )
+    assert within.passed and f"within the allowed margin {margin}" in within.reason
 
 
 def test_model_tests_accept_a_sane_model(repo_params, holdout):

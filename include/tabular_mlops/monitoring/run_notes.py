@@ -1,0 +1,162 @@
+"""Airflow run notes: what a monitoring or training run decided, why, and links to the pages that show it.
+
+The package writes the note (Markdown, at most `MAX_NOTE` characters: Airflow's dag_run_note column); the task
+pushes it to XCom under `RUN_NOTE_KEY`, and the plugin's listener copies it onto the DAG run when the run ends
+(the Task SDK has no database access, the scheduler does). Links point at the local stack's UIs (ports from
+MLOPS_*_PORT, the MLflow UI from MLFLOW_TRACKING_URI when it is a server); without a server a link is left out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tabular_mlops.monitoring.results import NightResult
+
+# Airflow stores a run note in a 1000-character column.
+MAX_NOTE = 1000
+
+
+@dataclass(frozen=True)
+class Links:
+    """Base URLs of the MLflow and Evidently UIs (None: not served, no link)."""
+
+    mlflow: str | None = None
+    evidently: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Links:
+        uri = environ.get("MLFLOW_TRACKING_URI", "")
+        mlflow = uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
+        port = environ.get("MLOPS_EVIDENTLY_PORT", "8000")
+        evidently = environ.get("MLOPS_EVIDENTLY_URL") or f"http://127.0.0.1:{port}"
+        return cls(mlflow=mlflow, evidently=evidently.rstrip("/"))
+
+    def mlflow_run(self, experiment_id: str | None, run_id: str) -> str | None:
+        if not self.mlflow or not experiment_id:
+            return None
+        return f"{self.mlflow}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version(self, model: str, version: str | None) -> str | None:
+        if not self.mlflow or not version:
+            return None
+        return f"{self.mlflow}/#/models/{model}/versions/{version}"
+
+    def evidently_report(self, project_id: str, snapshot_id: str) -> str | None:
+        return f"{self.evidently}/projects/{project_id}/reports/{snapshot_id}" if self.evidently else None
+
+
+def _link(label: str, url: str | None) -> str:
+    return f"[{label}]({url})" if url else label
+
+
+def _fit(head: list[str], reasons: list[str], tail: list[str]) -> str:
+    """Head and tail (decision, figures, links) always fit; reasons are shortened to what room is left."""
+    fixed = len("\n".join([*head, *tail])) + 2
+    room = MAX_NOTE - fixed
+    kept = []
+    for reason in reasons:
+        line = f"- {reason}"
+        if len(line) + 1 > room:
+            if room > 20:
+                kept.append(line[: room - 2] + "…")
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    return "\n".join([*head, *kept, *tail])[:MAX_NOTE]
+
+
+def night_note(
+    result: NightResult,
+    model: str,
+    links: Links,
+    experiment_id: str | None,
+    reports: Mapping[str, str],
+    drift_share_threshold: float,
+) -> str:
+    """The monitoring run's note: action, the decision's figures, reasons, links (MLflow run, champion version,
+    Evidently reports: kind -> "project_id/snapshot_id")."""
+    summary, window = result.summary, result.summary.window
+    action = str(result.action or summary.status).upper()
+    # Airflow shows a note's first line until it is opened: the decision and its first reason.
+    first = f": {result.decision.reasons[0]}" if result.decision.reasons else ""
+    head = [f"**{action}** night {summary.night}, champion v{result.champion_version}{first}"[:200]]
+    if window is not None:
+        head.append(
+            f"drift share {window.drift_share:.3f} (threshold {drift_share_threshold}), score PSI "
+            f"{window.score_psi:.3f}, {window.rows} rows"
+        )
+    if summary.last_night is not None:
+        head.append(f"newest night alone: drift share {summary.last_night.drift_share:.3f}")
+    tail = [
+        " · ".join(
+            [
+                _link("MLflow monitoring run", links.mlflow_run(experiment_id, result.monitoring_run_id)),
+                _link(
+                    f"model v{result.champion_version}", links.model_version(model, result.champion_version)
+                ),
+                *(
+                    _link(f"Evidently {kind} report", links.evidently_report(*ref.split("/", 1)))
+                    for kind, ref in reports.items()
+                ),
+            ]
+        )
+    ]
+    return _fit(head, list(result.decision.reasons), tail)
+
+
+def training_note(
+    conf: Mapping[str, Any],
+    result: Mapping[str, Any],
+    model: str,
+    links: Links,
+    experiment_id: str | None,
+    run_id: str | None,
+) -> str:
+    """The training run's note: why it ran (the trigger's reason and night), the gate's decision on the version
+    it registered, each gate's verdict, links to the MLflow run and the model version."""
+    version = str(result.get("version", "")) or None
+    why = str(conf.get("reason") or "scheduled")
+    night = f" (monitoring night {conf['night']})" if conf.get("night") else ""
+    verdict = "PROMOTED" if result.get("promoted") else "NOT PROMOTED"
+    head = [
+        f"**{verdict}** v{version}: {result.get('decision', '')}"[:300],
+        f"why this training ran{night}: {why}"[:300],
+    ]
+    gates = [
+        f"{g['name']}: {'passed' if g['passed'] else 'failed'}: {g['reason']}"
+        for g in result.get("gates", [])
+    ]
+    tail = [
+        " · ".join(
+            [
+                _link("MLflow training run", links.mlflow_run(experiment_id, run_id) if run_id else None),
+                _link(f"model v{version}", links.model_version(model, version)),
+            ]
+        )
+    ]
+    return _fit(head, gates, tail)
+
+
+def failed_note(dag_id: str, failed_tasks: list[str], conf: Mapping[str, Any], earlier: str | None) -> str:
+    """A failed run's note: which tasks failed, why the run was started, and what was decided before."""
+    lines = [f"**FAILED** {dag_id}: task(s) {', '.join(failed_tasks) or 'unknown'} failed (see their logs)"]
+    if conf.get("reason"):
+        lines.append(f"why this run started: {conf['reason']}")
+    if earlier:
+        lines.append(earlier)
+    return "\n".join(lines)[:MAX_NOTE]
+
+
+def experiment_of(run_id: str | None) -> str | None:
+    """The MLflow experiment id of `run_id` (for its UI link), None when it cannot be found."""
+    if not run_id:
+        return None
+    from mlflow import MlflowClient
+
+    try:
+        return str(MlflowClient().get_run(run_id).info.experiment_id)
+    except Exception:  # noqa: BLE001 - a missing link must not fail the task
+        return None
