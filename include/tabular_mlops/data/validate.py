@@ -108,17 +108,35 @@ def _describe_failure(res: dict[str, Any]) -> str:
     return f"{cfg['type']}{where}" + (f" ({', '.join(bits)})" if bits else "")
 
 
+# Held while a process reads or writes the GX project (checkpoint, validation results, Data Docs index): GX's file
+# stores write in place, so two nights validating at once (a backfill with several active runs) could read each
+# other's half-written validation result while rebuilding the Data Docs index.
+GX_LOCK_FILE = "uncommitted/.gx-project.lock"
+GX_LOCK_TIMEOUT_S = 600
+
+
+def gx_lock(params: Params, root: Path) -> Any:  # a filelock.FileLock
+    from filelock import FileLock
+
+    path = root / params.paths.expectations_dir / "gx" / GX_LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), timeout=GX_LOCK_TIMEOUT_S)
+
+
 def validate_batch(df: pd.DataFrame, params: Params, root: Path) -> ValidationOutcome:
-    """Run the checkpoint on a DataFrame and summarise it."""
-    context = gx_context(params, root)
-    result = _checkpoint(params, context).run(batch_parameters={"dataframe": df})
+    """Run the checkpoint on a DataFrame and summarise it (one process at a time per GX project)."""
+    import great_expectations  # noqa: F401 - the slow import happens before the lock, not while holding it
+
+    with gx_lock(params, root):
+        context = gx_context(params, root)
+        result = _checkpoint(params, context).run(batch_parameters={"dataframe": df})
+        docs = context.get_docs_sites_urls()
     described = result.describe_dict()
     failures = []
     for run_result in result.run_results.values():
         for res in run_result.to_json_dict()["results"]:
             if not res["success"]:
                 failures.append(_describe_failure(res))
-    docs = context.get_docs_sites_urls()
     return ValidationOutcome(
         success=bool(result.success),
         failures=failures,
