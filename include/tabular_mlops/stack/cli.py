@@ -91,22 +91,21 @@ def cmd_up(layout: Layout) -> int:
     sup = services.start_supervisord(layout, list(progs.values()))
     done(t)
 
-    t = step(f"MLflow tracking server on {layout.mlflow_url}")
+    # MLflow and the Evidently UI take a minute or more to import and bind on 2 busy cores, and nothing needs them
+    # before the first training: they start now and are awaited after Airflow is up (their start-up overlaps the
+    # Airflow database, the seeding and Airflow's own start).
+    t = step(
+        f"MLflow tracking server on {layout.mlflow_url} and Evidently UI on {layout.evidently_url} (in the background)"
+    )
     if not services.is_running(sup, MLFLOW):
         # Against "database is locked": WAL lets readers and the writer work at the same time (persists in the file).
         commands.wal(layout.mlflow_db)
-    state = services.ensure_program(
-        sup, layout, progs[MLFLOW], START_TIMEOUT[MLFLOW], f"MLflow at {layout.mlflow_url}/health"
-    )
-    say(f"    {state}; store {layout.mlflow_db} (WAL), artifacts {layout.mlflow_artifacts}")
-    timings["mlflow"] = time.monotonic() - t
-
-    t = step(f"Evidently UI on {layout.evidently_url}")
     workspace.mkdir(parents=True, exist_ok=True)
-    state = services.ensure_program(
-        sup, layout, progs[EVIDENTLY], START_TIMEOUT[EVIDENTLY], f"Evidently UI at {layout.evidently_url}"
+    say(
+        f"    MLflow {services.launch_program(sup, progs[MLFLOW])}; store {layout.mlflow_db} (WAL), artifacts {layout.mlflow_artifacts}"
     )
-    say(f"    {state}; workspace {workspace}")
+    say(f"    Evidently UI {services.launch_program(sup, progs[EVIDENTLY])}; workspace {workspace}")
+    background = time.monotonic()
 
     airflow_running = services.is_running(sup, AIRFLOW)
     if not airflow_running:
@@ -134,6 +133,16 @@ def cmd_up(layout: Layout) -> int:
     t = step(f"Airflow standalone on {layout.airflow_url} (LocalExecutor, SQLite metadata DB)")
     start_airflow(sup, layout, progs)
     timings["airflow"] = time.monotonic() - t
+
+    t = step("Waiting for MLflow and the Evidently UI (started in the background)")
+    services.wait_healthy(
+        sup, layout, progs[MLFLOW], START_TIMEOUT[MLFLOW], f"MLflow at {layout.mlflow_url}/health"
+    )
+    services.wait_healthy(
+        sup, layout, progs[EVIDENTLY], START_TIMEOUT[EVIDENTLY], f"Evidently UI at {layout.evidently_url}"
+    )
+    done(t, f"both healthy {fmt_duration(time.monotonic() - background)} after their launch; waited")
+    timings["mlflow+evidently wait"] = time.monotonic() - t
 
     api = airflow_api(layout)
     t = step("Waiting for the DAG processor to load the DAGs")
