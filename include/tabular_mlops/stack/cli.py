@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
@@ -12,7 +13,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tabular_mlops.orchestration import (
     DVC_POOL,
@@ -107,6 +108,11 @@ def cmd_up(layout: Layout) -> int:
     say(f"    Evidently UI {services.launch_program(sup, progs[EVIDENTLY])}; workspace {workspace}")
     background = time.monotonic()
 
+    # Seeding (two simulator processes) needs no Airflow: it runs while the Airflow database is prepared, the
+    # backfill created and Airflow started, and is awaited before the first night runs.
+    seeding = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed")
+    seeded = seeding.submit(_timed, bootstrap.seed, layout, params, dt.date.today())
+
     airflow_running = services.is_running(sup, AIRFLOW)
     if not airflow_running:
         services.check_port_free(progs[AIRFLOW])
@@ -114,15 +120,6 @@ def cmd_up(layout: Layout) -> int:
         commands.prepare_airflow_db(layout)
         done(t, "airflow db migrate + WAL + pool")
         timings["airflow db"] = time.monotonic() - t
-
-    t = step(
-        f"Seeding the source database ({params.simulate.history_days} days from "
-        f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day)"
-    )
-    bootstrap.seed_source(layout)
-    bootstrap.seed_live_days(layout, params, dt.date.today())
-    done(t)
-    timings["seed"] = time.monotonic() - t
 
     if not airflow_running:
         t = step(f"Backfill of {INGEST_DAG_ID} over the history (created before the scheduler starts)")
@@ -162,6 +159,20 @@ def cmd_up(layout: Layout) -> int:
         bootstrap.wait_for_dags(layout, api)
         done(t)
 
+    t = step(
+        f"Seeding the source database ({params.simulate.history_days} days from "
+        f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day; started in the background)"
+    )
+    try:
+        lines, seconds = seeded.result()
+    finally:
+        seeding.shutdown()
+    for line in lines:
+        say(line)
+    timings["seed (background)"] = seconds
+    done(t, f"seeded in {fmt_duration(seconds)}; waited")
+    timings["seed wait"] = time.monotonic() - t
+
     t = step(f"Backfill {INGEST_DAG_ID}: waiting for the nights to run")
     backfill.ensure(layout, api, params)
     done(t)
@@ -189,6 +200,11 @@ def cmd_up(layout: Layout) -> int:
     total = fmt_duration(time.monotonic() - t0)
     say("timings: " + ", ".join(f"{k} {fmt_duration(v)}" for k, v in timings.items()) + f"; total {total}")
     return 0
+
+
+def _timed(fn: Callable[..., list[str]], *args: object) -> tuple[list[str], float]:
+    started = time.monotonic()
+    return fn(*args), time.monotonic() - started
 
 
 def start_airflow(sup: Supervisor, layout: Layout, progs: dict[str, Program]) -> None:
