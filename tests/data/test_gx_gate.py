@@ -104,3 +104,34 @@ def test_validations_are_named_by_batch_and_listed_offline(gx_project, repo_para
     assert "FAILED" in failed_row and "age" in failed_row and "unexpected" in failed_row
     passed_row = next(row for row in page.split("<tr") if nights[0].isoformat() in row)
     assert "passed" in passed_row
+
+
+def test_validation_waits_for_the_gx_project_lock(gx_project, repo_params, monkeypatch):
+    """Nights of a backfill validate one at a time: while another process holds the GX project lock, a
+    validation waits (here: gives up after its timeout) and leaves the landed batch as it was."""
+    import subprocess
+    import sys
+    import time
+
+    from filelock import Timeout
+    from tabular_mlops.data import validate
+
+    lock = validate.gx_lock(repo_params, gx_project).lock_file
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import filelock, time; held = filelock.FileLock({lock!r}); held.acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(validate, "GX_LOCK_TIMEOUT_S", 1)
+        started = time.monotonic()
+        with pytest.raises(Timeout):
+            _ingest(gx_project, repo_params, "stable", 5)
+        assert time.monotonic() - started >= 1
+        landed = sorted((gx_project / repo_params.paths.landing_dir).rglob("*.parquet"))
+        assert landed and not any(gx_sidecar(p).exists() for p in landed if "2026-01-06" in p.name)
+    finally:
+        holder.kill()
+        holder.wait()
+    _ingest(gx_project, repo_params, "stable", 5)  # lock released: the same night validates

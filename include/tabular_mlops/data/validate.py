@@ -116,22 +116,40 @@ def _describe_failure(res: dict[str, Any]) -> str:
     return f"{cfg['type']}{where}" + (f" ({', '.join(bits)})" if bits else "")
 
 
+# Held while a process reads or writes the GX project (checkpoint, validation results, Data Docs index): GX's file
+# stores write in place, so two nights validating at once (a backfill with several active runs) could read each
+# other's half-written validation result while rebuilding the Data Docs index.
+GX_LOCK_FILE = "uncommitted/.gx-project.lock"
+GX_LOCK_TIMEOUT_S = 600
+
+
+def gx_lock(params: Params, root: Path) -> Any:  # a filelock.FileLock
+    from filelock import FileLock
+
+    path = root / params.paths.expectations_dir / "gx" / GX_LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), timeout=GX_LOCK_TIMEOUT_S)
+
+
 def validate_batch(
     df: pd.DataFrame, params: Params, root: Path, run_name: str | None = None
 ) -> ValidationOutcome:
-    """Run the checkpoint on a DataFrame and summarise it; `run_name` names the run in Data Docs."""
+    """Run the checkpoint on a DataFrame and summarise it (one process at a time per GX project); `run_name`
+    names the run in Data Docs."""
+    import great_expectations  # noqa: F401 - the slow import happens before the lock, not while holding it
     from great_expectations.core.run_identifier import RunIdentifier
 
-    context = gx_context(params, root)
-    run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)) if run_name else None
-    result = _checkpoint(params, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
+    with gx_lock(params, root):
+        context = gx_context(params, root)
+        run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)) if run_name else None
+        result = _checkpoint(params, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
+        docs = context.get_docs_sites_urls()
     described = result.describe_dict()
     failures = []
     for run_result in result.run_results.values():
         for res in run_result.to_json_dict()["results"]:
             if not res["success"]:
                 failures.append(_describe_failure(res))
-    docs = context.get_docs_sites_urls()
     return ValidationOutcome(
         success=bool(result.success),
         failures=failures,
@@ -161,15 +179,17 @@ def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id:
     frames = [pd.read_parquet(p) for p in snapshots]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     outcome = validate_batch(df, params, root, run_name=batch_id)
-    record_validation(
-        root / params.paths.expectations_dir,
-        batch_id,
-        params.schema.table,
-        suite_name(params),
-        outcome.success,
-        outcome.failures,
-        outcome_summary(outcome, params),
-    )
+    # The offline index is rebuilt from every batch's record: one writer at a time, as for GX's own stores.
+    with gx_lock(params, root):
+        record_validation(
+            root / params.paths.expectations_dir,
+            batch_id,
+            params.schema.table,
+            suite_name(params),
+            outcome.success,
+            outcome.failures,
+            outcome_summary(outcome, params),
+        )
     if outcome.success:
         summary = outcome_summary(outcome, params)
         for path in snapshots:

@@ -83,9 +83,28 @@ class DataNotOnRemoteError(RuntimeError):
 
 
 def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
-    """`dvc add` the raw folder (writes data.dvc) and push that version to the default remote."""
-    run_dvc(["add", "--quiet", str(raw_dir.relative_to(root))], root)
-    run_dvc(["push", "--quiet", DATA_DVC_FILE], root)
+    """`dvc add` the raw folder (writes data.dvc) and push that version to the default remote.
+
+    Both through DVC's Python API (`Repo.add` and `Repo.push`, what the two CLI commands call) in this process:
+    the same data.dvc bytes and remote objects, without starting two interpreters that import DVC (once per
+    ingested night; about 2 s of the serialised publish step on 2 cores, see benchmarks/RESULTS.md "First run").
+    A failure carries the command it stands for and DVC's own message, like `run_dvc`."""
+    from dvc.repo import Repo
+
+    target = str(raw_dir.relative_to(root))
+    # absolute paths: DVC resolves relative targets against the working directory, which is not the project's
+    with Repo(str(root)) as repo:
+        repo.scm_context.quiet = True  # as `--quiet`: no "git add data.dvc" hint in the task log
+        for args, call in (
+            (["add", target], lambda: repo.add([str(root / target)])),
+            (["push", DATA_DVC_FILE], lambda: repo.push(targets=[str(root / DATA_DVC_FILE)])),
+        ):
+            try:
+                call()
+            except Exception as exc:  # DVC raises many types: each fails the publish with its own message
+                raise DvcCommandError(
+                    f"`dvc {' '.join(args)}` failed in {root}: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def check_on_remote(root: Path) -> str:

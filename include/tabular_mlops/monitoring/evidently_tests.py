@@ -119,7 +119,8 @@ def drift_metrics(schema: SchemaConfig, monitor: MonitorConfig) -> list[Any]:
     key_psi = [
         ValueDrift(column=f, method=psi, threshold=monitor.psi_significant)
         for f in monitor.key_features
-        if methods.get(f) != psi
+        # A key feature the schema does not have (a params file reused for another table) has nothing to show.
+        if f in schema.feature_names and methods.get(f) != psi
     ]
     return [
         DataDriftPreset(

@@ -36,27 +36,28 @@ def load_params(layout: Layout) -> Params:
         raise StackError(str(exc)) from exc
 
 
-def seed_source(layout: Layout) -> None:
-    """The simulated history of params.yaml into var/source.db (a day is replaced, never duplicated)."""
+def seed_source(layout: Layout) -> str:
+    """The simulated history of params.yaml into var/source.db (a day is replaced, never duplicated); returns
+    what was written (`up` seeds while Airflow starts and prints it afterwards)."""
     url = f"sqlite:///{layout.source_db}"
     proc = commands.project_cli(
         layout, "simulate", "--db-url", url, what="seeding the source database", timeout=1800
     )
     try:
         info = json.loads(proc.stdout.strip().splitlines()[-1])
-        say(
+        return (
             f"    {info['rows']} rows, {info['days']} days {info['first_day']}..{info['last_day']} "
             f"(scenario {info['scenario']}) in {layout.source_db}"
         )
     except (ValueError, IndexError, KeyError):
-        say(f"    {proc.stdout.strip()[-300:]}")
+        return f"    {proc.stdout.strip()[-300:]}"
 
 
-def seed_live_days(layout: Layout, params: Params, today: dt.date) -> None:
+def seed_live_days(layout: Layout, params: Params, today: dt.date) -> str | None:
     """With `simulate.live_source`, the days tonight's runs read (today - label delay .. tomorrow) exist from the
-    start; the simulate_source DAG writes each next day from then on."""
+    start; the simulate_source DAG writes each next day from then on. Returns what was written."""
     if not params.simulate.live_source:
-        return
+        return None
     start = today - dt.timedelta(days=params.schema.label_delay_days)
     days = params.schema.label_delay_days + 2
     url = f"sqlite:///{layout.source_db}"
@@ -74,7 +75,13 @@ def seed_live_days(layout: Layout, params: Params, today: dt.date) -> None:
         what="seeding the live days of the source database",
         timeout=1800,
     )
-    say(f"    live days {start}..{start + dt.timedelta(days=days - 1)} (simulate.live_source)")
+    return f"    live days {start}..{start + dt.timedelta(days=days - 1)} (simulate.live_source)"
+
+
+def seed(layout: Layout, params: Params, today: dt.date) -> list[str]:
+    """The history and, with a live source, tonight's days; the lines to print."""
+    lines = [seed_source(layout), seed_live_days(layout, params, today)]
+    return [line for line in lines if line]
 
 
 def ensure_live_source(api: AirflowAPI, params: Params) -> None:

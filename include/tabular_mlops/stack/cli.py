@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
@@ -12,7 +13,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tabular_mlops.orchestration import (
     DVC_POOL,
@@ -91,22 +92,26 @@ def cmd_up(layout: Layout) -> int:
     sup = services.start_supervisord(layout, list(progs.values()))
     done(t)
 
-    t = step(f"MLflow tracking server on {layout.mlflow_url}")
+    # MLflow and the Evidently UI take a minute or more to import and bind on 2 busy cores, and nothing needs them
+    # before the first training: they start now and are awaited after Airflow is up (their start-up overlaps the
+    # Airflow database, the seeding and Airflow's own start).
+    t = step(
+        f"MLflow tracking server on {layout.mlflow_url} and Evidently UI on {layout.evidently_url} (in the background)"
+    )
     if not services.is_running(sup, MLFLOW):
         # Against "database is locked": WAL lets readers and the writer work at the same time (persists in the file).
         commands.wal(layout.mlflow_db)
-    state = services.ensure_program(
-        sup, layout, progs[MLFLOW], START_TIMEOUT[MLFLOW], f"MLflow at {layout.mlflow_url}/health"
-    )
-    say(f"    {state}; store {layout.mlflow_db} (WAL), artifacts {layout.mlflow_artifacts}")
-    timings["mlflow"] = time.monotonic() - t
-
-    t = step(f"Evidently UI on {layout.evidently_url}")
     workspace.mkdir(parents=True, exist_ok=True)
-    state = services.ensure_program(
-        sup, layout, progs[EVIDENTLY], START_TIMEOUT[EVIDENTLY], f"Evidently UI at {layout.evidently_url}"
+    say(
+        f"    MLflow {services.launch_program(sup, progs[MLFLOW])}; store {layout.mlflow_db} (WAL), artifacts {layout.mlflow_artifacts}"
     )
-    say(f"    {state}; workspace {workspace}")
+    say(f"    Evidently UI {services.launch_program(sup, progs[EVIDENTLY])}; workspace {workspace}")
+    background = time.monotonic()
+
+    # Seeding (two simulator processes) needs no Airflow: it runs while the Airflow database is prepared, the
+    # backfill created and Airflow started, and is awaited before the first night runs.
+    seeding = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed")
+    seeded = seeding.submit(_timed, bootstrap.seed, layout, params, dt.date.today())
 
     airflow_running = services.is_running(sup, AIRFLOW)
     if not airflow_running:
@@ -115,15 +120,6 @@ def cmd_up(layout: Layout) -> int:
         commands.prepare_airflow_db(layout)
         done(t, "airflow db migrate + WAL + pool")
         timings["airflow db"] = time.monotonic() - t
-
-    t = step(
-        f"Seeding the source database ({params.simulate.history_days} days from "
-        f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day)"
-    )
-    bootstrap.seed_source(layout)
-    bootstrap.seed_live_days(layout, params, dt.date.today())
-    done(t)
-    timings["seed"] = time.monotonic() - t
 
     if not airflow_running:
         t = step(f"Backfill of {INGEST_DAG_ID} over the history (created before the scheduler starts)")
@@ -134,6 +130,16 @@ def cmd_up(layout: Layout) -> int:
     t = step(f"Airflow standalone on {layout.airflow_url} (LocalExecutor, SQLite metadata DB)")
     start_airflow(sup, layout, progs)
     timings["airflow"] = time.monotonic() - t
+
+    t = step("Waiting for MLflow and the Evidently UI (started in the background)")
+    services.wait_healthy(
+        sup, layout, progs[MLFLOW], START_TIMEOUT[MLFLOW], f"MLflow at {layout.mlflow_url}/health"
+    )
+    services.wait_healthy(
+        sup, layout, progs[EVIDENTLY], START_TIMEOUT[EVIDENTLY], f"Evidently UI at {layout.evidently_url}"
+    )
+    done(t, f"both healthy {fmt_duration(time.monotonic() - background)} after their launch; waited")
+    timings["mlflow+evidently wait"] = time.monotonic() - t
 
     api = airflow_api(layout)
     t = step("Waiting for the DAG processor to load the DAGs")
@@ -152,6 +158,20 @@ def cmd_up(layout: Layout) -> int:
         start_airflow(sup, layout, progs)
         bootstrap.wait_for_dags(layout, api)
         done(t)
+
+    t = step(
+        f"Seeding the source database ({params.simulate.history_days} days from "
+        f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day; started in the background)"
+    )
+    try:
+        lines, seconds = seeded.result()
+    finally:
+        seeding.shutdown()
+    for line in lines:
+        say(line)
+    timings["seed (background)"] = seconds
+    done(t, f"seeded in {fmt_duration(seconds)}; waited")
+    timings["seed wait"] = time.monotonic() - t
 
     t = step(f"Backfill {INGEST_DAG_ID}: waiting for the nights to run")
     backfill.ensure(layout, api, params)
@@ -180,6 +200,11 @@ def cmd_up(layout: Layout) -> int:
     total = fmt_duration(time.monotonic() - t0)
     say("timings: " + ", ".join(f"{k} {fmt_duration(v)}" for k, v in timings.items()) + f"; total {total}")
     return 0
+
+
+def _timed(fn: Callable[..., list[str]], *args: object) -> tuple[list[str], float]:
+    started = time.monotonic()
+    return fn(*args), time.monotonic() - started
 
 
 def start_airflow(sup: Supervisor, layout: Layout, progs: dict[str, Program]) -> None:

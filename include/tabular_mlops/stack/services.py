@@ -86,17 +86,24 @@ def wait_healthy(sup: Supervisor, layout: Layout, program: Program, timeout: flo
     poll_until(ready, what=what, timeout=timeout, interval=2, log=log)
 
 
-def ensure_program(sup: Supervisor, layout: Layout, program: Program, timeout: float, what: str) -> str:
-    """Start the program unless supervisord already runs it, then wait until it is healthy."""
+def launch_program(sup: Supervisor, program: Program) -> str:
+    """Start the program unless supervisord already runs it, without waiting for its health check (the caller
+    does other work meanwhile, then calls `wait_healthy`)."""
     status = sup.status(program.name)
     if status is not None and status.state in (RUNNING, "STARTING", "BACKOFF"):
-        wait_healthy(sup, layout, program, timeout, what)
-        status = sup.status(program.name) or status  # a STARTING program has its pid once RUNNING
         return f"already running (pid {status.pid})"
     check_port_free(program)
-    started = sup.start(program.name)
+    return f"started (pid {sup.start(program.name).pid})"
+
+
+def ensure_program(sup: Supervisor, layout: Layout, program: Program, timeout: float, what: str) -> str:
+    """Start the program unless supervisord already runs it, then wait until it is healthy."""
+    state = launch_program(sup, program)
     wait_healthy(sup, layout, program, timeout, what)
-    return f"started (pid {started.pid})"
+    if state.startswith("already"):
+        status = sup.status(program.name)  # a STARTING program has its pid once RUNNING
+        return f"already running (pid {status.pid})" if status else state
+    return state
 
 
 def stop_all(layout: Layout) -> bool:
