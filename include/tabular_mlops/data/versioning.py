@@ -91,6 +91,9 @@ def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
     A failure carries the command it stands for and DVC's own message, like `run_dvc`."""
     from dvc.repo import Repo
 
+    # In-process DVC reads .dvc/config.local too: the environment's remote (scale-out: S3) is the one pushed to,
+    # as for every `run_dvc` command.
+    apply_env_remote(root, os.environ)
     target = str(raw_dir.relative_to(root))
     # absolute paths: DVC resolves relative targets against the working directory, which is not the project's
     with Repo(str(root)) as repo:
