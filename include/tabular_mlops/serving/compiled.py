@@ -29,10 +29,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabular_mlops.config import SchemaConfig
 from tabular_mlops.scoring import model_columns, model_frame
-
-
-class NotCompilableError(ValueError):
-    """The pipeline is not one this module can compile exactly; the message says which part."""
+from tabular_mlops.serving.compiled_trees import CompiledTrees, NotCompilableError, verify_trees
 
 
 @dataclass(frozen=True)
@@ -80,15 +77,17 @@ class CompiledPipeline:
     """The pipeline's `predict_proba` on `scoring.model_columns` arrays, with the preprocessing compiled (see the
     module docstring); `scoring.score_frame` calls `predict_proba_columns`."""
 
-    def __init__(self, pipeline: Pipeline, parts: list[_Numeric | _Categorical]) -> None:
-        self.pipeline, self.parts = pipeline, parts
+    def __init__(
+        self, pipeline: Pipeline, parts: list[_Numeric | _Categorical], trees: CompiledTrees | None = None
+    ) -> None:
+        self.pipeline, self.parts, self.trees = pipeline, parts, trees
         self.estimator = pipeline.steps[-1][1]
 
     def transform_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.hstack([part.transform(columns) for part in self.parts])
 
     def predict_proba_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.estimator.predict_proba(self.transform_columns(columns))
+        return (self.trees or self.estimator).predict_proba(self.transform_columns(columns))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """As the pipeline's, on a model frame (what `model_frame` returns)."""
@@ -189,6 +188,8 @@ def compile_pipeline(
         got = compiled.transform_columns(columns)
         if got.shape != expected.shape or got.dtype != expected.dtype or not np.array_equal(got, expected):
             return None, "pipeline scores: compiled preprocessing differs from the pipeline's on probe rows"
+        trees, trees_how = _trees(compiled.estimator, expected)
+        compiled = CompiledPipeline(pipeline, compiled.parts, trees)
         # Both ways the scoring function goes: the input arrays (online) and a model frame.
         reference = pipeline.predict_proba(frame)
         for scores in (compiled.predict_proba_columns(columns), compiled.predict_proba(frame)):
@@ -198,4 +199,15 @@ def compile_pipeline(
         return None, f"pipeline scores: not compiled ({exc})"
     except Exception as exc:  # noqa: BLE001 - whatever fails here, the pipeline itself still scores
         return None, f"pipeline scores: compiling failed ({type(exc).__name__}: {exc})"
-    return compiled, f"compiled preprocessing, equal to the pipeline on {len(frame)} probe rows"
+    return compiled, f"compiled preprocessing{trees_how}, equal to the pipeline on {len(frame)} probe rows"
+
+
+def _trees(estimator: Any, matrix: np.ndarray) -> tuple[CompiledTrees | None, str]:
+    """The estimator's trees compiled and verified on `matrix` (the transformed probe rows) and every split
+    boundary, or None (the estimator itself scores) and the reason, as text to append to how it scores."""
+    try:
+        trees = CompiledTrees(estimator)
+    except NotCompilableError as exc:
+        return None, f" (estimator not compiled: {exc})"
+    refused = verify_trees(trees, estimator, matrix)
+    return (None, f" (estimator not compiled: {refused})") if refused else (trees, " and trees")

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,14 +103,20 @@ class PredictionLogWriter:
             self.down_since, self.last_error = None, None
 
     def _take(self) -> list[dict[str, Any]]:
-        """Up to one batch: wait for the first row at most `flush_seconds`, then take what is already there."""
+        """Up to one batch: wait for the first row at most `flush_seconds`, then gather rows for up to
+        `flush_seconds` more. One insert (one commit) per interval instead of one per few requests: each insert
+        holds the GIL while SQLAlchemy builds it, and those pauses were the single-row latency tail."""
         try:
             rows = [self._queue.get(timeout=self.flush_seconds)]
         except queue.Empty:
             return []
-        while len(rows) < self.batch_rows:
+        deadline = time.monotonic() + self.flush_seconds
+        while len(rows) < self.batch_rows and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                rows.append(self._queue.get_nowait())
+                rows.append(self._queue.get(timeout=remaining))
             except queue.Empty:
                 break
         return rows

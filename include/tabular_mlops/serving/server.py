@@ -5,8 +5,10 @@ A service that cannot load any model exits at once with the reason instead of li
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 from pathlib import Path
 
 from tabular_mlops.config import Params
@@ -20,6 +22,11 @@ MLFLOW_HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
+
+# The prediction-log writer and the registry poller are threads: with Python's default 5 ms GIL switch interval, a
+# request that arrives while the writer builds a batch of inserts waits up to 5 ms for the event loop to run again,
+# which is the single-row p99. A 0.5 ms interval hands the GIL back ten times sooner.
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def build_service(params: Params, root: Path) -> ScoringService:
@@ -42,7 +49,11 @@ def serve(params: Params, root: Path, host: str | None = None, port: int | None 
     from tabular_mlops.serving.app import create_app
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     service = build_service(params, root)
+    # Everything loaded so far (libraries, the model) lives as long as the process: out of the collector's sight,
+    # a full collection no longer walks it in the middle of a request.
+    gc.freeze()
     bind_port = port or int(os.environ.get(ENV_PORT) or params.serving.port)
     # No access log: it costs per request and the metrics count every request anyway.
     uvicorn.run(create_app(service), host=host or params.serving.host, port=bind_port, access_log=False)
