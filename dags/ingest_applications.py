@@ -6,6 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import VALIDATED_SNAPSHOTS
+from tabular_mlops_airflow.extra_links import add_links, validation_links
 from tabular_mlops_airflow.settings import (
     DVC_POOL,
     SOURCE_CONN_ID,
@@ -111,7 +112,7 @@ def ingest_applications() -> None:
 
         return publish_validated(project_params(ROOT), Path(ROOT), validated)
 
-    version(validate(extract()))
+    version(add_links(validate(extract()), *validation_links(ROOT)))
 
 
 ingest_applications()

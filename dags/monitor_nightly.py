@@ -9,6 +9,7 @@ import datetime as dt
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
+from tabular_mlops_airflow.extra_links import add_links, monitoring_links
 from tabular_mlops_airflow.settings import (
     MONITORING_CONN_ID,
     RETRAIN_RUN_ID_TEMPLATE,
@@ -153,7 +154,7 @@ def monitor_nightly() -> None:
         decisions_log.record_trigger(log, _night(context), run_id)
         return run_id
 
-    decided = report_and_decide(join_labels(score()))
+    decided = add_links(report_and_decide(join_labels(score())), *monitoring_links(ROOT))
     route(decided) >> [trigger_retraining, EmptyOperator(task_id="keep_champion")]
     trigger_retraining >> record_trigger()
 

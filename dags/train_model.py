@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 from tabular_mlops_airflow.assets import CHAMPION_MODEL
+from tabular_mlops_airflow.extra_links import add_links, gate_links
 from tabular_mlops_airflow.settings import (
     DVC_POOL,
     MONITORING_CONN_ID,
@@ -88,6 +89,7 @@ def train_model() -> None:
 
             result["service_reload"] = request_reload(params.serving)
         run_id = registered.get("run_id")
+        result["run_id"] = run_id  # the training run, for the task's MLflow link
         note = training_note(
             {**context["dag_run"].conf, **context["params"]},
             result,
@@ -107,7 +109,7 @@ def train_model() -> None:
             )
         return result
 
-    gate_and_promote(register(reproduce_pipeline()))
+    add_links(gate_and_promote(register(reproduce_pipeline())), *gate_links(ROOT))
 
 
 train_model()

@@ -3,7 +3,8 @@
 The package writes the note (Markdown, at most `MAX_NOTE` characters: Airflow's dag_run_note column); the task
 pushes it to XCom under `RUN_NOTE_KEY`, and the plugin's listener copies it onto the DAG run when the run ends
 (the Task SDK has no database access, the scheduler does). Links point at the local stack's UIs (ports from
-MLOPS_*_PORT, the MLflow UI from MLFLOW_TRACKING_URI when it is a server); without a server a link is left out.
+MLOPS_*_PORT; the MLflow UI from MLOPS_MLFLOW_URL, else MLFLOW_TRACKING_URI when it is a server); without a server
+a link is left out. The tasks' extra links (plugins/) are built with the same `Links`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ class Links:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Links:
-        uri = environ.get("MLFLOW_TRACKING_URI", "")
+        # MLOPS_MLFLOW_URL: where a browser reaches the UI when the tasks track elsewhere (a container's host
+        # name, a database store read by a separate UI server).
+        uri = environ.get("MLOPS_MLFLOW_URL") or environ.get("MLFLOW_TRACKING_URI", "")
         mlflow = uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
         port = environ.get("MLOPS_EVIDENTLY_PORT", "8000")
         evidently = environ.get("MLOPS_EVIDENTLY_URL") or f"http://127.0.0.1:{port}"
@@ -46,6 +49,9 @@ class Links:
 
     def evidently_report(self, project_id: str, snapshot_id: str) -> str | None:
         return f"{self.evidently}/projects/{project_id}/reports/{snapshot_id}" if self.evidently else None
+
+    def evidently_dashboard(self, project_id: str) -> str | None:
+        return f"{self.evidently}/projects/{project_id}" if self.evidently else None
 
 
 def _link(label: str, url: str | None) -> str:
