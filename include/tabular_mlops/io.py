@@ -23,15 +23,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+def temp_sibling(path: Path) -> Path:
+    """A new, empty temporary file beside `path` (same folder, so `os.replace` onto `path` is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+    tmp = temp_sibling(path)
     try:
         df.to_parquet(tmp, index=False, engine="pyarrow")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
