@@ -23,21 +23,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def temp_sibling(path: Path) -> Path:
-    """A new, empty temporary file beside `path` (same folder, so `os.replace` onto `path` is atomic)."""
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    return Path(tmp)
-
-
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    tmp = temp_sibling(path)
     try:
         df.to_parquet(tmp, index=False, engine="pyarrow")
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,7 +26,6 @@ import pyarrow.parquet as pq
 
 from tabular_mlops.artifacts import snapshot_name
 from tabular_mlops.config import SchemaConfig, label_key
-from tabular_mlops.io import temp_sibling
 
 
 class TargetLabelError(ValueError):
@@ -142,6 +142,14 @@ def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     return df
 
 
+def _temp_beside(path: Path) -> Path:
+    """A new, empty temporary file beside `path` (same folder, so `os.replace` onto `path` is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
 def _write_day(chunks: Iterable[pd.DataFrame], schema: SchemaConfig, tmp: Path, unknown: Counter[str]) -> int:
     """Conform each chunk and append it to `tmp` as one row group; returns the rows written. Unknown target
     values are added to `unknown`: from the first one on nothing more is written, but every chunk is still read
@@ -184,7 +192,7 @@ def write_days(
     try:
         for day in days:
             path = out_dir / snapshot_name(day)
-            temps.append((temp_sibling(path), path))
+            temps.append((_temp_beside(path), path))
             rows += _write_day(chunks_of(day), schema, temps[-1][0], unknown)
         if unknown:
             raise _label_error(unknown, schema)

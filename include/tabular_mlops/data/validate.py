@@ -172,8 +172,9 @@ def outcome_summary(outcome: ValidationOutcome, params: Params) -> dict[str, Any
 
 
 def read_snapshots(paths: list[Path]) -> pd.DataFrame:
-    """The snapshots as one DataFrame, held once: the files are read into Arrow, joined without copying, and
-    converted column by column, each Arrow column freed once converted (not a frame per file plus their concat)."""
+    """The snapshots as one DataFrame, held once: the files are read into Arrow, joined without copying and
+    converted once (not a frame per file plus their concat). Consolidated blocks on purpose: GX on a frame of
+    one block per column (`split_blocks`) took 1.8x the CPU and a higher peak (benchmarks/RESULTS.md)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -181,7 +182,7 @@ def read_snapshots(paths: list[Path]) -> pd.DataFrame:
         return pd.DataFrame()
     # "default" promotion: an empty day written before types were fixed has null-typed text columns.
     table = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default")
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    return table.to_pandas()
 
 
 def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id: str) -> ValidationOutcome:
