@@ -286,6 +286,14 @@ class SimulateConfig:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class IngestConfig:
+    """How extraction reads the source: `chunk_rows` rows at a time, each chunk one Parquet row group, so its
+    memory stays flat whatever a day's size (at most 1M: one chunk must stay one row group)."""
+
+    chunk_rows: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] = 100_000
+
+
+@dataclass(frozen=True, config=_STRICT)
 class PathsConfig:
     raw_dir: Text
     landing_dir: Text
@@ -695,6 +703,7 @@ class Params:
     serving: ServingConfig
     dags: DagsConfig
     wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
+    ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 

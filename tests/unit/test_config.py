@@ -37,6 +37,8 @@ def test_repo_params_load(repo_params):
         (lambda r: r["monitor"].__setitem__("label_alpha", 1.5), "monitor.label_alpha"),
         (lambda r: r["monitor"].__setitem__("label_rate_max_change", -1.0), "monitor.label_rate_max_change"),
         (lambda r: r["paths"].pop("evidently_workspace"), "paths.evidently_workspace"),
+        (lambda r: r["ingest"].__setitem__("chunk_rows", 0), "ingest.chunk_rows"),
+        (lambda r: r["ingest"].__setitem__("chunk_rows", 2_000_000), "ingest.chunk_rows"),
     ],
 )
 def test_malformed_params_name_the_key(tmp_path, mutate, key):

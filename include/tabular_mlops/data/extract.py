@@ -2,23 +2,57 @@
 
 The run for interval [start, end) extracts the applications of [start - label_delay, end - label_delay):
 their labels have matured by the end of the interval, so a label is never read before it exists.
+
+A day is read and written in chunks (`ingest.chunk_rows`): each chunk is conformed to the schema's types and
+appended as one Parquet row group, so memory does not grow with the day's size. Row groups follow the day's own
+rows (chunk k holds rows k*chunk_rows.. of the day in (timestamp, id) order), so the bytes depend neither on how a
+backfill splits its intervals nor on the chunks' neighbours; a day smaller than a chunk is one row group, as a
+whole-frame `to_parquet` writes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tabular_mlops.artifacts import snapshot_name
 from tabular_mlops.config import SchemaConfig, label_key
-from tabular_mlops.io import atomic_write_parquet
 
 
 class TargetLabelError(ValueError):
     """The target holds values that are neither the positive nor a negative label; the message shows them."""
+
+
+def _label_error(unknown: Counter[str], schema: SchemaConfig) -> TargetLabelError:
+    """The error for unknown target values, counted (by repr) over every row read, the 10 first by repr shown."""
+    found = ", ".join(f"{v} ({n} row{'s' if n > 1 else ''})" for v, n in sorted(unknown.items())[:10])
+    return TargetLabelError(
+        f"target column '{schema.target_column}' holds {sum(unknown.values())} value(s) that are neither "
+        f"schema.positive_label {schema.positive_label!r} nor one of schema.negative_labels "
+        f"{list(schema.negative_labels)}: {found}"
+    )
+
+
+def _encode_target(values: pd.Series, schema: SchemaConfig) -> tuple[pd.Series, Counter[str]]:
+    """The target as 0/1 and the unknown values' counts (by repr); with unknown values the Series is meaningless."""
+    codes = schema.target_codes()
+    present = values[values.notna()]
+    keys = present.map(label_key)
+    unknown = present[~keys.isin(list(codes))]
+    out = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    if len(unknown):
+        return out, Counter(unknown.map(repr).value_counts().to_dict())
+    out[keys.index] = keys.map(codes).astype("int64")
+    return out, Counter()
 
 
 def encode_target(values: pd.Series, schema: SchemaConfig) -> pd.Series:
@@ -26,20 +60,9 @@ def encode_target(values: pd.Series, schema: SchemaConfig) -> pd.Series:
 
     Mapped once, where rows leave the source. Any other value raises TargetLabelError naming the values found
     and how many rows hold each, so a yes/no column is never silently nulled."""
-    codes = schema.target_codes()
-    present = values[values.notna()]
-    keys = present.map(label_key)
-    unknown = present[~keys.isin(list(codes))]
-    if len(unknown):
-        counts = unknown.map(repr).value_counts().sort_index()
-        found = ", ".join(f"{v} ({n} row{'s' if n > 1 else ''})" for v, n in counts.head(10).items())
-        raise TargetLabelError(
-            f"target column '{schema.target_column}' holds {len(unknown)} value(s) that are neither "
-            f"schema.positive_label {schema.positive_label!r} nor one of schema.negative_labels "
-            f"{list(schema.negative_labels)}: {found}"
-        )
-    out = pd.Series(pd.NA, index=values.index, dtype="Int64")
-    out[keys.index] = keys.map(codes).astype("int64")
+    out, unknown = _encode_target(values, schema)
+    if unknown:
+        raise _label_error(unknown, schema)
     return out
 
 
@@ -58,38 +81,138 @@ def _as_text(values: pd.Series) -> pd.Series:
     )
 
 
-def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
-    """Only the schema's columns, with stable dtypes from the schema and the target mapped to 0/1; a schema
-    column the source lacks stays absent (GX reports it). Other source columns are never copied."""
+def _kind(col: str, schema: SchemaConfig) -> str:
+    """How a schema column is stored: timestamp, target, id, text, int or float."""
+    if col == schema.timestamp_column:
+        return "timestamp"
+    if col == schema.target_column:
+        return "target"
+    if col == schema.id_column:
+        return "id"
+    spec = schema.feature(col)
+    if spec.is_categorical and not spec.integer_codes:
+        return "text"
+    return "int" if spec.type == "int" or spec.integer_codes else "float"
+
+
+# The Parquet type of each kind: fixed by the config, so every chunk (even one whose text column is all missing)
+# is written with the same types.
+_ARROW_TYPES = {
+    "timestamp": pa.timestamp("us"),
+    "target": pa.int64(),
+    "id": pa.string(),
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+}
+
+
+def arrow_schema(schema: SchemaConfig, columns: Iterable[str]) -> pa.Schema:
+    """The snapshot's Parquet schema for the schema columns the source holds (`columns`, in that order)."""
+    return pa.schema([pa.field(c, _ARROW_TYPES[_kind(c, schema)]) for c in columns])
+
+
+def _conform(batch: pd.DataFrame, schema: SchemaConfig) -> tuple[pd.DataFrame, Counter[str]]:
+    """`conform`, with unknown target values counted instead of raised (a chunked read counts them all)."""
     df = batch[[c for c in schema.columns if c in batch.columns]].copy()
-    specs = {f.name: f for f in schema.features}
+    unknown: Counter[str] = Counter()
     for col in df.columns:
-        spec = specs.get(col)
-        if col == schema.timestamp_column:
+        kind = _kind(col, schema)
+        if kind == "timestamp":
             df[col] = pd.to_datetime(df[col]).astype("datetime64[us]")
-        elif col == schema.target_column:
-            df[col] = encode_target(df[col], schema)
-        elif col == schema.id_column:
+        elif kind == "target":
+            df[col], unknown = _encode_target(df[col], schema)
+        elif kind == "id":
             df[col] = df[col].astype(object).where(df[col].notna(), None)
-        elif spec is not None and spec.is_categorical and not spec.integer_codes:
+        elif kind == "text":
             df[col] = _as_text(df[col])
-        elif spec is not None and (spec.type == "int" or spec.integer_codes):
+        elif kind == "int":
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
         else:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(np.float64)
-    return df.reset_index(drop=True)
+    return df.reset_index(drop=True), unknown
+
+
+def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
+    """Only the schema's columns, with stable dtypes from the schema and the target mapped to 0/1; a schema
+    column the source lacks stays absent (GX reports it). Other source columns are never copied."""
+    df, unknown = _conform(batch, schema)
+    if unknown:
+        raise _label_error(unknown, schema)
+    return df
+
+
+def _temp_beside(path: Path) -> Path:
+    """A new, empty temporary file beside `path` (same folder, so `os.replace` onto `path` is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def _write_day(chunks: Iterable[pd.DataFrame], schema: SchemaConfig, tmp: Path, unknown: Counter[str]) -> int:
+    """Conform each chunk and append it to `tmp` as one row group; returns the rows written. Unknown target
+    values are added to `unknown`: from the first one on nothing more is written, but every chunk is still read
+    so the error can count all of them."""
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for chunk in chunks:
+            df, bad = _conform(chunk, schema)
+            unknown.update(bad)
+            if unknown:
+                continue
+            table = pa.Table.from_pandas(df, schema=arrow_schema(schema, df.columns), preserve_index=False)
+            if writer is None:
+                # The options of `DataFrame.to_parquet`: a day in one chunk gives the bytes it gave.
+                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+            writer.write_table(table)  # one row group: chunk_rows <= 1M, below pyarrow's row group limit
+            rows += len(df)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None and not unknown:
+        raise ValueError(f"no chunk, not even an empty one, to write {tmp}")
+    return rows
+
+
+def write_days(
+    days: list[dt.date],
+    schema: SchemaConfig,
+    out_dir: Path,
+    chunks_of: Callable[[dt.date], Iterable[pd.DataFrame]],
+) -> tuple[list[Path], int]:
+    """One Parquet file per application day from that day's chunks (`chunks_of(day)`, at least one, maybe empty:
+    an empty day still gets a 0-row file); returns the paths and the rows written. Every day is written to a
+    temporary file and renamed only when all days are written: a failure (unknown labels in any chunk, a lost
+    connection) leaves no new or half-written file."""
+    temps: list[tuple[Path, Path]] = []
+    unknown: Counter[str] = Counter()
+    rows = 0
+    try:
+        for day in days:
+            path = out_dir / snapshot_name(day)
+            temps.append((_temp_beside(path), path))
+            rows += _write_day(chunks_of(day), schema, temps[-1][0], unknown)
+        if unknown:
+            raise _label_error(unknown, schema)
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [path for _, path in temps], rows
 
 
 def write_snapshots(
-    batch: pd.DataFrame, schema: SchemaConfig, days: list[dt.date], out_dir: Path
+    batch: pd.DataFrame, schema: SchemaConfig, days: list[dt.date], out_dir: Path, chunk_rows: int = 100_000
 ) -> list[Path]:
-    """One Parquet file per application day, written atomically; an empty day still gets a (0-row) file."""
-    df = conform(batch, schema)
-    day_of = pd.to_datetime(df[schema.timestamp_column]).dt.date
-    paths = []
-    for day in days:
-        part = df[day_of == day].reset_index(drop=True)
-        path = out_dir / snapshot_name(day)
-        atomic_write_parquet(path, part)
-        paths.append(path)
-    return paths
+    """`write_days` for rows already in memory (tests, fixtures): the same bytes as extracting them."""
+    day_of = pd.to_datetime(batch[schema.timestamp_column]).dt.date
+
+    def chunks_of(day: dt.date) -> list[pd.DataFrame]:
+        part = batch[day_of == day]
+        return [part.iloc[i : i + chunk_rows] for i in range(0, max(len(part), 1), chunk_rows)]
+
+    return write_days(days, schema, out_dir, chunks_of)[0]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabular_mlops.artifacts import Tag
 from tabular_mlops.config import Params
 from tabular_mlops.data.publish import publish_snapshots
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # extract/source (pandas, SQLAlchemy, pyarrow) and validate (pandas, GX) are imported by the functions that use
 # them: the `version` task, which holds the one-slot dvc_repo pool while its process starts, then imports only
@@ -21,19 +26,26 @@ def batch_id(start: dt.date, end: dt.date) -> str:
 def extract_interval(
     params: Params, root: Path, db_url: str, start: dt.date, end: dt.date, conn_id: str = "source_db"
 ) -> dict:
-    """Extract the applications whose labels matured in [start, end) into the landing area."""
+    """Extract the applications whose labels matured in [start, end) into the landing area, a day at a time and
+    `ingest.chunk_rows` rows at a time."""
     from tabular_mlops.data import extract, source
 
     days = extract.application_days(params.schema.label_delay_days, start, end)
     engine = source.connect(db_url, conn_id=conn_id)
-    first = dt.datetime.combine(days[0], dt.time())
-    batch = source.read_window(engine, params.schema, first, first + dt.timedelta(days=len(days)), conn_id)
+    chunk_rows = params.ingest.chunk_rows
+
+    def chunks_of(day: dt.date) -> Iterator[pd.DataFrame]:
+        first = dt.datetime.combine(day, dt.time())
+        return source.iter_window(
+            engine, params.schema, first, first + dt.timedelta(days=1), chunk_rows, conn_id
+        )
+
     landing = root / params.paths.landing_dir / batch_id(start, end)
-    paths = extract.write_snapshots(batch, params.schema, days, landing)
+    paths, rows = extract.write_days(days, params.schema, landing, chunks_of)
     return {
         "batch_id": batch_id(start, end),
         "application_days": [d.isoformat() for d in days],
-        "rows": len(batch),
+        "rows": rows,
         "paths": [str(p) for p in paths],
     }
 

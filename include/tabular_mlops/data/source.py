@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,9 @@ def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.D
     return len(records)
 
 
-def read_window(
-    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str = "source_db"
-) -> pd.DataFrame:
-    """The schema's columns of the rows with start <= timestamp < end, in a stable order (timestamp, id) so output
-    bytes are repeatable. Other columns of the source table are never read; a schema column the table lacks is
-    left out here and reported by validation."""
+def _window_query(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str
+) -> sa.Select[Any]:
     metadata = sa.MetaData()
     try:
         table = sa.Table(schema.table, metadata, autoload_with=engine)
@@ -114,6 +112,32 @@ def read_window(
             )
     ts = table.c[schema.timestamp_column]
     columns = [table.c[c] for c in schema.columns if c in table.c]
-    query = sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
+    return sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
+
+
+def read_window(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str = "source_db"
+) -> pd.DataFrame:
+    """The schema's columns of the rows with start <= timestamp < end, in a stable order (timestamp, id) so output
+    bytes are repeatable. Other columns of the source table are never read; a schema column the table lacks is
+    left out here and reported by validation."""
+    query = _window_query(engine, schema, start, end, conn_id)
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+def iter_window(
+    engine: sa.Engine,
+    schema: SchemaConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    chunk_rows: int,
+    conn_id: str = "source_db",
+) -> Iterator[pd.DataFrame]:
+    """`read_window` in chunks of at most `chunk_rows` rows, same rows in the same order; an empty window gives
+    one empty chunk with the columns. The rows stay in the database until asked for: a server-side cursor where
+    the driver has one (`stream_results`, e.g. psycopg2's named cursor), SQLite's cursor steps lazily anyway."""
+    query = _window_query(engine, schema, start, end, conn_id)
+    with engine.connect() as conn:
+        streaming = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+        yield from pd.read_sql(query, streaming, chunksize=chunk_rows)

@@ -171,14 +171,26 @@ def outcome_summary(outcome: ValidationOutcome, params: Params) -> dict[str, Any
     }
 
 
+def read_snapshots(paths: list[Path]) -> pd.DataFrame:
+    """The snapshots as one DataFrame, held once: the files are read into Arrow, joined without copying and
+    converted once (not a frame per file plus their concat). Consolidated blocks on purpose: GX on a frame of
+    one block per column (`split_blocks`) took 1.8x the CPU and a higher peak (benchmarks/RESULTS.md)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not paths:
+        return pd.DataFrame()
+    # "default" promotion: an empty day written before types were fixed has null-typed text columns.
+    table = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default")
+    return table.to_pandas()
+
+
 def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id: str) -> ValidationOutcome:
     """Validate the landed snapshots as one batch. Pass: write each one's GX summary beside it (they stay staged
     until the `version` task publishes them). Fail: move them to quarantine/<batch_id>/ with the validation result,
     then raise ValidationFailedError. A published snapshot of the same day is never touched here: a failed or
     empty re-run of a night cannot remove what an earlier run validated."""
-    frames = [pd.read_parquet(p) for p in snapshots]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    outcome = validate_batch(df, params, root, run_name=batch_id)
+    outcome = validate_batch(read_snapshots(snapshots), params, root, run_name=batch_id)
     # The offline index is rebuilt from every batch's record: one writer at a time, as for GX's own stores.
     with gx_lock(params, root):
         record_validation(

@@ -9,13 +9,8 @@ DAY = dt.date(2026, 1, 1)
 
 
 @pytest.fixture()
-def db(tmp_path, repo_params):
-    url = f"sqlite:///{tmp_path / 'src.db'}"
-    engine = source.connect(url)
-    for i in range(3):
-        day = DAY + dt.timedelta(days=i)
-        source.write_day(engine, repo_params.schema, day, generate_day(day, 300, 11))
-    return url, engine
+def db(simulated_source):
+    return simulated_source(days=3, rows=300)
 
 
 def test_write_day_replaces_rather_than_duplicates(db, repo_params):
