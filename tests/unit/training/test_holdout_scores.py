@@ -18,7 +18,8 @@ def _holdout(tmp_path, params):
     for i in range(params.preprocess.window_days):
         day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
         atomic_write_parquet(
-            tmp_path / "data" / f"applied_date={day}.parquet", conform(generate_day(day, 60, 3), params.schema)
+            tmp_path / "data" / f"applied_date={day}.parquet",
+            conform(generate_day(day, 60, 3), params.schema),
         )
     split_window(params, tmp_path)
     return tmp_path / "processed" / "holdout.parquet"
