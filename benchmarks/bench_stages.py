@@ -43,6 +43,7 @@ copied params.yaml (so its `train.max_rows` / `train.refit_on`), and `gate.champ
 the holdout a row group at a time (what a gate with a champion adds):
 
     OMP_NUM_THREADS=1 python benchmarks/bench_stages.py --window 45 --rows 100000 --threads 1
+    OMP_NUM_THREADS=1 python benchmarks/bench_stages.py --window 45 --rows 1000000 --threads 1 --distinct-days 5
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ COPY = ["params.yaml", "dvc.yaml", ".dvc/config", "requirements.txt", "include"]
 FIRST_DAY = dt.date(2026, 1, 1)
 PER_DAY = ["simulate.generate", "simulate.write", "extract", "validate", "version"]
 WINDOW = ["preprocess", "train", "evaluate", "register", "gate", "gate.champion"]
-SNAPSHOT = ["snapshot.write"]
+SNAPSHOT = ["snapshot.write", "snapshot.copy"]
 ONCE = ["setup.imports", "setup.mlflow_db"]
 
 
@@ -302,7 +303,7 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
     finish(rec, params, tmp, out, keep, rows_per_day=rows, days=days, code=state)
 
 
-def window_worker(rows: int, days: int, holdout_days: int, out: Path, keep: bool) -> None:
+def window_worker(rows: int, days: int, holdout_days: int, distinct: int, out: Path, keep: bool) -> None:
     """The training DAG's stages on a `days`-day window whose snapshots are written straight into data/ as
     Parquet (simulate.generate_day + extract.conform, as ingestion leaves them; no source DB, no GX, no DVC)."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-window-{rows}-"))
@@ -326,13 +327,31 @@ def window_worker(rows: int, days: int, holdout_days: int, out: Path, keep: bool
 
     params = load_project(rec, tmp)
 
+    raw = tmp / params.paths.raw_dir
+    ts, ids = params.schema.timestamp_column, params.schema.id_column
+
     def snapshot(day: dt.date) -> None:
         batch = simulate.generate_day(day, rows, params.simulate.seed, "stable")
-        atomic_write_parquet(tmp / params.paths.raw_dir / snapshot_name(day), conform(batch, params.schema))
+        atomic_write_parquet(raw / snapshot_name(day), conform(batch, params.schema))
 
-    for i in range(days):
-        day = FIRST_DAY + dt.timedelta(days=i)
-        rec.run("snapshot.write", snapshot, day, day=day.isoformat())
+    def copy(day: dt.date, of: dt.date) -> None:
+        """Day `of`'s applications moved to `day` (timestamps and ids), written as day's snapshot."""
+        import pandas as pd
+
+        batch = pd.read_parquet(raw / snapshot_name(of))
+        batch[ts] = batch[ts] + pd.Timedelta(days=(day - of).days)
+        batch[ids] = batch[ids].str.replace(f"{of:%Y%m%d}-", f"{day:%Y%m%d}-", regex=False)
+        atomic_write_parquet(raw / snapshot_name(day), batch)
+
+    all_days = [FIRST_DAY + dt.timedelta(days=i) for i in range(days)]
+    # Every holdout day and the first `distinct` training days are generated; with --distinct-days the other
+    # training days are copies of those (generating 1M rows costs ~10 s of CPU a day), never of a holdout day.
+    generated = set(all_days[-holdout_days:]) | set(all_days[: distinct or days])
+    for i, day in enumerate(all_days):
+        if day in generated:
+            rec.run("snapshot.write", snapshot, day, day=day.isoformat())
+        else:
+            rec.run("snapshot.copy", copy, day, all_days[i % distinct], day=day.isoformat())
 
     finish(rec, params, tmp, out, keep, mode="window", rows_per_day=rows, days=days, code=state)
 
@@ -527,12 +546,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--holdout-days", type=int, default=10, help="window mode: preprocess.holdout_days (default 10)"
     )
+    parser.add_argument(
+        "--distinct-days",
+        type=int,
+        default=0,
+        metavar="K",
+        help="window mode: generate only the holdout days and the first K training days, the other training "
+        "days are copies of those moved to their date (default 0: generate every day)",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None and args.window:
-        window_worker(args.worker, args.window, args.holdout_days, args.out, args.keep)
+        window_worker(args.worker, args.window, args.holdout_days, args.distinct_days, args.out, args.keep)
         return 0
     if args.worker is not None:
         worker(args.worker, args.days, args.out, args.keep)
@@ -568,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
             ] + (["--keep"] if args.keep else [])
             if args.window:
                 cmd += ["--window", str(args.window), "--holdout-days", str(args.holdout_days)]
+                cmd += ["--distinct-days", str(args.distinct_days)]
             deadline = time.monotonic() + args.wait_idle
             while os.getloadavg()[0] >= 1 and time.monotonic() < deadline:
                 time.sleep(5)
