@@ -35,6 +35,15 @@ a lot (OpenMP threads waiting for busy cores).
     python benchmarks/bench_stages.py --rows 10000 --days 3 --json /tmp/bench.json
     python benchmarks/bench_stages.py --threads 1 --wait-idle 120   # one OpenMP thread per process
     python benchmarks/bench_stages.py --from-json /tmp/bench.json   # re-print the tables of a saved run
+
+Window mode (issue 13's scale): a `--window`-day window (default holdout 10 days, as params.yaml) at each size,
+its snapshots written straight into data/ as Parquet (`snapshot.write` = simulate.generate_day + extract.conform
++ one Parquet file; no source DB, GX or DVC), then preprocess, train, evaluate, register and gate with the
+copied params.yaml (so its `train.max_rows` / `train.refit_on`), and `gate.champion` = the champion scored on
+the holdout a row group at a time (what a gate with a champion adds):
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_stages.py --window 45 --rows 100000 --threads 1
+    OMP_NUM_THREADS=1 python benchmarks/bench_stages.py --window 45 --rows 1000000 --threads 1 --distinct-days 5
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ COPY = ["params.yaml", "dvc.yaml", ".dvc/config", "requirements.txt", "include"]
 FIRST_DAY = dt.date(2026, 1, 1)
 PER_DAY = ["simulate.generate", "simulate.write", "extract", "validate", "version"]
 WINDOW = ["preprocess", "train", "evaluate", "register", "gate", "gate.champion"]
+SNAPSHOT = ["snapshot.write", "snapshot.copy"]
 ONCE = ["setup.imports", "setup.mlflow_db"]
 
 
@@ -118,7 +128,7 @@ class Recorder:
 # --------------------------------------------------------------------------- worker: one size, one process
 
 
-def make_project(tmp: Path, days: int) -> None:
+def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
     import yaml
 
     for rel in COPY:
@@ -133,7 +143,7 @@ def make_project(tmp: Path, days: int) -> None:
             shutil.copy2(src, dst)
     raw = yaml.safe_load((tmp / "params.yaml").read_text())
     raw["preprocess"]["window_days"] = days
-    raw["preprocess"]["holdout_days"] = 1
+    raw["preprocess"]["holdout_days"] = holdout_days
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     (tmp / ".gitignore").write_text("/var/\n/source.db\n/mlflow.db\n")
     git = [
@@ -162,15 +172,81 @@ def code_state() -> dict:
     }
 
 
-def worker(rows: int, days: int, out: Path, keep: bool) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{rows}-"))
-    state = code_state()
-    make_project(tmp, days)
+def enter_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
+    """Make the throw-away project and point this process (package, MLflow, project dir) at it."""
+    make_project(tmp, days, holdout_days)
     os.environ["MLOPS_PROJECT_DIR"] = str(tmp)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.chdir(tmp)
     sys.path.insert(0, str(tmp / "include"))
+
+
+def load_project(rec: Recorder, tmp: Path):  # -> tabular_mlops.config.Params
+    import tabular_mlops
+    from tabular_mlops.config import load_params
+    from tabular_mlops.training.tracking import configure_mlflow
+
+    assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
+    params = load_params(tmp / "params.yaml")
+    rec.run(
+        "setup.mlflow_db", configure_mlflow, tmp / params.paths.mlflow_dir, params.registry.experiment_name
+    )
+    return params
+
+
+def retraining(rec: Recorder, params, tmp: Path) -> dict:
+    """preprocess, train, evaluate, register, gate on the project's data/, then the champion scored on the
+    holdout a row group at a time (what the gate adds once a champion exists)."""
+    import mlflow
+    import sqlalchemy as sa
+    import tabular_mlops
+    from tabular_mlops.artifacts import HOLDOUT_FILE
+    from tabular_mlops.scoring import load_champion
+    from tabular_mlops.training import evaluate, preprocess, registry, train
+    from tabular_mlops.training.holdout_scores import score_part
+
+    window = rec.run("preprocess", preprocess.split_window, params, tmp)
+    info = rec.run("train", train.train, params, tmp)
+    holdout = rec.run("evaluate", evaluate.evaluate, params, tmp)
+    reg = rec.run("register", registry.register_challenger, params, tmp)
+    ledger = sa.create_engine(f"sqlite:///{tmp / 'monitoring.db'}")
+    gate = rec.run("gate", registry.promote_if_better, params, tmp, str(reg["version"]), ledger, "bench")
+    champion_note = "no champion (gate failed): not measured"
+    if gate["promoted"]:
+        name, path = params.registry.model_name, tmp / params.paths.processed_dir / HOLDOUT_FILE
+        rec.run("gate.champion", lambda: score_part(load_champion(name).model, path, params.schema))
+        champion_note = "measured"
+    run = mlflow.get_run(info["run_id"]).data.metrics
+    return {
+        "project": str(tmp),
+        "package_file": tabular_mlops.__file__,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "train_max_rows": params.train.max_rows,
+        "train_refit_on": params.train.refit_on,
+        "rows_search": run.get("rows_search"),
+        "rows_refit": run.get("rows_refit"),
+        "window": window,
+        "best_candidate": info["best_candidate"],
+        "holdout_roc_auc": round(holdout["roc_auc"], 4),
+        "gate_decision": gate["decision"],
+        "gate_reasons": [g["reason"] for g in gate["gates"]],
+        "gate_champion": champion_note,
+    }
+
+
+def finish(rec: Recorder, params, tmp: Path, out: Path, keep: bool, **head) -> None:
+    """Retrain on the project's data/, write the measurements to `out`, drop the project unless `keep`."""
+    result = {**head, **retraining(rec, params, tmp), "records": rec.records}
+    out.write_text(json.dumps(result, indent=2, default=str))
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def worker(rows: int, days: int, out: Path, keep: bool) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{rows}-"))
+    state = code_state()
+    enter_project(tmp, days)
     rec = Recorder()
 
     def imports() -> None:
@@ -184,17 +260,9 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
 
     print(f"[{rows:,} rows/day x {days} days] project {tmp}", flush=True)
     rec.run("setup.imports", imports)
-    import tabular_mlops
-    from tabular_mlops.config import load_params
     from tabular_mlops.data import ingest, simulate, source
-    from tabular_mlops.training import evaluate, preprocess, registry, train
-    from tabular_mlops.training.tracking import configure_mlflow
 
-    assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
-    params = load_params(tmp / "params.yaml")
-    rec.run(
-        "setup.mlflow_db", configure_mlflow, tmp / params.paths.mlflow_dir, params.registry.experiment_name
-    )
+    params = load_project(rec, tmp)
 
     db_url = f"sqlite:///{tmp / 'source.db'}"
     engine = source.connect(db_url)
@@ -232,46 +300,73 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
         )
         rec.run("version", ingest.publish_validated, params, tmp, validated, day=day.isoformat())
 
-    window = rec.run("preprocess", preprocess.split_window, params, tmp)
-    info = rec.run("train", train.train, params, tmp)
-    holdout = rec.run("evaluate", evaluate.evaluate, params, tmp)
-    reg = rec.run("register", registry.register_challenger, params, tmp)
-    import sqlalchemy as sa
+    finish(rec, params, tmp, out, keep, rows_per_day=rows, days=days, code=state)
 
-    ledger = sa.create_engine(f"sqlite:///{tmp / 'monitoring.db'}")
-    gate = rec.run("gate", registry.promote_if_better, params, tmp, str(reg["version"]), ledger, "bench")
-    champion_note = "no champion (gate failed): not measured"
-    if gate["promoted"]:
+
+def in_child(fn, *args) -> None:
+    """`fn(*args)` in a forked child process; an error if it fails."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=fn, args=args)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"{fn.__name__}{args} failed in a child process (exit {child.exitcode})")
+
+
+def window_worker(rows: int, days: int, holdout_days: int, distinct: int, out: Path, keep: bool) -> None:
+    """The training DAG's stages on a `days`-day window whose snapshots are written straight into data/ as
+    Parquet (simulate.generate_day + extract.conform, as ingestion leaves them; no source DB, no GX, no DVC)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-window-{rows}-"))
+    state = code_state()
+    enter_project(tmp, days, holdout_days)
+    (tmp / ".gitignore").write_text("/var/\n/mlflow.db\n/data/\n/processed/\n/models/\n")
+    rec = Recorder()
+
+    def imports() -> None:
+        import mlflow  # noqa: F401
+        import pandas  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+        import tabular_mlops.training.registry  # noqa: F401
+
+    print(f"[{rows:,} rows/day x {days}-day window] project {tmp}", flush=True)
+    rec.run("setup.imports", imports)
+    from tabular_mlops.artifacts import snapshot_name
+    from tabular_mlops.data import simulate
+    from tabular_mlops.data.extract import conform
+    from tabular_mlops.io import atomic_write_parquet
+
+    params = load_project(rec, tmp)
+
+    raw = tmp / params.paths.raw_dir
+    ts, ids = params.schema.timestamp_column, params.schema.id_column
+
+    def snapshot(day: dt.date) -> None:
+        batch = simulate.generate_day(day, rows, params.simulate.seed, "stable")
+        atomic_write_parquet(raw / snapshot_name(day), conform(batch, params.schema))
+
+    def copy(day: dt.date, of: dt.date) -> None:
+        """Day `of`'s applications moved to `day` (timestamps and ids), written as day's snapshot."""
         import pandas as pd
-        from tabular_mlops.artifacts import HOLDOUT_FILE
-        from tabular_mlops.scoring import load_champion
 
-        hold = pd.read_parquet(tmp / params.paths.processed_dir / HOLDOUT_FILE)
-        name = params.registry.model_name
-        rec.run(
-            "gate.champion",
-            lambda: registry.holdout_metrics(load_champion(name).model, hold, params),
-        )
-        champion_note = "measured"
+        batch = pd.read_parquet(raw / snapshot_name(of))
+        batch[ts] = batch[ts] + pd.Timedelta(days=(day - of).days)
+        batch[ids] = batch[ids].str.replace(f"{of:%Y%m%d}-", f"{day:%Y%m%d}-", regex=False)
+        atomic_write_parquet(raw / snapshot_name(day), batch)
 
-    result = {
-        "rows_per_day": rows,
-        "days": days,
-        "project": str(tmp),
-        "package_file": tabular_mlops.__file__,
-        "code": state,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "window": window,
-        "best_candidate": info["best_candidate"],
-        "holdout_roc_auc": round(holdout["roc_auc"], 4),
-        "gate_decision": gate["decision"],
-        "gate_reasons": [g["reason"] for g in gate["gates"]],
-        "gate_champion": champion_note,
-        "records": rec.records,
-    }
-    out.write_text(json.dumps(result, indent=2, default=str))
-    if not keep:
-        shutil.rmtree(tmp, ignore_errors=True)
+    all_days = [FIRST_DAY + dt.timedelta(days=i) for i in range(days)]
+    # Every holdout day and the first `distinct` training days are generated; with --distinct-days the other
+    # training days are copies of those (generating 1M rows costs ~10 s of CPU a day), never of a holdout day.
+    generated = set(all_days[-holdout_days:]) | set(all_days[: distinct or days])
+    for i, day in enumerate(all_days):
+        # In a forked child: what writing leaves behind in the heap (freed but not returned to the OS) would
+        # otherwise count towards the peak RSS of the stages measured after it. Its CPU counts as child CPU.
+        if day in generated:
+            rec.run("snapshot.write", in_child, snapshot, day, day=day.isoformat())
+        else:
+            rec.run("snapshot.copy", in_child, copy, day, all_days[i % distinct], day=day.isoformat())
+
+    finish(rec, params, tmp, out, keep, mode="window", rows_per_day=rows, days=days, code=state)
 
 
 # --------------------------------------------------------------------------- parent: run sizes, print tables
@@ -297,6 +392,7 @@ def summarise(result: dict) -> dict[str, dict]:
             "cpu_seconds": statistics.fmean(r["cpu_seconds"] + r["child_cpu_seconds"] for r in recs),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in recs),
             "per_day": [r["seconds"] for r in recs] if stage in PER_DAY else None,
+            "total_seconds": sum(r["seconds"] for r in recs),
         }
     return out
 
@@ -304,9 +400,9 @@ def summarise(result: dict) -> dict[str, dict]:
 def render(results: list[dict]) -> str:
     sizes = [_label(r["rows_per_day"]) for r in results]
     summaries = [summarise(r) for r in results]
-    stages = [s for s in ONCE + PER_DAY + WINDOW if any(s in m for m in summaries)]
+    stages = [s for s in ONCE + PER_DAY + SNAPSHOT + WINDOW if any(s in m for m in summaries)]
     notes = (
-        {s: "per day, mean" for s in PER_DAY}
+        {s: "per day, mean" for s in PER_DAY + SNAPSHOT}
         | {s: "whole window" for s in WINDOW}
         | {s: "once per process" for s in ONCE}
     )
@@ -354,10 +450,23 @@ def render(results: list[dict]) -> str:
         + " |"
     )
 
+    retrain = [[x for x in recs if x["stage"] in WINDOW and x["stage"] != "gate.champion"] for recs in staged]
+    lines.append(
+        f"| {'retraining':<18} | {'preprocess..gate':<16} | "
+        + " | ".join(f"{sum(x['seconds'] for x in recs):>9.1f}" for recs in retrain)
+        + " | "
+        + " | ".join(
+            f"{sum(x['cpu_seconds'] + x['child_cpu_seconds'] for x in recs):>10.1f}" for recs in retrain
+        )
+        + " | "
+        + " | ".join(f"{max((x['peak_rss_mib'] for x in recs), default=0):>9.0f}" for recs in retrain)
+        + " |"
+    )
     detail = ["", "Per-day seconds (day 1, day 2, ...):"]
     for size, m in zip(sizes, summaries, strict=True):
         parts = [f"{s} " + "/".join(f"{v:.2f}" for v in m[s]["per_day"]) for s in PER_DAY if s in m]
-        detail.append(f"  {size:>4}: " + "; ".join(parts))
+        if parts:
+            detail.append(f"  {size:>4}: " + "; ".join(parts))
     detail.append(
         "Code: "
         + ", ".join(
@@ -382,6 +491,12 @@ def render(results: list[dict]) -> str:
             f"{_label(r['rows_per_day'])} {r['days']} days = {r['window']['train_rows']:,} train + "
             f"{r['window']['holdout_rows']:,} holdout rows, holdout ROC AUC {r['holdout_roc_auc']}, "
             f"gate: {r['gate_decision']}"
+            + (
+                f"; train.max_rows {r['train_max_rows']}, refit_on {r['train_refit_on']}: searched "
+                f"{r['rows_search']:,.0f}, refitted {r['rows_refit']:,.0f} rows"
+                if r.get("mode") == "window"
+                else ""
+            )
             for r in results
         )
     )
@@ -434,10 +549,31 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="only print the tables of an earlier run saved with --json",
     )
+    parser.add_argument(
+        "--window",
+        type=int,
+        metavar="DAYS",
+        help="window mode: DAYS snapshots written straight into data/ as Parquet, then preprocess, train, "
+        "evaluate, register, gate on that window (e.g. --window 45 --rows 100000 1000000)",
+    )
+    parser.add_argument(
+        "--holdout-days", type=int, default=10, help="window mode: preprocess.holdout_days (default 10)"
+    )
+    parser.add_argument(
+        "--distinct-days",
+        type=int,
+        default=0,
+        metavar="K",
+        help="window mode: generate only the holdout days and the first K training days, the other training "
+        "days are copies of those moved to their date (default 0: generate every day)",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.worker is not None and args.window:
+        window_worker(args.worker, args.window, args.holdout_days, args.distinct_days, args.out, args.keep)
+        return 0
     if args.worker is not None:
         worker(args.worker, args.days, args.out, args.keep)
         return 0
@@ -470,6 +606,9 @@ def main(argv: list[str] | None = None) -> int:
                 "--out",
                 str(out),
             ] + (["--keep"] if args.keep else [])
+            if args.window:
+                cmd += ["--window", str(args.window), "--holdout-days", str(args.holdout_days)]
+                cmd += ["--distinct-days", str(args.distinct_days)]
             deadline = time.monotonic() + args.wait_idle
             while os.getloadavg()[0] >= 1 and time.monotonic() < deadline:
                 time.sleep(5)

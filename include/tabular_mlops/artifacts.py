@@ -52,6 +52,8 @@ HOLDOUT_FILE = "holdout.parquet"  # in paths.processed_dir
 WINDOW_FILE = "window.json"  # in paths.processed_dir
 RUN_FILE = "run.json"  # in paths.model_dir: the training run that `register` picks up
 HOLDOUT_METRICS_FILE = "holdout.json"  # in paths.metrics_dir
+# In paths.model_dir: the run's score for every holdout row (written by evaluate, reused by the gate).
+HOLDOUT_SCORES_FILE = "holdout_scores.parquet"
 
 
 # --- monitoring: a night's NightResult as JSON, in paths.reports_dir/<night>/ and as an MLflow artifact ------------

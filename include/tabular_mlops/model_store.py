@@ -116,10 +116,15 @@ def verified_copy(model_uri: str, expected_sha256: str | None = None) -> Iterato
 
 def load_sklearn(model_uri: str, expected_sha256: str | None = None) -> Any:
     """The fitted sklearn pipeline behind an MLflow model URI, loaded only after the checks above."""
+    with verified_copy(model_uri, expected_sha256) as verified:
+        return load_verified(verified, model_uri)
+
+
+def load_verified(verified: VerifiedModel, where: str) -> Any:
+    """The fitted sklearn pipeline of a folder `verified_copy` checked (`where` names it in errors)."""
     import skops.io as sio
 
-    with verified_copy(model_uri, expected_sha256) as verified:
-        try:
-            return sio.load(str(verified.file), trusted=verified.trusted_types)
-        except Exception as exc:
-            raise UntrustedModelError(f"{model_uri}: {verified.file.name} cannot be loaded ({exc})") from exc
+    try:
+        return sio.load(str(verified.file), trusted=verified.trusted_types)
+    except Exception as exc:
+        raise UntrustedModelError(f"{where}: {verified.file.name} cannot be loaded ({exc})") from exc

@@ -30,7 +30,12 @@ def model_columns(df: Columns, schema: SchemaConfig) -> dict[str, np.ndarray]:
     columns: dict[str, np.ndarray] = {}
     for f in schema.features:
         col = df[f.name]
-        if f.is_categorical:
+        if f.is_categorical and isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype):
+            # A pandas categorical (training and evaluation read parts so): each category's text once, then
+            # picked by code; code -1 (missing) picks the last entry.
+            labels = np.array([str(v) for v in col.cat.categories] + ["missing"], dtype=object)
+            columns[f.name] = labels[col.cat.codes.to_numpy()]
+        elif f.is_categorical:
             values = col.to_numpy(dtype=object) if isinstance(col, pd.Series) else _objects(col)
             present = pd.notna(values)
             text = np.full(len(values), "missing", dtype=object)
@@ -115,6 +120,19 @@ def load_model_uri(model_uri: str, expected_sha256: str | None = None) -> Any:
 
 def load_version(model_name: str, version: str) -> LoadedModel:
     """Version `version` of registered model `model_name`, checked against the checksum recorded on it."""
+    record = version_record(model_name, version)
+    return LoadedModel(
+        load_model_uri(f"models:/{model_name}/{record.version}", record.tags[Tag.MODEL_SHA256]),
+        model_name,
+        record.version,
+        record.run_id,
+        record.tags,
+    )
+
+
+def version_record(model_name: str, version: str) -> LoadedModel:
+    """Version `version`'s registry record (model not loaded: `model` is None), refused when it carries no
+    checksum to check its file against."""
     from mlflow import MlflowClient
 
     mv = MlflowClient().get_model_version(model_name, version)
@@ -124,13 +142,7 @@ def load_version(model_name: str, version: str) -> LoadedModel:
             f"{model_name} v{mv.version} has no '{Tag.MODEL_SHA256}' tag: it was not registered by this "
             "pipeline, so its file cannot be checked"
         )
-    return LoadedModel(
-        load_model_uri(f"models:/{model_name}/{mv.version}", sha),
-        model_name,
-        str(mv.version),
-        mv.run_id,
-        dict(mv.tags),
-    )
+    return LoadedModel(None, model_name, str(mv.version), mv.run_id, dict(mv.tags))
 
 
 def champion_version(model_name: str) -> str | None:

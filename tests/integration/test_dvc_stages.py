@@ -220,7 +220,8 @@ def _feature_max(raw: dict) -> None:
 
 PARAM_CHANGES = [
     ("preprocess.window_days", _set_param("preprocess", "window_days", 30), {"preprocess"}),
-    ("schema.timestamp_column", _set_param("schema", "timestamp_column", "ts"), {"preprocess"}),
+    # train reads the day of each row (the budget is drawn per day) and which columns to read
+    ("schema.timestamp_column", _set_param("schema", "timestamp_column", "ts"), {"preprocess", "train"}),
     ("schema.target_column", _set_param("schema", "target_column", "y"), {"preprocess", "train", "evaluate"}),
     ("schema.features", _feature_max, {"train", "evaluate"}),
     ("preprocess.validation_fraction", _set_param("preprocess", "validation_fraction", 0.3), {"train"}),

@@ -95,7 +95,8 @@ def test_outputs_and_inputs_carry_the_names_of_artifacts():
     )
     assert evaluate.paths("metrics") == [f"{p.metrics_dir}/{artifacts.HOLDOUT_METRICS_FILE}"]
     assert evaluate.paths("plots") == [f"{p.plots_dir}/{name}" for name in artifacts.PlotFile.ALL]
-    assert not evaluate.paths("outs")
+    # the challenger's holdout scores, which the gate reuses
+    assert evaluate.paths("outs") == [f"{p.model_dir}/{artifacts.HOLDOUT_SCORES_FILE}"]
 
 
 def test_output_folders_follow_params_paths():

@@ -10,11 +10,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import HOLDOUT_FILE, HOLDOUT_METRICS_FILE, RUN_FILE, RunStage, Tag
+from tabular_mlops.artifacts import (
+    HOLDOUT_FILE,
+    HOLDOUT_METRICS_FILE,
+    HOLDOUT_SCORES_FILE,
+    RUN_FILE,
+    RunStage,
+    Tag,
+)
 from tabular_mlops.config import Params, load_params, project_dir
 from tabular_mlops.io import atomic_write_json
-from tabular_mlops.scoring import decision_threshold, load_model_uri, model_frame, score_frame
+from tabular_mlops.scoring import decision_threshold, load_model_uri, model_frame
+from tabular_mlops.training.holdout_scores import write_scores
 from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.parts import read_part, rows_at
 from tabular_mlops.training.plots import save_all
 
 
@@ -48,20 +57,23 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
 
     from tabular_mlops.training.tracking import configure_mlflow
 
+    schema = params.schema
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
     configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
     model = load_model_uri(info["model_uri"])
-    holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
-    x = model_frame(holdout, params.schema)
-    y = holdout[params.schema.target_column].astype(int).to_numpy()
-    scores = score_frame(model, holdout, params.schema)
+    holdout = root / params.paths.processed_dir / HOLDOUT_FILE
+    owner = {"run_id": str(info["run_id"]), "model_uri": str(info["model_uri"])}
+    scores = write_scores(model, holdout, schema, root / params.paths.model_dir / HOLDOUT_SCORES_FILE, owner)
+    y = read_part(holdout, schema, [schema.target_column])[schema.target_column].astype(int).to_numpy()
     threshold = decision_threshold(
         params.evaluate.decision_threshold, info.get(Tag.DECISION_THRESHOLD), f"run {info['run_id']}"
     )
     metrics = classification_metrics(y, scores, threshold)
-    sample = x.sample(n=min(len(x), 3000), random_state=params.train.seed)
-    importance = permutation_importance(model, sample, y[sample.index], params.train.seed)
-    rate_name = params.wording.rate_text(params.schema.target_column)
+    # The same rows as x.sample(n=3000, random_state=seed) of the whole holdout, read by position.
+    picked = np.random.RandomState(params.train.seed).choice(len(y), size=min(len(y), 3000), replace=False)
+    sample = model_frame(rows_at(holdout, schema, picked), schema)
+    importance = permutation_importance(model, sample, y[picked], params.train.seed)
+    rate_name = params.wording.rate_text(schema.target_column)
     figures = save_all(y, scores, threshold, importance, root / params.paths.plots_dir, rate_name)
     atomic_write_json(
         root / params.paths.metrics_dir / HOLDOUT_METRICS_FILE, {k: round(v, 6) for k, v in metrics.items()}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -16,6 +18,7 @@ from tabular_mlops.artifacts import (
     GATE_PENDING,
     GATE_PROMOTED,
     HOLDOUT_FILE,
+    HOLDOUT_SCORES_FILE,
     LINEAGE_TAGS,
     PREVIOUS_CHAMPION,
     RUN_FILE,
@@ -23,19 +26,20 @@ from tabular_mlops.artifacts import (
     Tag,
 )
 from tabular_mlops.config import Params
-from tabular_mlops.model_store import UntrustedModelError, verified_copy
-from tabular_mlops.scoring import LoadedModel, champion_version, load_version, score_frame
+from tabular_mlops.model_store import UntrustedModelError, load_verified, verified_copy
+from tabular_mlops.scoring import LoadedModel, champion_version, load_version, score_frame, version_record
 from tabular_mlops.training.gate import (
     GateResult,
     champion_comparison,
     model_tests,
     threshold_checks,
     training_end,
-    unseen_rows,
 )
+from tabular_mlops.training.holdout_scores import labels_and_times, score_part, stored_scores
 from tabular_mlops.training.ledger import promotion_lock
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.modelcard import render_model_card
+from tabular_mlops.training.parts import head
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -119,23 +123,36 @@ def evaluate_gate(
     params: Params, root: Path, version: str
 ) -> tuple[list[GateResult], dict[str, float], str | None]:
     """Run the three gates for `version`; the champion is scored on the same holdout as the challenger.
-    Returns the gates, the challenger's holdout metrics and the champion version it was compared with."""
+    Returns the gates, the challenger's holdout metrics and the champion version it was compared with.
+
+    The challenger is downloaded and verified once; its holdout scores are the ones `evaluate` stored for its
+    run on this holdout (scored here, a row group at a time, only when there are none). Only the champion is
+    scored, a row group at a time, on the rows it never trained on."""
     import mlflow
 
-    name = params.registry.model_name
-    holdout = pd.read_parquet(root / params.paths.processed_dir / HOLDOUT_FILE)
-    challenger = load_version(name, version)
+    name, schema = params.registry.model_name, params.schema
+    path = root / params.paths.processed_dir / HOLDOUT_FILE
+    record = version_record(name, version)
     # Model tests go through the pyfunc flavour on purpose: it enforces the logged signature, as a served
     # model would. It loads from a verified copy, never from the registry directly.
-    with verified_copy(f"models:/{name}/{version}", challenger.tags[Tag.MODEL_SHA256]) as verified:
+    uri = f"models:/{name}/{version}"
+    with verified_copy(uri, record.tags[Tag.MODEL_SHA256]) as verified:
+        challenger = replace(record, model=load_verified(verified, uri))
         pyfunc = mlflow.pyfunc.load_model(str(verified.folder))
-    tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], holdout, params.schema, params.gate)
-    metrics = holdout_metrics(challenger, holdout, params)
+    tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], head(path, schema, 500), schema, params.gate)
+    scores = stored_scores(root / params.paths.model_dir / HOLDOUT_SCORES_FILE, path, challenger.run_id)
+    if scores is None:
+        scores = score_part(challenger.model, path, schema)
+    truth = labels_and_times(path, schema)
+    y = truth[schema.target_column].astype(int).to_numpy()
+    metrics = classification_metrics(y, scores, challenger.threshold(params.evaluate.decision_threshold))
     thresholds = threshold_checks(metrics, params.gate)
     champion = champion_version(name)
     comparison = champion_comparison(metrics, None, None, params.gate)
     if champion is not None and champion != version:
-        comparison = compare_with_champion(params, challenger, load_version(name, champion), holdout)
+        comparison = compare_with_champion(
+            params, challenger, load_version(name, champion), path, truth, scores
+        )
     return [tests, thresholds, comparison], metrics, champion
 
 
@@ -160,17 +177,31 @@ def refuse(name: str, version: str, reason: str) -> dict:
 
 
 def compare_with_champion(
-    params: Params, challenger: LoadedModel, champion: LoadedModel, holdout: pd.DataFrame
+    params: Params,
+    challenger: LoadedModel,
+    champion: LoadedModel,
+    holdout: Path,
+    truth: pd.DataFrame,
+    challenger_scores: np.ndarray,
 ) -> GateResult:
     """Both models on the holdout days the champion never trained on (after the end of its
-    `reference_window`); the comparison is skipped, with that reason, when there are none or too few."""
+    `reference_window`); the comparison is skipped, with that reason, when there are none or too few.
+    `truth` holds the holdout's timestamps and labels, `challenger_scores` the challenger's scores on it."""
     ts, target = params.schema.timestamp_column, params.schema.target_column
     trained_until = training_end(champion.tags.get(Tag.REFERENCE_WINDOW))
+
+    def unseen(rows: pd.DataFrame) -> np.ndarray:
+        if trained_until is None:
+            return np.ones(len(rows), dtype=bool)
+        # The same rows as gate.unseen_rows (date > trained_until), without a Python date per row.
+        return (rows[ts].dt.normalize() > pd.Timestamp(trained_until)).to_numpy()
+
+    keep = unseen(truth)
+    rows = truth[keep]
     if trained_until is None:
-        rows, where = holdout, f"the whole holdout (v{champion.version}'s training window is not recorded)"
+        where = f"the whole holdout (v{champion.version}'s training window is not recorded)"
     else:
-        rows = unseen_rows(holdout, ts, trained_until)
-        where = f"the {rows[ts].dt.date.nunique()} holdout day(s) after v{champion.version}'s training ended {trained_until}"
+        where = f"the {rows[ts].dt.normalize().nunique()} holdout day(s) after v{champion.version}'s training ended {trained_until}"
     if len(rows) < MIN_COMPARISON_ROWS or rows[target].nunique() < 2:
         return GateResult(
             "champion_comparison",
@@ -183,9 +214,11 @@ def compare_with_champion(
         champion_threshold = champion.threshold(rule)
     except LookupError:  # a champion from before threshold rules: judged at the challenger's threshold
         champion_threshold = challenger.threshold(rule)
+    y = rows[target].astype(int).to_numpy()
+    champion_scores = score_part(champion.model, holdout, params.schema, keep=unseen)
     return champion_comparison(
-        holdout_metrics(challenger, rows, params),
-        holdout_metrics(champion, rows, params, champion_threshold),
+        classification_metrics(y, challenger_scores[keep], challenger.threshold(rule)),
+        classification_metrics(y, champion_scores, champion_threshold),
         champion.version,
         params.gate,
         rows=where,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -20,6 +21,7 @@ from tabular_mlops.io import atomic_write_json
 from tabular_mlops.scoring import model_frame, score_frame
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.metrics import classification_metrics
+from tabular_mlops.training.parts import chunks, concat, head, part_rows, read_part
 from tabular_mlops.training.threshold import choose_threshold
 from tabular_mlops.training.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
 
@@ -37,13 +39,39 @@ def budget_sample(df: pd.DataFrame, max_rows: int | None, schema: SchemaConfig, 
     base rate stays the window's, so the time-based validation split still validates on the newest days."""
     if max_rows is None or len(df) <= max_rows:
         return df
-    fraction = max_rows / len(df)
+    return _draw(df, max_rows / len(df), schema, np.random.RandomState(seed))
+
+
+def _draw(
+    df: pd.DataFrame, fraction: float, schema: SchemaConfig, random_state: np.random.RandomState
+) -> pd.DataFrame:
+    """`fraction` of each (day, label) group of `df`, groups drawn in order of first appearance from one
+    random stream: drawing a window day by day with the same stream gives the rows drawn from it whole."""
     day = df[schema.timestamp_column].dt.normalize()
     picked = df.groupby([day, df[schema.target_column]], sort=False, group_keys=False).sample(
-        frac=fraction, random_state=seed
+        frac=fraction, random_state=random_state
     )
     # groupby().sample keeps the original index: back to time order.
     return df.loc[df.index.isin(picked.index)]
+
+
+def training_columns(schema: SchemaConfig) -> list[str]:
+    """What training reads of the training part: day, features, label (not the id)."""
+    return [schema.timestamp_column, *schema.feature_names, schema.target_column]
+
+
+def read_budget(
+    path: Path, max_rows: int | None, schema: SchemaConfig, seed: int
+) -> tuple[pd.DataFrame, int]:
+    """`budget_sample` of the training part and its row count, read one row group (day) at a time: only the
+    sample is held, never the part. The same rows as `budget_sample` of the whole part, in the same order."""
+    total = part_rows(path)
+    columns = training_columns(schema)
+    if max_rows is None or total <= max_rows:
+        return read_part(path, schema, columns), total
+    stream = np.random.RandomState(seed)
+    picked = [_draw(day, max_rows / total, schema, stream) for day in chunks(path, schema, columns)]
+    return concat(picked), total
 
 
 def fit_candidate(
@@ -90,9 +118,10 @@ def train(params: Params, root: Path) -> dict:
     from mlflow.data.pandas_dataset import from_pandas
 
     processed = root / params.paths.processed_dir
-    df = pd.read_parquet(processed / TRAIN_FILE)
+    part = processed / TRAIN_FILE
     window = json.loads((processed / WINDOW_FILE).read_text())
-    searched = budget_sample(df, params.train.max_rows, params.schema, params.train.seed)
+    schema = params.schema
+    searched, rows_window = read_budget(part, params.train.max_rows, schema, params.train.seed)
     fit_part, val_part = time_split(searched, params.preprocess.validation_fraction)
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
@@ -112,7 +141,7 @@ def train(params: Params, root: Path) -> dict:
             }
         )
         mlflow.log_params(params.flat())
-        mlflow.log_metrics({"rows_window": len(df), "rows_search": len(searched)})
+        mlflow.log_metrics({"rows_window": rows_window, "rows_search": len(searched)})
         candidates = []
         tried: list[dict[str, Any]] = []
         for i, hyper in enumerate(params.train.search_space):
@@ -137,7 +166,13 @@ def train(params: Params, root: Path) -> dict:
         mlflow.set_tag(Tag.BEST_CANDIDATE, str(best_index))
         mlflow.set_tag(Tag.DECISION_THRESHOLD, f"{best_threshold:.6f}")
 
-        refit = df if params.train.refit_on == "window" else searched
+        del fit_part, val_part
+        refit = searched
+        if params.train.refit_on == "window" and rows_window > len(searched):
+            # The whole training part in memory (about 1 KB a row at fit time with the example's 11 features):
+            # see params.yaml train.refit_on before choosing it for a large window.
+            del searched
+            refit = read_part(part, schema, training_columns(schema))
         mlflow.log_metric("rows_refit", len(refit))
         model = fit_candidate(refit, params.schema, best_hyper, params.train.seed)
         dataset = from_pandas(
@@ -147,7 +182,7 @@ def train(params: Params, root: Path) -> dict:
             targets=params.schema.target_column,
         )
         mlflow.log_input(dataset, context="training")
-        sample = model_frame(df.head(200), params.schema)
+        sample = model_frame(head(part, schema, 200), schema)
         logged = log_model(model, sample, root)
         first, last = (dt.date.fromisoformat(window[k]) for k in ("first_snapshot", "window_end"))
         results = {

@@ -76,3 +76,17 @@ def test_a_gap_in_the_history_still_gives_a_full_window(tmp_path, repo_params):
     assert window["train_rows"] == 50 * (
         repo_params.preprocess.window_days - repo_params.preprocess.holdout_days
     )
+
+
+def test_each_day_is_one_row_group_and_a_rerun_gives_the_same_bytes(tmp_path, repo_params):
+    import pyarrow.parquet as pq
+
+    _snapshots(tmp_path, repo_params, repo_params.preprocess.window_days)
+    split_window(repo_params, tmp_path)
+    files = [tmp_path / "processed" / f for f in ("train.parquet", "holdout.parquet")]
+    first = [f.read_bytes() for f in files]
+    holdout = pq.ParquetFile(files[1])
+    assert holdout.num_row_groups == repo_params.preprocess.holdout_days
+    assert {holdout.metadata.row_group(i).num_rows for i in range(holdout.num_row_groups)} == {50}
+    split_window(repo_params, tmp_path)
+    assert [f.read_bytes() for f in files] == first
