@@ -27,10 +27,15 @@ class DashboardSettings:
     key_features: tuple[str, ...]
 
 
+# When a night was monitored: a drill or a backfill monitors past nights after today's, and a champion change is a
+# change between two consecutive monitoring runs, not between two nights' dates.
+MONITORED_AT = "monitored_at"
+
+
 def _history_text(nights: dict[str, dict[str, str]], last: int = 20) -> str:
-    """Promotions (the champion changed between two monitored nights) and retrain decisions, newest first."""
+    """Promotions (the champion changed between two monitoring runs) and retrain decisions, newest first."""
     lines, previous = [], None
-    for night in sorted(nights):
+    for night in sorted(nights, key=lambda n: (nights[n].get(MONITORED_AT, ""), n)):
         champion = nights[night].get("champion")
         if previous is not None and champion != previous:
             lines.append(f"{night}: promotion, {champion} replaces {previous}")
@@ -166,7 +171,7 @@ def publish_night(
         nights_path = workspace_dir / NIGHTS_FILE
         nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
         if labels:
-            nights[night.isoformat()] = dict(labels)
+            nights[night.isoformat()] = {**labels, MONITORED_AT: dt.datetime.now(dt.UTC).isoformat()}
             atomic_write_json(nights_path, nights)
         _dashboard(project, settings, nights)
     return published

@@ -183,3 +183,12 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
         "2026-02-05: promotion, v2 replaces v1 | 2026-02-04: retrain decided (champion v1)"
     )
     assert _history_text({}) == "no retrain decision and no promotion yet"
+    # A drill monitors past nights after today's: the champion changed between monitoring runs, not dates.
+    drill = {
+        "2026-11-28": {"champion": "v2", "decision": "keep", "monitored_at": "2026-11-28T01:29:00"},
+        "2026-04-01": {"champion": "v2", "decision": "retrain", "monitored_at": "2026-11-28T01:33:00"},
+        "2026-04-02": {"champion": "v3", "decision": "keep", "monitored_at": "2026-11-28T01:37:00"},
+    }
+    assert _history_text(drill) == (
+        "2026-04-02: promotion, v3 replaces v2 | 2026-04-01: retrain decided (champion v2)"
+    )
