@@ -207,7 +207,9 @@ def _trees(estimator: Any, matrix: np.ndarray) -> tuple[CompiledTrees | None, st
     boundary, or None (the estimator itself scores) and the reason, as text to append to how it scores."""
     try:
         trees = CompiledTrees(estimator)
+        refused = verify_trees(trees, estimator, matrix)
     except NotCompilableError as exc:
         return None, f" (estimator not compiled: {exc})"
-    refused = verify_trees(trees, estimator, matrix)
+    except Exception as exc:  # noqa: BLE001 - e.g. a private sklearn attribute renamed: the estimator scores
+        return None, f" (estimator not compiled: {type(exc).__name__}: {exc})"
     return (None, f" (estimator not compiled: {refused})") if refused else (trees, " and trees")

@@ -111,12 +111,11 @@ class PredictionLogWriter:
         except queue.Empty:
             return []
         deadline = time.monotonic() + self.flush_seconds
-        while len(rows) < self.batch_rows and not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        while len(rows) < self.batch_rows:
+            # Shutting down: no more waiting, but whole batches, so close() drains a backlog in few inserts.
+            remaining = 0.0 if self._stop.is_set() else deadline - time.monotonic()
             try:
-                rows.append(self._queue.get(timeout=remaining))
+                rows.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
         return rows

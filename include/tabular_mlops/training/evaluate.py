@@ -20,7 +20,8 @@ from tabular_mlops.artifacts import (
 )
 from tabular_mlops.config import Params, load_params, project_dir
 from tabular_mlops.io import atomic_write_json
-from tabular_mlops.scoring import decision_threshold, load_model_uri, model_frame
+from tabular_mlops.model_store import load_verified, verified_copy
+from tabular_mlops.scoring import decision_threshold, model_frame
 from tabular_mlops.training.holdout_scores import write_scores
 from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.parts import read_part, rows_at
@@ -60,9 +61,16 @@ def evaluate(params: Params, root: Path) -> dict[str, float]:
     schema = params.schema
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
     configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
-    model = load_model_uri(info["model_uri"])
+    # The checksum of the very file scored goes with the scores: the gate reuses them only for the version whose
+    # recorded checksum it verified.
+    with verified_copy(info["model_uri"]) as verified:
+        model = load_verified(verified, info["model_uri"])
     holdout = root / params.paths.processed_dir / HOLDOUT_FILE
-    owner = {"run_id": str(info["run_id"]), "model_uri": str(info["model_uri"])}
+    owner = {
+        "run_id": str(info["run_id"]),
+        "model_uri": str(info["model_uri"]),
+        Tag.MODEL_SHA256: verified.sha256,
+    }
     scores = write_scores(model, holdout, schema, root / params.paths.model_dir / HOLDOUT_SCORES_FILE, owner)
     y = read_part(holdout, schema, [schema.target_column])[schema.target_column].astype(int).to_numpy()
     threshold = decision_threshold(

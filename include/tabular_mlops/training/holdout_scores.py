@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tabular_mlops.artifacts import Tag
 from tabular_mlops.config import SchemaConfig
 from tabular_mlops.io import atomic_parquet_writer
 from tabular_mlops.model_store import sha256_of
@@ -59,15 +60,18 @@ def write_scores(
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def stored_scores(path: Path, holdout: Path, run_id: str | None) -> np.ndarray | None:
-    """The scores `write_scores` stored for run `run_id` on this very holdout, or None (another run, another
-    holdout, or no file): the caller then scores the model itself."""
+def stored_scores(path: Path, holdout: Path, run_id: str | None, model_sha256: str) -> np.ndarray | None:
+    """The scores `write_scores` stored for run `run_id`'s model file with checksum `model_sha256` on this very
+    holdout, or None (another run, another model file, another holdout, or no file): the caller then scores the
+    model itself."""
     import pyarrow.parquet as pq
 
     if run_id is None or not path.exists():
         return None
     meta = {k.decode(): v.decode() for k, v in (pq.read_schema(path).metadata or {}).items()}
     if meta.get("run_id") != run_id or meta.get("holdout_sha256") != sha256_of(holdout):
+        return None
+    if meta.get(Tag.MODEL_SHA256) != model_sha256:
         return None
     if pq.ParquetFile(path).metadata.num_rows != part_rows(holdout):
         return None

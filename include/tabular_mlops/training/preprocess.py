@@ -95,13 +95,14 @@ def _window_schema(days: dict[dt.date, Path]) -> pa.Schema:
     type), read from the files' footers only."""
     import pyarrow.parquet as pq
 
-    schemas = [pq.read_schema(p) for p in days.values()]
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValueError(
-            f"snapshots {sorted(map(str, days.values()))[:3]}...: column types differ: {exc}"
-        ) from exc
+    paths = list(days.values())
+    unified = pq.read_schema(paths[0])
+    for path in paths[1:]:  # one at a time, so a conflict names the snapshot that brings it
+        try:
+            unified = pa.unify_schemas([unified, pq.read_schema(path)], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValueError(f"snapshot {path}: column types differ from {paths[0].name}..: {exc}") from exc
+    return unified
 
 
 def split_window(params: Params, root: Path) -> dict:

@@ -140,7 +140,12 @@ def evaluate_gate(
         challenger = replace(record, model=load_verified(verified, uri))
         pyfunc = mlflow.pyfunc.load_model(str(verified.folder))
     tests = model_tests(lambda x: pyfunc.predict(x)[:, 1], head(path, schema, 500), schema, params.gate)
-    scores = stored_scores(root / params.paths.model_dir / HOLDOUT_SCORES_FILE, path, challenger.run_id)
+    scores = stored_scores(
+        root / params.paths.model_dir / HOLDOUT_SCORES_FILE,
+        path,
+        challenger.run_id,
+        record.tags[Tag.MODEL_SHA256],
+    )
     if scores is None:
         scores = score_part(challenger.model, path, schema)
     truth = labels_and_times(path, schema)

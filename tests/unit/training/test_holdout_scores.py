@@ -4,6 +4,7 @@ holdout, otherwise it scores the model itself."""
 import datetime as dt
 
 import numpy as np
+from tabular_mlops.artifacts import Tag
 from tabular_mlops.data.extract import conform
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.io import atomic_write_parquet
@@ -33,17 +34,19 @@ def test_scores_are_stored_once_and_reused_only_for_the_same_run_and_holdout(tmp
     model.fit(rows[schema.feature_names], rows[schema.target_column].astype(int))
     out = tmp_path / "models" / "holdout_scores.parquet"
 
-    scores = write_scores(model, holdout, schema, out, {"run_id": "run-a", "model_uri": "runs:/run-a/model"})
+    owner = {"run_id": "run-a", "model_uri": "runs:/run-a/model", Tag.MODEL_SHA256: "sha-a"}
+    scores = write_scores(model, holdout, schema, out, owner)
 
     np.testing.assert_allclose(scores, score_frame(model, rows, schema))
-    np.testing.assert_array_equal(stored_scores(out, holdout, "run-a"), scores)
+    np.testing.assert_array_equal(stored_scores(out, holdout, "run-a", "sha-a"), scores)
     np.testing.assert_array_equal(score_part(model, holdout, schema), scores)
-    assert stored_scores(out, holdout, "run-b") is None  # another run's model
-    assert stored_scores(tmp_path / "missing.parquet", holdout, "run-a") is None
+    assert stored_scores(out, holdout, "run-b", "sha-a") is None  # another run's model
+    assert stored_scores(out, holdout, "run-a", "sha-b") is None  # another model file than the one scored
+    assert stored_scores(tmp_path / "missing.parquet", holdout, "run-a", "sha-a") is None
     # A new holdout (another window) makes the stored scores stale.
     atomic_write_parquet(
         tmp_path / "data" / "applied_date=2026-03-01.parquet",
         conform(generate_day(dt.date(2026, 3, 1), 60, 3), schema),
     )
     split_window(repo_params, tmp_path)
-    assert stored_scores(out, holdout, "run-a") is None
+    assert stored_scores(out, holdout, "run-a", "sha-a") is None

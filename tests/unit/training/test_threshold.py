@@ -88,7 +88,7 @@ def test_a_rule_without_its_keys_is_refused(tmp_path, value, message):
         _load(tmp_path, value)
 
 
-def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(repo_params):
+def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(repo_params, tmp_path):
     """Switching to a data rule with a champion registered before rules existed: the comparison still runs (the
     champion's precision/recall at the challenger's threshold), it does not fail the gate with a LookupError."""
     import dataclasses
@@ -113,5 +113,12 @@ def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(
     params = dataclasses.replace(
         repo_params, evaluate=dataclasses.replace(repo_params.evaluate, decision_threshold=rule)
     )
-    result = compare_with_champion(params, challenger, champion, holdout)
+    from tabular_mlops.data.extract import conform
+    from tabular_mlops.scoring import score_frame
+
+    part = tmp_path / "holdout.parquet"
+    conform(holdout, schema).to_parquet(part)
+    truth = conform(holdout, schema)[[schema.timestamp_column, schema.target_column]]
+    scores = score_frame(model, conform(holdout, schema), schema)
+    result = compare_with_champion(params, challenger, champion, part, truth, scores)
     assert result.passed and "champion v1" in result.reason
