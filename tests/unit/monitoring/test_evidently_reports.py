@@ -192,3 +192,34 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
     assert _history_text(drill) == (
         "2026-04-02: promotion, v3 replaces v2 | 2026-04-01: retrain decided (champion v2)"
     )
+
+
+def test_publishing_a_night_does_not_parse_the_earlier_nights_snapshots(repo_params, tmp_path):
+    """Evidently's Workspace(path) parses every stored snapshot when it opens, so a publish that opened it grew
+    slower every night; publish_night writes through the file state alone. Proof: an earlier night's snapshot that
+    Evidently could not parse does not stop the next night's publish (opening a Workspace would raise)."""
+    from evidently.ui.workspace import Workspace
+
+    night = dt.date(2026, 4, 1)
+    reference = _window(repo_params, "stable", dt.date(2026, 1, 1), 1)
+    current = _window(repo_params, "stable", night, 1).assign(label=np.nan)
+    made = evidently_reports(
+        repo_params.schema, repo_params.monitor, reference, current, current.iloc[:0], tmp_path / "r", night
+    )
+    workspace_dir = tmp_path / "ws"
+    first = publish_night(workspace_dir, "m", night, {k: s for k, (_, s) in made.items()})
+    (first_file,) = workspace_dir.glob(f"*/snapshots/{first['drift']}.json")
+    first_file.write_text('{"not": "a snapshot"}')
+    with pytest.raises(ValueError, match="malformed"):
+        Workspace.create(str(workspace_dir))
+
+    later = publish_night(
+        workspace_dir, "m", night + dt.timedelta(days=1), {k: s for k, (_, s) in made.items()}
+    )
+    first_file.unlink()  # now the real Workspace reads what publish_night wrote
+    workspace = Workspace.create(str(workspace_dir))
+    (project,) = workspace.search_project("m")
+    assert {str(i) for i in workspace.list_runs(project.id)} == set(later.values())
+    assert [workspace.get_run(project.id, i).name for i in workspace.list_runs(project.id)] == [
+        "2026-04-02 drift"
+    ]
