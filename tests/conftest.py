@@ -86,6 +86,13 @@ def simulate(
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+def pytest_collection_modifyitems(config, items):
+    """End-to-end modules first (stable sort: each module stays in one piece, in file order). `make test` runs a
+    module per worker (pytest-xdist --dist loadfile), and the long DAG timelines starting first keep the workers
+    busy to the end: started last, one of them would run alone while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")

@@ -33,9 +33,15 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
             HOST,
             "--port",
             str(layout.mlflow_port),
+            # one UI user and a few writers on a SQLite store: one worker (the default 4 cost 18 CPU s to start)
+            "--workers",
+            "1",
         ),  # fmt: skip
         directory=layout.mlflow_dir,
         port=layout.mlflow_port,
+        # MLflow 3's job runner (seven huey consumers: 33 CPU s at start-up, on the path to the first night)
+        # serves GenAI features (scorers, trace roll-ups) that a tabular pipeline does not use.
+        environment={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     evidently = Program(
         name=EVIDENTLY,
