@@ -34,16 +34,17 @@ stop: $(STAMP) ## stop what `make run` started (supervisorctl stop all + shutdow
 status: $(STAMP) ## supervisorctl status, health, DAG runs and champion of the local stack
 	$(BIN)/python -m tabular_mlops.stack status
 
-# One pytest worker per core, a test module per worker (its module-scoped DAG timeline is built once).
+# One pytest worker per core, a test module per worker (its module-scoped DAG timeline is built once), in the
+# order tests/conftest.py gives (longest first; xdist would otherwise reorder modules by their number of tests).
 TEST_WORKERS ?= auto
 test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-browser: $(STAMP) ## opt-in real-browser checks of the running stack (after make run + make drill; needs chromium)
 	MLOPS_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -m browser -p no:cacheprovider
 
 test-fast: $(STAMP) ## everything except the end-to-end Airflow runs
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not e2e"
 
 test-scaleout: $(STAMP) ## the scale-out path for real: CeleryExecutor (2 workers) on PostgreSQL + Redis, MLflow basic-auth, S3
 	$(BIN)/python -m pytest -m scaleout tests/scaleout

@@ -86,11 +86,31 @@ def simulate(
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+# The longest module fixtures (DAG timelines of many nights; --durations lists them), in this order, first.
+LONGEST_FIRST = ("test_label_drills_e2e.py", "test_monitoring_e2e.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """End-to-end modules first (stable sort: each module stays in one piece, in file order). `make test` runs a
-    module per worker (pytest-xdist --dist loadfile), and the long DAG timelines starting first keep the workers
-    busy to the end: started last, one of them would run alone while the other worker idles."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """The longest modules first, then the other end-to-end ones, then the rest (a stable sort: each module stays
+    in one piece). `make test` runs a module per worker (pytest-xdist --dist loadfile --no-loadscope-reorder,
+    which keeps this order), so the long timelines start at once instead of one running alone at the end."""
+
+    def rank(item) -> int:
+        if item.path.name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(item.path.name)
+        return len(LONGEST_FIRST) + (item.get_closest_marker("e2e") is None)
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_tracking_uri_reset():
+    """`mlflow.set_tracking_uri` sets a process global that wins over MLFLOW_TRACKING_URI: after each test it goes
+    back to unset, so the next test (another module's, on the same pytest-xdist worker) reads its own store."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture()

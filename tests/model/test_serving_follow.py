@@ -68,7 +68,10 @@ def registry(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     mlflow.set_tracking_uri(uri)
     exp = mlflow.create_experiment("serving", artifact_location=(tmp_path / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=exp)
+    # Not mlflow.set_experiment: it sets a process global that outlives the test, and a later test module on the
+    # same pytest-xdist worker then fails `start_run(run_id=...)` on its own store ("active experiment ID does not
+    # match"); the environment variable is restored by monkeypatch.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", exp)
     yield uri
     mlflow.set_tracking_uri(None)
 
