@@ -105,12 +105,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _mlflow_tracking_uri_reset():
-    """`mlflow.set_tracking_uri` sets a process global that wins over MLFLOW_TRACKING_URI: after each test it goes
-    back to unset, so the next test (another module's, on the same pytest-xdist worker) reads its own store."""
+    """`mlflow.set_tracking_uri` sets a process global that wins over MLFLOW_TRACKING_URI (and sets that variable
+    too): after each test both go back to what they were, so the next test (another module's, on the same
+    pytest-xdist worker) reads its own store. `set_tracking_uri(None)` unsets the variable as well."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     mlflow = sys.modules.get("mlflow")
     if mlflow is not None:
         mlflow.set_tracking_uri(None)
+    if before is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture()
