@@ -48,6 +48,7 @@ windows); monitor.window_days only with --monitor-window-days.
 
     python benchmarks/bench_nightly.py --rows 10000
     python benchmarks/bench_nightly.py --rows 1000000 --json /tmp/nightly-1m.json --keep
+    python benchmarks/bench_nightly.py --again report_and_decide --project /tmp/bench-nightly-... --monitor-window-days 1
 """
 
 from __future__ import annotations
@@ -590,6 +591,42 @@ def render(run: dict) -> str:
     return "\n".join(lines)
 
 
+def stage_env(tmp: Path, cfg: dict) -> dict:
+    """The stage processes' environment: the project's package, MLflow store and monitoring DB."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        {
+            "MLOPS_PROJECT_DIR": str(tmp),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+            "MLOPS_MONITORING_DB_URL": cfg["monitoring_url"],
+            "GIT_PYTHON_REFRESH": "quiet",
+            "PYTHONPATH": os.pathsep.join([str(tmp / "include"), str(REPO / "plugins")]),
+        }
+    )
+    return env
+
+
+def again(stage: str, tmp: Path, window_days: int | None, max_rss_gib: float) -> int:
+    """One loop stage of night N once more in a project kept with --keep (e.g. report_and_decide with a shorter
+    monitor.window_days: the log keeps every night, only the window read changes; the reference cache key does
+    not depend on it). The result replaces nothing the first run printed."""
+    import yaml
+
+    cfg = json.loads((tmp / "bench" / "config.json").read_text())
+    if window_days is not None:
+        raw = yaml.safe_load((tmp / "params.yaml").read_text())
+        print(f"monitor.window_days {raw['monitor']['window_days']} -> {window_days} in {tmp}/params.yaml")
+        raw["monitor"]["window_days"] = window_days
+        (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    load0 = os.getloadavg()[0]
+    rec = run_stage(stage, tmp, calendar(cfg)["night"], stage_env(tmp, cfg), max_rss_gib)
+    rec["monitor_window_days"] = window_days
+    print(json.dumps({k: v for k, v in rec.items() if k != "result"}, default=str))
+    print(f"load average (1 min) {load0:.2f} -> {os.getloadavg()[0]:.2f}; " + "; ".join(facts([rec])))
+    return 0 if "error" not in rec else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -613,14 +650,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-rss-gib", type=float, default=12.0, help="kill a stage whose RSS goes above this (default 12)"
     )
+    parser.add_argument(
+        "--again",
+        choices=LOOP,
+        metavar="STAGE",
+        help="measure one loop stage of night N again in the project given by --project (kept with --keep); "
+        "with --monitor-window-days, that window is written into its params.yaml first",
+    )
+    parser.add_argument("--project", type=Path, help="with --again: the kept project directory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--night", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
         return child_main(args.child, args.project, dt.date.fromisoformat(args.night), args.out)
+    if args.again:
+        return again(args.again, args.project, args.monitor_window_days, args.max_rss_gib)
 
     started = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-nightly-{args.rows}-"))
@@ -639,18 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     (tmp / "bench").mkdir()
     (tmp / "var").mkdir(exist_ok=True)
     (tmp / "bench" / "config.json").write_text(json.dumps(cfg, indent=2))
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    plugins = str(REPO / "plugins")
-    env.update(
-        {
-            "MLOPS_PROJECT_DIR": str(tmp),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
-            "MLOPS_MONITORING_DB_URL": cfg["monitoring_url"],
-            "GIT_PYTHON_REFRESH": "quiet",
-            "PYTHONPATH": os.pathsep.join([str(tmp / "include"), plugins]),
-        }
-    )
+    env = stage_env(tmp, cfg)
     night = calendar(cfg)["night"]
     records: list[dict] = []
 
