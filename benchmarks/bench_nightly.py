@@ -68,10 +68,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_stages import commit_project, copy_project
+
 T_CHILD_START = time.perf_counter()
 
 REPO = Path(__file__).resolve().parents[1]
-COPY = ["params.yaml", "dvc.yaml", ".dvc/config", "requirements.txt", "include"]
 SOURCE_CONN_ID = "source_db"
 MONITORING_CONN_ID = "monitoring_db"
 FIRST_DAY = dt.date(2026, 1, 1)
@@ -96,16 +97,7 @@ def calendar(cfg: dict) -> dict[str, dt.date]:
 def make_project(tmp: Path, champion_days: int, monitor_window_days: int | None = None) -> dict:
     import yaml
 
-    for rel in COPY:
-        src, dst = REPO / rel, tmp / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            # Like a fresh clone: no bytecode, and none of the local GX run history (uncommitted/ is gitignored).
-            shutil.copytree(
-                src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "validations", "data_docs")
-            )
-        else:
-            shutil.copy2(src, dst)
+    copy_project(tmp)
     raw = yaml.safe_load((tmp / "params.yaml").read_text())
     overrides = {
         "schema.label_delay_days": (raw["schema"]["label_delay_days"], LABEL_DELAY),
@@ -127,18 +119,7 @@ def make_project(tmp: Path, champion_days: int, monitor_window_days: int | None 
     raw["preprocess"]["holdout_days"] = 1
     raw["monitor"]["row_count_tolerance"] = 1000
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    (tmp / ".gitignore").write_text("/var/\n/source.db\n/mlflow.db\n/bench/\n/quarantine/\n")
-    git = [
-        "git",
-        "-c",
-        "user.name=bench",
-        "-c",
-        "user.email=bench@localhost",
-        "-c",
-        "init.defaultBranch=main",
-    ]
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "benchmark project"]):
-        subprocess.run([*git, *cmd], cwd=tmp, check=True, capture_output=True)
+    commit_project(tmp, ["/var/", "/source.db", "/mlflow.db", "/bench/", "/quarantine/"])
     return {
         "overrides": {k: {"repo": a, "bench": b} for k, (a, b) in overrides.items()},
         "window_days": raw["monitor"]["window_days"],

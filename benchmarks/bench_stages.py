@@ -128,9 +128,8 @@ class Recorder:
 # --------------------------------------------------------------------------- worker: one size, one process
 
 
-def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
-    import yaml
-
+def copy_project(tmp: Path) -> None:
+    """The pipeline's definition (params, dvc.yaml, DVC config, requirements, the package) copied into `tmp`."""
     for rel in COPY:
         src, dst = REPO / rel, tmp / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -141,11 +140,11 @@ def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
             )
         else:
             shutil.copy2(src, dst)
-    raw = yaml.safe_load((tmp / "params.yaml").read_text())
-    raw["preprocess"]["window_days"] = days
-    raw["preprocess"]["holdout_days"] = holdout_days
-    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    (tmp / ".gitignore").write_text("/var/\n/source.db\n/mlflow.db\n")
+
+
+def commit_project(tmp: Path, ignored: list[str]) -> None:
+    """`tmp` under git, `ignored` in its .gitignore, everything else in one commit."""
+    (tmp / ".gitignore").write_text("".join(f"{p}\n" for p in ignored))
     git = [
         "git",
         "-c",
@@ -157,6 +156,17 @@ def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
     ]
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "benchmark project"]):
         subprocess.run([*git, *cmd], cwd=tmp, check=True, capture_output=True)
+
+
+def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
+    import yaml
+
+    copy_project(tmp)
+    raw = yaml.safe_load((tmp / "params.yaml").read_text())
+    raw["preprocess"]["window_days"] = days
+    raw["preprocess"]["holdout_days"] = holdout_days
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    commit_project(tmp, ["/var/", "/source.db", "/mlflow.db"])
 
 
 def code_state() -> dict:
