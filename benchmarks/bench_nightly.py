@@ -68,7 +68,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_stages import commit_project, copy_project
+from bench_stages import commit_project, copy_project, vmhwm_kib
 
 T_CHILD_START = time.perf_counter()
 
@@ -139,16 +139,6 @@ def code_state() -> dict:
 
 
 # --------------------------------------------------------------------------- child: one stage, one process
-
-
-def _vmhwm_kib() -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def _quiet() -> None:
@@ -408,7 +398,7 @@ def child_main(stage: str, root: Path, night: dt.date, out: Path) -> int:
                 "result": result,
                 "import_s": round(called - T_CHILD_START, 3),
                 "call_s": round(end - called, 3),
-                "vmhwm_mib": round((_vmhwm_kib() or 0) / 1024, 1),
+                "vmhwm_mib": round((vmhwm_kib() or 0) / 1024, 1),
             },
             default=str,
         )

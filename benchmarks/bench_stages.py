@@ -74,7 +74,8 @@ ONCE = ["setup.imports", "setup.mlflow_db"]
 # --------------------------------------------------------------------------- measurement helpers
 
 
-def _hwm_kib() -> int | None:
+def vmhwm_kib() -> int | None:
+    """This process's peak RSS so far (VmHWM), KiB; None where /proc is missing."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -108,7 +109,7 @@ class Recorder:
         child_cpu = (children.ru_utime + children.ru_stime) - (
             before_children.ru_utime + before_children.ru_stime
         )
-        hwm = _hwm_kib() if self.can_reset else None
+        hwm = vmhwm_kib() if self.can_reset else None
         peak_mib = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
         rec = {
             "stage": stage,
