@@ -280,6 +280,12 @@ RULES = [
         "< monitor.psi_significant 0.25",
     ),
     ("ks_alpha", _set("monitor", "ks_alpha", 0), "monitor.ks_alpha", "in (0, 1)"),
+    (
+        "max_window_rows_below_min_rows",
+        _set("monitor", "max_window_rows", 100),
+        "monitor.max_window_rows",
+        ">= monitor.min_rows 500 (got 100)",
+    ),
     ("ks_min_statistic", _set("monitor", "ks_min_statistic", 1), "monitor.ks_min_statistic", "in [0, 1)"),
     (
         "default_test_unknown_type",

@@ -2,8 +2,9 @@
 
 The reference side comes from a profile (profile.py), built once per champion; a night only passes over its
 own rows.
-Used for the retraining decision on the full window; Evidently renders the human report on a sample. Edge
-inputs (all-missing or constant columns, unseen categories) are flagged with a reason and never yield NaN.
+Used for the retraining decision on the window (on a reproducible sample of it above `monitor.max_window_rows`,
+see predictions.read_window); Evidently renders the human report on a smaller sample. Edge inputs (all-missing
+or constant columns, unseen categories) are flagged with a reason and never yield NaN.
 """
 
 from __future__ import annotations

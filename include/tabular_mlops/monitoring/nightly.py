@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.artifacts import NIGHT_RESULT_FILE, Tag
+from tabular_mlops.artifacts import NIGHT_RESULT_FILE, ONLINE_SOURCE, Tag
 from tabular_mlops.config import MonitorConfig, Params, PathsConfig, SchemaConfig
 from tabular_mlops.io import atomic_write_json
 from tabular_mlops.monitoring import decisions_log, predictions
@@ -24,7 +24,7 @@ from tabular_mlops.monitoring.online import online_metrics, online_night
 from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
-from tabular_mlops.monitoring.summary import evidently_reports, summarize
+from tabular_mlops.monitoring.summary import Population, evidently_reports, summarize
 from tabular_mlops.monitoring.workspace import DashboardSettings, night_reports, publish_night
 from tabular_mlops.scoring import LoadedModel, load_champion
 from tabular_mlops.training.tracking import ensure_experiment
@@ -202,16 +202,42 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict, labels: dic
     return []
 
 
-def _without_held(
-    engine: sa.Engine, schema: SchemaConfig, night: dt.date, rows: pd.DataFrame
-) -> pd.DataFrame:
+def _without_held(schema: SchemaConfig, held: set[dt.date], rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` without those of earlier nights held for data quality (a broken night must not read as drift, or
-    as performance, for the nights after it). The night being judged is always kept."""
-    if rows.empty:
+    as performance, for the nights after it). `held` never holds the night being judged."""
+    if rows.empty or not held:
         return rows
-    days = rows[schema.timestamp_column].dt.date
-    held = decisions_log.held_nights(engine, days.min(), night)
-    return rows[~days.isin(held)].reset_index(drop=True) if held else rows
+    return rows[~rows[schema.timestamp_column].dt.date.isin(held)].reset_index(drop=True)
+
+
+def _kept_rows(
+    counts: pd.DataFrame, held: set[dt.date], labelled: bool = False, after: dt.date | None = None
+) -> pd.DataFrame:
+    """The day counts (predictions.LogWindow.day_counts) of the rows the statistics keep: scored, not on a held
+    night, and, for the matured-label window, labelled and after the champion's training window."""
+    keep = counts["scored"] & ~counts["day"].isin(held)
+    if labelled:
+        keep &= counts["labelled"]
+    if after is not None:
+        keep &= counts["day"] > after
+    return counts[keep]
+
+
+def population(
+    current: predictions.LogWindow,
+    matured: predictions.LogWindow,
+    held: set[dt.date],
+    night: dt.date,
+    trained_until: dt.date | None,
+) -> Population:
+    """The exact counts behind the night's (possibly sampled) windows, with the same filters as their rows."""
+    rows = _kept_rows(current.day_counts, held)
+    return Population(
+        rows=int(rows["rows"].sum()),
+        night_rows=int(rows.loc[rows["day"] == night, "rows"].sum()),
+        nights=int(rows.loc[rows["rows"] > 0, "day"].nunique()),
+        labelled_rows=int(_kept_rows(matured.day_counts, held, True, trained_until)["rows"].sum()),
+    )
 
 
 def _scored_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -228,18 +254,24 @@ def monitor_night(
     cfg, schema = params.monitor, params.schema
     champion = load_champion(params.registry.model_name)
     reference = champion_reference(params, root, champion)
-    window_rows = predictions.read_log(log_engine, schema, *_window(night, cfg.window_days))
-    online = online_night(window_rows, schema, night)
-    # Fallback answers have no score: counted in `online`, left out of score and feature drift.
-    current = _without_held(log_engine, schema, night, _scored_rows(window_rows))
     label_night = night - dt.timedelta(days=schema.label_delay_days)
-    labelled = _without_held(
-        log_engine,
-        schema,
-        night,
-        _scored_rows(predictions.read_log(log_engine, schema, *_window(label_night, cfg.window_days))),
+    current_window = predictions.read_window(
+        log_engine, schema, *_window(night, cfg.window_days), cfg.max_window_rows
     )
+    matured_window = predictions.read_window(
+        log_engine, schema, *_window(label_night, cfg.window_days), cfg.max_window_rows
+    )
+    online = online_night(
+        predictions.read_source(log_engine, schema, *_window(night, 1), ONLINE_SOURCE), schema, night
+    )
+    held = decisions_log.held_nights(
+        log_engine, _window(min(night, label_night), cfg.window_days)[0].date(), night
+    )
+    # Fallback answers have no score: counted in `online`, left out of score and feature drift.
+    current = _without_held(schema, held, _scored_rows(current_window.rows))
+    labelled = _without_held(schema, held, _scored_rows(matured_window.rows))
     labelled = unseen_by(champion, labelled[labelled["label"].notna()].reset_index(drop=True), schema)
+    counts = population(current_window, matured_window, held, night, _trained_until(champion))
     if len(labelled):
         # Judge the current champion, not whichever model logged these scores a label delay ago (after a
         # promotion the old scores would keep condemning a model that may already handle the change).
@@ -247,7 +279,9 @@ def monitor_night(
     labelled_drift = (
         dataset_drift(reference.profile, labelled, schema, cfg) if len(labelled) >= cfg.min_rows else None
     )
-    summary = summarize(schema, cfg, reference.profile, None, current, labelled, labelled_drift, night)
+    summary = summarize(
+        schema, cfg, reference.profile, None, current, labelled, labelled_drift, night, counts
+    )
     summary = dataclasses.replace(summary, online=online)
     last = decisions_log.last_retrain(log_engine, night)
     rate_name = params.wording.rate_text(schema.target_column)
@@ -275,6 +309,7 @@ def monitor_night(
             profile=reference.profile,
             labels=labels,
             decision_lines=decision_lines(summary, decision, champion.version, cfg),
+            population=counts,
         )
     problems = _publish(params, root, night, made, labels)
     run_id = _monitoring_run(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -22,6 +24,10 @@ from tabular_mlops.config import SchemaConfig
 TABLE = "prediction_log"
 LATENCY_COLUMN = "latency_ms"
 FALLBACK_COLUMN = "fallback"
+# A stable pseudo-random number per row (`sample_keys`): rows whose key is below a limit are a reproducible sample
+# the database selects by itself, so a window of millions is never read whole to be sampled.
+SAMPLE_KEY_COLUMN = "sample_key"
+SAMPLE_KEY_SPAN = 2**31
 
 
 def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
@@ -53,7 +59,24 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
         # Online answers: milliseconds from the request's arrival to its answer (NULL for batch rows).
         sa.Column(LATENCY_COLUMN, sa.Float(), nullable=True),
         sa.Column(FALLBACK_COLUMN, sa.Boolean(), nullable=False, server_default=sa.false()),
+        # NULL on rows logged before the column existed: those are always read (see `read_window`).
+        sa.Column(SAMPLE_KEY_COLUMN, sa.Integer(), nullable=True),
     )
+
+
+def sample_keys(prediction_ids: Iterable[str]) -> list[int]:
+    """Each prediction id's key in [0, SAMPLE_KEY_SPAN): its blake2b hash, so the same row always gets the same key
+    (a re-scored night keeps its sample) on every machine and Python version."""
+    return [
+        int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=4).digest(), "big") >> 1
+        for i in prediction_ids
+    ]
+
+
+def keyed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Log records with their sample key set (from `prediction_id`)."""
+    keys = sample_keys(r["prediction_id"] for r in records)
+    return [{**r, SAMPLE_KEY_COLUMN: k} for r, k in zip(records, keys, strict=True)]
 
 
 def ensure_table(engine: sa.Engine, schema: SchemaConfig) -> sa.Table:
@@ -141,7 +164,7 @@ def replace_batch(
     """Upsert a night: this source's rows in [start, end) are replaced by `rows` atomically."""
     table = ensure_table(engine, schema)
     ts = table.c[schema.timestamp_column]
-    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    records = keyed(rows.astype(object).where(rows.notna(), None).to_dict("records"))
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < end, table.c.source == source))
         if records:
@@ -183,8 +206,88 @@ def join_labels(engine: sa.Engine, schema: SchemaConfig, labels: pd.DataFrame, j
 
 
 def read_log(engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """Every column of every row logged in [start, end), in a stable order (for small windows and tests)."""
     table = ensure_table(engine, schema)
     ts = table.c[schema.timestamp_column]
     query = sa.select(table).where(ts >= start, ts < end).order_by(ts, table.c.prediction_id)
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """A monitored window of the log: the rows the statistics use, and exact counts of all its rows.
+
+    `rows` holds the timestamp, the features, `score` and `label` of every row in the window, or, when the window
+    holds more than the asked maximum, of a reproducible sample of about that many (the rows whose sample key is
+    under a limit: the same rows every time the window is read). `day_counts` counts every row by day, whether it
+    has a score and whether it has a label, so volumes and row-count rules never depend on the sample."""
+
+    rows: pd.DataFrame
+    day_counts: pd.DataFrame  # columns: day (date), scored (bool), labelled (bool), rows (int)
+    sample_share: float  # 1.0 when `rows` is the whole window
+
+    @property
+    def sampled(self) -> bool:
+        return self.sample_share < 1.0
+
+
+def _day_counts(
+    conn: sa.Connection, table: sa.Table, ts: sa.Column, where: sa.ColumnElement[bool]
+) -> pd.DataFrame:
+    # date() is SQLite's and PostgreSQL's spelling alike; SQLite answers text, PostgreSQL a date.
+    day = sa.func.date(ts)
+    scored = table.c.score.isnot(None)
+    labelled = table.c.label.isnot(None)
+    query = (
+        sa.select(
+            day.label("day"),
+            scored.label("scored"),
+            labelled.label("labelled"),
+            sa.func.count().label("rows"),
+        )
+        .where(where)
+        .group_by(day, scored, labelled)
+    )
+    counts = pd.DataFrame(conn.execute(query).all(), columns=["day", "scored", "labelled", "rows"])
+    return counts.assign(
+        day=pd.to_datetime(counts["day"]).dt.date,
+        scored=counts["scored"].astype(bool),
+        labelled=counts["labelled"].astype(bool),
+        rows=counts["rows"].astype("int64"),
+    )
+
+
+def read_window(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, max_rows: int
+) -> LogWindow:
+    """The window [start, end) for monitoring: only the columns the statistics read (timestamp, features, score,
+    label), all of its rows up to `max_rows`, above that a sample of about `max_rows` drawn by the database."""
+    table = ensure_table(engine, schema)
+    ts = table.c[schema.timestamp_column]
+    in_window = sa.and_(ts >= start, ts < end)
+    columns = [ts, *(table.c[f] for f in schema.feature_names), table.c.score, table.c.label]
+    with engine.connect() as conn:
+        counts = _day_counts(conn, table, ts, in_window)
+        total = int(counts["rows"].sum())
+        share = 1.0 if total <= max_rows else max_rows / total
+        where = in_window
+        if share < 1.0:
+            key = table.c[SAMPLE_KEY_COLUMN]
+            where = sa.and_(in_window, sa.or_(key.is_(None), key < int(share * SAMPLE_KEY_SPAN)))
+        query = sa.select(*columns).where(where).order_by(ts, table.c.prediction_id)
+        rows = pd.read_sql(query, conn)
+    return LogWindow(rows, counts, share)
+
+
+def read_source(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, source: str
+) -> pd.DataFrame:
+    """One source's rows in [start, end), without the features: timestamp, source, score, model version, latency
+    and fallback flag (the online service's night)."""
+    table = ensure_table(engine, schema)
+    ts = table.c[schema.timestamp_column]
+    names = [schema.timestamp_column, "source", "score", "model_version", LATENCY_COLUMN, FALLBACK_COLUMN]
+    query = sa.select(*(table.c[n] for n in names)).where(ts >= start, ts < end, table.c.source == source)
+    with engine.connect() as conn:
+        return pd.read_sql(query.order_by(ts, table.c.prediction_id), conn)

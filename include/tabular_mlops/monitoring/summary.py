@@ -1,12 +1,14 @@
 """The nightly monitoring report: drift of features, score and label, data quality, matured-label performance.
 
-Key numbers come from vectorized statistics on the full window (drift.py); Evidently renders the HTML report
+Key numbers come from vectorized statistics on the window (drift.py; a reproducible sample of it above
+`monitor.max_window_rows`, see predictions.read_window); Evidently renders the HTML report
 on a sample of at most `monitor.report_sample_rows` rows per side, which keeps 1M-row windows affordable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,17 @@ from tabular_mlops.monitoring.profile import (
     build_profile,
 )
 from tabular_mlops.monitoring.results import ColumnDrift, NightSummary, Status, WindowDrift
+
+
+@dataclass(frozen=True)
+class Population:
+    """Exact row counts behind windows whose statistics run on a sample (predictions.read_window): the volumes
+    reported and the row-count rules use these, the statistics the sampled rows."""
+
+    rows: int  # the current window's scored rows
+    night_rows: int  # of which on the night being judged
+    nights: int  # nights with rows in the current window
+    labelled_rows: int  # the matured-label window's rows
 
 
 def missing_rates(df: pd.DataFrame, columns: list[str]) -> dict[str, float]:
@@ -56,13 +69,16 @@ def night_quality(
     schema: SchemaConfig,
     monitor: MonitorConfig,
     expected: float,
+    night_rows: int | None = None,
 ) -> list[str]:
     """Quality rules the newest night fails: its row count far from the usual (`expected` per night), a feature
     missing above `max_missing_rate`, a key feature constant where the reference varies, categories unseen in the
-    reference on more than `max_unseen_share` of its rows."""
+    reference on more than `max_unseen_share` of its rows. `night_rows` is the night's row count when `night` is a
+    sample of it."""
     problems = []
-    if expected and abs(len(night) / expected - 1) > monitor.row_count_tolerance:
-        problems.append(f"{len(night)} rows on the night where about {expected:.0f} are normal")
+    rows = len(night) if night_rows is None else night_rows
+    if expected and abs(rows / expected - 1) > monitor.row_count_tolerance:
+        problems.append(f"{rows} rows on the night where about {expected:.0f} are normal")
     if night.empty:
         return problems
     for f in schema.features:
@@ -128,32 +144,36 @@ def summarize(
     labelled: pd.DataFrame,
     labelled_drift: list[ColumnDrift] | None,
     night: dt.date,
+    population: Population | None = None,
 ) -> NightSummary:
     """Everything the decision and the dashboards need, as plain numbers (never NaN). `reference` is the
-    champion's reference profile, or its rows with `reference_scores` (profiled here)."""
+    champion's reference profile, or its rows with `reference_scores` (profiled here). `population` gives the
+    exact counts when `current` and `labelled` are samples of their windows."""
     if isinstance(reference, pd.DataFrame):
         reference = build_profile(reference.assign(**{SCORE_COLUMN: reference_scores}), schema, monitor)
     per_night = reference.rows / max(reference.days, 1)
     # Expected from the nights actually logged in the window, not a full window: a fresh stack (or the first
     # nights after a gap) has logged fewer than `window_days` nights. A short or empty night itself is caught by
     # the night's own row-count rule (night_quality).
-    logged = current[schema.timestamp_column].dt.normalize().nunique() if len(current) else 0
-    expected_rows = per_night * min(max(logged, 1), monitor.window_days)
     last = current[current[schema.timestamp_column].dt.date == night] if len(current) else current
+    if population is None:
+        logged = current[schema.timestamp_column].dt.normalize().nunique() if len(current) else 0
+        population = Population(len(current), len(last), logged, len(labelled))
+    expected_rows = per_night * min(max(population.nights, 1), monitor.window_days)
     counts: dict[str, Any] = {
         "night": night,
-        "rows": len(current),
-        "night_rows": len(last),
+        "rows": population.rows,
+        "night_rows": population.night_rows,
         "reference_rows": reference.rows,
         "expected_rows": round(expected_rows, 1),
-        "labelled_rows": len(labelled),
+        "labelled_rows": population.labelled_rows,
     }
     if current.empty:
         return NightSummary(status=Status.NO_DATA, **counts)
     # Performance and label drift only on enough matured labels (a few dozen defaults are noise).
-    matured = len(labelled) >= monitor.min_rows
+    matured = population.labelled_rows >= monitor.min_rows and len(labelled) > 0
     return NightSummary(
-        status=Status.OK if len(current) >= monitor.min_rows else Status.TOO_FEW_ROWS,
+        status=Status.OK if population.rows >= monitor.min_rows else Status.TOO_FEW_ROWS,
         **counts,
         window=window_drift(reference, current, schema, monitor),
         # The newest night alone as well: a shift that started last night is diluted in a multi-day window.
@@ -162,7 +182,7 @@ def summarize(
         ),
         missing_rate=missing_rates(current, schema.feature_names),
         outlier_share=outlier_share(current, schema),
-        row_count_ratio=round(len(current) / expected_rows, 4) if expected_rows else 0.0,
+        row_count_ratio=round(population.rows / expected_rows, 4) if expected_rows else 0.0,
         matured_roc_auc=matured_performance(labelled) if matured else None,
         # The same labels against the scores as logged (by the champion of that night), for comparison.
         matured_roc_auc_logged=(
@@ -178,7 +198,9 @@ def summarize(
             monitor.label_alpha,
         ),
         labelled_window_drifted=tuple(c.column for c in (labelled_drift or []) if c.drifted),
-        night_quality=tuple(night_quality(last, reference, schema, monitor, per_night)),
+        night_quality=tuple(
+            night_quality(last, reference, schema, monitor, per_night, population.night_rows)
+        ),
     )
 
 
@@ -213,7 +235,18 @@ def numbers(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _rows_line(total: int, used: int, what: str, n: int, decision: list[str] | None) -> list[str]:
+def _rows_line(
+    total: int, used: int, what: str, n: int, decision: list[str] | None, population: int | None = None
+) -> list[str]:
+    """The banner line naming the rows behind the report (`total` the rows the decision used, `used` those
+    Evidently got, `population` the window's rows when the decision used a sample of them)."""
+    if population is not None and population > total:
+        return [
+            f"{what}: {population} rows; the decision used a reproducible sample of {total} of them "
+            f"(monitor.max_window_rows), Evidently's figures below a random sample of {used} of those "
+            f"(monitor.report_sample_rows = {n}):",
+            *(decision or []),
+        ]
     if used == total:
         lines = [
             f"{what}: all {total} rows, the rows the decision used; drift by the project's tests (params.yaml)"
@@ -238,6 +271,7 @@ def evidently_reports(
     profile: ReferenceProfile | None = None,
     labels: dict[str, str] | None = None,
     decision_lines: list[str] | None = None,
+    population: Population | None = None,
 ) -> dict[str, tuple[Path, object]]:
     """Evidently 0.7 Reports on samples (every frame carries features, `score` and `label`): data drift + data
     summary + score drift of the current window against the reference; label drift + classification quality of
@@ -249,7 +283,8 @@ def evidently_reports(
 
     Drift uses the project's tests and thresholds against `profile` (the decision's reference side), so on the
     same rows Evidently shows the decision's figures; each report's banner names its rows and, where a sample
-    was drawn, the decision's figures (`decision_lines`) beside. `labels` become the snapshot's tags/metadata."""
+    was drawn, the decision's figures (`decision_lines`) beside. `labels` become the snapshot's tags/metadata;
+    `population` the windows' row counts when `current` and `labelled` are samples of them."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import MeanValue, ValueDrift
     from evidently.presets import ClassificationPreset, DataSummaryPreset
@@ -301,8 +336,22 @@ def evidently_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     banner = {
-        "drift": _rows_line(len(current), len(cur), "current window", n, decision_lines),
-        "performance": _rows_line(len(labelled), len(lab_cur), "matured-label window", n, decision_lines),
+        "drift": _rows_line(
+            len(current),
+            len(cur),
+            "current window",
+            n,
+            decision_lines,
+            population.rows if population else None,
+        ),
+        "performance": _rows_line(
+            len(labelled),
+            len(lab_cur),
+            "matured-label window",
+            n,
+            decision_lines,
+            population.labelled_rows if population else None,
+        ),
     }
     for kind, report, r, c, definition, path in outputs:
         with project_tests(schema, monitor, profile, c):

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tabular_mlops.config import SchemaConfig, ServingConfig
-from tabular_mlops.monitoring.predictions import ensure_table
+from tabular_mlops.monitoring.predictions import ensure_table, keyed
 from tabular_mlops.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class PredictionLogWriter:
         if self._table is None:
             self._table = ensure_table(self._engine, self.schema)
         with self._engine.begin() as conn:
-            conn.execute(self._table.insert(), rows)
+            conn.execute(self._table.insert(), keyed(rows))
 
     def _failed(self, exc: Exception) -> None:
         self.metrics.log_failures.inc()

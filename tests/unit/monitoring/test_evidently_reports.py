@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring.summary import evidently_reports
+from tabular_mlops.monitoring.summary import Population, evidently_reports
 from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
@@ -169,6 +169,21 @@ def test_a_sampled_report_says_so(repo_params, tmp_path):
     )
     html = made["drift"][0].read_text()
     assert "a random sample of 300 of 400 rows" in html and "drift share 0.000" in html
+    # The decision itself on a sample of a bigger window (predictions.read_window): both samples are named.
+    made = evidently_reports(
+        schema,
+        monitor,
+        reference,
+        current,
+        current.iloc[:0],
+        tmp_path,
+        dt.date(2026, 4, 1),
+        profile=build_profile(reference, schema, repo_params.monitor),
+        population=Population(rows=9_000, night_rows=400, nights=1, labelled_rows=0),
+    )
+    html = made["drift"][0].read_text()
+    assert "current window: 9000 rows; the decision used a reproducible sample of 400 of them" in html
+    assert "a random sample of 300 of those" in html
 
 
 def test_the_history_panel_lists_promotions_and_retrain_decisions():

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring import decisions_log, predictions
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
-from tabular_mlops.monitoring.nightly import _without_held
+from tabular_mlops.monitoring.nightly import _without_held, population
 from tabular_mlops.monitoring.results import Action, Decision, Status
-from tabular_mlops.monitoring.summary import summarize
+from tabular_mlops.monitoring.summary import Population, summarize
 
 NIGHT = dt.date(2026, 4, 7)
 
@@ -99,11 +99,68 @@ def test_a_stable_night_is_not_held(repo_params):
 
 
 def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
+    """Through the log as the night reads it: a held night's rows leave the window's rows and its counts, whether
+    the window is read whole or sampled."""
+    schema = repo_params.schema
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
     held = NIGHT - dt.timedelta(days=2)
     decisions_log.record(engine, Decision(held, Status.OK, Action.HOLD, ("data quality: x",)), "1", 0.5)
     decisions_log.record(engine, Decision(NIGHT - dt.timedelta(days=1), Status.OK, Action.KEEP, ()), "1", 0.0)
     rows = _days(repo_params, NIGHT, 4, rows=50)
-    kept = _without_held(engine, repo_params.schema, NIGHT, rows)
-    days = set(kept[repo_params.schema.timestamp_column].dt.date)
-    assert held not in days and NIGHT in days and len(days) == 3
+    logged = rows[
+        [schema.id_column, schema.timestamp_column, *schema.feature_names, "score", "label"]
+    ].assign(
+        prediction_id=lambda d: "batch:" + d[schema.id_column].astype(str),
+        decision=0,
+        model_name="m",
+        model_version="1",
+        scoring_run_id="run",
+        source="batch",
+    )
+    start = dt.datetime.combine(NIGHT - dt.timedelta(days=3), dt.time())
+    end = dt.datetime.combine(NIGHT + dt.timedelta(days=1), dt.time())
+    predictions.replace_batch(engine, schema, logged, start, end)
+    nights = decisions_log.held_nights(engine, start.date(), NIGHT)
+    assert nights == {held}
+    for max_rows in (10_000, 120):
+        window = predictions.read_window(engine, schema, start, end, max_rows)
+        kept = _without_held(schema, nights, window.rows)
+        days = set(kept[schema.timestamp_column].dt.date)
+        assert held not in days and NIGHT in days and len(days) == 3
+        counts = population(window, window, nights, NIGHT, None)
+        assert (counts.rows, counts.night_rows, counts.nights, counts.labelled_rows) == (150, 50, 3, 150)
+        assert window.sampled == (max_rows == 120)
+
+
+def test_a_sampled_window_reports_and_judges_its_exact_row_counts(repo_params):
+    """A window read as a sample (predictions.read_window) keeps its real volumes: the summary reports the
+    population's counts, and the night's row-count rule judges the night's real row count, not the sample's."""
+    reference = _days(repo_params, dt.date(2026, 1, 14), 14)
+    current = _days(repo_params, NIGHT, repo_params.monitor.window_days)
+    none = reference.iloc[:0]
+    usual = Population(rows=len(current) * 10, night_rows=8_000, nights=7, labelled_rows=0)
+    summary = summarize(
+        repo_params.schema,
+        repo_params.monitor,
+        reference,
+        reference["score"].to_numpy(),
+        current,
+        none,
+        None,
+        NIGHT,
+        usual,
+    )
+    assert (summary.rows, summary.night_rows) == (len(current) * 10, 8_000)
+    assert summary.window.rows == len(current)  # the statistics' own rows
+    assert any("8000 rows on the night where about 800" in p for p in summary.night_quality)
+    whole = summarize(
+        repo_params.schema,
+        repo_params.monitor,
+        reference,
+        reference["score"].to_numpy(),
+        current,
+        none,
+        None,
+        NIGHT,
+    )
+    assert whole.rows == len(current) and whole.night_quality == ()
