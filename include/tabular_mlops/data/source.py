@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,12 @@ def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.D
 
 
 def _window_query(
-    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str
+    engine: sa.Engine,
+    schema: SchemaConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    conn_id: str,
+    only: Sequence[str] | None = None,
 ) -> sa.Select[Any]:
     metadata = sa.MetaData()
     try:
@@ -111,17 +116,22 @@ def _window_query(
                 f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'"
             )
     ts = table.c[schema.timestamp_column]
-    columns = [table.c[c] for c in schema.columns if c in table.c]
+    columns = [table.c[c] for c in (only or schema.columns) if c in table.c]
     return sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
 
 
 def read_window(
-    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str = "source_db"
+    engine: sa.Engine,
+    schema: SchemaConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    conn_id: str = "source_db",
+    only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The schema's columns of the rows with start <= timestamp < end, in a stable order (timestamp, id) so output
-    bytes are repeatable. Other columns of the source table are never read; a schema column the table lacks is
-    left out here and reported by validation."""
-    query = _window_query(engine, schema, start, end, conn_id)
+    """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end, in a stable
+    order (timestamp, id) so output bytes are repeatable. Other columns of the source table are never read; a
+    schema column the table lacks is left out here and reported by validation."""
+    query = _window_query(engine, schema, start, end, conn_id, only)
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
 

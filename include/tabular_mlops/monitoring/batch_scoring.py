@@ -94,8 +94,9 @@ def join_matured_labels(
     schema = params.schema
     day = night - dt.timedelta(days=schema.label_delay_days)
     start = dt.datetime.combine(day, dt.time())
-    labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id)
-    labels = labels[[schema.id_column, schema.target_column]].drop_duplicates(schema.id_column)
+    only = [schema.id_column, schema.target_column]
+    labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id, only)
+    labels = labels[only].drop_duplicates(schema.id_column)
     # The raw labels (e.g. yes/no) mapped to 0/1 exactly as extraction maps them.
     labels = labels.assign(**{schema.target_column: encode_target(labels[schema.target_column], schema)})
     joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
