@@ -10,9 +10,10 @@ runs each task in its own process; what a task returns (its XCom) is handed to t
   version            ingest.publish_validated(params, root, <validate's result>)   (dvc add + dvc push)
   score              configure_mlflow + batch_scoring.score_night(params, src, log, N, run_id, "source_db")
   join_labels        batch_scoring.join_matured_labels(params, src, log, N, "source_db")
-  report_and_decide  configure_mlflow + nightly.monitor_night(params, root, log, N, retrain_in_flight=False)
-                     + run_notes.night_note (the drift decision on the full window with the champion's cached
-                     reference profile, Evidently reports on their sample, workspace, MLflow logging, decision log)
+  report_and_decide  configure_mlflow + nightly.judge_night(params, root, log, N, retrain_in_flight=False):
+                     monitor_night + its run note (the drift decision on the window, a sample of it above
+                     monitor.max_window_rows, with the champion's cached reference profile, Evidently reports on
+                     their sample, workspace, MLflow logging, decision log)
 
 Per stage: `wall s` = the child process from spawn to exit (interpreter start and imports included, as a task
 process pays them), `cpu s` = user + system CPU of the child and of the processes it waited for (dvc), from
@@ -240,8 +241,7 @@ class Child:
 
     def report_and_decide(self, night: dt.date) -> dict:
         from tabular_mlops.data import source
-        from tabular_mlops.monitoring.nightly import monitor_night
-        from tabular_mlops.monitoring.run_notes import Links, experiment_of, night_note
+        from tabular_mlops.monitoring.nightly import judge_night
         from tabular_mlops.training.tracking import configure_mlflow
 
         _quiet()
@@ -250,15 +250,7 @@ class Child:
         self.mark()
         configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
         log = source.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
-        result = monitor_night(params, self.root, log, night, False)
-        note = night_note(
-            result,
-            params.registry.model_name,
-            Links.from_env(),
-            experiment_of(result.monitoring_run_id),
-            result.evidently,
-            params.monitor.drift_share_threshold,
-        )
+        result, note = judge_night(params, self.root, log, night, False)
         out = result.to_dict()
         _xcom(self.root, f"report_and_decide-{night}", {"result": out, "note": note})
         return out

@@ -93,8 +93,7 @@ def monitor_nightly() -> None:
         from pathlib import Path
 
         from tabular_mlops.data import source
-        from tabular_mlops.monitoring.nightly import monitor_night
-        from tabular_mlops.monitoring.run_notes import Links, experiment_of, night_note
+        from tabular_mlops.monitoring.nightly import judge_night
         from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
         from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
@@ -107,17 +106,9 @@ def monitor_nightly() -> None:
         night = _night(context)
         stale = params.dags.retrain_stale_after_days
         in_flight = retraining_in_flight(context["ti"], night, stale)
-        result = monitor_night(params, Path(ROOT), log, night, in_flight)
+        result, note = judge_night(params, Path(ROOT), log, night, in_flight)
         for alert in result.alerts:
             send_alert(alert.kind, alert.title, list(alert.details))
-        note = night_note(
-            result,
-            params.registry.model_name,
-            Links.from_env(),
-            experiment_of(result.monitoring_run_id),
-            result.evidently,
-            params.monitor.drift_share_threshold,
-        )
         context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
         # A NightResult as JSON: `route` reads `action`, the retraining's conf `reason` and `training_window_end`.
         return result.to_dict()

@@ -330,3 +330,22 @@ def monitor_night(
     log_to_mlflow(run_id, result, _trained_until(champion))
     decisions_log.record(log_engine, decision, champion.version, summary.drift_share)
     return result
+
+
+def judge_night(
+    params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
+) -> tuple[NightResult, str]:
+    """The monitoring DAG's report_and_decide (and the nightly benchmark's): `monitor_night`, and the run's note
+    that Airflow shows beside it (links to the night's reports, MLflow run and Evidently snapshots)."""
+    from tabular_mlops.monitoring.run_notes import Links, experiment_of, night_note
+
+    result = monitor_night(params, root, log_engine, night, retrain_in_flight)
+    note = night_note(
+        result,
+        params.registry.model_name,
+        Links.from_env(),
+        experiment_of(result.monitoring_run_id),
+        result.evidently,
+        params.monitor.drift_share_threshold,
+    )
+    return result, note
