@@ -133,3 +133,36 @@ def test_two_readers_at_once_get_the_same_data(versions):
         results = list(pool.map(load_reference, [project, project], [first, first], [WINDOW, WINDOW]))
     for got in results:
         pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_large_reference_is_sampled_day_by_day_with_exact_counts(versions):
+    """Above `monitor.max_window_rows` the reference is read one day at a time and each day keeps a reproducible
+    sample of its share; the counts the summary needs (rows, days, labels) stay those of the whole window."""
+    from tabular_mlops.monitoring.profile import ReferenceCounts, build_profile
+    from tabular_mlops.monitoring.reference_cache import bounded
+
+    project, first, _, expected = versions
+    params = load_params(project / "params.yaml")
+    schema = params.schema
+    seen: list[int] = []
+
+    def watched(day_rows, days):
+        seen.append(day_rows[schema.timestamp_column].dt.date.nunique())
+        return keep(day_rows, days)
+
+    tally: list[ReferenceCounts] = []
+    keep = bounded(schema, 30, tally)
+    got = load_reference(project, first, WINDOW, watched)
+    assert seen == [1, 1, 1]  # one day in memory at a time
+    whole = sum(tally, ReferenceCounts())
+    assert whole == ReferenceCounts.of(expected, schema) and whole.rows == 120 and whole.days == 3
+    assert 12 < len(got) < 60 and set(got[schema.id_column]) <= set(expected[schema.id_column])
+    per_day = got[schema.timestamp_column].dt.date.value_counts()
+    assert len(per_day) == 3 and per_day.max() < 25  # about 10 of each day's 40
+    again = load_reference(project, first, WINDOW, bounded(schema, 30))
+    pd.testing.assert_frame_equal(got, again)
+    profile = build_profile(got, schema, params.monitor, counts=whole)
+    assert (profile.rows, profile.days, profile.labelled) == (120, 3, 120)
+    assert profile.columns["income"].rows == len(got)  # the statistics are the sample's
+    # Under the bound nothing is dropped.
+    pd.testing.assert_frame_equal(load_reference(project, first, WINDOW, bounded(schema, 1_000)), expected)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -27,7 +27,8 @@ FALLBACK_COLUMN = "fallback"
 # A stable pseudo-random number per row (`sample_keys`): rows whose key is below a limit are a reproducible sample
 # the database selects by itself, so a window of millions is never read whole to be sampled.
 SAMPLE_KEY_COLUMN = "sample_key"
-SAMPLE_KEY_SPAN = 2**31
+SAMPLE_KEY_BITS = 31  # a key fits a signed 32-bit INTEGER in every database
+SAMPLE_KEY_SPAN = 2**SAMPLE_KEY_BITS
 
 
 def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
@@ -65,12 +66,12 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
 
 
 def sample_keys(prediction_ids: Iterable[str]) -> list[int]:
-    """Each prediction id's key in [0, SAMPLE_KEY_SPAN): its blake2b hash, so the same row always gets the same key
-    (a re-scored night keeps its sample) on every machine and Python version."""
-    return [
-        int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=4).digest(), "big") >> 1
-        for i in prediction_ids
-    ]
+    """Each id's key in [0, SAMPLE_KEY_SPAN): the top bits of pandas' stable 64-bit hash of its text, so the same
+    row always gets the same key (a re-scored night keeps its sample). Any uniform hash would do: rows keyed by
+    an earlier one still form a uniform sample with the rest."""
+    ids = pd.Series(list(prediction_ids), dtype=object).astype(str)
+    hashed = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+    return (hashed >> np.uint64(64 - SAMPLE_KEY_BITS)).astype(np.int64).tolist()
 
 
 def keyed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

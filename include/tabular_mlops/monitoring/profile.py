@@ -156,10 +156,47 @@ def column_profile(values: pd.Series, kind: str, psi_bins: int) -> ColumnProfile
     return numeric_profile(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), psi_bins)
 
 
+@dataclass(frozen=True)
+class ReferenceCounts:
+    """The counts a reference profile carries: rows, distinct days, labelled rows and positives."""
+
+    rows: int = 0
+    days: int = 0
+    labelled: int = 0
+    positives: int = 0
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, schema: SchemaConfig) -> ReferenceCounts:
+        target = (
+            pd.to_numeric(rows[schema.target_column], errors="coerce")
+            if schema.target_column in rows.columns
+            else pd.Series(dtype=float)
+        )
+        days = (
+            rows[schema.timestamp_column].dt.normalize().nunique()
+            if schema.timestamp_column in rows.columns
+            else 0
+        )
+        return cls(len(rows), int(days), int(target.notna().sum()), int((target == 1).sum()))
+
+    def __add__(self, other: ReferenceCounts) -> ReferenceCounts:
+        return ReferenceCounts(
+            self.rows + other.rows,
+            self.days + other.days,
+            self.labelled + other.labelled,
+            self.positives + other.positives,
+        )
+
+
 def build_profile(
-    reference: pd.DataFrame, schema: SchemaConfig, monitor: MonitorConfig, meta: dict[str, str] | None = None
+    reference: pd.DataFrame,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
+    meta: dict[str, str] | None = None,
+    counts: ReferenceCounts | None = None,
 ) -> ReferenceProfile:
-    """Profile every feature column of `reference` present in it, and its `score` column when it has one."""
+    """Profile every feature column of `reference` present in it, and its `score` column when it has one.
+    `counts` are the whole reference's when `reference` is a sample of it (else counted here)."""
     columns: dict[str, ColumnProfile] = {
         f.name: column_profile(reference[f.name], f.type, monitor.psi_bins)
         for f in schema.features
@@ -167,23 +204,14 @@ def build_profile(
     }
     if SCORE_COLUMN in reference.columns:
         columns[SCORE_COLUMN] = column_profile(reference[SCORE_COLUMN], "float", monitor.psi_bins)
-    target = (
-        pd.to_numeric(reference[schema.target_column], errors="coerce")
-        if schema.target_column in reference.columns
-        else pd.Series(dtype=float)
-    )
-    days = (
-        reference[schema.timestamp_column].dt.normalize().nunique()
-        if schema.timestamp_column in reference.columns
-        else 0
-    )
+    counts = counts or ReferenceCounts.of(reference, schema)
     return ReferenceProfile(
         columns=columns,
         psi_bins=monitor.psi_bins,
-        rows=len(reference),
-        days=int(days),
-        labelled=int(target.notna().sum()),
-        positives=int((target == 1).sum()),
+        rows=counts.rows,
+        days=counts.days,
+        labelled=counts.labelled,
+        positives=counts.positives,
         meta=dict(meta or {}),
     )
 

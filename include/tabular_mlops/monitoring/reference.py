@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +62,34 @@ def _where(config: dict[str, Any]) -> str:
     )
 
 
+# Called with each day's snapshot as it is read and the number of days in the window; returns what to keep of it.
+DayFilter = Callable[[pd.DataFrame, int], pd.DataFrame]
+
+
 def _read_window(
-    scratch: Path, config: dict[str, Any], dvc_hash: str, start: dt.date, end: dt.date
+    scratch: Path,
+    config: dict[str, Any],
+    dvc_hash: str,
+    start: dt.date,
+    end: dt.date,
+    per_day: DayFilter | None = None,
 ) -> pd.DataFrame:
     from dvc.api import DVCFileSystem
 
     fs = DVCFileSystem(str(scratch), config=config)
     try:
-        return _read_snapshots(fs, config, dvc_hash, start, end)
+        return _read_snapshots(fs, config, dvc_hash, start, end, per_day)
     finally:
         fs.close()
 
 
 def _read_snapshots(
-    fs: Any, config: dict[str, Any], dvc_hash: str, start: dt.date, end: dt.date
+    fs: Any,
+    config: dict[str, Any],
+    dvc_hash: str,
+    start: dt.date,
+    end: dt.date,
+    per_day: DayFilter | None = None,
 ) -> pd.DataFrame:
     try:
         names = fs.ls(_OUT, detail=False)
@@ -91,16 +106,18 @@ def _read_snapshots(
     for _, name in days:
         try:
             with fs.open(name, "rb") as fh:
-                frames.append(pd.read_parquet(fh))
+                day_rows = pd.read_parquet(fh)
         except Exception as exc:  # a file object missing from both stores
             raise FileNotFoundError(
                 f"snapshot {Path(name).name} of DVC data version {dvc_hash} cannot be read from {_where(config)}: {exc}"
             ) from exc
+        frames.append(per_day(day_rows, len(days)) if per_day else day_rows)
     return pd.concat(frames, ignore_index=True)
 
 
-def load_reference(root: Path, dvc_hash: str, window: str) -> pd.DataFrame:
-    """Snapshots of data version `dvc_hash` (a DVC `.dir` md5) whose day lies in `window` ("start..end")."""
+def load_reference(root: Path, dvc_hash: str, window: str, per_day: DayFilter | None = None) -> pd.DataFrame:
+    """Snapshots of data version `dvc_hash` (a DVC `.dir` md5) whose day lies in `window` ("start..end"); with
+    `per_day`, only what it keeps of each day (one day in memory at a time, not the whole window)."""
     if not _DIR_HASH.fullmatch(dvc_hash):
         raise ValueError(f"model version has no usable DVC data hash (got {dvc_hash!r})")
     start, end = parse_window(window)
@@ -116,4 +133,4 @@ def load_reference(root: Path, dvc_hash: str, window: str) -> pd.DataFrame:
         run_dvc(["config", "core.site_cache_dir", site_cache], scratch, env=env)
         dvc_file = {"outs": [{"md5": dvc_hash, "hash": "md5", "path": _OUT}]}
         (scratch / f"{_OUT}.dvc").write_text(yaml.safe_dump(dvc_file, sort_keys=False))
-        return _read_window(scratch, config, dvc_hash, start, end)
+        return _read_window(scratch, config, dvc_hash, start, end, per_day)

@@ -20,19 +20,22 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tabular_mlops.artifacts import ReferenceCacheFile, Tag
 from tabular_mlops.config import Params, SchemaConfig
+from tabular_mlops.monitoring.predictions import SAMPLE_KEY_SPAN, sample_keys
 from tabular_mlops.monitoring.profile import (
     PROFILE_VERSION,
     SKETCH_POINTS,
+    ReferenceCounts,
     ReferenceProfile,
     build_profile,
     load_profile,
     save_profile,
 )
-from tabular_mlops.monitoring.reference import load_reference, parse_window
+from tabular_mlops.monitoring.reference import DayFilter, load_reference, parse_window
 from tabular_mlops.scoring import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ def cache_key(params: Params, champion: LoadedModel) -> str:
         ],
         "psi_bins": params.monitor.psi_bins,
         "sample_rows": params.monitor.report_sample_rows,
+        "max_window_rows": params.monitor.max_window_rows,
         "features": params.schema.feature_names,
         "profile": [PROFILE_VERSION, SKETCH_POINTS],
     }
@@ -81,7 +85,24 @@ def cache_key(params: Params, champion: LoadedModel) -> str:
     return f"{params.registry.model_name}-v{champion.version}-{digest}"
 
 
-def holdout_rows(champion: LoadedModel, root: Path) -> pd.DataFrame | None:
+def bounded(schema: SchemaConfig, max_rows: int, tally: list[ReferenceCounts] | None = None) -> DayFilter:
+    """A reference reader's per-day filter: each day keeps its share of `max_rows` (all of it when it has fewer
+    rows), as a reproducible sample (the prediction log's id hash), after its exact counts go to `tally`. A
+    45-day window at 1M rows a day is then never in memory whole."""
+
+    def keep(day_rows: pd.DataFrame, days: int) -> pd.DataFrame:
+        if tally is not None:
+            tally.append(ReferenceCounts.of(day_rows, schema))
+        quota = max(max_rows // max(days, 1), 1)
+        if len(day_rows) <= quota:
+            return day_rows
+        keys = np.asarray(sample_keys(day_rows[schema.id_column]))
+        return day_rows[keys < quota / len(day_rows) * SAMPLE_KEY_SPAN].reset_index(drop=True)
+
+    return keep
+
+
+def holdout_rows(champion: LoadedModel, root: Path, per_day: DayFilter | None = None) -> pd.DataFrame | None:
     """The champion's holdout (the days of its data window after its training window): out of sample, so a
     fair reference for performance. None when the version does not record its windows."""
     try:
@@ -92,27 +113,34 @@ def holdout_rows(champion: LoadedModel, root: Path) -> pd.DataFrame | None:
     if data_end <= trained_until:
         return None
     return load_reference(
-        root, champion.tags.get(Tag.DVC_DATA_HASH, ""), f"{trained_until + dt.timedelta(days=1)}..{data_end}"
+        root,
+        champion.tags.get(Tag.DVC_DATA_HASH, ""),
+        f"{trained_until + dt.timedelta(days=1)}..{data_end}",
+        per_day,
     )
 
 
 def build(params: Params, root: Path, champion: LoadedModel) -> ChampionReference:
-    """Read and score the champion's reference (and holdout) once."""
+    """Read and score the champion's reference (and holdout) once: all of it up to `monitor.max_window_rows`
+    rows, above that a sample of about that many, with the whole window's counts (rows, days, labels)."""
     schema, n = params.schema, params.monitor.report_sample_rows
-    reference = scored(
-        champion,
-        load_reference(
-            root, champion.tags.get(Tag.DVC_DATA_HASH, ""), champion.tags.get(Tag.REFERENCE_WINDOW, "")
-        ),
-        schema,
+    tally: list[ReferenceCounts] = []
+    rows = load_reference(
+        root,
+        champion.tags.get(Tag.DVC_DATA_HASH, ""),
+        champion.tags.get(Tag.REFERENCE_WINDOW, ""),
+        bounded(schema, params.monitor.max_window_rows, tally),
     )
+    whole = sum(tally, ReferenceCounts())
+    reference = scored(champion, rows, schema)
     profile = build_profile(
         reference,
         schema,
         params.monitor,
         meta={"model_version": champion.version, "key": cache_key(params, champion)},
+        counts=whole if whole.rows > len(rows) else None,
     )
-    holdout = holdout_rows(champion, root)
+    holdout = holdout_rows(champion, root, bounded(schema, n))
     return ChampionReference(
         profile=profile,
         sample=sample(reference[report_columns(schema)], n).reset_index(drop=True),
