@@ -20,7 +20,7 @@ What is measured (the same functions the DAGs and dvc.yaml stages call):
     evaluate           tabular_mlops.training.evaluate.evaluate
     register           tabular_mlops.training.registry.register_challenger
     gate               tabular_mlops.training.registry.promote_if_better (first version: no champion to compare with)
-    gate.champion      loading the champion + registry.holdout_metrics, i.e. what the gate adds
+    gate.champion      loading the champion + training.holdout_scores.score_part, i.e. what the gate adds
                        once a champion exists (the champion re-scored on the challenger's holdout)
 
 `s` is wall-clock seconds; `cpu s` is this process's CPU time plus that of its child processes (the dvc

@@ -27,7 +27,7 @@ from tabular_mlops.artifacts import (
 )
 from tabular_mlops.config import Params
 from tabular_mlops.model_store import UntrustedModelError, load_verified, verified_copy
-from tabular_mlops.scoring import LoadedModel, champion_version, load_version, score_frame, version_record
+from tabular_mlops.scoring import LoadedModel, champion_version, load_version, version_record
 from tabular_mlops.training.gate import (
     GateResult,
     champion_comparison,
@@ -105,18 +105,6 @@ def model_description(params: Params) -> str:
     """The registered model's description: what its score means, in the words of `params.yaml` `wording`."""
     text = params.wording.score_text(params.schema.target_column)
     return f"{text[:1].upper()}{text[1:]}."
-
-
-def holdout_metrics(
-    loaded: LoadedModel, holdout: pd.DataFrame, params: Params, threshold: float | None = None
-) -> dict[str, float]:
-    """Metrics of a version on `holdout`, precision / recall / F1 at that version's own decision threshold
-    (or at `threshold` when given)."""
-    scores = score_frame(loaded.model, holdout, params.schema)
-    y = holdout[params.schema.target_column].astype(int).to_numpy()
-    if threshold is None:
-        threshold = loaded.threshold(params.evaluate.decision_threshold)
-    return classification_metrics(y, scores, threshold)
 
 
 def evaluate_gate(
