@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from tabular_mlops.bulk import insert_frame
 from tabular_mlops.config import FeatureSpec, SchemaConfig
 
 
@@ -87,12 +88,9 @@ def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.D
         metadata.create_all(engine)
     ts = table.c[schema.timestamp_column]
     start = dt.datetime.combine(day, dt.time())
-    records = batch.astype(object).where(batch.notna(), None).to_dict("records")
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < start + dt.timedelta(days=1)))
-        if records:
-            conn.execute(table.insert(), records)
-    return len(records)
+        return insert_frame(conn, table, batch)
 
 
 def _window_query(

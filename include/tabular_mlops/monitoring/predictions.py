@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from tabular_mlops.bulk import execute_many, frame_chunks
 from tabular_mlops.config import SchemaConfig
 
 TABLE = "prediction_log"
@@ -154,32 +155,6 @@ def _transactional(engine: sa.Engine) -> Iterator[sa.Connection]:
         ddl_engine.dispose()
 
 
-def _python_values(column: pd.Series) -> list[Any]:
-    """A column's values as the driver takes them: Python objects, None for missing."""
-    return column.astype(object).where(column.notna(), None).tolist()
-
-
-def execute_many(conn: sa.Connection, statement: sa.Insert | sa.Update, columns: dict[str, list[Any]]) -> int:
-    """Execute `statement` once per row of `columns` (parameter name -> values, all as long), built column by
-    column: each column's type converts its values in one pass (e.g. SQLite's datetimes to text), and a driver
-    with positional parameters (SQLite's) gets plain tuples. SQLAlchemy's own executemany builds every row's
-    parameters one by one, which cost three times the driver's insert at 1M rows; other drivers (psycopg2's
-    batched executemany) go through it. Returns the rows the driver reports as matched."""
-    names = list(columns)
-    dialect = conn.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=names)
-    if not dialect.positional or compiled.positiontup is None:
-        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-        return int(conn.execute(statement, rows).rowcount or 0)
-    types = {b.key: b.type for b in compiled.binds.values()}
-    converted = {}
-    for name in names:
-        process = types[name].dialect_impl(dialect).bind_processor(dialect) if name in types else None
-        converted[name] = [process(v) for v in columns[name]] if process else columns[name]
-    order = [converted[name] for name in compiled.positiontup]
-    return int(conn.exec_driver_sql(str(compiled), list(zip(*order, strict=True))).rowcount or 0)
-
-
 def replace_batch(
     engine: sa.Engine,
     schema: SchemaConfig,
@@ -195,11 +170,9 @@ def replace_batch(
     ts = table.c[schema.timestamp_column]
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < end, table.c.source == source))
-        for first in range(0, len(rows), chunk_rows):
-            chunk = rows.iloc[first : first + chunk_rows]
-            columns = {str(name): _python_values(chunk[name]) for name in chunk.columns}
-            columns[SAMPLE_KEY_COLUMN] = sample_keys(columns["prediction_id"])
-            execute_many(conn, table.insert(), columns)
+        for chunk in frame_chunks(rows, chunk_rows):
+            chunk[SAMPLE_KEY_COLUMN] = sample_keys(chunk["prediction_id"])
+            execute_many(conn, table.insert(), chunk)
     return len(rows)
 
 
