@@ -210,14 +210,10 @@ def _without_held(schema: SchemaConfig, held: set[dt.date], rows: pd.DataFrame) 
     return rows[~rows[schema.timestamp_column].dt.date.isin(held)].reset_index(drop=True)
 
 
-def _kept_rows(
-    counts: pd.DataFrame, held: set[dt.date], labelled: bool = False, after: dt.date | None = None
-) -> pd.DataFrame:
-    """The day counts (predictions.LogWindow.day_counts) of the rows the statistics keep: scored, not on a held
-    night, and, for the matured-label window, labelled and after the champion's training window."""
-    keep = counts["scored"] & ~counts["day"].isin(held)
-    if labelled:
-        keep &= counts["labelled"]
+def _kept_days(counts: pd.DataFrame, held: set[dt.date], after: dt.date | None = None) -> pd.DataFrame:
+    """The day counts (predictions.LogWindow.day_counts) of the days the statistics keep: not held, and, for
+    the matured-label window, after the champion's training window."""
+    keep = ~counts["day"].isin(held)
     if after is not None:
         keep &= counts["day"] > after
     return counts[keep]
@@ -230,13 +226,14 @@ def population(
     night: dt.date,
     trained_until: dt.date | None,
 ) -> Population:
-    """The exact counts behind the night's (possibly sampled) windows, with the same filters as their rows."""
-    rows = _kept_rows(current.day_counts, held)
+    """The exact counts behind the night's (possibly sampled) windows, with the same filters as their rows:
+    scored rows of days not held; of the matured window, scored and labelled ones after the training window."""
+    days = _kept_days(current.day_counts, held)
     return Population(
-        rows=int(rows["rows"].sum()),
-        night_rows=int(rows.loc[rows["day"] == night, "rows"].sum()),
-        nights=int(rows.loc[rows["rows"] > 0, "day"].nunique()),
-        labelled_rows=int(_kept_rows(matured.day_counts, held, True, trained_until)["rows"].sum()),
+        rows=int(days["scored"].sum()),
+        night_rows=int(days.loc[days["day"] == night, "scored"].sum()),
+        nights=int((days["scored"] > 0).sum()),
+        labelled_rows=int(_kept_days(matured.day_counts, held, trained_until)["labelled"].sum()),
     )
 
 

