@@ -32,7 +32,9 @@ def score_night(
     schema = params.schema
     start = dt.datetime.combine(night, dt.time())
     end = start + dt.timedelta(days=1)
-    batch = source.read_window(source_engine, schema, start, end, conn_id)
+    # What scoring uses: the ids, timestamps and features (the label is not known yet, and is joined later).
+    only = [schema.id_column, schema.timestamp_column, *schema.feature_names]
+    batch = source.read_window(source_engine, schema, start, end, conn_id, only)
     duplicates = int(batch[schema.id_column].duplicated().sum())
     batch = batch.drop_duplicates(schema.id_column, keep="first").reset_index(drop=True)
     if batch.empty:
