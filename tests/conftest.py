@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
@@ -34,6 +35,11 @@ os.environ.update(
 )
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("MLOPS_PROJECT_DIR", None)
+# One OpenMP/BLAS thread per process, as `make run` and the image run the stack (stack/layout.py, Dockerfile),
+# unless set: set before anything imports numpy or scikit-learn, and inherited by every subprocess (dvc stages,
+# the CLI). On two cores shared by two pytest workers, extra threads only spin: a training stage took 51 CPU s
+# with the default threads and 19 with one, with the same candidates' metrics to the last digit.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 PROJECT_FILES = ["params.yaml", "dvc.yaml", "requirements.txt", ".dvc/config", ".dvc/.gitignore"]
 
@@ -63,10 +69,11 @@ def simulate(
     scenario: str | None = None,
     scenario_start: str | None = None,
 ) -> None:
+    """`tabular-mlops simulate` on the project's params, run in this process (`cli.main`, the function the command
+    calls): an interpreter importing pandas, SQLAlchemy and the package costs more than the days it writes."""
+    from tabular_mlops.cli import main
+
     cmd = [
-        sys.executable,
-        "-m",
-        "tabular_mlops",
         "--params",
         str(project / "params.yaml"),
         "simulate",
@@ -83,7 +90,8 @@ def simulate(
         cmd += ["--scenario", scenario]
     if scenario_start:
         cmd += ["--scenario-start", scenario_start]
-    subprocess.run(cmd, check=True, capture_output=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(cmd) == 0, cmd
 
 
 # The longest module fixtures (DAG timelines of many nights; --durations lists them), in this order, first.

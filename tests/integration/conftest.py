@@ -5,23 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-AIRFLOW = [sys.executable, "-m", "airflow"]
-
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    subprocess.run([*AIRFLOW, "db", "migrate"], check=True, capture_output=True)
-    subprocess.run(
-        [*AIRFLOW, "pools", "set", "dvc_repo", "1", "DVC workspace + registry"],
-        check=True,
-        capture_output=True,
-    )
+    """What `airflow db migrate` and `airflow pools set dvc_repo 1 ...` do (the functions those commands call),
+    in this process: the tests import Airflow anyway, so two more interpreters importing it (about 10 CPU s
+    per pytest worker) buy nothing."""
+    from airflow.models.pool import Pool
+    from airflow.utils.db import upgradedb
+
+    upgradedb()
+    Pool.create_or_update_pool("dvc_repo", 1, "DVC workspace + registry", include_deferred=False)
 
 
 class Env:
