@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -16,8 +17,23 @@ Columns = dict[str, list[Any]]
 
 
 def python_values(column: pd.Series) -> list[Any]:
-    """A column's values as drivers take them: Python objects, None for missing."""
-    return column.astype(object).where(column.notna(), None).tolist()
+    """A column's values as drivers take them: Python objects, None for missing. Numbers and timestamps go
+    through numpy's own conversions (several times faster than pandas' object casts at 1M rows)."""
+    values = column.to_numpy()
+    kind = values.dtype.kind
+    if kind in "iub":
+        return values.tolist()
+    if kind == "f":
+        missing = np.flatnonzero(np.isnan(values))
+    elif kind == "M":
+        missing = np.flatnonzero(np.isnat(values))
+        values = column.array.to_pydatetime()
+    else:
+        return column.astype(object).where(column.notna(), None).tolist()
+    out = values.tolist()
+    for i in missing.tolist():
+        out[i] = None
+    return out
 
 
 def frame_chunks(rows: pd.DataFrame, chunk_rows: int) -> Iterator[Columns]:

@@ -71,3 +71,14 @@ def test_chunks_cover_every_row_once():
     chunks = list(frame_chunks(ROWS, 2))
     assert [len(c["id"]) for c in chunks] == [2, 1] and chunks[1]["text"] == ["z"]
     assert chunks[0]["x"] == [1.5, None] and chunks[0]["text"] == ["x", None]
+
+
+def test_values_are_plain_python_with_none_for_missing():
+    from tabular_mlops.bulk import python_values
+
+    at = pd.Series(pd.to_datetime(["2026-03-01 00:00:01.5", None], format="ISO8601"))
+    assert python_values(at) == [dt.datetime(2026, 3, 1, 0, 0, 1, 500000), None]
+    assert python_values(pd.Series([1.0, np.nan])) == [1.0, None]
+    assert python_values(pd.Series([1, 2])) == [1, 2] and type(python_values(pd.Series([1]))[0]) is int
+    assert python_values(pd.Series(["a", None, np.nan])) == ["a", None, None]
+    assert python_values(pd.Series([1, None], dtype="Int64")) == [1, None]
