@@ -231,9 +231,8 @@ class LogWindow:
     the scored ones and the scored and labelled ones, so volumes and row-count rules never depend on the sample."""
 
     rows: pd.DataFrame
-    day_counts: (
-        pd.DataFrame
-    )  # per day (date): rows, scored (rows with a score), labelled (scored and labelled)
+    # Per day (date): rows, scored (rows with a score), labelled (scored and labelled).
+    day_counts: pd.DataFrame
     sample_share: float  # 1.0 when `rows` is the whole window
 
     @property
