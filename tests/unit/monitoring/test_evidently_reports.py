@@ -156,32 +156,26 @@ def test_a_sampled_report_says_so(repo_params, tmp_path):
     monitor = dataclasses.replace(repo_params.monitor, report_sample_rows=300)
     reference = _window(repo_params, "stable", dt.date(2026, 1, 1), 2)
     current = _window(repo_params, "stable", dt.date(2026, 4, 1), 1).assign(label=np.nan)
-    made = evidently_reports(
-        schema,
-        monitor,
-        reference,
-        current,
-        current.iloc[:0],
-        tmp_path,
-        dt.date(2026, 4, 1),
-        profile=build_profile(reference, schema, repo_params.monitor),
-        decision_lines=["decision's figures (400 rows): drift share 0.000"],
-    )
-    html = made["drift"][0].read_text()
+    profile = build_profile(reference, schema, repo_params.monitor)
+
+    def drift_html(**banner) -> str:
+        made = evidently_reports(
+            schema,
+            monitor,
+            reference,
+            current,
+            current.iloc[:0],
+            tmp_path,
+            dt.date(2026, 4, 1),
+            profile=profile,
+            **banner,
+        )
+        return made["drift"][0].read_text()
+
+    html = drift_html(decision_lines=["decision's figures (400 rows): drift share 0.000"])
     assert "a random sample of 300 of 400 rows" in html and "drift share 0.000" in html
     # The decision itself on a sample of a bigger window (predictions.read_window): both samples are named.
-    made = evidently_reports(
-        schema,
-        monitor,
-        reference,
-        current,
-        current.iloc[:0],
-        tmp_path,
-        dt.date(2026, 4, 1),
-        profile=build_profile(reference, schema, repo_params.monitor),
-        population=Population(rows=9_000, night_rows=400, nights=1, labelled_rows=0),
-    )
-    html = made["drift"][0].read_text()
+    html = drift_html(population=Population(rows=9_000, night_rows=400, nights=1, labelled_rows=0))
     assert "current window: 9000 rows; the decision used a reproducible sample of 400 of them" in html
     assert "a random sample of 300 of those" in html
 

@@ -29,13 +29,21 @@ def _days(params, last_day, days, scenario="stable", rows=800, last_scenario=Non
     return df.assign(score=score, label=df[params.schema.target_column].astype(float))
 
 
-def _summary(params, last_scenario, monitor=None, rows=800):
+def _summary(params, last_scenario, monitor=None, rows=800, population=None):
     monitor = monitor or params.monitor
     reference = _days(params, dt.date(2026, 1, 14), 14)
     current = _days(params, NIGHT, monitor.window_days, last_scenario=last_scenario, rows=rows)
     none = reference.iloc[:0]
     return summarize(
-        params.schema, monitor, reference, reference["score"].to_numpy(), current, none, None, NIGHT
+        params.schema,
+        monitor,
+        reference,
+        reference["score"].to_numpy(),
+        current,
+        none,
+        None,
+        NIGHT,
+        population,
     )
 
 
@@ -135,32 +143,11 @@ def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
 def test_a_sampled_window_reports_and_judges_its_exact_row_counts(repo_params):
     """A window read as a sample (predictions.read_window) keeps its real volumes: the summary reports the
     population's counts, and the night's row-count rule judges the night's real row count, not the sample's."""
-    reference = _days(repo_params, dt.date(2026, 1, 14), 14)
-    current = _days(repo_params, NIGHT, repo_params.monitor.window_days)
-    none = reference.iloc[:0]
-    usual = Population(rows=len(current) * 10, night_rows=8_000, nights=7, labelled_rows=0)
-    summary = summarize(
-        repo_params.schema,
-        repo_params.monitor,
-        reference,
-        reference["score"].to_numpy(),
-        current,
-        none,
-        None,
-        NIGHT,
-        usual,
-    )
-    assert (summary.rows, summary.night_rows) == (len(current) * 10, 8_000)
-    assert summary.window.rows == len(current)  # the statistics' own rows
+    window_rows = repo_params.monitor.window_days * 800  # what _summary logs: 800 rows a night
+    usual = Population(rows=window_rows * 10, night_rows=8_000, nights=7, labelled_rows=0)
+    summary = _summary(repo_params, None, population=usual)
+    assert (summary.rows, summary.night_rows) == (window_rows * 10, 8_000)
+    assert summary.window.rows == window_rows  # the statistics' own rows
     assert any("8000 rows on the night where about 800" in p for p in summary.night_quality)
-    whole = summarize(
-        repo_params.schema,
-        repo_params.monitor,
-        reference,
-        reference["score"].to_numpy(),
-        current,
-        none,
-        None,
-        NIGHT,
-    )
-    assert whole.rows == len(current) and whole.night_quality == ()
+    whole = _summary(repo_params, None)
+    assert whole.rows == window_rows and whole.night_quality == ()
