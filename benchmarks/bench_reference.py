@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -27,19 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_stages import vmhwm_kib  # noqa: E402
-
-
-def _reset_vmhwm() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _cpu() -> float:
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+from bench_stages import Recorder  # noqa: E402
 
 
 def write_days(root: Path, source: Path, days: int) -> tuple[dt.date, dt.date]:
@@ -120,20 +107,19 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    _reset_vmhwm()
-    load0, cpu0, t1 = os.getloadavg()[0], _cpu(), time.perf_counter()
-    ref = reference_cache.build(params, root, champion)
-    wall, cpu = time.perf_counter() - t1, _cpu() - cpu0
-    peak = (vmhwm_kib() or 0) / 1024
+    load0 = os.getloadavg()[0]
+    recorder = Recorder()  # bench_stages' stage measurement: wall, CPU (and children's), VmHWM reset before
+    ref = recorder.run("reference_cache.build", reference_cache.build, params, root, champion)
+    (measured,) = recorder.records
     record = {
         "days": args.days,
         "window_rows": ref.profile.rows,
         "profiled_rows": ref.profile.columns[params.schema.feature_names[0]].rows,
         "max_window_rows": params.monitor.max_window_rows,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
-        "peak_mib": round(peak, 1),
-        "loadavg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "wall_s": measured["seconds"],
+        "cpu_s": round(measured["cpu_seconds"] + measured["child_cpu_seconds"], 2),
+        "peak_mib": measured["peak_rss_mib"],
+        "loadavg_1m": [round(load0, 2), measured["loadavg_1m_after"]],
         "setup_s": round(setup_s, 1),
     }
     print(json.dumps(record))
