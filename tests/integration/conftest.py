@@ -56,8 +56,10 @@ def project_env(project: Path) -> tuple[Env, Path, Path]:
 
 
 def run_dag(dag_id: str, logical_date: dt.date | None = None, conf: dict | None = None):
-    """Parse the dags/ folder afresh (so env changes apply) and run one DAG run with dag.test()."""
+    """Parse the dags/ folder afresh (so env changes apply) and run one DAG run with dag.test(), which runs the
+    tasks in this thread, under pytest's and the fixture's frames: with stack headroom (see stack_headroom)."""
     from airflow.dag_processing.dagbag import DagBag
+    from tabular_mlops.stack_headroom import with_stack_headroom
 
     from tests.conftest import REPO
 
@@ -67,7 +69,7 @@ def run_dag(dag_id: str, logical_date: dt.date | None = None, conf: dict | None 
     when = None
     if logical_date is not None:
         when = dt.datetime.combine(logical_date, dt.time(), tzinfo=dt.UTC)
-    return dag.test(logical_date=when, run_conf=conf)
+    return with_stack_headroom(dag.test, logical_date=when, run_conf=conf)
 
 
 def task_states(dag_run) -> dict[str, tuple[str | None, int]]:
