@@ -135,6 +135,14 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
         assert figures[column.column] == pytest.approx(expected), column
     for feature in monitor.key_features:
         assert figures[f"psi.{feature}"] == pytest.approx(decision.psi[feature], abs=1e-6)
+    # The data summary: statistics for the key features and the score, missing values for every column.
+    names = {r.display_name for r in stored.metric_results.values()}
+    summarized = [*monitor.key_features, "score"]
+    assert {f"Mean value of '{c}'" for c in summarized} <= names
+    others = [f for f in schema.feature_names if f not in monitor.key_features]
+    assert others and not any(f"Mean value of '{c}'" in names for c in others)
+    assert {f"Column '{c}' missing values" for c in [*schema.feature_names, "score"]} <= names
+    assert "Row count in dataset" in names
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
     assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
