@@ -90,11 +90,15 @@ def test_each_link_of_a_task_has_its_own_name_and_xcom_key():
         assert len({link.name for link in links}) == len({link.xcom_key for link in links}) == len(links)
 
 
-def test_the_dags_give_their_tasks_the_links_as_the_api_server_sees_them():
+def test_the_dags_give_their_tasks_the_links_as_the_api_server_sees_them(monkeypatch):
     """After serialisation (what the API server reads), each task lists its links by name."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.serialized_objects import DagSerialization
 
+    # Deserialising reads links only while this class flag is on. The API server's DagBag turns it on before each
+    # read; a scheduler-side read (DBDagBag(load_op_links=False), as dag.test() makes in another module on this
+    # pytest worker) leaves it off for the rest of the process.
+    monkeypatch.setattr(DagSerialization, "_load_operator_extra_links", True)
     bag = DagBag(dag_folder=str(REPO / "dags"))
     served = {
         dag_id: DagSerialization.from_dict(DagSerialization.to_dict(bag.dags[dag_id])) for dag_id in bag.dags
