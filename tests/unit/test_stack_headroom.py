@@ -23,4 +23,4 @@ def test_deep_recursion_below_it_still_works():
     def depth(n: int) -> int:
         return 0 if n == 0 else 1 + depth(n - 1)
 
-    assert with_stack_headroom(depth, 900) == 900
+    assert with_stack_headroom(depth, 500) == 500
