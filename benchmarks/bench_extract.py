@@ -50,8 +50,8 @@ def _cpu() -> float:
 
 def worker(stage: str, project: Path, db_url: str, landed: Path) -> None:
     """One stage in this (fresh) interpreter; prints a JSON line."""
-    from tabular_mlops.config import load_params
-    from tabular_mlops.data import extract, ingest, source  # noqa: F401 - imported before the baseline
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.data import ingest
 
     if stage == "validate":
         import great_expectations  # noqa: F401
@@ -112,12 +112,12 @@ def _run(code: Path, *args: str) -> dict:
 def _seed(code: Path, db: Path, rows: int) -> None:
     script = (
         "import sys, datetime as dt\n"
-        "from tabular_mlops.config import load_params\n"
+        "from tabular_mlops.core.config import load_params\n"
         "from tabular_mlops.data import source\n"
         "from tabular_mlops.data.simulate import generate_day\n"
         f"p = load_params({str(code / 'params.yaml')!r})\n"
         f"day = dt.date.fromisoformat({DAY.isoformat()!r})\n"
-        f"source.write_day(source.connect({f'sqlite:///{db}'!r}), p.schema, day, generate_day(day, {rows}, 42))\n"
+        f"source_db.write_day(source_db.connect({f'sqlite:///{db}'!r}), p.schema, day, generate_day(day, {rows}, 42))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(code / "include")}
     subprocess.run([sys.executable, "-c", script], env=env, check=True)

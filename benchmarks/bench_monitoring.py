@@ -157,7 +157,7 @@ def build_window(rows: int, start: dt.date, scenario: str, seed: int):
 
 def bench_params():
     """params.yaml with the schema extended to 25 features and monitor.default_test pinned."""
-    from tabular_mlops.config import FeatureSpec, load_params
+    from tabular_mlops.core.config import FeatureSpec, load_params
 
     params = load_params(REPO / "params.yaml")
     extra = tuple(FeatureSpec(name=k, type=t, categories=c) for k, (t, c) in SYNTHETIC.items())
@@ -250,9 +250,9 @@ def worker(method: str, data_dir: Path) -> dict:
     t_import = time.perf_counter()
     import pandas as pd
     from tabular_mlops.monitoring import drift
-    from tabular_mlops.monitoring import summary as monitoring
+    from tabular_mlops.monitoring import night_report as monitoring
     from tabular_mlops.monitoring.alerts import quality_problems
-    from tabular_mlops.monitoring.profile import build_profile, load_profile, save_profile
+    from tabular_mlops.monitoring.reference_profile import build_profile, load_profile, save_profile
 
     if method == "evidently":
         from evidently import DataDefinition, Dataset, Report

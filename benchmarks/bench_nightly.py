@@ -29,7 +29,7 @@ Setup (timed, reported, not part of the loop), in a throw-away project copied as
 MLFLOW_TRACKING_URI=sqlite:///<tmp>/mlflow.db; the DVC remote of .dvc/config, i.e. <tmp>/var/dvc-remote;
 the prediction log and decision record in sqlite:///<tmp>/var/monitoring.db):
 
-  setup.source    simulate.generate_day + source.write_day into a SQLite source DB: the champion's days at
+  setup.source    simulate.generate_day + source_db.write_day into a SQLite source DB: the champion's days at
                   --champion-rows a day, then the monitored days (F .. N) at --rows a day
   setup.champion  the champion's days ingested (extract, validate, publish with push, as tests/conftest.py
                   publish_history), then preprocess.split_window, train.train, evaluate.evaluate,
@@ -124,7 +124,7 @@ def make_project(tmp: Path, champion_days: int, monitor_window_days: int | None 
     raw["preprocess"]["holdout_days"] = 1
     raw["monitor"]["row_count_tolerance"] = 1000
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    commit_project(tmp, ["/var/", "/source.db", "/mlflow.db", "/bench/", "/quarantine/"])
+    commit_project(tmp, ["/var/", "/source_db.db", "/mlflow.db", "/bench/", "/quarantine/"])
     return {
         "overrides": {k: {"repo": a, "bench": b} for k, (a, b) in overrides.items()},
         "window_days": raw["monitor"]["window_days"],
@@ -174,15 +174,15 @@ class Child:
         self.called: float | None = None
 
     def params(self):
-        from tabular_mlops.config import load_params
+        from tabular_mlops.core.config import load_params
 
         return load_params(self.root / "params.yaml")
 
     def engines(self):
-        from tabular_mlops.data import source
+        from tabular_mlops.store import source_db
 
-        src = source.connect(self.cfg["source_url"], SOURCE_CONN_ID)
-        log = source.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
+        src = source_db.connect(self.cfg["source_url"], SOURCE_CONN_ID)
+        log = source_db.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
         return src, log
 
     def mark(self) -> None:
@@ -223,8 +223,8 @@ class Child:
 
     # ---- monitor_nightly
     def score(self, night: dt.date) -> dict:
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.batch_scoring import score_night
-        from tabular_mlops.training.tracking import configure_mlflow
 
         params = self.params()
         self.mark()
@@ -244,16 +244,16 @@ class Child:
         return _xcom(self.root, f"join_labels-{night}", out)
 
     def report_and_decide(self, night: dt.date) -> dict:
-        from tabular_mlops.data import source
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.nightly import judge_night
-        from tabular_mlops.training.tracking import configure_mlflow
+        from tabular_mlops.store import source_db
 
         _quiet()
         params = self.params()
         _xcom(self.root, f"join_labels-{night}")
         self.mark()
         configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
-        log = source.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
+        log = source_db.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
         result, note = judge_night(params, self.root, log, night, False)
         out = result.to_dict()
         _xcom(self.root, f"report_and_decide-{night}", {"result": out, "note": note})
@@ -261,12 +261,13 @@ class Child:
 
     # ---- setup
     def setup_source(self, night: dt.date) -> dict:
-        from tabular_mlops.data import simulate, source
+        from tabular_mlops.data import simulate
+        from tabular_mlops.store import source_db
 
         params = self.params()
         self.mark()
         cal = calendar(self.cfg)
-        engine = source.connect(self.cfg["source_url"])
+        engine = source_db.connect(self.cfg["source_url"])
         days = [
             (cal["first"] + dt.timedelta(days=i), self.cfg["champion_rows"])
             for i in range(self.cfg["champion_days"])
@@ -279,7 +280,7 @@ class Child:
             t0 = time.perf_counter()
             batch = simulate.generate_day(day, rows, params.simulate.seed, "stable")
             t1 = time.perf_counter()
-            source.write_day(engine, params.schema, day, batch)
+            source_db.write_day(engine, params.schema, day, batch)
             del batch
             timings.append(
                 {
@@ -296,10 +297,10 @@ class Child:
         return {"days": timings}
 
     def setup_champion(self, night: dt.date) -> dict:
-        from tabular_mlops.data import source
         from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
+        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.store import source_db
         from tabular_mlops.training import evaluate, preprocess, registry, train
-        from tabular_mlops.training.tracking import configure_mlflow
 
         _quiet()
         params = self.params()
@@ -320,7 +321,7 @@ class Child:
         holdout = evaluate.evaluate(params, self.root)
         reg = registry.register_challenger(params, self.root)
         steps["train..register"], t = round(time.perf_counter() - t, 2), time.perf_counter()
-        ledger = source.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
+        ledger = source_db.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
         gate = registry.promote_if_better(params, self.root, str(reg["version"]), ledger, "bench")
         steps["gate"] = round(time.perf_counter() - t, 2)
         if not gate["promoted"]:
@@ -328,8 +329,8 @@ class Child:
         if not self.cfg["cold"]:
             # The champion's reference cache, as its first monitored night leaves it (night N is then a cached
             # night without monitoring night N-1 at full size first).
+            from tabular_mlops.model.scoring import load_champion
             from tabular_mlops.monitoring.reference_cache import champion_reference
-            from tabular_mlops.scoring import load_champion
 
             t = time.perf_counter()
             champion_reference(params, self.root, load_champion(params.registry.model_name))
@@ -345,8 +346,8 @@ class Child:
 
     def setup_history(self, night: dt.date) -> dict:
         """score + join_labels of the nights F .. N-1, as the monitoring DAG left them (one process for all)."""
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.batch_scoring import join_matured_labels, score_night
-        from tabular_mlops.training.tracking import configure_mlflow
 
         params = self.params()
         self.mark()
@@ -625,8 +626,8 @@ def again_loop(tmp: Path, max_rss_gib: float) -> int:
         """Night N's scores out of the log (untimed), so `score` runs as on the night itself, not as a re-run
         that first deletes a million rows."""
         import sqlalchemy as sa
-        from tabular_mlops.config import load_params
-        from tabular_mlops.monitoring.predictions import ensure_table
+        from tabular_mlops.core.config import load_params
+        from tabular_mlops.store.prediction_log import ensure_table
 
         schema = load_params(tmp / "params.yaml").schema
         engine = sa.create_engine(cfg["monitoring_url"])
@@ -730,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
         "window_days": info["window_days"],
         "cold": args.cold,
         "first_day": FIRST_DAY.isoformat(),
-        "source_url": f"sqlite:///{tmp / 'source.db'}",
+        "source_url": f"sqlite:///{tmp / 'source_db.db'}",
         "monitoring_url": f"sqlite:///{tmp / 'var' / 'monitoring.db'}",
     }
     (tmp / "bench").mkdir()

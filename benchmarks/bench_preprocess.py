@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _params(days: int, holdout: int):
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
 
     params = load_params(REPO / "params.yaml")
     return replace(params, preprocess=replace(params.preprocess, window_days=days, holdout_days=holdout))

@@ -32,8 +32,8 @@ from bench_stages import Recorder  # noqa: E402
 def write_days(root: Path, source: Path, days: int) -> tuple[dt.date, dt.date]:
     """`days` copies of the snapshot `source`, on the days before its own, as snapshots of the project."""
     import pandas as pd
-    from tabular_mlops.artifacts import snapshot_day, snapshot_name
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import snapshot_day, snapshot_name
 
     params = load_params(root / "params.yaml")
     schema = params.schema
@@ -78,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.path.insert(0, str(root / "include"))
 
-    from tabular_mlops.artifacts import Tag
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import Tag
+    from tabular_mlops.core.data_version import dvc_data_hash
     from tabular_mlops.data.versioning import run_dvc
+    from tabular_mlops.model.scoring import load_champion
     from tabular_mlops.monitoring import reference_cache
-    from tabular_mlops.scoring import load_champion
-    from tabular_mlops.training.tracking import dvc_data_hash
 
     params = load_params(root / "params.yaml")
     raw = root / params.paths.raw_dir

@@ -39,11 +39,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
 
-from tabular_mlops.artifacts import CHAMPION, Tag  # noqa: E402
-from tabular_mlops.config import load_params  # noqa: E402
+from tabular_mlops.core.config import load_params  # noqa: E402
+from tabular_mlops.core.contracts import CHAMPION, Tag  # noqa: E402
 from tabular_mlops.data.simulate import generate_day  # noqa: E402
-from tabular_mlops.model_store import verified_copy  # noqa: E402
-from tabular_mlops.scoring import model_frame  # noqa: E402
+from tabular_mlops.model.scoring import model_frame  # noqa: E402
+from tabular_mlops.model.trusted_files import verified_copy  # noqa: E402
 from tabular_mlops.training.features import build_pipeline  # noqa: E402
 from tabular_mlops.training.train import log_model  # noqa: E402
 
@@ -320,7 +320,7 @@ def _median_ms(fn, reps: int) -> float:
 def single_row_breakdown(params, model, bodies: list[dict], reps: int = 500) -> dict[str, float]:
     """Median ms of each step of one application's answer, in this process (the same code the service runs):
     where the time goes, without HTTP. The pipeline's own steps are timed too, as the path before compiling."""
-    from tabular_mlops.scoring import model_columns, score_frame
+    from tabular_mlops.model.scoring import model_columns, score_frame
     from tabular_mlops.serving.candidate import probe_frame
     from tabular_mlops.serving.compiled import compile_pipeline
     from tabular_mlops.serving.schema import application_model

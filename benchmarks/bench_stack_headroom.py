@@ -39,10 +39,11 @@ def _cost(fn: Callable[[], object]) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.data.simulate import generate_day
-    from tabular_mlops.monitoring.summary import evidently_reports
-    from tabular_mlops.stack_headroom import with_stack_headroom
+    from tabular_mlops.monitoring.night_report import evidently_reports
+
+    from tests.support.stack_headroom import with_stack_headroom
 
     params = load_params(REPO / "params.yaml")
 

@@ -9,7 +9,7 @@ What is measured (the same functions the DAGs and dvc.yaml stages call):
 
   per application day (D days, default 3; the table shows the mean, the per-day figures follow it)
     simulate.generate  tabular_mlops.data.simulate.generate_day(day, N)
-    simulate.write     tabular_mlops.data.source.write_day -> SQLite source DB
+    simulate.write     tabular_mlops.store.source_db.write_day -> SQLite source DB
     extract            tabular_mlops.data.ingest.extract_interval for the night whose application day is that day
                        (night = day + schema.label_delay_days, interval [night, night + 1))
     validate           tabular_mlops.data.ingest.validate_extracted (GX checkpoint + Data Docs, staged)
@@ -167,7 +167,7 @@ def make_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
     raw["preprocess"]["window_days"] = days
     raw["preprocess"]["holdout_days"] = holdout_days
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    commit_project(tmp, ["/var/", "/source.db", "/mlflow.db"])
+    commit_project(tmp, ["/var/", "/source_db.db", "/mlflow.db"])
 
 
 def code_state() -> dict:
@@ -193,10 +193,10 @@ def enter_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
     sys.path.insert(0, str(tmp / "include"))
 
 
-def load_project(rec: Recorder, tmp: Path):  # -> tabular_mlops.config.Params
+def load_project(rec: Recorder, tmp: Path):  # -> tabular_mlops.core.config.Params
     import tabular_mlops
-    from tabular_mlops.config import load_params
-    from tabular_mlops.training.tracking import configure_mlflow
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.model.tracking import configure_mlflow
 
     assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
     params = load_params(tmp / "params.yaml")
@@ -212,8 +212,8 @@ def retraining(rec: Recorder, params, tmp: Path) -> dict:
     import mlflow
     import sqlalchemy as sa
     import tabular_mlops
-    from tabular_mlops.artifacts import HOLDOUT_FILE
-    from tabular_mlops.scoring import load_champion
+    from tabular_mlops.core.contracts import HOLDOUT_FILE
+    from tabular_mlops.model.scoring import load_champion
     from tabular_mlops.training import evaluate, preprocess, registry, train
     from tabular_mlops.training.holdout_scores import score_part
 
@@ -271,12 +271,13 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
 
     print(f"[{rows:,} rows/day x {days} days] project {tmp}", flush=True)
     rec.run("setup.imports", imports)
-    from tabular_mlops.data import ingest, simulate, source
+    from tabular_mlops.data import ingest, simulate
+    from tabular_mlops.store import source_db
 
     params = load_project(rec, tmp)
 
-    db_url = f"sqlite:///{tmp / 'source.db'}"
-    engine = source.connect(db_url)
+    db_url = f"sqlite:///{tmp / 'source_db.db'}"
+    engine = source_db.connect(db_url)
     app_days = [FIRST_DAY + dt.timedelta(days=i) for i in range(days)]
     for day in app_days:
         batch = rec.run(
@@ -288,7 +289,7 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
             "stable",
             day=day.isoformat(),
         )
-        rec.run("simulate.write", source.write_day, engine, params.schema, day, batch, day=day.isoformat())
+        rec.run("simulate.write", source_db.write_day, engine, params.schema, day, batch, day=day.isoformat())
         del batch
     engine.dispose()
 
@@ -342,10 +343,10 @@ def window_worker(rows: int, days: int, holdout_days: int, distinct: int, out: P
 
     print(f"[{rows:,} rows/day x {days}-day window] project {tmp}", flush=True)
     rec.run("setup.imports", imports)
-    from tabular_mlops.artifacts import snapshot_name
+    from tabular_mlops.core.atomic_files import atomic_write_parquet
+    from tabular_mlops.core.contracts import snapshot_name
     from tabular_mlops.data import simulate
     from tabular_mlops.data.extract import conform
-    from tabular_mlops.io import atomic_write_parquet
 
     params = load_project(rec, tmp)
 

@@ -45,8 +45,8 @@ def build(data_dir: Path, rows: int, days: int) -> None:
 def worker(data_dir: Path, budget: int, candidate: int) -> dict:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
-    from tabular_mlops.config import load_params
-    from tabular_mlops.scoring import score_frame
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.model.scoring import score_frame
     from tabular_mlops.training.train import budget_sample, fit_candidate
 
     params = load_params(REPO / "params.yaml")

@@ -70,8 +70,8 @@ def ingest_applications() -> None:
         from pathlib import Path
 
         from airflow.sdk.exceptions import AirflowFailException
-        from tabular_mlops.data.extract import TargetLabelError
         from tabular_mlops.data.ingest import extract_interval
+        from tabular_mlops.model.target_labels import TargetLabelError
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         start, end = _interval(context)

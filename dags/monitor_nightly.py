@@ -60,16 +60,16 @@ def monitor_nightly() -> None:
         """Champion scores for the night's applications; a re-run replaces the night's rows."""
         from pathlib import Path
 
-        from tabular_mlops.data import source
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.batch_scoring import score_night
-        from tabular_mlops.training.tracking import configure_mlflow
+        from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
         check_night(params, _night(context))
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
-        src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
-        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        src = source_db.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
+        log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         rescore = bool(context["params"].get("rescore"))
         night, run_id = _night(context), context["dag_run"].run_id
         return score_night(params, src, log, night, run_id, SOURCE_CONN_ID, rescore=rescore)
@@ -78,13 +78,13 @@ def monitor_nightly() -> None:
     def join_labels(scored: dict, **context) -> dict:
         """Delayed ground truth: labels of the applications of `night - label_delay_days`."""
 
-        from tabular_mlops.data import source
         from tabular_mlops.monitoring.batch_scoring import join_matured_labels
+        from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
-        src = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
-        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        src = source_db.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
+        log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         return {**scored, **join_matured_labels(params, src, log, _night(context), SOURCE_CONN_ID)}
 
     @task
@@ -92,17 +92,17 @@ def monitor_nightly() -> None:
         """Evidently report + vectorized drift statistics -> MLflow; the decision and its reasons -> record."""
         from pathlib import Path
 
-        from tabular_mlops.data import source
+        from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.nightly import judge_night
-        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
-        from tabular_mlops.training.tracking import configure_mlflow
+        from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
         quiet_third_party_logs()
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
-        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         night = _night(context)
         stale = params.dags.retrain_stale_after_days
         in_flight = retraining_in_flight(context["ti"], night, stale)
@@ -135,13 +135,13 @@ def monitor_nightly() -> None:
     @task
     def record_trigger(**context) -> str:
         """Write the triggered run id next to the night's decision (cooldown and audit read it)."""
-        from tabular_mlops.data import source
+        from tabular_mlops.core.contracts import retrain_run_id
         from tabular_mlops.monitoring import decisions_log
-        from tabular_mlops.orchestration import retrain_run_id
+        from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         run_id = retrain_run_id(context["ds"])
-        log = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         decisions_log.record_trigger(log, _night(context), run_id)
         return run_id
 

@@ -34,8 +34,8 @@ def simulate_source() -> None:
         import datetime as dt
 
         from airflow.sdk.exceptions import AirflowSkipException
-        from tabular_mlops.data import source
         from tabular_mlops.data.live_source import simulate_ahead
+        from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
@@ -44,7 +44,7 @@ def simulate_source() -> None:
                 "simulate.live_source is false in params.yaml: the source is not simulated"
             )
         logical = context["logical_date"]
-        engine = source.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
+        engine = source_db.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         night = dt.date(logical.year, logical.month, logical.day)
         return simulate_ahead(params.simulate, params.schema, engine, night)
 

@@ -41,7 +41,7 @@ def train_model() -> None:
         import json
         from pathlib import Path
 
-        from tabular_mlops.artifacts import RUN_FILE
+        from tabular_mlops.core.contracts import RUN_FILE
         from tabular_mlops.data.versioning import reproduce
 
         params = project_params(ROOT)
@@ -55,8 +55,8 @@ def train_model() -> None:
         """New registry version with alias `challenger` (idempotent per MLflow run)."""
         from pathlib import Path
 
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.training.registry import register_challenger
-        from tabular_mlops.training.tracking import configure_mlflow
 
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
@@ -68,11 +68,11 @@ def train_model() -> None:
         raises a `retraining` alert: someone should know the retraining did not replace the champion."""
         from pathlib import Path
 
-        from tabular_mlops.data import source
+        from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
+        from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.run_notes import Links, experiment_of, training_note
-        from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
+        from tabular_mlops.store import source_db
         from tabular_mlops.training.registry import promote_if_better
-        from tabular_mlops.training.tracking import configure_mlflow
         from tabular_mlops_airflow.connections import sqlalchemy_url
         from tabular_mlops_airflow.notifiers import send_alert
 
@@ -80,7 +80,7 @@ def train_model() -> None:
         params = project_params(ROOT)
         configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
         # The promotion lock and ledger live in the monitoring database, shared by every deployment.
-        ledger = source.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        ledger = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         actor = f"airflow:{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
         result = promote_if_better(params, Path(ROOT), str(registered["version"]), ledger, actor)
         if result.get("promoted"):

@@ -20,15 +20,15 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from tabular_mlops.config import Params, load_params
-from tabular_mlops.monitoring.results import NightRecord, NightResult, Status
-from tabular_mlops.orchestration import (
+from tabular_mlops.core.config import Params, load_params
+from tabular_mlops.core.contracts import (
     INGEST_DAG_ID,
     MONITOR_DAG_ID,
     MONITORING_CONN_ID,
     SOURCE_CONN_ID,
     TRAIN_DAG_ID,
 )
+from tabular_mlops.monitoring.results import NightRecord, NightResult, Status
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -249,10 +249,10 @@ def drill(args: argparse.Namespace) -> None:
     os.environ.update(env)  # the package's MLflow and database calls below talk to the same stack
 
     import mlflow
+    from tabular_mlops.model.scoring import champion_version
+    from tabular_mlops.model.tracking import tracking_uri
     from tabular_mlops.monitoring import decisions_log
     from tabular_mlops.monitoring.nightly import read_result
-    from tabular_mlops.scoring import champion_version
-    from tabular_mlops.training.tracking import tracking_uri
 
     params = load_params(REPO / "params.yaml")
     mlflow.set_tracking_uri(tracking_uri(REPO))

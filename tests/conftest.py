@@ -132,7 +132,7 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def repo_params():
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
 
     return load_params(REPO / "params.yaml")
 
@@ -152,15 +152,15 @@ def publish_history(
 ) -> str:
     """Seed `days` simulated days from HISTORY_START into the project's source database, then extract,
     validate and publish them as the ingestion DAG does (with DVC when `push`); returns the source URL."""
-    from tabular_mlops.data import source
     from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
     from tabular_mlops.data.simulate import generate_day
+    from tabular_mlops.store import source_db
 
     url = f"sqlite:///{db or project / 'src.db'}"
-    engine = source.connect(url)
+    engine = source_db.connect(url)
     for i in range(days):
         day = HISTORY_START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, rows, 3))
+        source_db.write_day(engine, params.schema, day, generate_day(day, rows, 3))
     night = HISTORY_START + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=days))
     publish_validated(params, project, validate_extracted(params, project, extracted), push=push)

@@ -8,9 +8,9 @@ import datetime as dt
 import json
 import sys
 
-from tabular_mlops.config import ConfigError, load_params, project_dir
+from tabular_mlops.core.config import ConfigError, load_params, project_dir
+from tabular_mlops.core.contracts import MONITORING_CONN_ID
 from tabular_mlops.data.simulate import SCENARIOS
-from tabular_mlops.orchestration import MONITORING_CONN_ID
 
 # The embedded default of the monitoring database (the stack's AIRFLOW_CONN_MONITORING_DB points at the same file).
 DEFAULT_MONITORING_DB = "var/monitoring.db"
@@ -28,8 +28,8 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from tabular_mlops.data import source
     from tabular_mlops.data.simulate import check_example_schema, generate_day, scenario_for
+    from tabular_mlops.store import source_db
 
     params = load_params(args.params or project_dir() / "params.yaml")
     sim = params.simulate
@@ -40,13 +40,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = args.scenario or sim.scenario
     scenario_start = args.scenario_start or (_date(sim.scenario_start) if sim.scenario_start else None)
     seed = args.seed if args.seed is not None else sim.seed
-    source.ensure_sqlite_folder(args.db_url)  # the simulator creates the source database, folder included
-    engine = source.connect(args.db_url, conn_id=args.conn_id)
+    source_db.ensure_sqlite_folder(args.db_url)  # the simulator creates the source database, folder included
+    engine = source_db.connect(args.db_url, conn_id=args.conn_id)
     total = 0
     for i in range(days):
         day = start + dt.timedelta(days=i)
         batch = generate_day(day, rows, seed, scenario_for(day, scenario, scenario_start))
-        total += source.write_day(engine, params.schema, day, batch)
+        total += source_db.write_day(engine, params.schema, day, batch)
     print(
         json.dumps(
             {
@@ -71,14 +71,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     import getpass
     import socket
 
-    from tabular_mlops.data import source
+    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.store import source_db
     from tabular_mlops.training.registry import rollback
-    from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
     configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
-    ledger = source.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
+    ledger = source_db.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
     print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason)))
     return 0
@@ -87,19 +87,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_promotions(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from tabular_mlops.data import source
-    from tabular_mlops.training.ledger import history
+    from tabular_mlops.store import source_db
+    from tabular_mlops.store.promotion_ledger import history
 
     params = load_params(args.params or project_dir() / "params.yaml")
-    engine = source.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
+    engine = source_db.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     entries = history(engine, params.registry.model_name)[-args.last :]
     print(json.dumps([asdict(e) for e in entries], indent=2))
     return 0
 
 
 def cmd_champion(args: argparse.Namespace) -> int:
+    from tabular_mlops.model.tracking import configure_mlflow
     from tabular_mlops.training.registry import describe_champion
-    from tabular_mlops.training.tracking import configure_mlflow
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
@@ -113,10 +113,10 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
-    from tabular_mlops.data import source
+    from tabular_mlops.model.tracking import configure_mlflow
     from tabular_mlops.monitoring import decisions_log
     from tabular_mlops.monitoring.audit import explain_nights
-    from tabular_mlops.training.tracking import configure_mlflow
+    from tabular_mlops.store import source_db
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
@@ -125,7 +125,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         print(f"error: monitoring database {url.database} does not exist", file=sys.stderr)
         return 1
-    engine = source.connect(args.db_url, conn_id=MONITORING_CONN_ID)
+    engine = source_db.connect(args.db_url, conn_id=MONITORING_CONN_ID)
     if not sa.inspect(engine).has_table(decisions_log.TABLE):
         print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
         return 1
@@ -152,7 +152,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from tabular_mlops.data import profile, source
+    from tabular_mlops.data import table_proposal
+    from tabular_mlops.store import source_db
 
     target = Path(args.out or args.write)
     if args.out and target.exists():
@@ -162,7 +163,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"error: {target} does not exist: --out {target} writes a new params file", file=sys.stderr)
         return 2
     base = target if args.write else Path(args.params or project_dir() / "params.yaml")
-    options = profile.ProfileOptions(
+    options = table_proposal.ProfileOptions(
         table=args.table,
         id_column=args.id_column,
         time_column=args.time_column,
@@ -176,9 +177,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         sample_rows=args.sample_rows,
     )
     try:
-        proposal = profile.propose(profile.read_table(source.connect(args.source_url), options), options)
-        text = profile.params_text(base.read_text(), proposal)
-    except profile.ProfileError as exc:
+        proposal = table_proposal.propose(
+            table_proposal.read_table(source_db.connect(args.source_url), options), options
+        )
+        text = table_proposal.params_text(base.read_text(), proposal)
+    except table_proposal.ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # Checked as the pipeline will read it, then moved into place: a proposal that does not load is not written.
@@ -218,7 +221,7 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
 
 def cmd_airflow_setup(args: argparse.Namespace) -> int:
     """`airflow db migrate` + the DVC pool in the headless environment's metadata DB (idempotent)."""
-    from tabular_mlops.orchestration import DVC_POOL
+    from tabular_mlops.core.contracts import DVC_POOL
     from tabular_mlops.stack import commands
     from tabular_mlops.stack.layout import Layout
 
@@ -230,7 +233,7 @@ def cmd_airflow_setup(args: argparse.Namespace) -> int:
 
 def cmd_check_secrets(args: argparse.Namespace) -> int:
     """Refuse empty, default or weak secrets (scale-out start-up); one line per problem, values never printed."""
-    from tabular_mlops.credentials import problems
+    from tabular_mlops.core.secret_rules import problems
 
     found = problems(args.names)
     for line in found:
@@ -317,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "airflow-env",
         help="print the environment (export lines) to run any DAG without make run: airflow dags test <dag> <date>",
     )
-    env.add_argument("--source-url", help="the source database (SQLAlchemy URL; default var/source.db)")
+    env.add_argument("--source-url", help="the source database (SQLAlchemy URL; default var/source_db.db)")
     env.set_defaults(func=cmd_airflow_env)
     setup = sub.add_parser(
         "airflow-setup", help="migrate the headless Airflow metadata DB and create the dvc_repo pool"

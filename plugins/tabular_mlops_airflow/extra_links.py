@@ -36,7 +36,7 @@ def _links() -> Any:
 
 
 def _params(root: str) -> Any:
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
 
     return load_params(Path(root) / "params.yaml")
 

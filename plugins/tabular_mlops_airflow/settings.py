@@ -8,22 +8,22 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tabular_mlops import orchestration
+from tabular_mlops.core import contracts
 
 if TYPE_CHECKING:
-    from tabular_mlops.config import Params
+    from tabular_mlops.core.config import Params
 
 log = logging.getLogger(__name__)
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
-DVC_POOL = orchestration.DVC_POOL
+DVC_POOL = contracts.DVC_POOL
 # DAG files keep their own dag_id literal (file name = dag_id); cross-DAG references use these.
-TRAIN_DAG_ID = orchestration.TRAIN_DAG_ID
+TRAIN_DAG_ID = contracts.TRAIN_DAG_ID
 # The run id of the retraining monitor_nightly triggers for a night, as an Airflow template.
-RETRAIN_RUN_ID_TEMPLATE = orchestration.retrain_run_id("{{ ds }}")
-SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", orchestration.SOURCE_CONN_ID)
+RETRAIN_RUN_ID_TEMPLATE = contracts.retrain_run_id("{{ ds }}")
+SOURCE_CONN_ID = os.environ.get("MLOPS_SOURCE_CONN_ID", contracts.SOURCE_CONN_ID)
 # The prediction log and the decision record (SQLite file by default; PostgreSQL works unchanged).
-MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", orchestration.MONITORING_CONN_ID)
+MONITORING_CONN_ID = os.environ.get("MLOPS_MONITORING_CONN_ID", contracts.MONITORING_CONN_ID)
 
 
 def project_root(dag_file: str) -> str:
@@ -34,7 +34,7 @@ def project_root(dag_file: str) -> str:
 def project_params(root: str) -> Params:
     """params.yaml of the project, validated. A config error fails the task at once: retrying cannot fix it."""
     from airflow.sdk.exceptions import AirflowFailException
-    from tabular_mlops.config import ConfigError, load_params
+    from tabular_mlops.core.config import ConfigError, load_params
 
     try:
         return load_params(Path(root) / "params.yaml")
@@ -71,8 +71,7 @@ def retraining_in_flight(ti: Any, night: dt.date, stale_after_days: int) -> bool
     if queued == 0:
         return False
     recent = [
-        orchestration.retrain_run_id((night - dt.timedelta(days=k)).isoformat())
-        for k in range(stale_after_days)
+        contracts.retrain_run_id((night - dt.timedelta(days=k)).isoformat()) for k in range(stale_after_days)
     ]
     fresh = ti.get_dr_count(TRAIN_DAG_ID, run_ids=recent, states=["queued"])
     if queued > fresh:

@@ -63,7 +63,7 @@ def drift_share_series(responses: list) -> list[float]:
 
 
 def test_the_evidently_dashboard_shows_the_drills_drift_share(browser, layout):
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
 
     params = load_params(layout.repo / "params.yaml")
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
@@ -81,7 +81,7 @@ def test_the_evidently_dashboard_shows_the_drills_drift_share(browser, layout):
 
 
 def test_the_airflow_run_note_shows_the_decision(browser, layout):
-    from tabular_mlops.orchestration import MONITOR_DAG_ID
+    from tabular_mlops.core.contracts import MONITOR_DAG_ID
     from tabular_mlops.stack.programs import airflow_api
 
     api = airflow_api(layout)
@@ -103,7 +103,7 @@ def test_the_airflow_run_note_shows_the_decision(browser, layout):
 
 
 def test_the_data_docs_index_lists_validations_offline(browser, layout):
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.data.docs_index import offline_dir
 
     params = load_params(layout.repo / "params.yaml")

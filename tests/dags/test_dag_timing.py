@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException
-from tabular_mlops.orchestration import DAG_IDS
+from tabular_mlops.core.contracts import DAG_IDS
 from tabular_mlops_airflow.settings import check_night, project_params, retraining_in_flight
 
 from tests.conftest import REPO

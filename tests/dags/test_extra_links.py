@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
 from tabular_mlops.monitoring.run_notes import Links
 from tabular_mlops_airflow.extra_links import (
     gate_links,

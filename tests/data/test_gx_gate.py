@@ -4,11 +4,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from tabular_mlops.artifacts import gx_sidecar, snapshot_name
-from tabular_mlops.data import source
+from tabular_mlops.core.contracts import gx_sidecar, snapshot_name
 from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import QUALITY_SCENARIOS, generate_day
 from tabular_mlops.data.validate import ValidationFailedError
+from tabular_mlops.store import source_db
 
 from tests.conftest import make_project
 
@@ -32,7 +32,7 @@ def gx_project(tmp_path_factory):
 def _ingest(project: Path, params, scenario: str, index: int) -> dict:
     day = DAY + dt.timedelta(days=index)
     url = f"sqlite:///{project / 'src.db'}"
-    source.write_day(source.connect(url), params.schema, day, generate_day(day, 400, 21, scenario))
+    source_db.write_day(source_db.connect(url), params.schema, day, generate_day(day, 400, 21, scenario))
     night = day + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=1))
     return validate_extracted(params, project, extracted)

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tabular_mlops.artifacts import DATA_DVC_FILE
-from tabular_mlops.data import source
+from tabular_mlops.core.contracts import DATA_DVC_FILE
+from tabular_mlops.core.data_version import dvc_data_hash
 from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.publish import PublishError
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.data.versioning import DataNotOnRemoteError, check_on_remote
-from tabular_mlops.training.tracking import dvc_data_hash
+from tabular_mlops.store import source_db
 
 from tests.conftest import make_project
 
@@ -27,7 +27,7 @@ DAY = dt.date(2026, 1, 1)
 def _stage(project: Path, params, index: int) -> dict:
     day = DAY + dt.timedelta(days=index)
     url = f"sqlite:///{project / 'src.db'}"
-    source.write_day(source.connect(url), params.schema, day, generate_day(day, 300, 5))
+    source_db.write_day(source_db.connect(url), params.schema, day, generate_day(day, 300, 5))
     night = day + dt.timedelta(days=params.schema.label_delay_days)
     return validate_extracted(
         params, project, extract_interval(params, project, url, night, night + dt.timedelta(days=1))
@@ -94,10 +94,10 @@ def test_the_same_days_backfilled_in_different_splits_give_the_same_bytes(tmp_pa
     for name, splits in (("one_batch", [(0, 3)]), ("night_by_night", [(0, 1), (1, 2), (2, 3)])):
         project = make_project(tmp_path / name)
         url = f"sqlite:///{project / 'src.db'}"
-        engine = source.connect(url)
+        engine = source_db.connect(url)
         for i in range(3):
             day = DAY + dt.timedelta(days=i)
-            source.write_day(engine, params.schema, day, generate_day(day, 300, 5))
+            source_db.write_day(engine, params.schema, day, generate_day(day, 300, 5))
         night0 = DAY + dt.timedelta(days=params.schema.label_delay_days)
         for a, b in splits:
             extracted = extract_interval(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tabular_mlops.data import extract, source
+from tabular_mlops.data import extract
 from tabular_mlops.data.validate import validate_batch
+from tabular_mlops.store import source_db
 
 from tests import second_table
 from tests.conftest import make_project
@@ -20,7 +21,7 @@ def survey(tmp_path_factory):
     params = params_with(project)
     engine = second_table.write(f"sqlite:///{project / 'survey.db'}", days=1, rows=200)
     start = dt.datetime.combine(second_table.START, dt.time())
-    raw = source.read_window(engine, params.schema, start, start + dt.timedelta(days=1))
+    raw = source_db.read_window(engine, params.schema, start, start + dt.timedelta(days=1))
     return project, params, extract.conform(raw, params.schema)
 
 

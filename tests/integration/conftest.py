@@ -59,9 +59,9 @@ def run_dag(dag_id: str, logical_date: dt.date | None = None, conf: dict | None 
     """Parse the dags/ folder afresh (so env changes apply) and run one DAG run with dag.test(), which runs the
     tasks in this thread, under pytest's and the fixture's frames: with stack headroom (see stack_headroom)."""
     from airflow.dag_processing.dagbag import DagBag
-    from tabular_mlops.stack_headroom import with_stack_headroom
 
     from tests.conftest import REPO
+    from tests.support.stack_headroom import with_stack_headroom
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}

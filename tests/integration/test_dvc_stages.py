@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from tabular_mlops.config import Params, load_params
+from tabular_mlops.core.config import Params, load_params
 from tabular_mlops.data.extract import write_snapshots
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.training.evaluate import evaluate
@@ -258,14 +258,14 @@ CODE_CHANGES = [
     ("training/preprocess.py", {"preprocess"}),
     ("training/train.py", {"train"}),
     ("training/features.py", {"train"}),
-    ("training/metrics.py", {"train", "evaluate"}),
-    ("training/tracking.py", {"train", "evaluate"}),
+    ("model/classification_metrics.py", {"train", "evaluate"}),
+    ("model/tracking.py", {"train", "evaluate"}),
     ("training/plots.py", {"evaluate"}),
-    ("scoring.py", {"train", "evaluate"}),
-    ("model_store.py", {"train", "evaluate"}),
-    ("config.py", {"preprocess", "train", "evaluate"}),
-    ("io.py", {"preprocess", "train", "evaluate"}),
-    ("artifacts.py", {"preprocess", "train", "evaluate"}),
+    ("model/scoring.py", {"train", "evaluate"}),
+    ("model/trusted_files.py", {"train", "evaluate"}),
+    ("core/config/table_schema.py", {"preprocess", "train", "evaluate"}),
+    ("core/atomic_files.py", {"preprocess", "train", "evaluate"}),
+    ("core/contracts.py", {"preprocess", "train", "evaluate"}),
     # in training/ but run by the registry task, not by a DVC stage
     ("training/gate.py", set()),
     ("training/registry.py", set()),

@@ -68,7 +68,7 @@ def _api_links(dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
 
 
 def test_the_links_api_returns_the_urls_the_tasks_computed(airflow_db, mlflow_run):
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops_airflow.extra_links import gate_links, monitoring_links, validation_links
 
     experiment, run_id = mlflow_run

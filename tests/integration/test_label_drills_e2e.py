@@ -100,7 +100,7 @@ def _dag_run_conf(dag_id, run_id):
 
 def _result(project, night):
     """The night's NightResult, as written beside its reports."""
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.monitoring.nightly import read_result
 
     return read_result(project, load_params(project / "params.yaml").paths, night)
@@ -199,7 +199,7 @@ def test_why_answers_what_changed_that_night(timeline):
     import subprocess
     import sys
 
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.monitoring.audit import retraining_outcome
 
     caught = timeline["caught"].isoformat()

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 import yaml
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
 from tabular_mlops.data.live_source import days_ahead_of
 
 from tests.conftest import make_project

@@ -85,7 +85,7 @@ def _ensure_newest_is_champion():
     """Whatever the retraining's gate decided, the newest version becomes champion (this module tests re-runs
     after a promotion, not the gate)."""
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import CHAMPION
+    from tabular_mlops.core.contracts import CHAMPION
 
     client = MlflowClient()
     newest = max(int(v.version) for v in client.search_model_versions("name='credit_default'"))
@@ -116,7 +116,7 @@ def _dag_run(dag_id, run_id):
 
 
 def _result(project, night):
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.monitoring.nightly import read_result
 
     return read_result(project, load_params(project / "params.yaml").paths, night)
@@ -203,7 +203,7 @@ def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):
     """One set of numbers: the decision record, the MLflow metrics and the Evidently snapshot of the same night."""
     from evidently.ui.workspace import Workspace
     from mlflow import MlflowClient
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
     from tabular_mlops.monitoring.workspace import INDEX_FILE
 
     from tests.unit.monitoring.test_evidently_reports import evidently_figures
@@ -245,9 +245,9 @@ def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):
 
 
 def test_the_reference_is_prepared_once_per_champion_version_and_reused(drill):
-    from tabular_mlops.artifacts import ReferenceCacheFile
-    from tabular_mlops.config import load_params
-    from tabular_mlops.monitoring.profile import load_profile
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import ReferenceCacheFile
+    from tabular_mlops.monitoring.reference_profile import load_profile
 
     params = load_params(drill["project"] / "params.yaml")
     entries = sorted((drill["project"] / params.paths.reference_cache_dir).iterdir())
@@ -285,7 +285,7 @@ def test_empty_night_ends_with_no_data_and_no_decision(drill):
 
 def test_a_rerun_after_a_promotion_keeps_the_version_that_scored_the_night(drill):
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import CHAMPION
+    from tabular_mlops.core.contracts import CHAMPION
 
     champion = MlflowClient().get_model_version_by_alias("credit_default", CHAMPION).version
     before = {r[2] for r in drill["log_before_rerun"]}

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-from tabular_mlops.data import source
 from tabular_mlops.data.ingest import extract_interval
 from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.store import source_db
 
 PG = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
 DAY = dt.date(2026, 1, 1)
@@ -26,8 +26,8 @@ def pg_url():
 
     url = sqlalchemy_url("pg_source")
     try:
-        source.connect(url, conn_id="pg_source")
-    except source.SourceUnavailableError as exc:
+        source_db.connect(url, conn_id="pg_source")
+    except source_db.SourceUnavailableError as exc:
         pytest.skip(f"no PostgreSQL here: {exc}")
     yield url
     os.environ.pop("AIRFLOW_CONN_PG_SOURCE", None)
@@ -37,13 +37,13 @@ def test_postgres_and_sqlite_extract_identical_bytes(pg_url, repo_params, tmp_pa
     schema = replace(repo_params.schema, table=f"loan_applications_{uuid.uuid4().hex[:8]}")
     params = replace(repo_params, schema=schema)
     sqlite_url = f"sqlite:///{tmp_path / 'src.db'}"
-    pg_engine = source.connect(pg_url, conn_id="pg_source")
+    pg_engine = source_db.connect(pg_url, conn_id="pg_source")
     try:
         for url in (sqlite_url, pg_url):
-            engine = source.connect(url)
+            engine = source_db.connect(url)
             for i in range(2):
                 day = DAY + dt.timedelta(days=i)
-                source.write_day(engine, schema, day, generate_day(day, 300, 5))
+                source_db.write_day(engine, schema, day, generate_day(day, 300, 5))
         night = DAY + dt.timedelta(days=schema.label_delay_days)
         end = night + dt.timedelta(days=2)
         lite = extract_interval(params, tmp_path / "lite", sqlite_url, night, end)
@@ -74,8 +74,9 @@ def pg_monitoring_db(pg_url):
 def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_db, repo_params, tmp_path):
     """Scale-out path for `monitoring_db`: upsert a night twice, join labels twice, record decisions; the same
     results as on SQLite."""
-    from tabular_mlops.monitoring import decisions_log, predictions
+    from tabular_mlops.monitoring import decisions_log
     from tabular_mlops.monitoring.results import Action, Decision, Status
+    from tabular_mlops.store import prediction_log
 
     schema, night = repo_params.schema, dt.datetime(2026, 4, 1)
     batch = generate_day(night.date(), 50, 3)
@@ -96,10 +97,10 @@ def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_d
         ("pg", pg_monitoring_db),
     ):
         for version in ("1", "2"):
-            predictions.replace_batch(engine, schema, rows.assign(model_version=version), night, end)
+            prediction_log.replace_batch(engine, schema, rows.assign(model_version=version), night, end)
         for _ in range(2):
-            joined = predictions.join_labels(engine, schema, labels, end)
-        log = predictions.read_log(engine, schema, night, end)
+            joined = prediction_log.join_labels(engine, schema, labels, end)
+        log = prediction_log.read_log(engine, schema, night, end)
         decision = Decision(night.date(), Status.OK, Action.RETRAIN, ("why",))
         decisions_log.record(engine, decision, "2", 0.4)
         decisions_log.record_trigger(engine, night.date(), "retrain__2026-04-01")
@@ -121,7 +122,7 @@ def test_prediction_log_and_decisions_work_unchanged_on_postgres(pg_monitoring_d
 
 def test_an_old_prediction_log_is_migrated_in_place_on_postgres(pg_monitoring_db, repo_params):
     """The in-place migration (latency_ms, fallback, nullable score) on PostgreSQL: ALTER TABLE, rows kept."""
-    from tabular_mlops.monitoring import predictions
+    from tabular_mlops.store import prediction_log
 
     from tests.unit.monitoring.test_predictions import NIGHT, _old_log_table, _rows
 
@@ -131,15 +132,15 @@ def test_an_old_prediction_log_is_migrated_in_place_on_postgres(pg_monitoring_db
     rows = _rows(6).astype(object).where(_rows(6).notna(), None).to_dict("records")
     with pg_monitoring_db.begin() as conn:
         conn.execute(old.insert(), rows)
-    table = predictions.ensure_table(pg_monitoring_db, schema)
-    columns = {c["name"]: c for c in sa.inspect(pg_monitoring_db).get_columns(predictions.TABLE)}
-    assert columns["score"]["nullable"] and columns[predictions.LATENCY_COLUMN]["nullable"]
+    table = prediction_log.ensure_table(pg_monitoring_db, schema)
+    columns = {c["name"]: c for c in sa.inspect(pg_monitoring_db).get_columns(prediction_log.TABLE)}
+    assert columns["score"]["nullable"] and columns[prediction_log.LATENCY_COLUMN]["nullable"]
     with pg_monitoring_db.begin() as conn:
         conn.execute(
             table.insert(),
             [{**rows[0], "prediction_id": "online:x", "score": None, "latency_ms": 1.5, "fallback": True}],
         )
-    log = predictions.read_log(pg_monitoring_db, schema, NIGHT, NIGHT + dt.timedelta(days=1))
-    assert len(log) == 7 and int(log[predictions.FALLBACK_COLUMN].sum()) == 1
+    log = prediction_log.read_log(pg_monitoring_db, schema, NIGHT, NIGHT + dt.timedelta(days=1))
+    assert len(log) == 7 and int(log[prediction_log.FALLBACK_COLUMN].sum()) == 1
     assert log.set_index("prediction_id").loc["batch:3", "score"] == 0.01
-    assert predictions.migrate(pg_monitoring_db, table) is False
+    assert prediction_log.migrate(pg_monitoring_db, table) is False

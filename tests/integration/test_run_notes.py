@@ -20,7 +20,7 @@ def _note(dag_id: str, run_id: str) -> str | None:
 
 def _dag(dag_id: str, fail: bool):
     from airflow.sdk import DAG, task
-    from tabular_mlops.orchestration import RUN_NOTE_XCOM_KEY
+    from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
 
     with DAG(dag_id, schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) as dag:
 

@@ -13,9 +13,9 @@ import sys
 
 import pandas as pd
 import pytest
-from tabular_mlops.artifacts import snapshot_name
 from tabular_mlops.cli import main
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import snapshot_name
 
 from tests import second_table
 from tests.conftest import REPO, make_project

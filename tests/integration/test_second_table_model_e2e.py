@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 from tabular_mlops.cli import main
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
 
 from tests import second_table
 from tests.conftest import make_project
@@ -79,14 +79,14 @@ def survey(tmp_path_factory, airflow_db):
 
 def _version(params):
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import CHAMPION
+    from tabular_mlops.core.contracts import CHAMPION
 
     client = MlflowClient()
     return client.get_model_version_by_alias(params.registry.model_name, CHAMPION)
 
 
 def test_init_config_trains_a_gated_champion(survey):
-    from tabular_mlops.artifacts import Tag
+    from tabular_mlops.core.contracts import Tag
 
     params = survey["params"]
     assert str(survey["history"].state) == "success"

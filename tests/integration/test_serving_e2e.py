@@ -28,14 +28,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
-from tabular_mlops.artifacts import CHAMPION, ONLINE_SOURCE
-from tabular_mlops.config import load_params
-from tabular_mlops.data import source
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import CHAMPION, ONLINE_SOURCE, SERVING_URL_ENV
 from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.batch_scoring import score_night
-from tabular_mlops.orchestration import SERVING_URL_ENV
 from tabular_mlops.serving.reload_client import request_reload
+from tabular_mlops.store import source_db
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
@@ -149,11 +148,11 @@ def stack(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI",)})
     params = load_params(project / "params.yaml")
-    url = f"sqlite:///{project / 'var' / 'source.db'}"
-    engine = source.connect(url)
+    url = f"sqlite:///{project / 'var' / 'source_db.db'}"
+    engine = source_db.connect(url)
     for i in range(12):
         day = START + dt.timedelta(days=i)
-        source.write_day(engine, params.schema, day, generate_day(day, 800, 3))
+        source_db.write_day(engine, params.schema, day, generate_day(day, 800, 3))
     night = START + dt.timedelta(days=params.schema.label_delay_days)
     extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
     # Published with DVC (add + push to the project's local remote): the monitor reads the reference from it.
@@ -175,7 +174,7 @@ def stack(tmp_path_factory):
 
 def test_predict_answers_with_score_decision_and_version(stack):
     params, client = stack["params"], stack["service"].client
-    rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
+    rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(START))
     resp = client.post("/predict", json=body_of(rows.iloc[0], params.schema))
     assert resp.status_code == 200, resp.text
     answer = resp.json()
@@ -197,11 +196,11 @@ def test_online_scores_equal_nightly_batch_scores_bit_for_bit(stack):
     params, client = stack["params"], stack["service"].client
     night = START + dt.timedelta(days=11)
     log = sa.create_engine(stack["env"]["MLOPS_MONITORING_DB_URL"])
-    score_night(params, source.connect(stack["source"]), log, night, "e2e-batch")
+    score_night(params, source_db.connect(stack["source"]), log, night, "e2e-batch")
     batch = pd.read_sql(
         sa.text("select application_id, score from prediction_log where source = 'batch'"), log
     ).set_index("application_id")["score"]
-    rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(night)).head(200)
+    rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(night)).head(200)
     bodies = [body_of(r, params.schema) for _, r in rows.iterrows()]
     singles = [client.post("/predict", json=b).json() for b in bodies[:50]]
     batched = client.post("/predict/batch", json={"applications": bodies}).json()["predictions"]
@@ -212,7 +211,7 @@ def test_online_scores_equal_nightly_batch_scores_bit_for_bit(stack):
 
 def test_bad_input_is_422_per_field_without_echo(stack):
     params, client = stack["params"], stack["service"].client
-    rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
+    rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(START))
     body = {
         **body_of(rows.iloc[0], params.schema),
         "age": "forty",
@@ -246,7 +245,7 @@ def test_a_promotion_is_served_after_reload_with_no_failed_request_under_load(st
     params, client = stack["params"], stack["service"].client
     monkeypatch.setenv(SERVING_URL_ENV, stack["service"].url)
     monkeypatch.setenv("MLOPS_SERVING_ADMIN_TOKEN", TOKEN)
-    rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
+    rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(START))
     bodies = [body_of(r, params.schema) for _, r in rows.head(50).iterrows()]
     second = train_version(params, stack["project"], NEXT)
     assert second["promoted"], second["decision"]
@@ -303,7 +302,7 @@ def test_a_corrupt_new_version_is_not_swapped_in(stack):
         and resp.json()["outcome"] == "refused"
         and "checksum" in resp.json()["reason"]
     )
-    rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
+    rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(START))
     answer = client.post("/predict", json=body_of(rows.iloc[0], params.schema)).json()
     assert answer["model_version"] == stack["v2"]["version"] and not answer["fallback"]
     mlflow_client.set_registered_model_alias(name, CHAMPION, stack["v2"]["version"])
@@ -415,7 +414,7 @@ def test_restart_with_registry_and_log_database_down(stack, tmp_path):
         ready = service.client.get("/health/ready").json()
         assert ready["status"] == "degraded" and ready["model_version"] == stack["v2"]["version"]
         assert any("from the local cache" in r for r in ready["reasons"])
-        rows = source.read_window(source.connect(stack["source"]), params.schema, *_day(START))
+        rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(START))
         answers = [
             service.client.post("/predict", json=body_of(r, params.schema))
             for _, r in rows.head(20).iterrows()

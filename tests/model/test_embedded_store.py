@@ -17,7 +17,7 @@ def _first_use(args: tuple[str, str, object]) -> str:
     store_dir, uri, barrier = args
     os.environ["MLFLOW_TRACKING_URI"] = uri
     import mlflow
-    from tabular_mlops.training.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_mlflow
 
     barrier.wait(timeout=120)  # type: ignore[attr-defined]
     experiment = configure_mlflow(Path(store_dir), "concurrent")
@@ -35,7 +35,7 @@ def test_eight_processes_on_a_fresh_store(tmp_path, uri_kind):
     # Fresh single-threaded processes, as separate task processes are, forked from a server that has imported
     # MLflow once: with eight spawned interpreters importing it, both cases of this test took 39 CPU s, now 22.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["mlflow", "tabular_mlops.training.tracking"])
+    ctx.set_forkserver_preload(["mlflow", "tabular_mlops.model.tracking"])
     barrier = ctx.Manager().Barrier(WORKERS)
     with ctx.Pool(WORKERS) as pool:
         runs = pool.map(_first_use, [(str(store_dir), uri, barrier)] * WORKERS)

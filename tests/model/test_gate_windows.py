@@ -8,12 +8,12 @@ import datetime as dt
 import os
 
 import pytest
-from tabular_mlops.artifacts import CHAMPION, Tag, snapshot_name
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import CHAMPION, Tag, snapshot_name
+from tabular_mlops.model.tracking import configure_mlflow
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
-from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
 from tests.conftest import ledger_engine, make_project, publish_history

@@ -11,10 +11,10 @@ import sys
 import time
 
 import pytest
-from tabular_mlops.artifacts import RunStage, Tag
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import RunStage, Tag
+from tabular_mlops.model.tracking import configure_mlflow
 from tabular_mlops.training.preprocess import split_window
-from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
 from tests.conftest import make_project, publish_history, tracking_store

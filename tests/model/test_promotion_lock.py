@@ -12,13 +12,13 @@ import sys
 
 import pytest
 import yaml
-from tabular_mlops.artifacts import CHAMPION, PREVIOUS_CHAMPION
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import CHAMPION, PREVIOUS_CHAMPION
+from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.store.promotion_ledger import history
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
-from tabular_mlops.training.ledger import history
 from tabular_mlops.training.preprocess import split_window
-from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
 from tests.conftest import REPO, ledger_engine, make_project, publish_history, tracking_store
@@ -34,9 +34,9 @@ def _act(args: tuple) -> dict:
     # Importing the tests' conftest (for ledger_engine) clears the variable in this process: set it again.
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(project) / 'mlflow.db'}"
 
-    from tabular_mlops.config import load_params
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.model.tracking import configure_mlflow
     from tabular_mlops.training import registry
-    from tabular_mlops.training.tracking import configure_mlflow
 
     project = Path(project)
     params = load_params(project / "params.yaml")

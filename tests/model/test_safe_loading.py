@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tabular_mlops.artifacts import CHALLENGER, CHAMPION, Tag
-from tabular_mlops.config import load_params
-from tabular_mlops.model_store import UntrustedModelError, sha256_of
-from tabular_mlops.scoring import load_version
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, Tag
+from tabular_mlops.model.scoring import load_version
+from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.trusted_files import UntrustedModelError, sha256_of
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
-from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
 from tests.conftest import ledger_engine, make_project, publish_history, tracking_store

@@ -13,10 +13,10 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from tabular_mlops.artifacts import CHAMPION, SERVING_CACHE_POINTER, Tag
+from tabular_mlops.core.contracts import CHAMPION, SERVING_CACHE_POINTER, Tag
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.model_store import UntrustedModelError, verified_copy
-from tabular_mlops.scoring import model_frame
+from tabular_mlops.model.scoring import model_frame
+from tabular_mlops.model.trusted_files import UntrustedModelError, verified_copy
 from tabular_mlops.serving.server import MLFLOW_HTTP_DEFAULTS
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ServiceEnv, StartupError

@@ -6,12 +6,12 @@ import datetime as dt
 import json
 
 import pytest
-from tabular_mlops.artifacts import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
+from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
+from tabular_mlops.model.tracking import configure_mlflow
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
-from tabular_mlops.training.tracking import configure_mlflow
 from tabular_mlops.training.train import train
 
 from tests.conftest import ledger_engine, make_project, publish_history, tracking_store
@@ -92,7 +92,7 @@ def test_a_re_evaluation_never_rewrites_the_training_runs_metrics(trained_projec
     import dataclasses
 
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import RunStage, Tag
+    from tabular_mlops.core.contracts import RunStage, Tag
 
     project, params = trained_project
     info = train(params, project)
@@ -134,9 +134,9 @@ def test_a_data_rule_threshold_is_chosen_on_validation_and_recorded_on_the_versi
 
     import pandas as pd
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import TRAIN_FILE, Tag
-    from tabular_mlops.config import ThresholdRule
-    from tabular_mlops.scoring import load_version, score_frame
+    from tabular_mlops.core.config import ThresholdRule
+    from tabular_mlops.core.contracts import TRAIN_FILE, Tag
+    from tabular_mlops.model.scoring import load_version, score_frame
     from tabular_mlops.training.train import fit_candidate, time_split
 
     project, params = trained_project

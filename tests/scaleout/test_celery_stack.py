@@ -322,7 +322,7 @@ def test_ingestion_and_training_succeed_on_both_celery_workers(stack, pipeline):
 
 def test_champion_is_registered_in_the_postgres_mlflow_with_artifacts_in_s3(stack, pipeline, monkeypatch):
     from mlflow import MlflowClient
-    from tabular_mlops.artifacts import CHAMPION, Tag
+    from tabular_mlops.core.contracts import CHAMPION, Tag
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack["mlflow_password"])
@@ -350,17 +350,17 @@ def _keys(stack, prefix) -> list[str]:
 
 
 def test_every_night_is_published_once_and_the_champion_promoted_once(stack, pipeline):
-    """Runs spread over two workers: no lost or duplicated snapshot, one promotion in the PostgreSQL ledger."""
+    """Runs spread over two workers: no lost or duplicated snapshot, one promotion in the PostgreSQL promotion_ledger."""
     import sqlalchemy as sa
-    from tabular_mlops.artifacts import SNAPSHOT_GLOB, snapshot_day
-    from tabular_mlops.training import ledger
+    from tabular_mlops.core.contracts import SNAPSHOT_GLOB, snapshot_day
+    from tabular_mlops.store import promotion_ledger
 
     days = sorted(snapshot_day(p.name) for p in (stack["project"] / "data").rglob(SNAPSHOT_GLOB))
     expected = [START + dt.timedelta(days=i) for i in range(HISTORY_DAYS + NIGHTS)]
     assert days == expected, days
     engine = sa.create_engine(stack["db"]["monitoring"])
     try:
-        entries = ledger.history(engine, stack["params"]["registry"]["model_name"])
+        entries = promotion_ledger.history(engine, stack["params"]["registry"]["model_name"])
     finally:
         engine.dispose()
     assert len(entries) == 1, entries

@@ -1,5 +1,5 @@
 """The house rules, checked on the source: no import cycles, no Airflow in the domain package, stages talk to
-each other only through public names, and every naming contract is spelled once (in artifacts.py)."""
+each other only through public names, and every naming contract is spelled once (in contracts.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tabular_mlops import artifacts
+from tabular_mlops.core import contracts
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "include" / "tabular_mlops"
-STAGES = ("data", "training", "monitoring", "serving", "stack")
+GROUND_FLOOR = ("core", "model", "store", "stats")
+STAGES = ("data", "training", "monitoring", "serving")
+# The local stack and the CLI stand on everything: they start, seed and report on every stage.
+TOP_FLOOR = ("stack", "cli", "__main__")
+# The one arrow between stages: monitoring reads the champion's reference data through data's versioning.
+ALLOWED_STAGE_ARROWS = {("monitoring", "tabular_mlops.data.versioning")}
+MAX_LINES = 400
 
 
 def module_name(path: Path) -> str:
@@ -46,7 +52,39 @@ def imports_of(path: Path, modules: dict[str, Path]) -> Iterator[tuple[str, str 
 
 def stage_of(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 and parts[1] in STAGES else None
+    return parts[1] if len(parts) > 2 and parts[1] in (*STAGES, "stack") else None
+
+
+def floor_of(module: str) -> str | None:
+    """'ground', 'stage' or 'top' for a package module (None for anything outside the package)."""
+    parts = module.split(".")
+    if parts[0] != "tabular_mlops" or len(parts) < 2:
+        return None
+    if parts[1] in GROUND_FLOOR:
+        return "ground"
+    if parts[1] in STAGES:
+        return "stage"
+    return "top"
+
+
+def floor_violations(modules: dict[str, Path]) -> list[str]:
+    """Every import that breaks the floor rules, as `file:line: rule`."""
+    out = []
+    for name, path in modules.items():
+        here = floor_of(name)
+        for mod, _, line in imports_of(path, modules):
+            there = floor_of(mod)
+            if there is None or mod == "tabular_mlops":
+                continue
+            where = f"{path.relative_to(REPO)}:{line} imports {mod}"
+            if here == "ground" and there != "ground":
+                out.append(f"{where}: the ground floor (core, model, store, stats) imports no stage")
+            elif here == "stage" and there == "top":
+                out.append(f"{where}: a stage never imports the stack or the CLI")
+            elif here == "stage" and there == "stage" and mod.split(".")[1] != name.split(".")[1]:
+                if (name.split(".")[1], mod) not in ALLOWED_STAGE_ARROWS:
+                    out.append(f"{where}: stages stand side by side and import only the ground floor")
+    return out
 
 
 def test_the_domain_package_never_imports_airflow():
@@ -99,17 +137,50 @@ def test_stages_use_only_public_names_of_other_stages():
     assert not offenders, offenders
 
 
-def test_the_shared_core_depends_on_no_stage():
-    """config, io, artifacts and scoring are shared by every stage: they must not reach into one."""
-    modules = package_modules()
-    core = [n for n in modules if stage_of(n) is None and n.count(".") == 1 and n.split(".")[1] != "cli"]
-    offenders = [
-        f"{name} imports {mod}"
-        for name in core
-        for mod, _, _ in imports_of(modules[name], modules)
-        if stage_of(mod) is not None
-    ]
-    assert not offenders, offenders
+def test_stages_stand_side_by_side_on_the_ground_floor():
+    offenders = floor_violations(package_modules())
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_floor_check_catches_an_arrow_between_stages():
+    """The check above must be able to fail: a serving module importing training, a ground-floor module
+    importing monitoring."""
+    probes = {
+        "tabular_mlops.serving._arrow_probe": PACKAGE / "serving" / "_arrow_probe.py",
+        "tabular_mlops.model._arrow_probe": PACKAGE / "model" / "_arrow_probe.py",
+    }
+    probes["tabular_mlops.serving._arrow_probe"].write_text("from tabular_mlops.training import gate\n")
+    probes["tabular_mlops.model._arrow_probe"].write_text("from tabular_mlops.monitoring import decision\n")
+    try:
+        hits = floor_violations({**package_modules(), **probes})
+    finally:
+        for path in probes.values():
+            path.unlink()
+    assert any("serving/_arrow_probe.py" in h and "side by side" in h for h in hits), hits
+    assert any("model/_arrow_probe.py" in h and "ground floor" in h for h in hits), hits
+
+
+def test_only_entry_points_sit_at_the_package_root():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py", "cli.py")]
+    assert not loose, f"modules belong in a subpackage (ground floor or stage), not at the root: {loose}"
+
+
+def test_files_stay_small():
+    big = {
+        str(p.relative_to(REPO)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not big, f"split these files (over {MAX_LINES} lines): {big}"
+
+
+def test_module_names_are_unique_in_the_package():
+    seen: dict[str, list[str]] = {}
+    for p in PACKAGE.rglob("*.py"):
+        if p.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(p.stem, []).append(str(p.relative_to(PACKAGE)))
+    twice = {k: v for k, v in seen.items() if len(v) > 1}
+    assert not twice, f"one name, one meaning: rename one of each {twice}"
 
 
 # ------------------------------------------------------------------------------------ naming contracts
@@ -117,26 +188,26 @@ def test_the_shared_core_depends_on_no_stage():
 # Contract values that are also ordinary words (JSON keys, CLI names, summary fields): only their use as the
 # argument of an alias or tag call counts as spelling the contract.
 WORD_VALUES = {
-    artifacts.CHAMPION,
-    artifacts.CHALLENGER,
-    artifacts.PREVIOUS_CHAMPION,
-    artifacts.Tag.STAGE,
-    artifacts.Tag.LAST_NIGHT,
-    artifacts.Tag.BEST_CANDIDATE,
+    contracts.CHAMPION,
+    contracts.CHALLENGER,
+    contracts.PREVIOUS_CHAMPION,
+    contracts.Tag.STAGE,
+    contracts.Tag.LAST_NIGHT,
+    contracts.Tag.BEST_CANDIDATE,
 }
 CONTRACT_VALUES = {
-    artifacts.DATA_DVC_FILE,
-    artifacts.DVC_LOCK_FILE,
-    artifacts.TRAIN_FILE,
-    artifacts.HOLDOUT_FILE,
-    artifacts.WINDOW_FILE,
-    artifacts.RUN_FILE,
-    artifacts.HOLDOUT_METRICS_FILE,
-    artifacts.GX_SIDECAR_SUFFIX,
-    artifacts.SERVING_CACHE_POINTER,
-    artifacts.SERVING_CACHE_META,
-    *artifacts.PlotFile.ALL,
-    *(v for k, v in vars(artifacts.Tag).items() if k.isupper()),
+    contracts.DATA_DVC_FILE,
+    contracts.DVC_LOCK_FILE,
+    contracts.TRAIN_FILE,
+    contracts.HOLDOUT_FILE,
+    contracts.WINDOW_FILE,
+    contracts.RUN_FILE,
+    contracts.HOLDOUT_METRICS_FILE,
+    contracts.GX_SIDECAR_SUFFIX,
+    contracts.SERVING_CACHE_POINTER,
+    contracts.SERVING_CACHE_META,
+    *contracts.PlotFile.ALL,
+    *(v for k, v in vars(contracts.Tag).items() if k.isupper()),
 } - WORD_VALUES
 CONTRACT_FRAGMENTS = ("applied_date=", "@champion", "@challenger")
 CODE_DIRS = ("include/tabular_mlops", "dags", "plugins", "scripts")
@@ -180,11 +251,11 @@ def contract_spellings(path: Path) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("folder", CODE_DIRS)
-def test_naming_contracts_are_spelled_only_in_artifacts(folder):
+def test_naming_contracts_are_spelled_only_in_contracts(folder):
     offenders = [
         hit
         for path in sorted((REPO / folder).rglob("*.py"))
-        if path != PACKAGE / "artifacts.py"
+        if path != PACKAGE / "core" / "contracts.py"
         for hit in contract_spellings(path)
     ]
     assert not offenders, "\n".join(offenders)

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from tabular_mlops.bulk import execute_many, frame_chunks, insert_frame
+from tabular_mlops.store.bulk import execute_many, frame_chunks, insert_frame
 
 
 def _table(metadata: sa.MetaData, name: str) -> sa.Table:
@@ -74,7 +74,7 @@ def test_chunks_cover_every_row_once():
 
 
 def test_values_are_plain_python_with_none_for_missing():
-    from tabular_mlops.bulk import python_values
+    from tabular_mlops.store.bulk import python_values
 
     at = pd.Series(pd.to_datetime(["2026-03-01 00:00:01.5", None], format="ISO8601"))
     assert python_values(at) == [dt.datetime(2026, 3, 1, 0, 0, 1, 500000), None]

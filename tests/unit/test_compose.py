@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tabular_mlops import orchestration
+from tabular_mlops.core import contracts
 from tabular_mlops.data import versioning
 from tabular_mlops.serving import settings as serving_settings
 
@@ -118,13 +118,13 @@ def test_env_var_is_set_for_every_service_that_needs_it(var):
     assert not missing, f"{var} is not set for {missing}"
 
 
-@pytest.mark.parametrize("conn_id", [orchestration.SOURCE_CONN_ID, orchestration.MONITORING_CONN_ID])
+@pytest.mark.parametrize("conn_id", [contracts.SOURCE_CONN_ID, contracts.MONITORING_CONN_ID])
 def test_connections_the_dags_read_are_postgres_databases_created_by_the_init_script(conn_id):
     init_sql = (REPO / "deploy/postgres/init.sql").read_text()
     created = set(re.findall(r"CREATE DATABASE (\w+);", init_sql))
     for service in RUNS_DAG_CODE:
-        raw = env_of(service).get(orchestration.conn_env_var(conn_id))
-        assert raw, f"{service}: {orchestration.conn_env_var(conn_id)} is not set"
+        raw = env_of(service).get(contracts.conn_env_var(conn_id))
+        assert raw, f"{service}: {contracts.conn_env_var(conn_id)} is not set"
         conn = json.loads(INTERPOLATION.sub("x", raw))
         assert conn["conn_type"] == "postgres" and conn["host"] == "postgres"
         assert conn["schema"] in created, f"{conn_id}: database {conn['schema']} is not created by init.sql"

@@ -5,7 +5,7 @@ import sys
 import pydantic
 import pytest
 import yaml
-from tabular_mlops.config import ESTIMATORS, METRICS, ConfigError, load_params
+from tabular_mlops.core.config import ESTIMATORS, METRICS, ConfigError, load_params
 
 from tests.conftest import REPO
 
@@ -67,7 +67,7 @@ def test_search_space_candidates_are_plain_dicts_naming_their_estimator(repo_par
 
 def test_metric_names_are_the_ones_the_project_computes():
     import numpy as np
-    from tabular_mlops.training.metrics import classification_metrics
+    from tabular_mlops.model.classification_metrics import classification_metrics
 
     computed = classification_metrics(np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9]), 0.5)
     assert set(METRICS) == set(computed)

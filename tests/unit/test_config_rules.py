@@ -3,7 +3,7 @@ the allowed range or values."""
 
 import pytest
 import yaml
-from tabular_mlops.config import ConfigError, load_params
+from tabular_mlops.core.config import ConfigError, load_params
 
 from tests.conftest import REPO
 

@@ -5,7 +5,7 @@ import os
 
 import yaml
 from tabular_mlops.cli import main
-from tabular_mlops.credentials import ALL_ADMINS, problems
+from tabular_mlops.core.secret_rules import ALL_ADMINS, problems
 
 from tests.conftest import REPO
 

@@ -1,5 +1,5 @@
 """dvc.yaml against the code, statically: every stage depends on exactly the package modules its entry point
-imports (so a code change re-runs exactly the stages it affects), and its outputs carry the names of artifacts.py."""
+imports (so a code change re-runs exactly the stages it affects), and its outputs carry the names of contracts.py."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from tabular_mlops import artifacts
-from tabular_mlops.config import load_params
+from tabular_mlops.core import contracts
+from tabular_mlops.core.config import load_params
 
 from tests.dvc_stages import REPO, stages
 from tests.unit.test_architecture import PACKAGE, imports_of, module_name, package_modules
@@ -73,7 +73,7 @@ def test_code_deps_are_exactly_the_modules_the_stage_imports(name):
 
 def test_the_closure_sees_lazy_imports():
     """evaluate imports tracking inside a function: the check must still find it."""
-    assert "include/tabular_mlops/training/tracking.py" in import_closure("tabular_mlops.training.evaluate")
+    assert "include/tabular_mlops/model/tracking.py" in import_closure("tabular_mlops.training.evaluate")
     assert "include/tabular_mlops/training/gate.py" not in import_closure("tabular_mlops.training.train")
 
 
@@ -82,21 +82,21 @@ def test_outputs_and_inputs_carry_the_names_of_artifacts():
     pre, train, evaluate = STAGES["preprocess"], STAGES["train"], STAGES["evaluate"]
     processed = {
         f"{p.processed_dir}/{f}"
-        for f in (artifacts.TRAIN_FILE, artifacts.HOLDOUT_FILE, artifacts.WINDOW_FILE)
+        for f in (contracts.TRAIN_FILE, contracts.HOLDOUT_FILE, contracts.WINDOW_FILE)
     }
     assert set(pre.paths("outs")) == processed
     assert p.raw_dir in pre.paths("deps")
-    assert set(train.paths("outs")) == {f"{p.model_dir}/{artifacts.RUN_FILE}"}
-    assert {f"{p.processed_dir}/{artifacts.TRAIN_FILE}", f"{p.processed_dir}/{artifacts.WINDOW_FILE}"} <= set(
+    assert set(train.paths("outs")) == {f"{p.model_dir}/{contracts.RUN_FILE}"}
+    assert {f"{p.processed_dir}/{contracts.TRAIN_FILE}", f"{p.processed_dir}/{contracts.WINDOW_FILE}"} <= set(
         train.paths("deps")
     )
-    assert {f"{p.model_dir}/{artifacts.RUN_FILE}", f"{p.processed_dir}/{artifacts.HOLDOUT_FILE}"} <= set(
+    assert {f"{p.model_dir}/{contracts.RUN_FILE}", f"{p.processed_dir}/{contracts.HOLDOUT_FILE}"} <= set(
         evaluate.paths("deps")
     )
-    assert evaluate.paths("metrics") == [f"{p.metrics_dir}/{artifacts.HOLDOUT_METRICS_FILE}"]
-    assert evaluate.paths("plots") == [f"{p.plots_dir}/{name}" for name in artifacts.PlotFile.ALL]
+    assert evaluate.paths("metrics") == [f"{p.metrics_dir}/{contracts.HOLDOUT_METRICS_FILE}"]
+    assert evaluate.paths("plots") == [f"{p.plots_dir}/{name}" for name in contracts.PlotFile.ALL]
     # the challenger's holdout scores, which the gate reuses
-    assert evaluate.paths("outs") == [f"{p.model_dir}/{artifacts.HOLDOUT_SCORES_FILE}"]
+    assert evaluate.paths("outs") == [f"{p.model_dir}/{contracts.HOLDOUT_SCORES_FILE}"]
 
 
 def test_output_folders_follow_params_paths():

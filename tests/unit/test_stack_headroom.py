@@ -1,8 +1,9 @@
 """with_stack_headroom: the same call, one frame deeper, with about 1 MiB of frame stack below it."""
 
 import pytest
-from tabular_mlops import stack_headroom
-from tabular_mlops.stack_headroom import with_stack_headroom
+
+from tests.support import stack_headroom
+from tests.support.stack_headroom import with_stack_headroom
 
 
 def test_it_returns_what_the_call_returns_and_passes_arguments_through():

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from tabular_mlops.config import WordingConfig
+from tabular_mlops.core.config import WordingConfig
+from tabular_mlops.model.model_tests import GateResult
 from tabular_mlops.monitoring.decision import label_drift_reason
 from tabular_mlops.monitoring.results import LabelDrift
-from tabular_mlops.training.gate import GateResult
 from tabular_mlops.training.modelcard import render_model_card
 from tabular_mlops.training.registry import model_description
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tabular_mlops.io import atomic_write_json
+from tabular_mlops.core.atomic_files import atomic_write_json
 
 INDEX_FILE = "index.html"
 RECORDS_DIR = "records"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabular_mlops.config import Params
+from tabular_mlops.core.config import Params
 
 NUMERIC_DTYPES = ["float64", "Float64Dtype", "int64", "Int64Dtype", "float32", "int32"]
 STRING_DTYPES = ["object", "str", "string", "StringDtype"]

@@ -24,46 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tabular_mlops.artifacts import snapshot_name
-from tabular_mlops.config import SchemaConfig, label_key
-
-
-class TargetLabelError(ValueError):
-    """The target holds values that are neither the positive nor a negative label; the message shows them."""
-
-
-def _label_error(unknown: Counter[str], schema: SchemaConfig) -> TargetLabelError:
-    """The error for unknown target values, counted (by repr) over every row read, the 10 first by repr shown."""
-    found = ", ".join(f"{v} ({n} row{'s' if n > 1 else ''})" for v, n in sorted(unknown.items())[:10])
-    return TargetLabelError(
-        f"target column '{schema.target_column}' holds {sum(unknown.values())} value(s) that are neither "
-        f"schema.positive_label {schema.positive_label!r} nor one of schema.negative_labels "
-        f"{list(schema.negative_labels)}: {found}"
-    )
-
-
-def _encode_target(values: pd.Series, schema: SchemaConfig) -> tuple[pd.Series, Counter[str]]:
-    """The target as 0/1 and the unknown values' counts (by repr); with unknown values the Series is meaningless."""
-    codes = schema.target_codes()
-    present = values[values.notna()]
-    keys = present.map(label_key)
-    unknown = present[~keys.isin(list(codes))]
-    out = pd.Series(pd.NA, index=values.index, dtype="Int64")
-    if len(unknown):
-        return out, Counter(unknown.map(repr).value_counts().to_dict())
-    out[keys.index] = keys.map(codes).astype("int64")
-    return out, Counter()
-
-
-def encode_target(values: pd.Series, schema: SchemaConfig) -> pd.Series:
-    """The target as 0/1 (Int64, missing stays missing): schema.positive_label -> 1, negative_labels -> 0.
-
-    Mapped once, where rows leave the source. Any other value raises TargetLabelError naming the values found
-    and how many rows hold each, so a yes/no column is never silently nulled."""
-    out, unknown = _encode_target(values, schema)
-    if unknown:
-        raise _label_error(unknown, schema)
-    return out
+from tabular_mlops.core.config import SchemaConfig, label_key
+from tabular_mlops.core.contracts import snapshot_name
+from tabular_mlops.model.target_labels import encode_target_counted, label_error
 
 
 def application_days(label_delay_days: int, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -121,7 +84,7 @@ def _conform(batch: pd.DataFrame, schema: SchemaConfig) -> tuple[pd.DataFrame, C
         if kind == "timestamp":
             df[col] = pd.to_datetime(df[col]).astype("datetime64[us]")
         elif kind == "target":
-            df[col], unknown = _encode_target(df[col], schema)
+            df[col], unknown = encode_target_counted(df[col], schema)
         elif kind == "id":
             df[col] = df[col].astype(object).where(df[col].notna(), None)
         elif kind == "text":
@@ -138,7 +101,7 @@ def conform(batch: pd.DataFrame, schema: SchemaConfig) -> pd.DataFrame:
     column the source lacks stays absent (GX reports it). Other source columns are never copied."""
     df, unknown = _conform(batch, schema)
     if unknown:
-        raise _label_error(unknown, schema)
+        raise label_error(unknown, schema)
     return df
 
 
@@ -195,7 +158,7 @@ def write_days(
             temps.append((_temp_beside(path), path))
             rows += _write_day(chunks_of(day), schema, temps[-1][0], unknown)
         if unknown:
-            raise _label_error(unknown, schema)
+            raise label_error(unknown, schema)
         for tmp, path in temps:
             os.replace(tmp, path)
     except BaseException:

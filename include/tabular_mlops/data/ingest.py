@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tabular_mlops.artifacts import Tag
-from tabular_mlops.config import Params
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import Tag
 from tabular_mlops.data.publish import publish_snapshots
 
 if TYPE_CHECKING:
@@ -28,15 +28,16 @@ def extract_interval(
 ) -> dict:
     """Extract the applications whose labels matured in [start, end) into the landing area, a day at a time and
     `ingest.chunk_rows` rows at a time."""
-    from tabular_mlops.data import extract, source
+    from tabular_mlops.data import extract
+    from tabular_mlops.store import source_db
 
     days = extract.application_days(params.schema.label_delay_days, start, end)
-    engine = source.connect(db_url, conn_id=conn_id)
+    engine = source_db.connect(db_url, conn_id=conn_id)
     chunk_rows = params.ingest.chunk_rows
 
     def chunks_of(day: dt.date) -> Iterator[pd.DataFrame]:
         first = dt.datetime.combine(day, dt.time())
-        return source.iter_window(
+        return source_db.iter_window(
             engine, params.schema, first, first + dt.timedelta(days=1), chunk_rows, conn_id
         )
 

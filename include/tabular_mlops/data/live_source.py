@@ -13,9 +13,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from tabular_mlops.config import SchemaConfig, SimulateConfig
-from tabular_mlops.data import source
+from tabular_mlops.core.config import SchemaConfig, SimulateConfig
 from tabular_mlops.data.simulate import check_example_schema, generate_day, scenario_for
+from tabular_mlops.store import source_db
 
 
 def days_ahead_of(night: dt.date, label_delay_days: int) -> list[dt.date]:
@@ -31,5 +31,5 @@ def simulate_ahead(sim: SimulateConfig, schema: SchemaConfig, engine: sa.Engine,
     written = {}
     for day in days_ahead_of(night, schema.label_delay_days):
         batch = generate_day(day, sim.rows_per_day, sim.seed, scenario_for(day, sim.scenario, start))
-        written[day.isoformat()] = source.write_day(engine, schema, day, batch)
+        written[day.isoformat()] = source_db.write_day(engine, schema, day, batch)
     return {"night": night.isoformat(), "rows_by_day": written}

@@ -14,9 +14,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabular_mlops.artifacts import DATA_DVC_FILE, gx_sidecar
+from tabular_mlops.core.contracts import DATA_DVC_FILE, gx_sidecar
+from tabular_mlops.core.data_version import dvc_data_hash
 from tabular_mlops.data.versioning import dvc_add_and_push
-from tabular_mlops.training.tracking import dvc_data_hash
 
 SET_ASIDE_DIR = ".replaced"
 

@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.core.config import SchemaConfig
 
 DRIFT_SCENARIOS = ("stable", "covariate_shift", "concept_drift", "label_drift")
 QUALITY_SCENARIOS = (

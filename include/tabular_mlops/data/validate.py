@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from tabular_mlops.artifacts import gx_sidecar
-from tabular_mlops.config import Params
+from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import gx_sidecar
 from tabular_mlops.data.docs_index import record_validation
 from tabular_mlops.data.expectations import expectation_specs, suite_name
-from tabular_mlops.io import atomic_write_json
 
 
 class ValidationFailedError(RuntimeError):
@@ -235,7 +235,7 @@ def write_suite(params: Params, root: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from tabular_mlops.config import load_params, project_dir
+    from tabular_mlops.core.config import load_params, project_dir
 
     parser = argparse.ArgumentParser(description="(Re)generate the Great Expectations suite from params.yaml")
     parser.add_argument("--params", default=None)

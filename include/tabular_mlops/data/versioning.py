@@ -9,8 +9,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tabular_mlops.artifacts import DATA_DVC_FILE
-from tabular_mlops.training.tracking import dvc_data_hash
+from tabular_mlops.core.contracts import DATA_DVC_FILE
+from tabular_mlops.core.data_version import dvc_data_hash
 
 # The scale-out path chooses the DVC remote by environment (e.g. s3://bucket/dvc on an S3-compatible endpoint;
 # credentials as usual for the remote's type, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Unset: the remote

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tabular_mlops.config import GateConfig, MonitorConfig
+from tabular_mlops.core.config import GateConfig, MonitorConfig
 from tabular_mlops.monitoring.decision import underperforming
 from tabular_mlops.monitoring.results import Action, Alert, Decision, NightSummary, Status
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from tabular_mlops.artifacts import GATE_PENDING, RunStage, Tag
-from tabular_mlops.config import RegistryConfig
+from tabular_mlops.core.config import RegistryConfig
+from tabular_mlops.core.contracts import GATE_PENDING, RunStage, Tag
 from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.results import NightRecord, RetrainingOutcome
 

@@ -8,11 +8,10 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.config import Params
-from tabular_mlops.data import source
-from tabular_mlops.data.extract import encode_target
-from tabular_mlops.monitoring import predictions
-from tabular_mlops.scoring import load_champion, load_version, model_frame
+from tabular_mlops.core.config import Params
+from tabular_mlops.model.scoring import load_champion, load_version, model_frame
+from tabular_mlops.model.target_labels import encode_target
+from tabular_mlops.store import prediction_log, source_db
 
 
 def score_night(
@@ -34,11 +33,11 @@ def score_night(
     end = start + dt.timedelta(days=1)
     # What scoring uses: the ids, timestamps and features (the label is not known yet, and is joined later).
     only = [schema.id_column, schema.timestamp_column, *schema.feature_names]
-    batch = source.read_window(source_engine, schema, start, end, conn_id, only)
+    batch = source_db.read_window(source_engine, schema, start, end, conn_id, only)
     duplicates = int(batch[schema.id_column].duplicated().sum())
     batch = batch.drop_duplicates(schema.id_column, keep="first").reset_index(drop=True)
     if batch.empty:
-        predictions.replace_batch(log_engine, schema, pd.DataFrame(), start, end)
+        prediction_log.replace_batch(log_engine, schema, pd.DataFrame(), start, end)
         return {
             "night": night.isoformat(),
             "rows": 0,
@@ -46,7 +45,7 @@ def score_night(
             "duplicates_dropped": duplicates,
         }
     name = params.registry.model_name
-    first = predictions.logged_version(log_engine, schema, start, end)
+    first = prediction_log.logged_version(log_engine, schema, start, end)
     model = None
     if first is not None and not rescore:
         try:
@@ -74,7 +73,7 @@ def score_night(
     rows["model_version"] = version
     rows["scoring_run_id"] = run_id
     rows["source"] = "batch"
-    n = predictions.replace_batch(log_engine, schema, rows, start, end)
+    n = prediction_log.replace_batch(log_engine, schema, rows, start, end)
     return {
         "night": night.isoformat(),
         "rows": n,
@@ -97,10 +96,10 @@ def join_matured_labels(
     day = night - dt.timedelta(days=schema.label_delay_days)
     start = dt.datetime.combine(day, dt.time())
     only = [schema.id_column, schema.target_column]
-    labels = source.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id, only)
+    labels = source_db.read_window(source_engine, schema, start, start + dt.timedelta(days=1), conn_id, only)
     labels = labels[only].drop_duplicates(schema.id_column)
     # The raw labels (e.g. yes/no) mapped to 0/1 exactly as extraction maps them.
     labels = labels.assign(**{schema.target_column: encode_target(labels[schema.target_column], schema)})
     joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
-    updated = predictions.join_labels(log_engine, schema, labels, joined_at)
+    updated = prediction_log.join_labels(log_engine, schema, labels, joined_at)
     return {"application_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tabular_mlops.config import GateConfig, MonitorConfig
+from tabular_mlops.core.config import GateConfig, MonitorConfig
 from tabular_mlops.monitoring.results import Action, Decision, NightSummary, Status, WindowDrift
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tabular_mlops.config import MonitorConfig, SchemaConfig
-from tabular_mlops.monitoring.profile import (
+from tabular_mlops.core.config import MonitorConfig, SchemaConfig
+from tabular_mlops.monitoring.reference_profile import (
     SKETCH_POINTS,
     CategoryProfile,
     ColumnProfile,

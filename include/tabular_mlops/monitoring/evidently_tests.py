@@ -20,9 +20,14 @@ from typing import Any
 
 import pandas as pd
 
-from tabular_mlops.config import MonitorConfig, SchemaConfig
+from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 from tabular_mlops.monitoring.drift import column_drift, numeric_psi
-from tabular_mlops.monitoring.profile import SCORE_COLUMN, NumericProfile, ReferenceProfile, column_profile
+from tabular_mlops.monitoring.reference_profile import (
+    SCORE_COLUMN,
+    NumericProfile,
+    ReferenceProfile,
+    column_profile,
+)
 
 PREFIX = "tabular_mlops_"
 TESTS = ("ks", "psi", "chi2")

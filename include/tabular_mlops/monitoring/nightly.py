@@ -13,21 +13,22 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.artifacts import NIGHT_RESULT_FILE, ONLINE_SOURCE, Tag
-from tabular_mlops.config import MonitorConfig, Params, PathsConfig, SchemaConfig
-from tabular_mlops.io import atomic_write_json
-from tabular_mlops.monitoring import decisions_log, predictions
+from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.config import MonitorConfig, Params, PathsConfig, SchemaConfig
+from tabular_mlops.core.contracts import NIGHT_RESULT_FILE, ONLINE_SOURCE, Tag
+from tabular_mlops.model.scoring import LoadedModel, load_champion
+from tabular_mlops.model.tracking import ensure_experiment
+from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
+from tabular_mlops.monitoring.night_report import Population, evidently_reports, summarize
 from tabular_mlops.monitoring.online import online_metrics, online_night
 from tabular_mlops.monitoring.reference import parse_window
 from tabular_mlops.monitoring.reference_cache import champion_reference
 from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
-from tabular_mlops.monitoring.summary import Population, evidently_reports, summarize
 from tabular_mlops.monitoring.workspace import DashboardSettings, night_reports, publish_night
-from tabular_mlops.scoring import LoadedModel, load_champion
-from tabular_mlops.training.tracking import ensure_experiment
+from tabular_mlops.store import prediction_log
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def _without_held(schema: SchemaConfig, held: set[dt.date], rows: pd.DataFrame) 
 
 
 def _kept_days(counts: pd.DataFrame, held: set[dt.date], after: dt.date | None = None) -> pd.DataFrame:
-    """The day counts (predictions.LogWindow.day_counts) of the days the statistics keep: not held, and, for
+    """The day counts (prediction_log.LogWindow.day_counts) of the days the statistics keep: not held, and, for
     the matured-label window, after the champion's training window."""
     keep = ~counts["day"].isin(held)
     if after is not None:
@@ -220,8 +221,8 @@ def _kept_days(counts: pd.DataFrame, held: set[dt.date], after: dt.date | None =
 
 
 def population(
-    current: predictions.LogWindow,
-    matured: predictions.LogWindow,
+    current: prediction_log.LogWindow,
+    matured: prediction_log.LogWindow,
     held: set[dt.date],
     night: dt.date,
     trained_until: dt.date | None,
@@ -252,14 +253,14 @@ def monitor_night(
     champion = load_champion(params.registry.model_name)
     reference = champion_reference(params, root, champion)
     label_night = night - dt.timedelta(days=schema.label_delay_days)
-    current_window = predictions.read_window(
+    current_window = prediction_log.read_window(
         log_engine, schema, *_window(night, cfg.window_days), cfg.max_window_rows
     )
-    matured_window = predictions.read_window(
+    matured_window = prediction_log.read_window(
         log_engine, schema, *_window(label_night, cfg.window_days), cfg.max_window_rows
     )
     online = online_night(
-        predictions.read_source(log_engine, schema, *_window(night, 1), ONLINE_SOURCE), schema, night
+        prediction_log.read_source(log_engine, schema, *_window(night, 1), ONLINE_SOURCE), schema, night
     )
     held = decisions_log.held_nights(
         log_engine, _window(min(night, label_night), cfg.window_days)[0].date(), night

@@ -9,10 +9,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import ONLINE_SOURCE
-from tabular_mlops.config import SchemaConfig
-from tabular_mlops.monitoring.predictions import FALLBACK_COLUMN, LATENCY_COLUMN
+from tabular_mlops.core.config import SchemaConfig
+from tabular_mlops.core.contracts import ONLINE_SOURCE
 from tabular_mlops.monitoring.results import OnlineServing
+from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
 
 # MLflow metric names of the night's online figures (logged next to drift, step = night).
 ONLINE_ANSWERS = "online.answers"

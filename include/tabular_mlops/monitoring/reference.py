@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from tabular_mlops.artifacts import snapshot_day
+from tabular_mlops.core.contracts import snapshot_day
 from tabular_mlops.data.versioning import run_dvc
 
 _DIR_HASH = re.compile(r"[0-9a-f]{32}\.dir")

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import ReferenceCacheFile, Tag
-from tabular_mlops.config import Params, SchemaConfig
-from tabular_mlops.monitoring.predictions import SAMPLE_KEY_SPAN, sample_keys
-from tabular_mlops.monitoring.profile import (
+from tabular_mlops.core.config import Params, SchemaConfig
+from tabular_mlops.core.contracts import ReferenceCacheFile, Tag
+from tabular_mlops.model.scoring import LoadedModel
+from tabular_mlops.monitoring.reference import DayFilter, load_reference, parse_window
+from tabular_mlops.monitoring.reference_profile import (
     PROFILE_VERSION,
     SKETCH_POINTS,
     ReferenceCounts,
@@ -35,8 +36,7 @@ from tabular_mlops.monitoring.profile import (
     load_profile,
     save_profile,
 )
-from tabular_mlops.monitoring.reference import DayFilter, load_reference, parse_window
-from tabular_mlops.scoring import LoadedModel
+from tabular_mlops.store.prediction_log import SAMPLE_KEY_SPAN, sample_keys
 
 log = logging.getLogger(__name__)
 

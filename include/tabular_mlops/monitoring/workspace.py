@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tabular_mlops.io import atomic_write_json
+from tabular_mlops.core.atomic_files import atomic_write_json
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
 # Each published night's champion and decision (the dashboard's decisions-and-promotions panel).

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from tabular_mlops.artifacts import ONLINE_SOURCE
-from tabular_mlops.config import Params
-from tabular_mlops.monitoring.predictions import FALLBACK_COLUMN, LATENCY_COLUMN
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import ONLINE_SOURCE
+from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
+from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
 
 log = logging.getLogger(__name__)
 

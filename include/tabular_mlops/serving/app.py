@@ -17,14 +17,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
 from tabular_mlops.serving.batcher import MicroBatcher
-from tabular_mlops.serving.errors import field_errors
-from tabular_mlops.serving.metrics import CONTENT_TYPE
 from tabular_mlops.serving.middleware import (
     MODEL_VERSION_KEY,
     RECEIVED_KEY,
     BodyLimitMiddleware,
     MetricsMiddleware,
 )
+from tabular_mlops.serving.prometheus_metrics import CONTENT_TYPE
 from tabular_mlops.serving.schema import (
     BatchPrediction,
     Prediction,
@@ -34,6 +33,7 @@ from tabular_mlops.serving.schema import (
 )
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ENV_ADMIN_TOKEN
+from tabular_mlops.serving.validation_errors import field_errors
 
 DOCS_ASSETS_URL = "/docs-assets"
 _bearer = HTTPBearer(auto_error=False, description=f"the token in {ENV_ADMIN_TOKEN}")

@@ -15,10 +15,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabular_mlops.artifacts import SERVING_CACHE_META, SERVING_CACHE_POINTER, Tag
-from tabular_mlops.io import atomic_write_json
-from tabular_mlops.model_store import UntrustedModelError, check_model_file, model_file, verified_copy
-from tabular_mlops.scoring import LoadedModel
+from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.contracts import SERVING_CACHE_META, SERVING_CACHE_POINTER, Tag
+from tabular_mlops.model.scoring import LoadedModel
+from tabular_mlops.model.trusted_files import (
+    UntrustedModelError,
+    check_model_file,
+    model_file,
+    verified_copy,
+)
 
 # Versions kept on disk: the last good one and the one before it (an instant rollback after a restart).
 KEEP_VERSIONS = 2

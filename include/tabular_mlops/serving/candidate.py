@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.config import GateConfig, SchemaConfig, ServingConfig
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.core.config import GateConfig, SchemaConfig, ServingConfig
+from tabular_mlops.model.model_tests import GateResult, model_tests
+from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.compiled import compile_pipeline
-from tabular_mlops.training.gate import GateResult, model_tests
 
 PROBE_ROWS = 64
 _GOLDEN = 0.6180339887  # a different stride per column, so the probe rows mix low and high values

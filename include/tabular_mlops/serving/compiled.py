@@ -27,8 +27,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tabular_mlops.config import SchemaConfig
-from tabular_mlops.scoring import model_columns, model_frame
+from tabular_mlops.core.config import SchemaConfig
+from tabular_mlops.model.scoring import model_columns, model_frame
 from tabular_mlops.serving.compiled_trees import CompiledTrees, NotCompilableError, verify_trees
 
 

@@ -13,14 +13,14 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from tabular_mlops.artifacts import CHAMPION
-from tabular_mlops.config import Params
-from tabular_mlops.model_store import UntrustedModelError
-from tabular_mlops.scoring import load_version
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import CHAMPION
+from tabular_mlops.model.scoring import load_version
+from tabular_mlops.model.trusted_files import UntrustedModelError
 from tabular_mlops.serving.cache import ModelCache
 from tabular_mlops.serving.candidate import prepare
 from tabular_mlops.serving.holder import ModelHolder, Served
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from tabular_mlops.scoring import LoadedModel
+from tabular_mlops.model.scoring import LoadedModel
 
 Origin = Literal["registry", "cache"]
 

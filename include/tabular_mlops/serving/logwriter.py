@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tabular_mlops.config import SchemaConfig, ServingConfig
-from tabular_mlops.monitoring.predictions import ensure_table, keyed
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.core.config import SchemaConfig, ServingConfig
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
+from tabular_mlops.store.prediction_log import ensure_table, keyed
 
 log = logging.getLogger(__name__)
 

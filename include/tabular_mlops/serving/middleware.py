@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

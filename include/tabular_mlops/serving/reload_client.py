@@ -12,8 +12,8 @@ import logging
 import os
 from typing import Any
 
-from tabular_mlops.config import ServingConfig
-from tabular_mlops.orchestration import SERVING_URL_ENV
+from tabular_mlops.core.config import ServingConfig
+from tabular_mlops.core.contracts import SERVING_URL_ENV
 from tabular_mlops.serving.settings import (
     ENV_ADMIN_TOKEN,
     ENV_ADMIN_TOKEN_FILE,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 
-from tabular_mlops.config import FeatureSpec, SchemaConfig
+from tabular_mlops.core.config import FeatureSpec, SchemaConfig
 
 # The prediction log stores ids as text of at most 64 characters.
 MAX_ID_LENGTH = 64

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from tabular_mlops.config import Params
+from tabular_mlops.core.config import Params
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ENV_PORT, ServiceEnv
 

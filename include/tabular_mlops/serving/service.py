@@ -10,16 +10,16 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from tabular_mlops.artifacts import CHAMPION, ONLINE_SOURCE, Tag
-from tabular_mlops.config import Params, ThresholdRule
-from tabular_mlops.model_store import UntrustedModelError
+from tabular_mlops.core.config import Params, ThresholdRule
+from tabular_mlops.core.contracts import CHAMPION, ONLINE_SOURCE, Tag
+from tabular_mlops.model.trusted_files import UntrustedModelError
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.cache import ModelCache
 from tabular_mlops.serving.candidate import prepare
 from tabular_mlops.serving.follower import ChampionFollower, Reload
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.serving.watcher import RegistryWatcher
 

@@ -1,5 +1,5 @@
 import sys
 
-from tabular_mlops.stack.cli import main
+from tabular_mlops.stack.stack_cli import main
 
 sys.exit(main())

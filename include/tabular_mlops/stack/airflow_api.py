@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 
 ACTIVE = frozenset({"queued", "running"})
 TERMINAL = frozenset({"success", "failed"})

@@ -9,17 +9,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tabular_mlops.orchestration import INGEST_DAG_ID
+from tabular_mlops.core.contracts import INGEST_DAG_ID
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.airflow_api import ACTIVE, AirflowAPI, parse_ts
 from tabular_mlops.stack.console import fmt_duration, say
 from tabular_mlops.stack.diagnose import explain_run
-from tabular_mlops.stack.errors import StackError, error_lines
 from tabular_mlops.stack.layout import Layout
+from tabular_mlops.stack.stack_error import StackError, error_lines
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
 if TYPE_CHECKING:
-    from tabular_mlops.config import Params
+    from tabular_mlops.core.config import Params
 
 # Nights of the backfill run side by side (Airflow applies a backfill's max_active_runs independently of the DAG's
 # max_active_runs=1, which still holds scheduled runs to one at a time). The nights are independent until

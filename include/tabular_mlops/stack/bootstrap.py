@@ -9,18 +9,18 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.core.contracts import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import backfill, commands
 from tabular_mlops.stack.airflow_api import ACTIVE, TERMINAL, AirflowAPI
 from tabular_mlops.stack.console import fmt_duration, say
 from tabular_mlops.stack.diagnose import explain_run
-from tabular_mlops.stack.errors import StackError
 from tabular_mlops.stack.layout import Layout
-from tabular_mlops.stack.summary import champion
+from tabular_mlops.stack.overview import champion
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
 if TYPE_CHECKING:
-    from tabular_mlops.config import Params
+    from tabular_mlops.core.config import Params
 
 TRAIN_REASON = "initial training after backfill"
 DAG_PARSE_TIMEOUT = 300
@@ -28,7 +28,7 @@ TRAIN_TIMEOUT = 90 * 60
 
 
 def load_params(layout: Layout) -> Params:
-    from tabular_mlops.config import load_params as load
+    from tabular_mlops.core.config import load_params as load
 
     try:
         return load(layout.repo / "params.yaml")

@@ -10,10 +10,10 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from tabular_mlops import orchestration
+from tabular_mlops.core import contracts
 from tabular_mlops.stack.console import fmt_duration
-from tabular_mlops.stack.errors import StackError, error_lines
 from tabular_mlops.stack.layout import Layout
+from tabular_mlops.stack.stack_error import StackError, error_lines
 
 
 def run(
@@ -67,10 +67,10 @@ def prepare_airflow_db(layout: Layout) -> None:
     layout.airflow_home.mkdir(parents=True, exist_ok=True)
     airflow(layout, "db", "migrate", what="airflow db migrate", timeout=900)
     wal(layout.airflow_db)  # scheduler, DAG processor, API server and triggerer all write this file
-    pool = orchestration.DVC_POOL
+    pool = contracts.DVC_POOL
     airflow(
         layout,
-        *("pools", "set", pool, str(orchestration.DVC_POOL_SLOTS), orchestration.DVC_POOL_DESCRIPTION),
+        *("pools", "set", pool, str(contracts.DVC_POOL_SLOTS), contracts.DVC_POOL_DESCRIPTION),
         what=f"creating pool {pool}",
     )
 

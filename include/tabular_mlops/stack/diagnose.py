@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tabular_mlops.stack.airflow_api import AirflowAPI
-from tabular_mlops.stack.errors import log_tail
+from tabular_mlops.stack.stack_error import log_tail
 
 
 def render_task_log(path: Path, lines: int = 25) -> str:

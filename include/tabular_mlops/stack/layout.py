@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabular_mlops import orchestration
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.core import contracts
+from tabular_mlops.stack.stack_error import StackError
 
 HOST = "127.0.0.1"
 # The simple auth manager (what `airflow standalone` uses) generates this user's password.
@@ -153,11 +153,11 @@ class Layout:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_db}",
-            orchestration.conn_env_var(orchestration.SOURCE_CONN_ID): json.dumps(
+            contracts.conn_env_var(contracts.SOURCE_CONN_ID): json.dumps(
                 {"conn_type": "sqlite", "host": str(self.source_db)}
             ),
             # monitor_nightly's prediction log and decision record (scripts/drill.py reads the same file)
-            orchestration.conn_env_var(orchestration.MONITORING_CONN_ID): json.dumps(
+            contracts.conn_env_var(contracts.MONITORING_CONN_ID): json.dumps(
                 {"conn_type": "sqlite", "host": str(self.monitoring_db)}
             ),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
@@ -165,7 +165,7 @@ class Layout:
             "MLOPS_MONITORING_DB_URL": f"sqlite:///{self.monitoring_db}",
             "MLOPS_SERVING_ADMIN_TOKEN_FILE": str(self.serving_token_file),
             # train_model asks the service to reload after a promotion
-            orchestration.SERVING_URL_ENV: self.serving_url,
+            contracts.SERVING_URL_ENV: self.serving_url,
             "MLOPS_PROJECT_DIR": str(self.repo),
             # Airflow 3.3 defaults: LocalExecutor, API server on 0.0.0.0:8080, workers reach the execution API
             # at http://localhost:8080. Pin all of them to 127.0.0.1 and the chosen port.
@@ -196,7 +196,7 @@ class Layout:
         ):
             env.pop(key)
         if source_url:
-            env[orchestration.conn_env_var(orchestration.SOURCE_CONN_ID)] = airflow_connection(source_url)
+            env[contracts.conn_env_var(contracts.SOURCE_CONN_ID)] = airflow_connection(source_url)
         return env
 
     def process_env(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:

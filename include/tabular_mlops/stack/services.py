@@ -9,9 +9,9 @@ import subprocess
 from collections.abc import Sequence
 
 from tabular_mlops.stack.console import say
-from tabular_mlops.stack.errors import StackError
 from tabular_mlops.stack.layout import HOST, Layout
 from tabular_mlops.stack.programs import HEALTHY
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.supervisor import DEAD, RUNNING, Program, Supervisor, SupervisorFiles
 from tabular_mlops.stack.waiting import NotYet, poll_until
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.core.contracts import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
 from tabular_mlops.stack import services
 from tabular_mlops.stack.airflow_api import AirflowAPI
 from tabular_mlops.stack.console import say
-from tabular_mlops.stack.errors import StackError
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
+from tabular_mlops.stack.overview import champion, print_champion
 from tabular_mlops.stack.programs import (
     AIRFLOW,
     EVIDENTLY,
@@ -17,7 +17,7 @@ from tabular_mlops.stack.programs import (
     airflow_api,
     describe_health,
 )
-from tabular_mlops.stack.summary import champion, print_champion
+from tabular_mlops.stack.stack_error import StackError
 
 
 def print_dag_runs(api: AirflowAPI) -> None:

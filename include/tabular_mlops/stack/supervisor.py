@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
 RUNNING = "RUNNING"

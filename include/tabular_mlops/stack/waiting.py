@@ -9,7 +9,7 @@ from typing import TypeVar
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from tabular_mlops.stack.console import fmt_duration
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 
 T = TypeVar("T")
 

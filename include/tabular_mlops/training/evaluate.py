@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import (
+from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.config import Params, load_params, project_dir
+from tabular_mlops.core.contracts import (
     HOLDOUT_FILE,
     HOLDOUT_METRICS_FILE,
     HOLDOUT_SCORES_FILE,
@@ -18,12 +20,10 @@ from tabular_mlops.artifacts import (
     RunStage,
     Tag,
 )
-from tabular_mlops.config import Params, load_params, project_dir
-from tabular_mlops.io import atomic_write_json
-from tabular_mlops.model_store import load_verified, verified_copy
-from tabular_mlops.scoring import decision_threshold, model_frame
+from tabular_mlops.model.classification_metrics import classification_metrics
+from tabular_mlops.model.scoring import decision_threshold, model_frame
+from tabular_mlops.model.trusted_files import load_verified, verified_copy
 from tabular_mlops.training.holdout_scores import write_scores
-from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.parts import read_part, rows_at
 from tabular_mlops.training.plots import save_all
 
@@ -56,7 +56,7 @@ def evaluate_run_of(info: dict[str, Any]) -> str:
 def evaluate(params: Params, root: Path) -> dict[str, float]:
     import mlflow
 
-    from tabular_mlops.training.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_mlflow
 
     schema = params.schema
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())

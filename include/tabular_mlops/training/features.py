@@ -1,5 +1,5 @@
 """The one preprocessing code path, fitted inside the model: batch scoring and serving get it with the model
-(the input frame itself is built by `tabular_mlops.scoring.model_frame`). Each search-space candidate names its
+(the input frame itself is built by `tabular_mlops.model.scoring.model_frame`). Each search-space candidate names its
 estimator (`model:` in params.yaml `train.search_space`); the rest of the candidate is its hyperparameters."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.core.config import SchemaConfig
 
 # What the model card says about each estimator (config.ESTIMATORS lists the same names).
 ESTIMATOR_DESCRIPTIONS = {

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tabular_mlops.artifacts import Tag
-from tabular_mlops.config import SchemaConfig
-from tabular_mlops.io import atomic_parquet_writer
-from tabular_mlops.model_store import sha256_of
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.core.atomic_files import atomic_parquet_writer
+from tabular_mlops.core.config import SchemaConfig
+from tabular_mlops.core.contracts import Tag
+from tabular_mlops.model.scoring import score_frame
+from tabular_mlops.model.trusted_files import sha256_of
 from tabular_mlops.training.parts import chunks, part_rows, read_part
 
 

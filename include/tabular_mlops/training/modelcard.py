@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
-from tabular_mlops.config import Params
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import DATA_DVC_FILE, Tag
+from tabular_mlops.model.model_tests import GateResult
 from tabular_mlops.training.features import ESTIMATOR_DESCRIPTIONS
-from tabular_mlops.training.gate import GateResult, threshold_rules
+from tabular_mlops.training.gate import threshold_rules
 
 
 def render_model_card(

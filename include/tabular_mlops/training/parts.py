@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.core.config import SchemaConfig
 
 
 def part_rows(path: Path) -> int:

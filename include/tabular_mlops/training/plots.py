@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import PlotFile
+from tabular_mlops.core.contracts import PlotFile
 
 
 def _figure() -> tuple[Any, Any, Any]:  # (pyplot, Figure, Axes)

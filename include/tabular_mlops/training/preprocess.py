@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tabular_mlops.artifacts import HOLDOUT_FILE, SNAPSHOT_GLOB, TRAIN_FILE, WINDOW_FILE, snapshot_day
-from tabular_mlops.config import Params, SchemaConfig, load_params, project_dir
-from tabular_mlops.io import atomic_parquet_writer, atomic_write_json
+from tabular_mlops.core.atomic_files import atomic_parquet_writer, atomic_write_json
+from tabular_mlops.core.config import Params, SchemaConfig, load_params, project_dir
+from tabular_mlops.core.contracts import HOLDOUT_FILE, SNAPSHOT_GLOB, TRAIN_FILE, WINDOW_FILE, snapshot_day
 
 
 def list_snapshots(raw_dir: Path) -> dict[dt.date, Path]:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.artifacts import (
+from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import (
     CHALLENGER,
     CHAMPION,
     DVC_LOCK_FILE,
@@ -25,19 +26,13 @@ from tabular_mlops.artifacts import (
     RunStage,
     Tag,
 )
-from tabular_mlops.config import Params
-from tabular_mlops.model_store import UntrustedModelError, load_verified, verified_copy
-from tabular_mlops.scoring import LoadedModel, champion_version, load_version, version_record
-from tabular_mlops.training.gate import (
-    GateResult,
-    champion_comparison,
-    model_tests,
-    threshold_checks,
-    training_end,
-)
+from tabular_mlops.model.classification_metrics import classification_metrics
+from tabular_mlops.model.model_tests import GateResult, model_tests
+from tabular_mlops.model.scoring import LoadedModel, champion_version, load_version, version_record
+from tabular_mlops.model.trusted_files import UntrustedModelError, load_verified, verified_copy
+from tabular_mlops.store.promotion_ledger import promotion_lock
+from tabular_mlops.training.gate import champion_comparison, threshold_checks, training_end
 from tabular_mlops.training.holdout_scores import labels_and_times, score_part, stored_scores
-from tabular_mlops.training.ledger import promotion_lock
-from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.modelcard import render_model_card
 from tabular_mlops.training.parts import head
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tabular_mlops.config import ThresholdRule
+from tabular_mlops.core.config import ThresholdRule
 
 # Thresholds stay inside (0, 1): a threshold of 0 or 1 would flag every row or none whatever the model says.
 _LOW, _HIGH = 1e-6, 1 - 1e-6

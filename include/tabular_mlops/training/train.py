@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tabular_mlops.artifacts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
-from tabular_mlops.config import Params, SchemaConfig, load_params, project_dir
-from tabular_mlops.io import atomic_write_json
-from tabular_mlops.scoring import model_frame, score_frame
+from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.config import Params, SchemaConfig, load_params, project_dir
+from tabular_mlops.core.contracts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
+from tabular_mlops.model.classification_metrics import classification_metrics
+from tabular_mlops.model.scoring import model_frame, score_frame
+from tabular_mlops.model.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
 from tabular_mlops.training.features import build_pipeline
-from tabular_mlops.training.metrics import classification_metrics
 from tabular_mlops.training.parts import chunks, concat, head, part_rows, read_part
 from tabular_mlops.training.threshold import choose_threshold
-from tabular_mlops.training.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
 
 
 def time_split(df: pd.DataFrame, validation_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tabular_mlops.data import source
 from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.store import source_db
 
 FIRST_DAY = dt.date(2026, 1, 1)
 
@@ -15,10 +15,10 @@ def simulated_source(tmp_path, repo_params):
 
     def make(days: int, rows: int):
         url = f"sqlite:///{tmp_path / 'src.db'}"
-        engine = source.connect(url)
+        engine = source_db.connect(url)
         for i in range(days):
             day = FIRST_DAY + dt.timedelta(days=i)
-            source.write_day(engine, repo_params.schema, day, generate_day(day, rows, 11))
+            source_db.write_day(engine, repo_params.schema, day, generate_day(day, rows, 11))
         return url, engine
 
     return make

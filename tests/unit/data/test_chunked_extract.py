@@ -13,12 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tabular_mlops.config import IngestConfig, load_params
-from tabular_mlops.data import extract, source
+from tabular_mlops.core.atomic_files import atomic_write_parquet
+from tabular_mlops.core.config import IngestConfig, load_params
+from tabular_mlops.data import extract
 from tabular_mlops.data.ingest import extract_interval
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.data.validate import read_snapshots
-from tabular_mlops.io import atomic_write_parquet
+from tabular_mlops.model import target_labels
+from tabular_mlops.store import source_db
 
 from tests.conftest import REPO
 
@@ -46,7 +48,7 @@ def _extract(params, root, url, days=1, day=DAY):
 
 def _whole_day(engine, schema, day=DAY):
     start = dt.datetime.combine(day, dt.time())
-    return extract.conform(source.read_window(engine, schema, start, start + dt.timedelta(days=1)), schema)
+    return extract.conform(source_db.read_window(engine, schema, start, start + dt.timedelta(days=1)), schema)
 
 
 def _md5(path) -> str:
@@ -109,12 +111,12 @@ def test_iter_window_gives_the_rows_of_read_window_in_chunks(db, repo_params):
     _, engine = db
     start = dt.datetime.combine(DAY, dt.time())
     end = start + dt.timedelta(days=2)
-    chunks = list(source.iter_window(engine, repo_params.schema, start, end, 128))
+    chunks = list(source_db.iter_window(engine, repo_params.schema, start, end, 128))
     assert [len(c) for c in chunks] == [128, 128, 128, 128, 88]
-    whole = source.read_window(engine, repo_params.schema, start, end)
+    whole = source_db.read_window(engine, repo_params.schema, start, end)
     joined = pd.concat(chunks, ignore_index=True)
     assert joined[repo_params.schema.id_column].tolist() == whole[repo_params.schema.id_column].tolist()
-    empty = list(source.iter_window(engine, repo_params.schema, end, end + dt.timedelta(days=1), 128))
+    empty = list(source_db.iter_window(engine, repo_params.schema, end, end + dt.timedelta(days=1), 128))
     assert len(empty) == 1 and empty[0].empty and list(empty[0].columns) == list(whole.columns)
 
 
@@ -125,8 +127,8 @@ def test_an_unknown_label_in_a_later_chunk_stops_the_batch_counting_every_chunk(
     batch.loc[250:259, "defaulted"] = 2  # in the last chunk of the second day
     batch.loc[5, "defaulted"] = 7  # in its first chunk
     batch.loc[70:72, "defaulted"] = 2  # in its second chunk
-    source.write_day(engine, repo_params.schema, second, batch)
-    with pytest.raises(extract.TargetLabelError) as err:
+    source_db.write_day(engine, repo_params.schema, second, batch)
+    with pytest.raises(target_labels.TargetLabelError) as err:
         _extract(_params(64), tmp_path, url, days=2)
     message = str(err.value)
     assert "target column 'defaulted' holds 14 value(s)" in message

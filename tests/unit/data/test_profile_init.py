@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from tabular_mlops.cli import main
-from tabular_mlops.config import load_params
+from tabular_mlops.core.config import load_params
 
 from tests import second_table
 from tests.conftest import REPO

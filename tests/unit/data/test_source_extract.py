@@ -1,9 +1,10 @@
 import datetime as dt
 
 import pytest
-from tabular_mlops.data import extract, source
+from tabular_mlops.data import extract
 from tabular_mlops.data.ingest import extract_interval
 from tabular_mlops.data.simulate import generate_day
+from tabular_mlops.store import source_db
 
 DAY = dt.date(2026, 1, 1)
 
@@ -15,8 +16,8 @@ def db(simulated_source):
 
 def test_write_day_replaces_rather_than_duplicates(db, repo_params):
     url, engine = db
-    source.write_day(engine, repo_params.schema, DAY, generate_day(DAY, 300, 11))
-    rows = source.read_window(engine, repo_params.schema, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 4))
+    source_db.write_day(engine, repo_params.schema, DAY, generate_day(DAY, 300, 11))
+    rows = source_db.read_window(engine, repo_params.schema, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 4))
     assert len(rows) == 900
     assert rows["applied_at"].is_monotonic_increasing
 
@@ -48,11 +49,11 @@ def test_reextracting_an_interval_gives_identical_bytes(db, repo_params, tmp_pat
 
 
 def test_unreachable_database_names_the_connection(repo_params):
-    with pytest.raises(source.SourceUnavailableError, match="source_db"):
-        source.connect("postgresql+psycopg2://nobody@127.0.0.1:1/none", conn_id="source_db")
+    with pytest.raises(source_db.SourceUnavailableError, match="source_db"):
+        source_db.connect("postgresql+psycopg2://nobody@127.0.0.1:1/none", conn_id="source_db")
 
 
 def test_missing_table_names_table_and_connection(tmp_path, repo_params):
-    engine = source.connect(f"sqlite:///{tmp_path / 'empty.db'}")
+    engine = source_db.connect(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(LookupError, match="loan_applications.*source_db"):
-        source.read_window(engine, repo_params.schema, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2))
+        source_db.read_window(engine, repo_params.schema, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2))

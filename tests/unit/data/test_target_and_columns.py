@@ -9,8 +9,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 import yaml
-from tabular_mlops.config import ConfigError, load_params
-from tabular_mlops.data import extract, source
+from tabular_mlops.core.config import ConfigError, load_params
+from tabular_mlops.data import extract
+from tabular_mlops.model import target_labels
+from tabular_mlops.store import source_db
 
 from tests import second_table
 from tests.conftest import REPO
@@ -50,7 +52,7 @@ def survey(tmp_path):
 
 def _window(engine, params, day=second_table.START):
     start = dt.datetime.combine(day, dt.time())
-    return source.read_window(engine, params.schema, start, start + dt.timedelta(days=1))
+    return source_db.read_window(engine, params.schema, start, start + dt.timedelta(days=1))
 
 
 def test_a_yes_no_target_is_mapped_to_one_and_zero(survey):
@@ -65,7 +67,7 @@ def test_a_yes_no_target_is_mapped_to_one_and_zero(survey):
 def test_the_credit_example_keeps_its_zero_one_target(repo_params):
     assert repo_params.schema.positive_label == 1 and repo_params.schema.negative_labels == (0,)
     values = pd.Series([1, 0, None, 1.0], dtype=object)
-    assert extract.encode_target(values, repo_params.schema).tolist() == [1, 0, pd.NA, 1]
+    assert target_labels.encode_target(values, repo_params.schema).tolist() == [1, 0, pd.NA, 1]
 
 
 def test_an_unknown_label_names_the_real_values(survey):
@@ -73,7 +75,7 @@ def test_an_unknown_label_names_the_real_values(survey):
     raw = _window(engine, params)
     raw.loc[:2, "moved_out"] = "maybe"
     raw.loc[3, "moved_out"] = "Y"
-    with pytest.raises(extract.TargetLabelError) as err:
+    with pytest.raises(target_labels.TargetLabelError) as err:
         extract.conform(raw, params.schema)
     message = str(err.value)
     assert "'maybe' (3 rows)" in message and "'Y' (1 row)" in message

@@ -11,9 +11,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from tabular_mlops.config import FeatureSpec, SchemaConfig
+from tabular_mlops.core.config import FeatureSpec, SchemaConfig
 from tabular_mlops.monitoring.drift import dataset_drift
-from tabular_mlops.monitoring.summary import evidently_reports, summarize
+from tabular_mlops.monitoring.night_report import evidently_reports, summarize
 
 NIGHT = dt.date(2019, 6, 30)
 SCHEMA = SchemaConfig(

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring.summary import Population, evidently_reports
+from tabular_mlops.monitoring.night_report import Population, evidently_reports
 from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
@@ -98,8 +98,8 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     """Same rows, same reference profile: Evidently's drift share, per-column scores, verdicts and score PSI are
     the decision's (window_drift), with params.yaml's thresholds; the snapshot carries night/champion/decision."""
     from evidently.ui.workspace import Workspace
-    from tabular_mlops.monitoring.profile import build_profile
-    from tabular_mlops.monitoring.summary import window_drift
+    from tabular_mlops.monitoring.night_report import window_drift
+    from tabular_mlops.monitoring.reference_profile import build_profile
 
     schema, monitor = repo_params.schema, repo_params.monitor
     reference = _window(repo_params, "stable", dt.date(2026, 1, 1), 2)
@@ -158,7 +158,7 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
 
 
 def test_a_sampled_report_says_so(repo_params, tmp_path):
-    from tabular_mlops.monitoring.profile import build_profile
+    from tabular_mlops.monitoring.reference_profile import build_profile
 
     schema = repo_params.schema
     monitor = dataclasses.replace(repo_params.monitor, report_sample_rows=300)

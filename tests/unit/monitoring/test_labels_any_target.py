@@ -7,9 +7,8 @@ import datetime as dt
 
 import pandas as pd
 import sqlalchemy as sa
-from tabular_mlops.data import source
-from tabular_mlops.monitoring import predictions
 from tabular_mlops.monitoring.batch_scoring import join_matured_labels
+from tabular_mlops.store import prediction_log, source_db
 
 from tests import second_table
 from tests.unit.data.test_target_and_columns import params_with
@@ -21,7 +20,7 @@ def test_yes_no_labels_are_joined_as_one_and_zero(tmp_path):
     src = second_table.write(f"sqlite:///{tmp_path / 'survey.db'}", days=1, rows=50)
     log = sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
     start = dt.datetime.combine(second_table.START, dt.time())
-    batch = source.read_window(src, schema, start, start + dt.timedelta(days=1))
+    batch = source_db.read_window(src, schema, start, start + dt.timedelta(days=1))
     rows = batch[[schema.id_column, schema.timestamp_column, *schema.feature_names]].assign(
         prediction_id="batch:" + batch[schema.id_column],
         score=0.5,
@@ -31,10 +30,10 @@ def test_yes_no_labels_are_joined_as_one_and_zero(tmp_path):
         scoring_run_id="r",
         source="batch",
     )
-    predictions.replace_batch(log, schema, rows, start, start + dt.timedelta(days=1))
+    prediction_log.replace_batch(log, schema, rows, start, start + dt.timedelta(days=1))
     result = join_matured_labels(params, src, log, second_table.START)
     assert result["predictions_labelled"] == 50
-    logged = predictions.read_log(log, schema, start, start + dt.timedelta(days=1)).set_index(
+    logged = prediction_log.read_log(log, schema, start, start + dt.timedelta(days=1)).set_index(
         schema.id_column
     )
     expected = (batch.set_index(schema.id_column)["moved_out"] == "yes").astype(int)

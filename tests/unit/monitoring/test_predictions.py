@@ -3,8 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from tabular_mlops.data import source
-from tabular_mlops.monitoring import predictions
+from tabular_mlops.store import prediction_log, source_db
 
 NIGHT = dt.datetime(2026, 3, 1)
 
@@ -38,32 +37,32 @@ def _rows(n, version="1", offset=0.0):
 
 @pytest.fixture()
 def engine(tmp_path):
-    return source.connect(f"sqlite:///{tmp_path / 'log.db'}")
+    return source_db.connect(f"sqlite:///{tmp_path / 'log.db'}")
 
 
 def test_a_rescored_night_replaces_its_rows(engine, repo_params):
     end = NIGHT + dt.timedelta(days=1)
-    predictions.replace_batch(engine, repo_params.schema, _rows(5), NIGHT, end)
-    predictions.replace_batch(engine, repo_params.schema, _rows(5, "2", 0.5), NIGHT, end)
-    log = predictions.read_log(engine, repo_params.schema, NIGHT, end)
+    prediction_log.replace_batch(engine, repo_params.schema, _rows(5), NIGHT, end)
+    prediction_log.replace_batch(engine, repo_params.schema, _rows(5, "2", 0.5), NIGHT, end)
+    log = prediction_log.read_log(engine, repo_params.schema, NIGHT, end)
     assert len(log) == 5 and set(log["model_version"]) == {"2"}
 
 
 def test_online_rows_survive_a_batch_rescore(engine, repo_params):
     end = NIGHT + dt.timedelta(days=1)
     online = _rows(2).assign(source="online", prediction_id=lambda d: "online:" + d["application_id"])
-    predictions.replace_batch(engine, repo_params.schema, online, NIGHT, end, source="online")
-    predictions.replace_batch(engine, repo_params.schema, _rows(3), NIGHT, end)
-    assert len(predictions.read_log(engine, repo_params.schema, NIGHT, end)) == 5
+    prediction_log.replace_batch(engine, repo_params.schema, online, NIGHT, end, source="online")
+    prediction_log.replace_batch(engine, repo_params.schema, _rows(3), NIGHT, end)
+    assert len(prediction_log.read_log(engine, repo_params.schema, NIGHT, end)) == 5
 
 
 def test_label_join_is_idempotent(engine, repo_params):
     end = NIGHT + dt.timedelta(days=1)
-    predictions.replace_batch(engine, repo_params.schema, _rows(4), NIGHT, end)
+    prediction_log.replace_batch(engine, repo_params.schema, _rows(4), NIGHT, end)
     labels = pd.DataFrame({"application_id": ["0", "1", "9"], "defaulted": [1, 0, 1]})
     for _ in range(2):
-        predictions.join_labels(engine, repo_params.schema, labels, end)
-    log = predictions.read_log(engine, repo_params.schema, NIGHT, end).set_index("application_id")
+        prediction_log.join_labels(engine, repo_params.schema, labels, end)
+    log = prediction_log.read_log(engine, repo_params.schema, NIGHT, end).set_index("application_id")
     assert log.loc["0", "label"] == 1 and log.loc["1", "label"] == 0
     assert log["label"].isna().sum() == 2
 
@@ -72,7 +71,7 @@ def _old_log_table(schema, metadata: sa.MetaData) -> sa.Table:
     """The prediction_log as released before online answers were logged: no latency, no fallback, score NOT NULL."""
     kinds = {"float": sa.Float(), "int": sa.Float(), "category": sa.String(64)}
     return sa.Table(
-        predictions.TABLE,
+        prediction_log.TABLE,
         metadata,
         sa.Column("prediction_id", sa.String(128), primary_key=True),
         sa.Column(schema.id_column, sa.String(64), nullable=False, index=True),
@@ -99,25 +98,25 @@ def test_an_existing_log_is_migrated_in_place_without_losing_rows(engine, repo_p
     rows = _rows(7).astype(object).where(_rows(7).notna(), None).to_dict("records")
     with engine.begin() as conn:
         conn.execute(old.insert(), rows)
-    indexes_before = {i["name"] for i in sa.inspect(engine).get_indexes(predictions.TABLE)}
+    indexes_before = {i["name"] for i in sa.inspect(engine).get_indexes(prediction_log.TABLE)}
 
-    table = predictions.ensure_table(engine, schema)
+    table = prediction_log.ensure_table(engine, schema)
 
-    columns = {c["name"]: c for c in sa.inspect(engine).get_columns(predictions.TABLE)}
-    assert columns["score"]["nullable"] and columns[predictions.LATENCY_COLUMN]["nullable"]
-    assert predictions.FALLBACK_COLUMN in columns
-    assert {i["name"] for i in sa.inspect(engine).get_indexes(predictions.TABLE)} == indexes_before
-    log = predictions.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns(prediction_log.TABLE)}
+    assert columns["score"]["nullable"] and columns[prediction_log.LATENCY_COLUMN]["nullable"]
+    assert prediction_log.FALLBACK_COLUMN in columns
+    assert {i["name"] for i in sa.inspect(engine).get_indexes(prediction_log.TABLE)} == indexes_before
+    log = prediction_log.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))
     assert sorted(log["prediction_id"]) == sorted(r["prediction_id"] for r in rows)
-    assert log[predictions.LATENCY_COLUMN].isna().all() and not log[predictions.FALLBACK_COLUMN].any()
+    assert log[prediction_log.LATENCY_COLUMN].isna().all() and not log[prediction_log.FALLBACK_COLUMN].any()
     assert log["score"].tolist() == [0.01] * 7
     with engine.begin() as conn:  # a fallback answer: no score, its latency
         conn.execute(
             table.insert(),
             [{**rows[0], "prediction_id": "online:x", "score": None, "latency_ms": 2.5, "fallback": True}],
         )
-    assert predictions.migrate(engine, table) is False
-    assert len(predictions.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))) == 8
+    assert prediction_log.migrate(engine, table) is False
+    assert len(prediction_log.read_log(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1))) == 8
 
 
 def _nights(n_per_night, nights=3):
@@ -136,10 +135,10 @@ def test_a_small_window_is_read_whole_with_exact_day_counts(engine, repo_params)
     schema = repo_params.schema
     rows = _nights(40)
     rows.loc[:9, "score"] = None  # ten fallback answers on the first night
-    predictions.replace_batch(engine, schema, rows, NIGHT, NIGHT + dt.timedelta(days=3))
+    prediction_log.replace_batch(engine, schema, rows, NIGHT, NIGHT + dt.timedelta(days=3))
     matured = pd.concat([rows.iloc[:5], rows.iloc[50:70]])  # five fallback answers: labelled, not counted
-    predictions.join_labels(engine, schema, matured.assign(defaulted=1), NIGHT + dt.timedelta(days=4))
-    window = predictions.read_window(engine, schema, NIGHT, NIGHT + dt.timedelta(days=3), 1_000)
+    prediction_log.join_labels(engine, schema, matured.assign(defaulted=1), NIGHT + dt.timedelta(days=4))
+    window = prediction_log.read_window(engine, schema, NIGHT, NIGHT + dt.timedelta(days=3), 1_000)
     assert not window.sampled and len(window.rows) == 120
     assert list(window.rows.columns) == [schema.timestamp_column, *schema.feature_names, "score", "label"]
     counts = window.day_counts.set_index("day")[["rows", "scored", "labelled"]]
@@ -151,38 +150,38 @@ def test_a_small_window_is_read_whole_with_exact_day_counts(engine, repo_params)
 def test_a_large_window_is_a_reproducible_sample_chosen_by_the_database(engine, repo_params):
     schema = repo_params.schema
     end = NIGHT + dt.timedelta(days=3)
-    predictions.replace_batch(engine, schema, _nights(2_000), NIGHT, end)
-    window = predictions.read_window(engine, schema, NIGHT, end, 1_500)
+    prediction_log.replace_batch(engine, schema, _nights(2_000), NIGHT, end)
+    window = prediction_log.read_window(engine, schema, NIGHT, end, 1_500)
     assert window.sampled and window.sample_share == pytest.approx(1_500 / 6_000)
     assert 1_200 < len(window.rows) < 1_800
     assert int(window.day_counts["rows"].sum()) == 6_000  # counts stay exact
     per_night = window.rows[schema.timestamp_column].dt.date.value_counts()
     assert len(per_night) == 3 and per_night.min() > 350  # every night is in the sample, about evenly
-    again = predictions.read_window(engine, schema, NIGHT, end, 1_500)
+    again = prediction_log.read_window(engine, schema, NIGHT, end, 1_500)
     pd.testing.assert_frame_equal(window.rows, again.rows)
     # A re-scored night keeps its sample: the key is a hash of the prediction id, not a random draw.
-    predictions.replace_batch(engine, schema, _nights(2_000), NIGHT, end)
+    prediction_log.replace_batch(engine, schema, _nights(2_000), NIGHT, end)
     pd.testing.assert_frame_equal(
-        window.rows, predictions.read_window(engine, schema, NIGHT, end, 1_500).rows
+        window.rows, prediction_log.read_window(engine, schema, NIGHT, end, 1_500).rows
     )
 
 
 def test_rows_logged_before_the_sample_key_existed_are_always_read(engine, repo_params):
     schema = repo_params.schema
     end = NIGHT + dt.timedelta(days=3)
-    predictions.replace_batch(engine, schema, _nights(1_000), NIGHT, end)
-    table = predictions.ensure_table(engine, schema)
+    prediction_log.replace_batch(engine, schema, _nights(1_000), NIGHT, end)
+    table = prediction_log.ensure_table(engine, schema)
     with engine.begin() as conn:
         old = table.c.prediction_id.like("batch:0-%")
-        conn.execute(table.update().where(old).values({predictions.SAMPLE_KEY_COLUMN: None}))
-    window = predictions.read_window(engine, schema, NIGHT, end, 300)
+        conn.execute(table.update().where(old).values({prediction_log.SAMPLE_KEY_COLUMN: None}))
+    window = prediction_log.read_window(engine, schema, NIGHT, end, 300)
     first_night = window.rows[schema.timestamp_column].dt.date == NIGHT.date()
     assert first_night.sum() == 1_000 and 120 < (~first_night).sum() < 280  # 10% of the 2,000 keyed rows
 
 
 def test_sample_keys_are_stable_hashes_of_the_id():
-    keys = predictions.sample_keys(["batch:1", "batch:2", "online:abc"])
-    assert keys == predictions.sample_keys(["batch:1", "batch:2", "online:abc"])
-    assert len(set(keys)) == 3 and all(0 <= k < predictions.SAMPLE_KEY_SPAN for k in keys)
+    keys = prediction_log.sample_keys(["batch:1", "batch:2", "online:abc"])
+    assert keys == prediction_log.sample_keys(["batch:1", "batch:2", "online:abc"])
+    assert len(set(keys)) == 3 and all(0 <= k < prediction_log.SAMPLE_KEY_SPAN for k in keys)
     # Pinned: a change of hash would silently move every logged row's sample.
     assert keys[0] == 651_706_003

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 from tabular_mlops.monitoring.drift import category_shares, column_drift, dataset_drift, ks_test, numeric_psi
-from tabular_mlops.monitoring.profile import (
+from tabular_mlops.monitoring.reference_profile import (
     SKETCH_POINTS,
     build_profile,
     load_profile,

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring import decisions_log, predictions
+from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
+from tabular_mlops.monitoring.night_report import Population, summarize
 from tabular_mlops.monitoring.nightly import _without_held, population
 from tabular_mlops.monitoring.results import Action, Decision, Status
-from tabular_mlops.monitoring.summary import Population, summarize
+from tabular_mlops.store import prediction_log
 
 NIGHT = dt.date(2026, 4, 7)
 
@@ -127,11 +128,11 @@ def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
     )
     start = dt.datetime.combine(NIGHT - dt.timedelta(days=3), dt.time())
     end = dt.datetime.combine(NIGHT + dt.timedelta(days=1), dt.time())
-    predictions.replace_batch(engine, schema, logged, start, end)
+    prediction_log.replace_batch(engine, schema, logged, start, end)
     nights = decisions_log.held_nights(engine, start.date(), NIGHT)
     assert nights == {held}
     for max_rows in (10_000, 120):
-        window = predictions.read_window(engine, schema, start, end, max_rows)
+        window = prediction_log.read_window(engine, schema, start, end, max_rows)
         kept = _without_held(schema, nights, window.rows)
         days = set(kept[schema.timestamp_column].dt.date)
         assert held not in days and NIGHT in days and len(days) == 3
@@ -141,7 +142,7 @@ def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
 
 
 def test_a_sampled_window_reports_and_judges_its_exact_row_counts(repo_params):
-    """A window read as a sample (predictions.read_window) keeps its real volumes: the summary reports the
+    """A window read as a sample (prediction_log.read_window) keeps its real volumes: the summary reports the
     population's counts, and the night's row-count rule judges the night's real row count, not the sample's."""
     window_rows = repo_params.monitor.window_days * 800  # what _summary logs: 800 rows a night
     usual = Population(rows=window_rows * 10, night_rows=8_000, nights=7, labelled_rows=0)

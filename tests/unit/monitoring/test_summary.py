@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.drift import dataset_drift
+from tabular_mlops.monitoring.night_report import summarize
 from tabular_mlops.monitoring.results import NightSummary, Status
-from tabular_mlops.monitoring.summary import summarize
 
 NIGHT = dt.date(2026, 4, 7)
 

@@ -3,9 +3,9 @@
 import datetime as dt
 
 import pandas as pd
-from tabular_mlops.artifacts import Tag
+from tabular_mlops.core.contracts import Tag
+from tabular_mlops.model.scoring import LoadedModel
 from tabular_mlops.monitoring.nightly import unseen_by
-from tabular_mlops.scoring import LoadedModel
 
 
 def test_rows_on_or_before_the_training_end_are_dropped(repo_params):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tabular_mlops.artifacts import Tag
+from tabular_mlops.core.contracts import Tag
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.scoring import LoadedModel, model_frame
+from tabular_mlops.model.scoring import LoadedModel, model_frame
 from tabular_mlops.serving.holder import Served
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ServiceEnv

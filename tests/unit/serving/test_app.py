@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from tabular_mlops.artifacts import ONLINE_SOURCE
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.core.contracts import ONLINE_SOURCE
+from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.app import create_app
 
 from tests.unit.serving.conftest import example, make_service, served
@@ -192,8 +192,8 @@ def test_answers_use_the_served_versions_recorded_threshold(repo_params, tmp_pat
     in params.yaml; a version without one gets the fallback decision, never a guessed threshold."""
     import dataclasses
 
-    from tabular_mlops.artifacts import Tag
-    from tabular_mlops.config import ThresholdRule
+    from tabular_mlops.core.config import ThresholdRule
+    from tabular_mlops.core.contracts import Tag
 
     rule = ThresholdRule(rule="target_flag_rate", rate=0.2)
     params = dataclasses.replace(

@@ -6,7 +6,7 @@ import asyncio
 import pandas as pd
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.batcher import MicroBatcher
 
 from tests.unit.serving.conftest import example, make_service

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from tabular_mlops.scoring import model_columns, model_frame, score_frame
+from tabular_mlops.model.scoring import model_columns, model_frame, score_frame
 from tabular_mlops.serving import compiled as compiled_module
 from tabular_mlops.serving.candidate import prepare, probe_frame
 from tabular_mlops.serving.compiled import compile_pipeline

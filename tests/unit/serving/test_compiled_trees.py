@@ -4,7 +4,7 @@ or refused (and the estimator scores)."""
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
-from tabular_mlops.scoring import model_frame
+from tabular_mlops.model.scoring import model_frame
 from tabular_mlops.serving import compiled_trees
 from tabular_mlops.serving.candidate import probe_frame
 from tabular_mlops.serving.compiled import compile_pipeline

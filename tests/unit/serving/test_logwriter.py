@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 from tabular_mlops.serving.logwriter import PredictionLogWriter
-from tabular_mlops.serving.metrics import ServingMetrics
+from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 
 
 def rows(schema, n: int, start: int = 0) -> list[dict]:

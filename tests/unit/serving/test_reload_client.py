@@ -9,7 +9,7 @@ import time
 
 import pytest
 import uvicorn
-from tabular_mlops.orchestration import SERVING_URL_ENV
+from tabular_mlops.core.contracts import SERVING_URL_ENV
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.reload_client import request_reload, service_url
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from tabular_mlops.serving.errors import field_errors
 from tabular_mlops.serving.schema import application_model, batch_model
+from tabular_mlops.serving.validation_errors import field_errors
 
 from tests.unit.serving.conftest import example
 

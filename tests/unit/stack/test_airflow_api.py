@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from tabular_mlops.stack.airflow_api import AirflowAPI, AirflowAPIError
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 from tenacity import wait_none
 
 

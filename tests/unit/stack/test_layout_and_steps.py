@@ -10,12 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tabular_mlops import orchestration
+from tabular_mlops.core import contracts
 from tabular_mlops.stack import backfill
 from tabular_mlops.stack.diagnose import render_task_log
-from tabular_mlops.stack.errors import StackError
 from tabular_mlops.stack.layout import Layout, default_repo
 from tabular_mlops.stack.programs import AIRFLOW, programs
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
 REPO = default_repo()
@@ -36,7 +36,7 @@ def test_ports_come_from_the_environment_and_are_checked() -> None:
 
 def test_connections_are_named_by_the_shared_ids(tmp_path: Path) -> None:
     env = Layout.from_env(REPO, {}).stack_env()
-    source = json.loads(env[orchestration.conn_env_var(orchestration.SOURCE_CONN_ID)])
+    source = json.loads(env[contracts.conn_env_var(contracts.SOURCE_CONN_ID)])
     assert source == {"conn_type": "sqlite", "host": str(REPO / "var" / "source.db")}
     assert "AIRFLOW_CONN_MONITORING_DB" in env
 
@@ -156,8 +156,6 @@ def test_task_log_excerpt_prefers_errors_with_exception(tmp_path: Path) -> None:
 
 
 def test_the_stack_never_imports_airflow() -> None:
-    code = (
-        "import sys, tabular_mlops.stack.cli; print(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
-    )
+    code = "import sys, tabular_mlops.stack.stack_cli; print(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tabular_mlops import orchestration
+from tabular_mlops.core import contracts
 from tabular_mlops.stack.status import print_dag_runs
 
 
 class FakeAPI:
     def dag(self, dag_id: str) -> dict:
-        return {"dag_id": dag_id, "is_paused": dag_id == orchestration.SIMULATE_DAG_ID}
+        return {"dag_id": dag_id, "is_paused": dag_id == contracts.SIMULATE_DAG_ID}
 
     def dag_runs(self, dag_id: str) -> list[dict]:
         return [
@@ -20,9 +20,9 @@ def test_status_lists_every_dag(capsys) -> None:
     print_dag_runs(FakeAPI())  # type: ignore[arg-type]
     out = capsys.readouterr().out
     for dag_id in (
-        orchestration.SIMULATE_DAG_ID,
-        orchestration.INGEST_DAG_ID,
-        orchestration.TRAIN_DAG_ID,
-        orchestration.MONITOR_DAG_ID,
+        contracts.SIMULATE_DAG_ID,
+        contracts.INGEST_DAG_ID,
+        contracts.TRAIN_DAG_ID,
+        contracts.MONITOR_DAG_ID,
     ):
         assert f"latest scheduled__{dag_id} success" in out, dag_id

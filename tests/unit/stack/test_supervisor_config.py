@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from supervisor.options import ServerOptions
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.supervisor import Program, SupervisorFiles, parse_status, quote_value, render_config
 
 ENV = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tabular_mlops.stack.errors import StackError
+from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.supervisor import Program, Supervisor, SupervisorFiles
 from tabular_mlops.stack.waiting import NotYet, poll_until
 

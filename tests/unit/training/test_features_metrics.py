@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.scoring import model_frame
+from tabular_mlops.model.classification_metrics import classification_metrics
+from tabular_mlops.model.scoring import model_frame
 from tabular_mlops.training.features import build_pipeline
-from tabular_mlops.training.metrics import classification_metrics
 
 
 def test_model_frame_types_and_missing_values(repo_params):

@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.training.gate import champion_comparison, model_tests, threshold_checks
+from tabular_mlops.model.model_tests import model_tests
+from tabular_mlops.training.gate import champion_comparison, threshold_checks
 
 GOOD = {"roc_auc": 0.80, "pr_auc": 0.12, "brier": 0.03, "brier_skill": 0.07}
 
@@ -91,7 +92,7 @@ def _forecasts(base_rate: float, seed: int = 0, rows: int = 20_000):
 def test_brier_gate_is_relative_to_the_base_rate(repo_params, base_rate):
     """A good model passes and a constant base-rate forecast fails at a 3% and at a 25% base rate alike
     (an absolute max Brier of 0.06 failed every model at 25%, whose Brier is about 0.15 however good)."""
-    from tabular_mlops.training.metrics import classification_metrics
+    from tabular_mlops.model.classification_metrics import classification_metrics
 
     y, good = _forecasts(base_rate)
     good_metrics = classification_metrics(y, good, 0.5)
@@ -106,7 +107,7 @@ def test_brier_gate_is_relative_to_the_base_rate(repo_params, base_rate):
 
 def test_the_retired_max_brier_key_says_what_replaced_it(tmp_path):
     import yaml
-    from tabular_mlops.config import ConfigError, load_params
+    from tabular_mlops.core.config import ConfigError, load_params
 
     from tests.conftest import REPO
 
@@ -123,7 +124,7 @@ def _mixed_table(rows: int = 400, seed: int = 0):
     """A table with every nullable type: a nullable category, a nullable int (pandas Int64), a nullable float,
     and a bool column (declared int 0/1), none of them from the credit example."""
     import pandas as pd
-    from tabular_mlops.config import FeatureSpec, SchemaConfig
+    from tabular_mlops.core.config import FeatureSpec, SchemaConfig
 
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
@@ -163,7 +164,7 @@ def test_model_tests_feed_missing_values_the_signature_accepts(repo_params, tmp_
     safely convert float64 to <U0"); the reason stays short."""
     import mlflow
     from mlflow.models import infer_signature
-    from tabular_mlops.scoring import model_frame
+    from tabular_mlops.model.scoring import model_frame
     from tabular_mlops.training.features import build_pipeline
 
     df, schema = _mixed_table()

@@ -4,11 +4,11 @@ holdout, otherwise it scores the model itself."""
 import datetime as dt
 
 import numpy as np
-from tabular_mlops.artifacts import Tag
+from tabular_mlops.core.atomic_files import atomic_write_parquet
+from tabular_mlops.core.contracts import Tag
 from tabular_mlops.data.extract import conform
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.io import atomic_write_parquet
-from tabular_mlops.scoring import score_frame
+from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.holdout_scores import score_part, stored_scores, write_scores
 from tabular_mlops.training.parts import read_part

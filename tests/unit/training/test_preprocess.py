@@ -1,9 +1,9 @@
 import datetime as dt
 
 import pytest
+from tabular_mlops.core.atomic_files import atomic_write_parquet
 from tabular_mlops.data.extract import conform
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.io import atomic_write_parquet
 from tabular_mlops.training.preprocess import split_window
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import yaml
-from tabular_mlops.config import ConfigError, ThresholdRule, load_params
-from tabular_mlops.scoring import decision_threshold
+from tabular_mlops.core.config import ConfigError, ThresholdRule, load_params
+from tabular_mlops.model.scoring import decision_threshold
 from tabular_mlops.training.threshold import choose_threshold
 
 from tests.conftest import REPO
@@ -95,9 +95,9 @@ def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(
     import datetime as dt
 
     import pandas as pd
-    from tabular_mlops.artifacts import Tag
+    from tabular_mlops.core.contracts import Tag
     from tabular_mlops.data.simulate import generate_day
-    from tabular_mlops.scoring import LoadedModel, model_frame
+    from tabular_mlops.model.scoring import LoadedModel, model_frame
     from tabular_mlops.training.features import build_pipeline
     from tabular_mlops.training.registry import compare_with_champion
 
@@ -114,7 +114,7 @@ def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(
         repo_params, evaluate=dataclasses.replace(repo_params.evaluate, decision_threshold=rule)
     )
     from tabular_mlops.data.extract import conform
-    from tabular_mlops.scoring import score_frame
+    from tabular_mlops.model.scoring import score_frame
 
     part = tmp_path / "holdout.parquet"
     conform(holdout, schema).to_parquet(part)

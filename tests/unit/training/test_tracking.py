@@ -2,8 +2,8 @@
 
 import subprocess
 
-from tabular_mlops.artifacts import Tag
-from tabular_mlops.training.tracking import lineage_tags
+from tabular_mlops.core.contracts import Tag
+from tabular_mlops.model.tracking import lineage_tags
 
 
 def _git(cwd, *args):

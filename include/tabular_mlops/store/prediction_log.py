@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.bulk import execute_many, frame_chunks
-from tabular_mlops.config import SchemaConfig
+from tabular_mlops.core.config import SchemaConfig
+from tabular_mlops.store.bulk import execute_many, frame_chunks
 
 TABLE = "prediction_log"
 LATENCY_COLUMN = "latency_ms"

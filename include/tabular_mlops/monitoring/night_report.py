@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.config import MonitorConfig, SchemaConfig
+from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 from tabular_mlops.monitoring.drift import dataset_drift, drift_share, label_drift_counts, numeric_psi
-from tabular_mlops.monitoring.profile import (
+from tabular_mlops.monitoring.reference_profile import (
     MISSING_LEVEL,
     SCORE_COLUMN,
     CategoryProfile,

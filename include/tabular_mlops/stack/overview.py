@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from tabular_mlops.artifacts import LINEAGE_TAGS, Tag
-from tabular_mlops.orchestration import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
+from tabular_mlops.core.contracts import (
+    INGEST_DAG_ID,
+    LINEAGE_TAGS,
+    MONITOR_DAG_ID,
+    SIMULATE_DAG_ID,
+    TRAIN_DAG_ID,
+    Tag,
+)
 from tabular_mlops.serving.schema import example_application
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
@@ -14,7 +20,7 @@ from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
 from tabular_mlops.stack.programs import SERVING, describe_health, mlflow_healthy
 
 if TYPE_CHECKING:
-    from tabular_mlops.config import Params
+    from tabular_mlops.core.config import Params
 
 RULE = "=" * 100
 

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.bulk import insert_frame
-from tabular_mlops.config import FeatureSpec, SchemaConfig
+from tabular_mlops.core.config import FeatureSpec, SchemaConfig
+from tabular_mlops.store.bulk import insert_frame
 
 
 class SourceUnavailableError(ConnectionError):

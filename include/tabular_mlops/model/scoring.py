@@ -11,9 +11,9 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.artifacts import CHAMPION, Tag
-from tabular_mlops.config import SchemaConfig, ThresholdRule
-from tabular_mlops.model_store import UntrustedModelError, load_sklearn
+from tabular_mlops.core.config import SchemaConfig, ThresholdRule
+from tabular_mlops.core.contracts import CHAMPION, Tag
+from tabular_mlops.model.trusted_files import UntrustedModelError, load_sklearn
 
 # A frame, or plain columns (name -> values) as the online service has them.
 Columns: TypeAlias = pd.DataFrame | Mapping[str, Sequence[Any]]

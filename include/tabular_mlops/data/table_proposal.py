@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.config import label_key
+from tabular_mlops.core.config import label_key
 
 # Positive labels recognised without --positive-label (compared through label_key, so 1.0 and True count).
 KNOWN_POSITIVES = ("1", "yes", "y", "true", "t", "positive", "pos")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_mlops.config import MonitorConfig, SchemaConfig
+from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 
 # scipy's ks_2samp computes the exact p-value up to 10,000 values a side; the same limit makes every reference
 # of that size profiled exactly, so small samples give the same test as scipy's on the raw values.

@@ -7,9 +7,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-import yaml
-
-from tabular_mlops.artifacts import DATA_DVC_FILE, Tag
+from tabular_mlops.core.contracts import Tag
+from tabular_mlops.core.data_version import dvc_data_hash
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
@@ -74,15 +73,6 @@ def ensure_experiment(mlflow_dir: Path, experiment: str) -> str:
         # A direct database store has no artifact server: keep artifacts beside it, not in the cwd.
         location = (mlflow_dir / "artifacts").resolve().as_uri()
     return mlflow.create_experiment(experiment, artifact_location=location)
-
-
-def dvc_data_hash(root: Path, dvc_file: str = DATA_DVC_FILE) -> str:
-    """The md5 that data.dvc records for the raw snapshots (the data version a model was trained on)."""
-    path = root / dvc_file
-    if not path.exists():
-        return "untracked"
-    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
-    return str(outs[0].get("md5", "untracked"))
 
 
 def git_commit(root: Path) -> str:

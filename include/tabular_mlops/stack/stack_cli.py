@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from tabular_mlops.orchestration import (
+from tabular_mlops.core.contracts import (
     DVC_POOL,
     DVC_POOL_DESCRIPTION,
     DVC_POOL_SLOTS,
@@ -24,10 +24,10 @@ from tabular_mlops.orchestration import (
 )
 from tabular_mlops.stack import backfill, bootstrap, commands, services, status
 from tabular_mlops.stack.console import done, fmt_duration, say, step
-from tabular_mlops.stack.errors import StackError, log_tail
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
+from tabular_mlops.stack.overview import print_summary
 from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, SERVING, airflow_api, programs
-from tabular_mlops.stack.summary import print_summary
+from tabular_mlops.stack.stack_error import StackError, log_tail
 from tabular_mlops.stack.supervisor import Program, Supervisor
 from tabular_mlops.stack.waiting import NotYet, poll_until
 

@@ -1,0 +1,182 @@
+"""The `schema` section: the table's columns, target, labels and time column."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    Field,
+    Strict,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from tabular_mlops.core.config.fields import (
+    _FLIPPED,
+    _STRICT,
+    CategoryValueType,
+    Days,
+    FeatureType,
+    Label,
+    Number,
+    Text,
+    _Invalid,
+    _raise_if,
+    label_key,
+)
+
+
+@dataclass(frozen=True, config=_STRICT)
+class FeatureSpec:
+    """One model input column; in params.yaml its name is the key under `schema.features`."""
+
+    name: Text
+    type: FeatureType
+    min: Number | None = None
+    max: Number | None = None
+    nullable: StrictBool = False
+    # Category features only: `integer` compares the values as whole numbers (codes such as 86, 93, 33).
+    value_type: CategoryValueType = "string"
+    categories: tuple[Text | Annotated[int, Strict()], ...] = ()
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.type == "category"
+
+    @property
+    def integer_codes(self) -> bool:
+        """A category whose values are whole numbers (compared as integers, stored as Int64)."""
+        return self.is_categorical and self.value_type == "integer"
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_of_value_type(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        flipped = [v for v in value if isinstance(v, bool) or v is None]
+        if flipped:
+            raise ValueError(f"{flipped} are not category names: {_FLIPPED}")
+        if info.data.get("value_type") == "integer":
+            text = [v for v in value if not isinstance(v, int)]
+            if text:
+                raise ValueError(f"{text} are not whole numbers, and value_type is integer")
+            return tuple(value)
+        return tuple(str(v) if isinstance(v, int) else v for v in value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        problems: list[tuple[str, str]] = []
+        if self.is_categorical:
+            if not self.categories:
+                problems.append(("categories", "a category feature must list its allowed values"))
+            duplicated = sorted({c for c in self.categories if self.categories.count(c) > 1})
+            if duplicated:
+                problems.append(("categories", f"lists {duplicated} more than once"))
+            problems += [
+                (b, "only numeric features have bounds")
+                for b in ("min", "max")
+                if getattr(self, b) is not None
+            ]
+        else:
+            if self.value_type != "string":
+                problems.append(
+                    ("value_type", f"only category features have a value_type (type is {self.type})")
+                )
+            if self.categories:
+                problems.append(
+                    ("categories", f"only category features list categories (type is {self.type})")
+                )
+            if self.min is not None and self.max is not None and self.min > self.max:
+                problems.append(("min", f"must be <= max {self.max:g} (got {self.min:g})"))
+        _raise_if(problems)
+        return self
+
+
+@dataclass(frozen=True, config=_STRICT)
+class SchemaConfig:
+    table: Text
+    id_column: Text
+    timestamp_column: Text
+    target_column: Text
+    # Ground truth arrives this many days after the application; 0 = labels known at once.
+    label_delay_days: Days
+    features: Annotated[tuple[FeatureSpec, ...], Field(min_length=1)]
+    # The target's raw values: positive_label is mapped to 1 and each negative label to 0 at extraction; any other
+    # value stops the batch, naming the values found. Text or whole numbers (quote yes/no/true/false).
+    positive_label: Label = 1
+    negative_labels: Annotated[tuple[Label, ...], Field(min_length=1)] = (0,)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """params.yaml maps name -> spec; a tuple of FeatureSpec (e.g. from `dataclasses.replace`) passes."""
+        if isinstance(value, list):
+            raise ValueError("must be a mapping of feature name -> {type, ...}, not a list")
+        if not isinstance(value, Mapping):
+            return value
+        specs = []
+        for name, spec in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"feature name {name!r} is not text: quote it in params.yaml")
+            if isinstance(spec, Mapping) and "name" in spec:
+                raise _Invalid([(f"{name}.name", "remove it: the key under schema.features is the name")])
+            specs.append({**spec, "name": name} if isinstance(spec, Mapping) else spec)
+        return specs
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> SchemaConfig:
+        problems: list[tuple[str, str]] = []
+        roles = {"id_column": self.id_column, "timestamp_column": self.timestamp_column}
+        seen: dict[str, str] = {}
+        for key, column in {**roles, "target_column": self.target_column}.items():
+            if column in seen:
+                problems.append(
+                    (key, f"'{column}' is already schema.{seen[column]}; the three columns must differ")
+                )
+            seen.setdefault(column, key)
+            if column in self.feature_names:
+                problems.append((key, f"'{column}' is also in schema.features; it cannot be a model input"))
+        duplicated = sorted({n for n in self.feature_names if self.feature_names.count(n) > 1})
+        if duplicated:
+            problems.append(("features", f"names {duplicated} more than once"))
+        negatives = [label_key(v) for v in self.negative_labels]
+        if label_key(self.positive_label) in negatives:
+            problems.append(
+                ("negative_labels", f"must not hold schema.positive_label {self.positive_label!r}")
+            )
+        if len(set(negatives)) != len(negatives):
+            problems.append(
+                ("negative_labels", f"lists a label more than once (got {list(self.negative_labels)})")
+            )
+        _raise_if(problems)
+        return self
+
+    def target_codes(self) -> dict[str, int]:
+        """label_key(raw target value) -> 1 (positive) or 0 (negative)."""
+        return {label_key(self.positive_label): 1, **{label_key(v): 0 for v in self.negative_labels}}
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if not f.is_categorical]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.is_categorical]
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.id_column, self.timestamp_column, *self.feature_names, self.target_column]
+
+    def feature(self, name: str) -> FeatureSpec:
+        return next(f for f in self.features if f.name == name)
+
+
+# --------------------------------------------------------------------------- data

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (imported, never a conftest)."""
