@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tabular_mlops.stats.records import JsonRecord
+from tabular_mlops.stats.records import JsonRecord, refuse_out_of_range
 
 
 class RewardKind(enum.StrEnum):
@@ -52,11 +52,7 @@ class BanditConfig(JsonRecord):
             "prior_strength": self.prior_strength > 0,
             "prior_scale": self.prior_scale > 0,
         }
-        bad = [k for k, ok in checks.items() if not ok or not math.isfinite(getattr(self, k))]
-        if bad:
-            raise ValueError(
-                f"bandit config: out of range: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
-            )
+        refuse_out_of_range(self, "bandit config", checks)
 
 
 @dataclass(frozen=True)

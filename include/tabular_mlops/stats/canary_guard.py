@@ -7,7 +7,6 @@ without enough data and none breached: wait; every rule judged and passed: healt
 from __future__ import annotations
 
 import enum
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tabular_mlops.stats.psi import score_psi
-from tabular_mlops.stats.records import JsonRecord
+from tabular_mlops.stats.records import JsonRecord, refuse_out_of_range
 
 
 class GuardAction(enum.StrEnum):
@@ -47,11 +46,7 @@ class GuardRules(JsonRecord):
             "min_latencies": self.min_latencies >= 1,
             "min_scores": self.min_scores >= 2,
         }
-        bad = [k for k, ok in checks.items() if not ok or not math.isfinite(getattr(self, k))]
-        if bad:
-            raise ValueError(
-                f"canary guard rules: out of range: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
-            )
+        refuse_out_of_range(self, "canary guard rules", checks)
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,10 @@ class JsonRecord:
             raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
         values = {k: _typed(hints[k], v, f"{cls.__name__}.{k}") for k, v in data.items()}
         return cls(**values)
+
+
+def refuse_out_of_range(record: object, owner: str, checks: Mapping[str, bool]) -> None:
+    """Raise one error naming every field whose check failed or whose value is not finite."""
+    bad = [k for k, ok in checks.items() if not ok or not math.isfinite(getattr(record, k))]
+    if bad:
+        raise ValueError(f"{owner}: out of range: {', '.join(f'{k}={getattr(record, k)}' for k in bad)}")
