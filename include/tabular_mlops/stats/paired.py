@@ -7,6 +7,11 @@ interval (DeLong, DeLong and Clarke-Pearson, Biometrics 44, 1988; the fast algor
 Processing Letters 21, 2014). Every difference is challenger - champion; `favours` says who wins when the
 interval excludes zero. These are fixed-sample intervals for the nightly report; the decision to stop uses the
 always-valid test of `sequential` on `loss_improvements`.
+
+Why shadow is the default proof for credit-like data: the decision decides who gets a label (a declined
+applicant never shows whether they would have repaid). In a live split each arm labels only the rows it
+accepted, so the arms are judged on different populations and the comparison is biased; in shadow the champion
+still decides for everyone, and both models are judged on the same labelled rows.
 """
 
 from __future__ import annotations

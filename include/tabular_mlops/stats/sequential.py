@@ -227,7 +227,7 @@ def _reason(verdict: Verdict, low: float, high: float, n: int, design: Sequentia
     what = {
         Verdict.CHALLENGER_BETTER: "is above 0: the challenger is better",
         Verdict.CHALLENGER_NON_INFERIOR: f"is above -{design.margin:g}: the challenger is not worse by the margin",
-        Verdict.CHALLENGER_WORSE: f"is below -{design.margin:g}: the challenger is worse",
+        Verdict.CHALLENGER_WORSE: f"is below {design.null + 0.0:g}: the challenger is worse",
         Verdict.STOPPED_NO_WINNER: f"still holds 0 at the maximum of {design.max_samples}: no winner",
         Verdict.CONTINUE: "holds 0: continue",
     }[verdict]
