@@ -121,26 +121,25 @@ def update_bandit(
         raise ValueError(f"bandit: rewards for arms {unknown} that are not live ({sorted(state.weights)})")
     arms = tuple(a.merged(_rewards(rewards.get(a.name, ()), a.name, state.config.reward)) for a in state.arms)
     best = probability_best(arms, state.config, state.updates + 1)
-    floor = state.config.floor
-    proposed = {a.name: floor + (1 - floor * len(arms)) * best[a.name] for a in arms}
+    proposed = _weights(best, state.config.floor)
     moved = max(abs(proposed[k] - state.weights[k]) for k in proposed)
-    applied = moved >= state.config.min_change
-    after = proposed if applied else state.weights
-    new_state = BanditState(state.config, arms, after, state.updates + 1)
-    if not applied:
-        return new_state, None
+    if moved < state.config.min_change:
+        return BanditState(state.config, arms, state.weights, state.updates + 1), None
     leader = max(best, key=best.__getitem__)
-    change = AllocationChange(
-        update=new_state.updates,
-        at=at,
-        before=dict(state.weights),
-        after=after,
-        probability_best=best,
-        rewards_seen={a.name: a.count for a in arms},
-        reward_means={a.name: a.mean if a.count else None for a in arms},
-        reason=f"{leader} is best with probability {best[leader]:.3f}; largest move {moved:.3f}",
-    )
-    return new_state, change
+    reason = f"{leader} is best with probability {best[leader]:.3f}; largest move {moved:.3f}"
+    return _reallocated(state, arms, best, at, reason)
+
+
+def with_arms(state: BanditState, arms: Sequence[str], at: str) -> tuple[BanditState, AllocationChange]:
+    """The bandit over a new set of live versions: kept arms keep their rewards, new ones start from the
+    prior, retired ones are dropped; the allocation is redrawn at once and recorded."""
+    fresh = start_bandit(arms, state.config)
+    kept = {a.name: a for a in state.arms}
+    stats = tuple(kept.get(a.name, a) for a in fresh.arms)
+    best = probability_best(stats, state.config, state.updates + 1)
+    added, removed = sorted(set(best) - set(kept)), sorted(set(kept) - set(best))
+    reason = f"live versions changed: added {added}, removed {removed}"
+    return _reallocated(state, stats, best, at, reason)
 
 
 def probability_best(arms: Sequence[ArmStats], config: BanditConfig, update: int) -> dict[str, float]:
@@ -150,6 +149,28 @@ def probability_best(arms: Sequence[ArmStats], config: BanditConfig, update: int
     top = draws == draws.max(axis=0)
     share = (top / top.sum(axis=0)).mean(axis=1)
     return {a.name: float(s) for a, s in zip(arms, share, strict=True)}
+
+
+def _weights(best: Mapping[str, float], floor: float) -> dict[str, float]:
+    """The floor for every arm, the rest shared in proportion to the probability of being best."""
+    return {name: floor + (1 - floor * len(best)) * p for name, p in best.items()}
+
+
+def _reallocated(
+    state: BanditState, arms: tuple[ArmStats, ...], best: dict[str, float], at: str, reason: str
+) -> tuple[BanditState, AllocationChange]:
+    after = _weights(best, state.config.floor)
+    change = AllocationChange(
+        update=state.updates + 1,
+        at=at,
+        before=dict(state.weights),
+        after=after,
+        probability_best=best,
+        rewards_seen={a.name: a.count for a in arms},
+        reward_means={a.name: a.mean if a.count else None for a in arms},
+        reason=reason,
+    )
+    return BanditState(state.config, arms, after, state.updates + 1), change
 
 
 def _posterior_draws(arm: ArmStats, config: BanditConfig, rng: np.random.Generator) -> NDArray:

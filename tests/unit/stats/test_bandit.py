@@ -15,6 +15,7 @@ from tabular_mlops.stats.bandit import (
     RewardKind,
     start_bandit,
     update_bandit,
+    with_arms,
 )
 from tabular_mlops.stats.routing import weighted_plan
 
@@ -88,6 +89,22 @@ def test_no_rewards_yet_means_no_move_and_the_state_round_trips_as_json():
     assert BanditState.from_dict(json.loads(text)) == moved
     assert AllocationChange.from_dict(json.loads(json.dumps(change.to_dict()))) == change
     assert change.reward_means["v4"] is None
+
+
+def test_a_new_version_joins_with_the_prior_and_a_retired_one_leaves_with_a_record():
+    config = BanditConfig(reward=RewardKind.BERNOULLI, floor=0.05)
+    state, _ = update_bandit(
+        start_bandit(["v3", "v4"], config), {"v3": np.ones(300), "v4": np.zeros(300)}, at="t1"
+    )
+    state, change = with_arms(state, ["v3", "v5"], at="t2")
+    assert change.reason == "live versions changed: added ['v5'], removed ['v4']"
+    assert set(state.weights) == {"v3", "v5"} and sum(state.weights.values()) == pytest.approx(1)
+    assert {a.name: a.count for a in state.arms} == {"v3": 300, "v5": 0}
+    # v3 repaid every time: a version with no data yet gets little more than its floor.
+    assert config.floor <= state.weights["v5"] < 0.1 and change.before == {
+        "v3": pytest.approx(0.95),
+        "v4": pytest.approx(0.05),
+    }
 
 
 def test_merged_statistics_equal_the_whole_sample():
