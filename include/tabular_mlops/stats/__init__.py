@@ -1,0 +1,1 @@
+"""Pure statistics shared by stages: performance estimation, sequential tests, routing, bandits."""
