@@ -12,7 +12,7 @@ import time
 import pytest
 import uvicorn
 from tabular_mlops.serving.app import create_app
-from tabular_mlops.serving.traffic import (
+from tabular_mlops.stack.traffic import (
     TRANSPORT_ERROR,
     TrafficPlan,
     TrafficSummary,
