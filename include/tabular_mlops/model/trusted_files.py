@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,24 @@ def model_file(model_dir: Path, where: str) -> Path:
     return path
 
 
+# The text of the warning an Airflow deprecated-import shim gives when one of its attributes is read.
+_AIRFLOW_SHIM_WARNING = r"The `airflow\."
+
+
+@contextlib.contextmanager
+def quiet_module_walk() -> Iterator[None]:
+    """Silence exactly the warnings of Airflow's deprecated-import shims while skops reads a model file.
+
+    skops finds the module of an object that has none (a scipy ufunc) by reading that name on every imported
+    module (`skops.io._utils.whichmodule`); inside an Airflow task that walk reads each of Airflow's deprecated
+    shims, and every read warns (1,160 of 1,170 lines of one task's log). Nothing of ours uses those shims, so
+    the warnings say nothing; other warnings still show.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_AIRFLOW_SHIM_WARNING, category=FutureWarning)
+        yield
+
+
 def check_model_file(path: Path, where: str, expected_sha256: str | None) -> list[str]:
     """Checksum and type allow-list; returns the non-default types to pass to skops as trusted."""
     import skops.io as sio
@@ -80,7 +99,8 @@ def check_model_file(path: Path, where: str, expected_sha256: str | None) -> lis
             f"{where}: {path.name} does not match the checksum recorded at registration"
         )
     try:
-        untrusted = sio.get_untrusted_types(file=str(path))
+        with quiet_module_walk():
+            untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:
         raise UntrustedModelError(f"{where}: {path.name} is not a readable skops file ({exc})") from exc
     foreign = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
@@ -125,6 +145,7 @@ def load_verified(verified: VerifiedModel, where: str) -> Any:
     import skops.io as sio
 
     try:
-        return sio.load(str(verified.file), trusted=verified.trusted_types)
+        with quiet_module_walk():
+            return sio.load(str(verified.file), trusted=verified.trusted_types)
     except Exception as exc:
         raise UntrustedModelError(f"{where}: {verified.file.name} cannot be loaded ({exc})") from exc
