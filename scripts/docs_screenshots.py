@@ -51,10 +51,8 @@ class Stack:
 
     @classmethod
     def from_running_stack(cls) -> Stack:
-        # The package's imports live here, in one place: the package layout is being reorganised.
-        from tabular_mlops.artifacts import CHAMPION
-        from tabular_mlops.config import load_params
-        from tabular_mlops.orchestration import MONITOR_DAG_ID
+        from tabular_mlops.core.config import load_params
+        from tabular_mlops.core.contracts import CHAMPION, MONITOR_DAG_ID
         from tabular_mlops.stack.layout import Layout
         from tabular_mlops.stack.programs import airflow_api
 

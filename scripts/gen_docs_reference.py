@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tabular_mlops.docs_reference.files import stale_files, write_files
+from tabular_mlops.docs_reference.reference_files import stale_files, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from tabular_mlops import docs_reference
-from tabular_mlops.config import ConfigError, load_params
-from tabular_mlops.docs_reference import commands, files
+from tabular_mlops.core.config import ConfigError, load_params
+from tabular_mlops.docs_reference import cli_reference, reference_files
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = REPO / "params.yaml"
@@ -41,26 +42,25 @@ def schema() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def validator(schema):
-    jsonschema = pytest.importorskip("jsonschema")
     return jsonschema.Draft202012Validator(schema)
 
 
 def test_every_committed_generated_file_is_current():
-    stale = files.stale_files(REPO)
+    stale = reference_files.stale_files(REPO)
     assert not stale, f"stale generated files {stale}: run `make docs-reference` and commit them"
 
 
 def test_a_changed_reference_page_is_reported_stale(tmp_path):
     """The staleness check can fail: a copy of the repo's generated files with one line edited is caught."""
-    for path, text in files.generated_files(REPO).items():
+    for path, text in reference_files.generated_files(REPO).items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     (tmp_path / "include").symlink_to(REPO / "include")
-    assert files.stale_files(tmp_path) == []
+    assert reference_files.stale_files(tmp_path) == []
     page = tmp_path / docs_reference.PARAMS_PAGE
     page.write_text(page.read_text().replace("| `gate.min_roc_auc` |", "| `gate.min_auc` |"))
     (tmp_path / docs_reference.API_DIR / "gone.md").write_text("# a module that no longer exists\n")
-    assert files.stale_files(tmp_path) == [
+    assert reference_files.stale_files(tmp_path) == [
         docs_reference.PARAMS_PAGE,
         f"{docs_reference.API_DIR}/gone.md",
     ]
@@ -80,20 +80,26 @@ def _reference_keys(prefix: str, value: Any) -> list[str]:
     return [prefix]
 
 
-def test_every_params_yaml_key_is_in_the_reference():
+def test_every_params_yaml_key_is_in_the_reference_with_its_meaning():
     page = (REPO / docs_reference.PARAMS_PAGE).read_text()
-    rows = dict(re.findall(r"^\| `([^`]+)` \| (.*)$", page, re.M))
+    # | `key` | type | bounds | default | meaning |
+    rows = {
+        key: rest.rsplit(" | ", 1)[-1].rstrip(" |")
+        for key, rest in re.findall(r"^\| `([^`]+)` \| (.*)$", page, re.M)
+    }
     keys = set(_reference_keys("", read_params(PARAMS.read_text())))
     assert len(keys) > 100
     missing = sorted(keys - set(rows))
     assert not missing, f"params.yaml keys missing from {docs_reference.PARAMS_PAGE}: {missing}"
+    unexplained = sorted(k for k in keys if not rows[k].strip())
+    assert not unexplained, f"give these config fields a docstring (their meaning): {unexplained}"
 
 
 def test_every_cli_command_and_option_is_in_the_reference():
     from tabular_mlops.cli import build_parser
 
     page = (REPO / docs_reference.CLI_PAGE).read_text()
-    subcommands = commands._subcommands(build_parser())
+    subcommands = cli_reference._subcommands(build_parser())
     assert len(subcommands) >= 10
     for name, parser, _ in subcommands:
         section = page.split(f"### tabular-mlops {name}\n", 1)
@@ -110,7 +116,6 @@ def test_params_yaml_names_its_schema_on_the_first_line():
 
 
 def test_the_schema_is_a_valid_json_schema(schema):
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(schema)
     assert set(schema["properties"]) >= {"schema", "train", "gate", "monitor", "serving", "dags"}
     assert "raw" not in schema["properties"] and "source_file" not in schema["properties"]

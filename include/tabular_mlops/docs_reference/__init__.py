@@ -2,8 +2,8 @@
 pydantic config models), the JSON Schema of params.yaml (same models), the command line (from the argparse
 parsers) and the Python API pages (mkdocstrings directives, one page per subpackage).
 
-`scripts/gen_docs_reference.py` (`make docs-reference`) writes them through `files.write_files`;
-`files.stale_files` tells which committed copy differs from what the code gives now
+`scripts/gen_docs_reference.py` (`make docs-reference`) writes them through `reference_files.write_files`;
+`reference_files.stale_files` tells which committed copy differs from what the code gives now
 (tests/unit/test_docs_reference.py fails on any).
 """
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from tabular_mlops.docs_reference import API_DIR, CLI_PAGE, MKDOCS_FILE, PACKAGE, PARAMS_PAGE, SCHEMA_FILE
-from tabular_mlops.docs_reference.api import api_pages, mkdocs_with_api_nav
-from tabular_mlops.docs_reference.commands import cli_page
-from tabular_mlops.docs_reference.params import params_page, params_schema
+from tabular_mlops.docs_reference.api_reference import api_pages, mkdocs_with_api_nav
+from tabular_mlops.docs_reference.cli_reference import cli_page
+from tabular_mlops.docs_reference.params_reference import params_page, params_schema
 
 
 def generated_files(root: Path) -> dict[str, str]:

@@ -48,7 +48,7 @@ def _help_of(main: Callable[[list[str]], Any]) -> str:
 def cli_page() -> str:
     """docs/reference/cli.md: `tabular-mlops` and each subcommand, and `python -m tabular_mlops.stack`."""
     from tabular_mlops import cli
-    from tabular_mlops.stack import cli as stack_cli
+    from tabular_mlops.stack import stack_cli
 
     with _help_width():
         parser = cli.build_parser()

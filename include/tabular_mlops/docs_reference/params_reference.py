@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from tabular_mlops import config as config_models  # the config's one import: it moves with the package layout
+from tabular_mlops.core import config as config_models  # the config models: their one import
 from tabular_mlops.docs_reference import GENERATED, SCHEMA_FILE
 
 # Fields of Params that are not params.yaml keys (filled in by the loader).
@@ -76,7 +76,7 @@ def params_schema() -> dict[str, Any]:
     feature = schema["$defs"]["FeatureSpec"]
     feature["properties"].pop("name", None)
     feature["required"] = [k for k in feature.get("required", []) if k != "name"]
-    _drop_titles(schema)
+    _tidy(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "params.yaml of tabular-mlops",
@@ -85,20 +85,23 @@ def params_schema() -> dict[str, Any]:
     }
 
 
-def _drop_titles(node: Any) -> None:
-    """Pydantic titles every field after its name ("Min Roc Auc"); an editor shows the description instead."""
+def _tidy(node: Any) -> None:
+    """Drop the titles pydantic makes of field names ("Min Roc Auc": an editor shows the description instead)
+    and join a docstring's lines into one description."""
     if isinstance(node, dict):
         if isinstance(node.get("title"), str) and "properties" not in node:
             del node["title"]
+        if isinstance(node.get("description"), str):
+            node["description"] = " ".join(node["description"].split())
         for key, value in node.items():
             if key != "properties":
-                _drop_titles(value)
+                _tidy(value)
             else:
                 for child in value.values():
-                    _drop_titles(child)
+                    _tidy(child)
     elif isinstance(node, list):
         for item in node:
-            _drop_titles(item)
+            _tidy(item)
 
 
 # --------------------------------------------------------------------------- params reference
