@@ -10,10 +10,11 @@ STAMP := $(VENV)/.installed
 # every module of every package up front: Python compiles what is imported, once, on first use. Some sandboxes
 # set PYTHONDONTWRITEBYTECODE, which would make every process recompile on every start; not for these targets.
 unexport PYTHONDONTWRITEBYTECODE
-.PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless
+.PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless \
+	docs docs-serve docs-reference docs-screenshots
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -36,9 +37,11 @@ status: $(STAMP) ## supervisorctl status, health, DAG runs and champion of the l
 
 # One pytest worker per core, a test module per worker (its module-scoped DAG timeline is built once), in the
 # order tests/conftest.py gives (longest first; xdist would otherwise reorder modules by their number of tests).
+# TEST_REPORT=path/junit.xml also writes a JUnit report (CI uploads it); unset, the command is unchanged.
 TEST_WORKERS ?= auto
+TEST_REPORT ?=
 test: $(STAMP) ## run the whole test suite (unit, data, model, DAG integrity, end to end through Airflow)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(if $(TEST_REPORT),--junitxml=$(TEST_REPORT))
 
 test-browser: $(STAMP) ## opt-in real-browser checks of the running stack (after make run + make drill; needs chromium)
 	MLOPS_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -m browser -p no:cacheprovider
@@ -74,3 +77,23 @@ drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_
 headless: $(STAMP) ## Airflow without make run: migrate var/airflow's DB, create the dvc_repo pool, print the env
 	$(BIN)/tabular-mlops airflow-setup
 	@echo 'next: eval "$$($(BIN)/tabular-mlops airflow-env)" && $(BIN)/airflow dags test ingest_applications YYYY-MM-DD'
+
+# The documentation site: MkDocs + Material + mkdocstrings, pinned in requirements-docs.txt (resolved against
+# requirements.txt, so both install into .venv). The port is not Evidently's 8000.
+DOCS_STAMP := $(VENV)/.docs-installed
+DOCS_PORT ?= 8001
+$(DOCS_STAMP): $(STAMP) requirements-docs.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP) ## build the documentation site into site/ (mkdocs build --strict: a broken link fails it)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCS_STAMP) ## serve the documentation site on 127.0.0.1:8001 (DOCS_PORT), rebuilt on save
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-reference: $(STAMP) ## regenerate docs/reference/, params.schema.json and the API nav from the code
+	$(BIN)/python scripts/gen_docs_reference.py
+
+docs-screenshots: $(STAMP) ## screenshots of the stack's UIs into docs/img/ (after make run + make drill; needs chromium)
+	$(BIN)/python scripts/docs_screenshots.py

@@ -28,14 +28,21 @@ from tabular_mlops.core.config.fields import (
 @dataclass(frozen=True, config=_STRICT)
 class SimulateConfig:
     seed: Seed
+    """Seed of the simulator: the same seed and dates give the same rows."""
     history_start: IsoDate
+    """First day of the seeded history."""
     history_days: Count
+    """Days of seeded history (label_delay_days + preprocess.window_days fills the first training's
+    window)."""
     rows_per_day: Annotated[int, Strict(), Field(ge=1, le=1_000_000)]
-    # Checked against the simulator's scenario names when it runs (`tabular-mlops simulate --scenario` lists them).
+    """Applications per simulated day."""
     scenario: Text
+    """What the simulator injects, checked when it runs (`tabular-mlops simulate --help` lists the scenarios)."""
     scenario_start: IsoDate | None = None
-    # On a running stack, the simulate_source DAG writes each next day's applications (example table only).
+    """The day the scenario starts (null: from the first day)."""
     live_source: StrictBool = False
+    """On a running stack, the simulate_source DAG writes each next night's applications; set false
+    when the source is your own table."""
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -44,29 +51,46 @@ class IngestConfig:
     memory stays flat whatever a day's size (at most 1M: one chunk must stay one row group)."""
 
     chunk_rows: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] = 100_000
+    """Rows extraction reads at a time, each written as one Parquet row group, so its memory stays flat
+    whatever a day's size."""
 
 
 @dataclass(frozen=True, config=_STRICT)
 class PathsConfig:
     raw_dir: Text
+    """Validated daily snapshots only; what data.dvc versions."""
     landing_dir: Text
+    """Where extraction stages a night's batch before validation."""
     quarantine_dir: Text
+    """Batches that failed validation, with their validation result."""
     processed_dir: Text
+    """The preprocess stage's output (training and holdout parts)."""
     model_dir: Text
+    """The train stage's output (the fitted pipeline, the run's metadata, holdout scores)."""
     metrics_dir: Text
+    """The evaluate stage's metrics (dvc metrics show)."""
     plots_dir: Text
+    """The evaluate stage's figures (dvc plots show)."""
     reports_dir: Text
+    """Nightly Evidently HTML reports, a folder per night."""
     expectations_dir: Text
+    """The Great Expectations project (the suite, checkpoint and Data Docs)."""
     evidently_workspace: Text
+    """Nightly report snapshots for the Evidently UI (dashboards over nights)."""
     reference_cache_dir: Text
+    """Reference statistics and report samples per champion version, built on its first monitored night."""
     mlflow_dir: Text
+    """The embedded MLflow store (SQLite and artifacts) used when MLFLOW_TRACKING_URI is not set."""
 
 
 @dataclass(frozen=True, config=_STRICT)
 class ValidateConfig:
     max_null_fraction: Share
+    """Largest share of missing values in a nullable column."""
     min_rows: Count
+    """Fewest rows a daily batch may have."""
     max_rows: Count
+    """Most rows a daily batch may have."""
 
     @model_validator(mode="after")
     def _ordered(self) -> ValidateConfig:
@@ -78,8 +102,11 @@ class ValidateConfig:
 @dataclass(frozen=True, config=_STRICT)
 class PreprocessConfig:
     window_days: Annotated[int, Strict(), Field(ge=2)]
+    """Daily snapshots in the training window, ending at the newest snapshot in data/."""
     holdout_days: Count
+    """The window's last days, held out for the gate (must be fewer than window_days)."""
     validation_fraction: OpenFraction
+    """The latest share of the training part, on which the candidates are compared."""
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> PreprocessConfig:
@@ -116,22 +143,27 @@ class DagSchedules:
     """One schedule per DAG (the field names are orchestration.DAG_IDS; tests/dags checks they agree)."""
 
     ingest_applications: Schedule
+    """Schedule of ingest_applications: extract, validate and version a night's batch."""
     train_model: Schedule
+    """Schedule of train_model: dvc repro, register, gate and promote."""
     monitor_nightly: Schedule
+    """Schedule of monitor_nightly: score, join matured labels, report and decide."""
     simulate_source: Schedule
+    """Schedule of simulate_source, the example's live source (before the other DAGs: they read what it
+    wrote)."""
 
 
 @dataclass(frozen=True, config=_STRICT)
 class DagsConfig:
     """When the DAGs run. Read by the DAG files when Airflow parses them (a bad value is a DAG import error)."""
 
-    # The first night the pipeline processes; a run for an earlier night fails and names both dates.
     start_date: IsoDate
-    # DAG id -> schedule (preset, cron, or null = triggered only).
+    """The first night the pipeline processes; a run for an earlier night fails naming both dates."""
     schedules: DagSchedules
-    # A train_model run that monitoring triggered and that is still queued this many nights later never started
-    # (no scheduler, e.g. headless `airflow dags test`): it no longer counts as a retraining in flight.
+    """Per DAG: an Airflow preset (@daily), a 5-field cron expression, or null (runs only when triggered)."""
     retrain_stale_after_days: Count
+    """A retraining that monitoring triggered and that is still queued this many nights later never
+    started (no scheduler): it no longer counts as in flight."""
 
     def schedule(self, dag_id: str) -> str | None:
         return getattr(self.schedules, dag_id)

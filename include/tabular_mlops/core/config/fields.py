@@ -24,7 +24,9 @@ LOWER_IS_BETTER = ("brier", "log_loss")
 # Drift tests that fit each column type (a KS test on categories or a chi-square on numbers is refused).
 TESTS_FOR_TYPE = {"float": ("psi", "ks"), "int": ("psi", "ks"), "category": ("psi", "chi2")}
 
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# A field's meaning is the docstring under it: pydantic makes it the field's description, which the params.yaml
+# reference and JSON Schema show (make docs-reference: docs/reference/params.md, params.schema.json).
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
 
 Word = Annotated[str, Strict()]
 Text = Annotated[str, Strict(), Field(min_length=1)]

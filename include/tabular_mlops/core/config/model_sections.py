@@ -37,14 +37,23 @@ class HistGradientBoostingCandidate(TypedDict):
     """sklearn HistGradientBoostingClassifier; omitted keys keep sklearn's defaults."""
 
     model: Literal["hist_gradient_boosting"]
+    """sklearn's HistGradientBoostingClassifier."""
     learning_rate: NotRequired[UpToOne]
+    """Shrinkage of each tree's contribution."""
     max_iter: NotRequired[Count]
+    """Boosting iterations (trees)."""
     max_depth: NotRequired[Count | None]
+    """Depth limit of each tree (null: none)."""
     max_leaf_nodes: NotRequired[Annotated[int, Strict(), Field(ge=2)] | None]
+    """Leaves per tree (null: none)."""
     min_samples_leaf: NotRequired[Count]
+    """Fewest training rows in a leaf."""
     l2_regularization: NotRequired[Annotated[float, Strict(), Field(ge=0)]]
+    """L2 penalty on the leaves' values."""
     max_features: NotRequired[UpToOne]
+    """Share of features considered at each split."""
     class_weight: NotRequired[Literal["balanced"] | None]
+    """`balanced` weights the classes by their inverse frequency (null: equal)."""
 
 
 @with_config(_STRICT)
@@ -52,9 +61,13 @@ class LogisticRegressionCandidate(TypedDict):
     """sklearn LogisticRegression (L2); omitted keys keep sklearn's defaults."""
 
     model: Literal["logistic_regression"]
+    """sklearn's LogisticRegression (L2), on standardised numeric features."""
     C: NotRequired[Positive]
+    """Inverse of the L2 regularisation strength."""
     max_iter: NotRequired[Count]
+    """Iterations of the solver."""
     class_weight: NotRequired[Literal["balanced"] | None]
+    """`balanced` weights the classes by their inverse frequency (null: equal)."""
 
 
 @with_config(_STRICT)
@@ -62,11 +75,17 @@ class RandomForestCandidate(TypedDict):
     """sklearn RandomForestClassifier; omitted keys keep sklearn's defaults."""
 
     model: Literal["random_forest"]
+    """sklearn's RandomForestClassifier."""
     n_estimators: NotRequired[Count]
+    """Trees in the forest."""
     max_depth: NotRequired[Count | None]
+    """Depth limit of each tree (null: none)."""
     min_samples_leaf: NotRequired[Count]
+    """Fewest training rows in a leaf."""
     max_features: NotRequired[UpToOne]
+    """Share of features considered at each split."""
     class_weight: NotRequired[Literal["balanced", "balanced_subsample"] | None]
+    """`balanced` or `balanced_subsample` weight the classes by their inverse frequency (null: equal)."""
 
 
 Candidate = Annotated[
@@ -89,13 +108,19 @@ ESTIMATORS: tuple[str, ...] = tuple(
 @dataclass(frozen=True, config=_STRICT)
 class TrainConfig:
     seed: Seed
-    # Each candidate is a plain dict: `model` names the estimator, the other keys are its hyperparameters.
+    """Seed of the estimators, the row budget's sample and the permutation importance."""
     search_space: Annotated[tuple[Candidate, ...], Field(min_length=1)]
+    """The candidates, each an MLflow child run: `model` names the estimator, the other keys are its
+    hyperparameters (omitted ones keep sklearn's defaults)."""
     selection_metric: Word
-    # Row budget of the candidate search (None: the whole training part), sampled per day and label.
+    """The validation metric that picks the winner, highest wins: roc_auc, pr_auc, precision, recall,
+    f1 or brier_skill."""
     max_rows: Count | None = None
-    # What the winner is refitted on: the whole training part (`window`) or the same budgeted sample (`budget`).
+    """Row budget of the candidate search, sampled per day and label (null: every row of the training
+    part)."""
     refit_on: Literal["window", "budget"] = "window"
+    """What the winner is refitted on: the whole training part (`window`) or the budgeted sample
+    (`budget`)."""
 
     @field_validator("selection_metric")
     @classmethod
@@ -135,10 +160,16 @@ class ThresholdRule:
     """
 
     rule: ThresholdRuleName
+    """`fixed` (value), `target_flag_rate` (rate) or `cost_ratio` (false_negative_cost,
+    false_positive_cost)."""
     value: OpenFraction | None = None
+    """The `fixed` rule's threshold, the same for every model version."""
     rate: OpenFraction | None = None
+    """The `target_flag_rate` rule: the share of validation rows that get decision 1."""
     false_negative_cost: Positive | None = None
+    """The `cost_ratio` rule: the cost of a missed positive."""
     false_positive_cost: Positive | None = None
+    """The `cost_ratio` rule: the cost of a false alarm."""
 
     @model_validator(mode="after")
     def _keys_of_the_rule(self) -> ThresholdRule:
@@ -167,28 +198,38 @@ class ThresholdRule:
 
 @dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    # A number is shorthand for {rule: fixed, value: <number>}.
     decision_threshold: Annotated[ThresholdRule, BeforeValidator(_threshold_shorthand)]
+    """Score >= threshold gives decision 1 (serving.high_risk_decision); a bare number is short for
+    {rule: fixed, value: <number>}."""
 
 
 @dataclass(frozen=True, config=_STRICT)
 class GateConfig:
     min_roc_auc: Share
+    """Lowest holdout ROC AUC a challenger may have; also the matured-label ROC AUC below which
+    monitoring retrains."""
     min_pr_auc: Share
-    # Brier skill score against the base rate of the holdout (1 - brier / brier of always predicting that rate):
-    # 0 = no better than the base rate, whatever the rate is. An absolute Brier only fits one base rate.
+    """Lowest holdout PR AUC a challenger may have."""
     min_brier_skill: Annotated[float, Strict(), Field(ge=0, lt=1)]
-    # The challenger may be at most this much worse than the champion on comparison_metric.
+    """Lowest Brier skill score on the holdout against always predicting its base rate (0: no better
+    than that), so it means the same at any base rate, where an absolute Brier fits one only."""
     champion_margin: Share
+    """How much worse than the champion, on comparison_metric and the same holdout days, a challenger
+    may be."""
     comparison_metric: Metric
+    """The metric of the champion comparison (brier and log_loss: lower is better)."""
     latency_p95_ms: Positive
+    """Budget for the p95 single-row scoring time, as the scoring thread's CPU time."""
     latency_samples: Count
+    """Single-row calls the latency test times."""
 
 
 @dataclass(frozen=True, config=_STRICT)
 class RegistryConfig:
     model_name: Text
+    """The MLflow registered model; its aliases are champion, challenger and previous_champion."""
     experiment_name: Text
+    """The MLflow experiment of the training runs."""
 
 
 # --------------------------------------------------------------------------- monitoring

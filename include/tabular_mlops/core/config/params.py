@@ -45,19 +45,35 @@ from tabular_mlops.core.config.table_schema import SchemaConfig
 @dataclass(frozen=True, config=_STRICT)
 class Params:
     schema: SchemaConfig
+    """The source table: its name, id, time and target columns, the target's labels and the model's
+    features."""
     simulate: SimulateConfig
+    """The example's seeded simulator of loan applications (the source `make run` seeds and keeps live)."""
     paths: PathsConfig
+    """Where the pipeline reads and writes, relative to the project directory."""
     validate: ValidateConfig
+    """The Great Expectations suite's limits, besides the schema's types, ranges and categories."""
     preprocess: PreprocessConfig
+    """The training window and the time-based holdout the gate judges on."""
     train: TrainConfig
+    """The candidate search: estimators and hyperparameters, the selection metric, the row budget."""
     evaluate: EvaluateConfig
+    """How the decision threshold on the score is set."""
     gate: GateConfig
+    """What a challenger must pass to become champion."""
     registry: RegistryConfig
+    """The MLflow registered model and training experiment."""
     monitor: MonitorConfig
+    """Nightly monitoring: drift tests and thresholds, quality rules, the retrain/keep decision."""
     serving: ServingConfig
+    """The online scoring service (`tabular-mlops serve`); endpoints and the admin token come from the
+    environment."""
     dags: DagsConfig
+    """When the DAGs run."""
     wording: WordingConfig = dataclasses.field(default_factory=WordingConfig)
+    """The words user-visible outputs (model card, reports, alerts, plots) use for the domain."""
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
+    """How extraction reads the source."""
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 

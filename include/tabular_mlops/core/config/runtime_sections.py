@@ -31,35 +31,63 @@ from tabular_mlops.core.config.fields import (
 @dataclass(frozen=True, config=_STRICT)
 class MonitorConfig:
     window_days: Count
+    """Nights of the prediction log in the current window; the reference is the champion's training data."""
     min_rows: Count
+    """Fewer rows than this: a report, but no retrain/keep decision; also the matured labels needed for
+    performance and label drift."""
     psi_bins: Annotated[int, Strict(), Field(ge=2)]
+    """Bins (reference quantiles) of the PSI of numeric columns."""
     psi_moderate: Positive
+    """PSI from which a column's shift is moderate."""
     psi_significant: Positive
+    """PSI from which a column has drifted."""
     ks_alpha: OpenFraction
+    """KS test p-value below which a numeric column may have drifted."""
     ks_min_statistic: Annotated[float, Strict(), Field(ge=0, lt=1)]
-    # feature type -> test; a column in column_tests uses its own test instead.
+    """KS effect size also needed: at a million rows a p-value alone flags differences nobody cares about."""
     default_test: dict[Word, Word]
+    """Feature type -> drift test: float and int take psi or ks, category takes psi or chi2."""
     column_tests: dict[Word, Word]
+    """Column -> its own drift test, instead of the type's default."""
     key_features: tuple[Text, ...]
+    """Drift in one is a retrain reason on its own; the dashboard plots their PSI and the report
+    summarises them."""
     drift_share_threshold: UpToOne
+    """Share of drifted columns from which monitoring retrains."""
     score_psi_threshold: Positive
+    """PSI of the model's score from which monitoring retrains."""
     max_missing_rate: Share
+    """A feature missing on more of a night's rows fails the night's quality rules."""
     max_outlier_share: Share
+    """Share of rows with a value outside the schema's ranges or categories above which a quality alert
+    fires."""
     max_unseen_share: Share
+    """A category never seen in the reference on more of the rows marks the column drifted (and fails
+    quality)."""
     row_count_tolerance: Positive
+    """A night's row count further than this share from the usual fails quality."""
     retrain_when_drifted_but_performing: StrictBool
+    """Retrain on drift even when matured labels show unchanged performance."""
     label_rate_max_change: Positive
+    """Label drift needs the matured positive rate to change by more than this share (0.5: up by half
+    or down by a third)."""
     label_alpha: OpenFraction
+    """Chi-square p-value below which the matured positive rate differs from the reference's."""
     retrain_on_label_drift: StrictBool
+    """Retrain on label drift (it is always reported and alerted)."""
     cooldown_days: Days
+    """No new retraining within this many nights of the last one."""
     report_sample_rows: Count
+    """Rows Evidently renders the HTML reports on."""
     experiment_name: Text
-    # A night failing quality rules (missing or constant key values, unseen categories, row count) is held:
-    # its drift cannot trigger a retraining, and its rows are left out of later nights' windows.
+    """The MLflow experiment of the nightly monitoring runs."""
     hold_on_quality: StrictBool = True
-    # Above this many rows a window's statistics run on a reproducible sample of about this many (volumes stay
-    # exact): reading 7 nights of 1M rows whole would take minutes and gigabytes for the same verdicts.
+    """A night failing quality rules is held: no retraining on it, its drift reported only, its rows
+    left out of later windows."""
     max_window_rows: Count = 250_000
+    """Above this many rows a window's statistics run on a reproducible sample of about this many (row
+    counts stay exact): reading a week of 1M-row nights whole takes minutes and gigabytes for the same
+    verdicts."""
 
     @model_validator(mode="after")
     def _bands_and_tests(self) -> MonitorConfig:
@@ -101,27 +129,34 @@ class ServingConfig:
     """The online scoring service (`tabular-mlops serve`); endpoints and the admin token come from the environment."""
 
     host: Text
+    """Address the service binds to."""
     port: Annotated[int, Strict(), Field(ge=1, le=65535)]
-    # Applications per POST /predict/batch; a larger batch is a 422, not a slow request.
+    """Port of the service (MLOPS_SERVING_PORT overrides it)."""
     max_batch: Annotated[int, Strict(), Field(ge=1, le=10_000)]
-    # Request bodies above this are refused with 413 before they are parsed.
+    """Most applications per POST /predict/batch; more is a 422."""
     max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=64 * 2**20)]
-    # How often the service asks the registry who is champion (POST /admin/reload asks at once).
+    """Request bodies above this get 413 before they are parsed."""
     poll_seconds: Annotated[float, Strict(), Field(ge=0.5, le=3600)]
-    # Answers: score >= evaluate.decision_threshold is high risk (decision 1 in the prediction log, as in batch
-    # scoring); a model that raises gets the fallback decision instead, marked `fallback: true`.
+    """How often the service asks the registry who is champion (POST /admin/reload asks at once)."""
     low_risk_decision: Text
+    """The answer when score < the decision threshold."""
     high_risk_decision: Text
+    """The answer when score >= the decision threshold."""
     fallback_decision: Text
-    # Model tests on a new champion before it is swapped in: p95 single-row latency budget over this many calls.
+    """The answer when the model raises, marked `fallback: true`."""
     latency_p95_ms: Positive
+    """Budget for the p95 single-row latency a new champion must meet before it is swapped in."""
     latency_samples: Count
-    # Prediction-log writer: rows wait in a bounded buffer (overflow is dropped and counted), written in batches.
+    """Single-row calls that latency test times."""
     log_buffer_rows: Count
+    """Prediction-log rows that may wait while the database is down; overflow is dropped and counted."""
     log_batch_rows: Count
+    """Rows per insert into the prediction log."""
     log_flush_seconds: Positive
-    # The last good champion (model file, metadata, checksum): what the service starts from when the registry is down.
+    """Longest wait before buffered rows are written."""
     cache_dir: Text
+    """The last good champion (model, metadata, checksum): what the service starts from when the
+    registry is down."""
 
     @model_validator(mode="after")
     def _distinct_and_ordered(self) -> ServingConfig:
@@ -159,13 +194,14 @@ class WordingConfig:
     """The words user-visible outputs use for the domain (model description and card, reports, alerts, plots).
     Left out, they are derived from schema.target_column; the example sets its credit wording in params.yaml."""
 
-    # What the score is, as a noun phrase ("probability of loan default"); default "probability that <target> = 1".
     score: Text | None = None
-    # One row of the table and several ("application" / "applications").
+    """What the score is, as a noun phrase (default: probability that <target> = 1)."""
     row: Text = "row"
+    """One row of the table (an application)."""
     rows: Text = "rows"
-    # The share of positive labels, the base rate ("default rate"); default "rate of <target> = 1".
+    """Several rows (applications)."""
     positive_rate: Text | None = None
+    """The share of positive labels, the base rate (default: rate of <target> = 1)."""
 
     def score_text(self, target: str) -> str:
         return self.score or f"probability that {target} = 1"

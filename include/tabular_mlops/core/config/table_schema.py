@@ -36,12 +36,18 @@ class FeatureSpec:
 
     name: Text
     type: FeatureType
+    """`float`, `int` or `category`."""
     min: Number | None = None
+    """Smallest allowed value (numeric features; null: no bound)."""
     max: Number | None = None
+    """Largest allowed value (numeric features; null: no bound)."""
     nullable: StrictBool = False
-    # Category features only: `integer` compares the values as whole numbers (codes such as 86, 93, 33).
+    """Whether the column may be missing; a missing value in a non-nullable column fails validation."""
     value_type: CategoryValueType = "string"
+    """Category features only: `integer` compares the values as whole numbers (codes such as 86, 93,
+    33), `string` as text."""
     categories: tuple[Text | Annotated[int, Strict()], ...] = ()
+    """Category features only: the allowed values; any other value fails validation."""
 
     @property
     def is_categorical(self) -> bool:
@@ -99,16 +105,22 @@ class FeatureSpec:
 @dataclass(frozen=True, config=_STRICT)
 class SchemaConfig:
     table: Text
+    """The source table in the `source_db` connection."""
     id_column: Text
+    """Unique id of a row (an application); kept in the prediction log."""
     timestamp_column: Text
+    """When a row happened; extraction reads one day of it per night."""
     target_column: Text
-    # Ground truth arrives this many days after the application; 0 = labels known at once.
+    """The label column; its raw values are mapped to 1 and 0 by `positive_label` and `negative_labels`."""
     label_delay_days: Days
+    """Days after a row until its label is known (0: at once); a night ingests the day whose labels
+    have matured."""
     features: Annotated[tuple[FeatureSpec, ...], Field(min_length=1)]
-    # The target's raw values: positive_label is mapped to 1 and each negative label to 0 at extraction; any other
-    # value stops the batch, naming the values found. Text or whole numbers (quote yes/no/true/false).
+    """The model's inputs: feature name -> its type, bounds, nullability and categories."""
     positive_label: Label = 1
+    """The target value mapped to 1; text or a whole number (quote yes/no/true/false)."""
     negative_labels: Annotated[tuple[Label, ...], Field(min_length=1)] = (0,)
+    """The target values mapped to 0; any other value stops the batch, naming the values found."""
 
     @field_validator("features", mode="before")
     @classmethod
