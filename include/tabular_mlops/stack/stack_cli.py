@@ -25,6 +25,7 @@ from tabular_mlops.core.contracts import (
 from tabular_mlops.stack import backfill, bootstrap, commands, services, status
 from tabular_mlops.stack.console import done, fmt_duration, say, step
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
+from tabular_mlops.stack.local_data_versions import keep_data_versions_local
 from tabular_mlops.stack.overview import print_summary
 from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, SERVING, airflow_api, programs
 from tabular_mlops.stack.stack_error import StackError, log_tail
@@ -65,6 +66,7 @@ def cmd_up(layout: Layout) -> int:
     for d in (layout.var, layout.logs, layout.airflow_home, layout.mlflow_artifacts):
         d.mkdir(parents=True, exist_ok=True)
     layout.write_env_file()
+    keep_data_versions_local(layout.repo)
     workspace = layout.repo / params.paths.evidently_workspace
     progs = {p.name: p for p in programs(layout, workspace)}
     sup = services.supervisor(layout)
