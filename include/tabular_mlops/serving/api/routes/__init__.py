@@ -1,0 +1,1 @@
+"""One router per concern: scoring, health and model, admin."""
