@@ -19,6 +19,17 @@ from tabular_mlops.core.config.data_sections import (
     SimulateConfig,
     ValidateConfig,
 )
+from tabular_mlops.core.config.deploy_section import (
+    STRATEGIES,
+    AbTestConfig,
+    BanditSection,
+    CanaryConfig,
+    CanaryGuardConfig,
+    DeployConfig,
+    SequentialConfig,
+    ShadowConfig,
+    Strategy,
+)
 from tabular_mlops.core.config.fields import (
     FEATURE_TYPES,
     LOWER_IS_BETTER,
@@ -109,6 +120,15 @@ __all__ = [
     "MonitorConfig",
     "ServingConfig",
     "WordingConfig",
+    "STRATEGIES",
+    "Strategy",
+    "ShadowConfig",
+    "SequentialConfig",
+    "CanaryGuardConfig",
+    "CanaryConfig",
+    "AbTestConfig",
+    "BanditSection",
+    "DeployConfig",
     "Params",
     "load_params",
     "project_dir",

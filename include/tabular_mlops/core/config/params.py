@@ -20,6 +20,7 @@ from tabular_mlops.core.config.data_sections import (
     SimulateConfig,
     ValidateConfig,
 )
+from tabular_mlops.core.config.deploy_section import DeployConfig
 from tabular_mlops.core.config.fields import (
     _STRICT,
     FEATURE_TYPES,
@@ -74,6 +75,8 @@ class Params:
     """The words user-visible outputs (model card, reports, alerts, plots) use for the domain."""
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     """How extraction reads the source."""
+    deploy: DeployConfig = dataclasses.field(default_factory=DeployConfig)
+    """How a gated challenger is proven in production: shadow, canary, A/B test, bandit."""
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
