@@ -87,6 +87,9 @@ SERVING_CACHE_POINTER = "last_good.json"  # which cached version is the last goo
 SERVING_CACHE_META = "cached_model.json"  # beside the MLmodel folder of each cached version
 # The prediction log's `source` of answers given by the online service (batch scoring writes "batch").
 ONLINE_SOURCE = "online"
+# The `source` of a challenger's shadow answers: same application id as the online answer it shadows, never
+# returned to the caller (deploy.strategy = shadow).
+SHADOW_SOURCE = "shadow"
 
 
 # --- MLflow run and model-version tag keys ---------------------------------------------------------------------
@@ -120,6 +123,11 @@ class Tag:
     MONITORED_VERSION = "monitored_version"
     LAST_NIGHT = "last_night"
     DECISION_PREFIX = "decision."  # decision.<night> on the monitoring run
+    # Deployment strategy of a challenger (serving/deployment.py): the one in force, the last change as JSON
+    # (who, when, from, to, reason) and, after an automatic canary rollback, its reasons.
+    DEPLOY_STRATEGY = "deploy.strategy"
+    DEPLOY_LAST_CHANGE = "deploy.last_change"
+    DEPLOY_ROLLBACK = "deploy.rollback"
 
 
 # Lineage copied from the training run onto the registered version.

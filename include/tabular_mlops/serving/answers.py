@@ -11,12 +11,13 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tabular_mlops.core.config import Params
-from tabular_mlops.core.contracts import ONLINE_SOURCE
+from tabular_mlops.core.contracts import ONLINE_SOURCE, SHADOW_SOURCE
 from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
@@ -43,16 +44,18 @@ class Answerer:
         self.rule = params.evaluate.decision_threshold
         self.holder, self.writer, self.metrics, self.instance = holder, writer, metrics, instance
 
-    def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:
+    def score_groups(
+        self, groups: list[Records], received: list[float] | None = None, served: Served | None = None
+    ) -> list[list[Answer]]:
         """Several requests' applications in one model call (see batcher.py), answers split back per request.
 
         `received[i]` is when request i arrived (`time.perf_counter()`), for the latency its log rows carry. A
         model failure answers the fallback decision and the process goes on; when several requests were scored
         together, each is tried alone first, so only the one the model fails on gets the fallback. Every answer,
-        fallback or not, goes to the prediction log.
+        fallback or not, goes to the prediction log. `served`: the model that answers (default: the champion).
         """
         arrived = received if received is not None else [time.perf_counter()] * len(groups)
-        served = self.holder.current
+        served = served if served is not None else self.holder.current
         records = [r for group in groups for r in group]
         started = time.perf_counter()
         try:
@@ -61,7 +64,7 @@ class Answerer:
             scores = self._scores(served, records)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises, the applicant gets the safe decision
             if len(groups) > 1:
-                return [self.score_groups([g], [t])[0] for g, t in zip(groups, arrived, strict=True)]
+                return [self.score_groups([g], [t], served)[0] for g, t in zip(groups, arrived, strict=True)]
             fallback = self._fallback(served, records, exc)
             self._log(served, records, fallback, [arrived[0]] * len(records))
             return [fallback]
@@ -74,6 +77,28 @@ class Answerer:
             out.append(answers[i : i + len(group)])
             i += len(group)
         return out
+
+    def shadow(
+        self,
+        served: Served,
+        records: Records,
+        primary: list[Answer],
+        arrived: list[float],
+        before_logging: Callable[[], None] = lambda: None,
+    ) -> int:
+        """Score `records` with the shadow model and log its answers (source shadow, the primary's application
+        id and prediction key); returns the rows logged. Raises whatever the model (or `before_logging`, the
+        caller's deadline check) raises: the caller counts it."""
+        threshold = served.loaded.threshold(self.rule)
+        scores = self._scores(served, records)
+        before_logging()
+        answers = [
+            self._answer(served, r, float(s), threshold)
+            | {"prediction_id": _shadow_id(p), "application_id": p["application_id"]}
+            for r, s, p in zip(records, scores, primary, strict=True)
+        ]
+        rows = self._log_rows(served, records, answers, arrived, time.perf_counter(), SHADOW_SOURCE)
+        return self.writer.submit(rows)
 
     def _log(self, served: Served, records: Records, answers: list[Answer], arrived: list[float]) -> None:
         logged = time.perf_counter()
@@ -126,7 +151,13 @@ class Answerer:
         ]
 
     def _log_rows(
-        self, served: Served, records: Records, answers: list[Answer], arrived: list[float], answered: float
+        self,
+        served: Served,
+        records: Records,
+        answers: list[Answer],
+        arrived: list[float],
+        answered: float,
+        source: str = ONLINE_SOURCE,
     ) -> list[dict[str, Any]]:
         """One row per answer; latency = request arrival to answer ready (validation, micro-batch wait, model)."""
         # The log's timestamps are naive UTC, as the batch rows.
@@ -144,10 +175,15 @@ class Answerer:
                     "model_name": self.model_name,
                     "model_version": served.version,
                     "scoring_run_id": self.instance,
-                    "source": ONLINE_SOURCE,
+                    "source": source,
                     LATENCY_COLUMN: round((answered - t0) * 1000.0, 4),
                     FALLBACK_COLUMN: answer["fallback"],
                 }
             )
             rows.append(row)
         return rows
+
+
+def _shadow_id(primary: Answer) -> str:
+    """The shadow answer's log key: the primary's key with the shadow source, so the two pair by key too."""
+    return f"{SHADOW_SOURCE}:{str(primary['prediction_id']).partition(':')[2]}"

@@ -52,11 +52,16 @@ class Reload:
 def registry_champion(model_name: str) -> str | None:
     """The champion version, None when there is none; unlike `scoring.champion_version`, an unreachable
     registry raises instead of looking like "no champion" (the service must tell the two apart)."""
+    return registry_alias(model_name, CHAMPION)
+
+
+def registry_alias(model_name: str, alias: str) -> str | None:
+    """The version an alias names, None when it names none; RegistryUnavailableError when the registry is down."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version)
+        return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
     except MlflowException as exc:
         if exc.error_code in _NOT_FOUND_CODES:
             return None

@@ -19,7 +19,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Route label of a request: its path if it is one of ours, else "other" (fuzzers must not grow the label set).
 ROUTES = frozenset(
     {"/predict", "/predict/batch", "/health/live", "/health/ready", "/model", "/metrics", "/admin/reload",
-     "/admin/rollback", "/docs", "/redoc", "/openapi.json"}
+     "/admin/rollback", "/admin/deploy", "/admin/deploy/log", "/admin/strategy", "/admin/challenger/reload",
+     "/docs", "/redoc", "/openapi.json"}
 )  # fmt: skip
 MODEL_VERSION_KEY = "model_version"  # request.state.model_version, set by the scoring routes
 RECEIVED_KEY = "received"  # request.state.received: time.perf_counter() when the request arrived

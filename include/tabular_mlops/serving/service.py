@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from tabular_mlops.core.config import Params, ThresholdRule
 from tabular_mlops.core.contracts import CHAMPION, ONLINE_SOURCE, Tag
@@ -16,12 +20,14 @@ from tabular_mlops.model.trusted_files import UntrustedModelError
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.cache import ModelCache
 from tabular_mlops.serving.candidate import prepare
+from tabular_mlops.serving.deployment import Deployment
 from tabular_mlops.serving.follower import ChampionFollower, Reload
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
 from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.serving.watcher import RegistryWatcher
+from tabular_mlops.store.deploy_log import DeployLog
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,6 @@ class ScoringService:
         self.cache = ModelCache(root / self.serving.cache_dir, self.model_name)
         self.follower = ChampionFollower(params, self.holder, self.cache, self.metrics)
         self.writer = PredictionLogWriter(env.monitoring_db_url, self.schema, self.serving, self.metrics)
-        self.watcher = RegistryWatcher(self.follower, self.serving.poll_seconds)
         self.started_at = _utcnow()
         # The prediction log's scoring_run_id of this process's answers.
         self.instance = (
@@ -49,6 +54,18 @@ class ScoringService:
         )
         self.answers = Answerer(params, self.holder, self.writer, self.metrics, self.instance)
         self.cache_reason: str | None = None
+        self._deploy_log: DeployLog | None = None
+        self.deployment = Deployment(
+            params,
+            self.holder,
+            self.answers,
+            self.deploy_log,
+            functools.partial(tag_version, self.model_name),
+        )
+        self.watcher = RegistryWatcher(self.poll, self.serving.poll_seconds)
+        self.guard = RegistryWatcher(
+            self.deployment.check, params.deploy.canary.guard.check_seconds, "deploy-guard"
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -57,6 +74,7 @@ class ScoringService:
         first = self.follower.refresh()
         if self.holder.loaded:
             self._announce()
+            self.deployment.challenger.refresh(self.follower.last_champion)
             return first
         try:
             cached = self.cache.load_last_good()
@@ -99,10 +117,24 @@ class ScoringService:
     def start(self) -> None:
         self.writer.start()
         self.watcher.start()
+        self.guard.start()
 
     def stop(self) -> None:
+        self.guard.stop()
         self.watcher.stop()
+        self.deployment.shadow.close()
         self.writer.close()
+
+    def poll(self) -> None:
+        """One registry poll: the champion alias, then the challenger alias (kept warm beside it)."""
+        self.follower.refresh()
+        self.deployment.challenger.refresh(self.follower.last_champion)
+
+    def deploy_log(self) -> DeployLog:
+        """The deploy log tables in the monitoring database, created on first use."""
+        if self._deploy_log is None:
+            self._deploy_log = DeployLog(sa.create_engine(self.env.monitoring_db_url, pool_pre_ping=True))
+        return self._deploy_log
 
     def reload(self, force: bool = True) -> Reload:
         return self.follower.refresh(force=force)
@@ -119,7 +151,9 @@ class ScoringService:
         return self.answers.score_groups([records])[0]
 
     def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:
-        return self.answers.score_groups(groups, received)
+        """Answers per the deployment strategy in force (the champion alone unless deploy says otherwise)."""
+        arrived = received if received is not None else [time.perf_counter()] * len(groups)
+        return self.deployment.score_groups(groups, arrived)
 
     # ------------------------------------------------------------------ state
 
@@ -174,3 +208,12 @@ def _threshold_or_none(served: Served, rule: ThresholdRule) -> float | None:
         return served.loaded.threshold(rule)
     except LookupError:
         return None
+
+
+def tag_version(model_name: str, version: str, tags: dict[str, str]) -> None:
+    """Set tags on a registered version (the deployment records its strategy and rollbacks there)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)

@@ -1,22 +1,21 @@
-"""The registry poll loop: every `serving.poll_seconds` the follower asks who is champion. It never dies: a
-failed refresh is logged and tried again at the next tick (the follower already reports an unreachable registry
-in /health/ready)."""
+"""Periodic work on a background thread: the registry poll (every `serving.poll_seconds` the follower asks who is
+champion and the challenger slot who is challenger) and the deploy guard. A loop never dies: a failed tick is
+logged and tried again at the next one (the follower already reports an unreachable registry in /health/ready)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-
-from tabular_mlops.serving.follower import ChampionFollower
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class RegistryWatcher:
-    def __init__(self, follower: ChampionFollower, poll_seconds: float) -> None:
-        self.follower, self.poll_seconds = follower, poll_seconds
+    def __init__(self, tick: Callable[[], object], seconds: float, name: str = "registry-watcher") -> None:
+        self.tick, self.seconds, self.name = tick, seconds, name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="registry-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -27,8 +26,8 @@ class RegistryWatcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.wait(self.seconds):
             try:
-                self.follower.refresh()
+                self.tick()
             except Exception:  # the loop outlives any one failure; the next tick tries again
-                log.exception("champion refresh failed")
+                log.exception("%s: tick failed", self.name)

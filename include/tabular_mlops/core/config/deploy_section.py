@@ -55,7 +55,12 @@ class SequentialConfig:
     def _burn_in_below_max(self) -> SequentialConfig:
         if self.min_samples > self.max_samples:
             _raise_if(
-                [("min_samples", f"must be <= deploy.sequential.max_samples {self.max_samples} (got {self.min_samples})")]
+                [
+                    (
+                        "min_samples",
+                        f"must be <= deploy.sequential.max_samples {self.max_samples} (got {self.min_samples})",
+                    )
+                ]
             )
         return self
 
