@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # set PYTHONDONTWRITEBYTECODE, which would make every process recompile on every start; not for these targets.
 unexport PYTHONDONTWRITEBYTECODE
 .PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless \
-	docs docs-serve docs-reference docs-screenshots
+	docs docs-serve docs-reference docs-screenshots traffic
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -73,6 +73,11 @@ SCENARIO ?= covariate_shift
 NIGHTS ?= 5
 drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_shift NIGHTS=5
 	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
+
+RATE ?= 50
+REQUESTS ?= 1000
+traffic: $(STAMP) ## replay simulated applications against the local service: make traffic RATE=50 REQUESTS=1000
+	$(BIN)/tabular-mlops traffic --rate $(RATE) --requests $(REQUESTS)
 
 headless: $(STAMP) ## Airflow without make run: migrate var/airflow's DB, create the dvc_repo pool, print the env
 	$(BIN)/tabular-mlops airflow-setup

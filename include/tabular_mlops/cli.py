@@ -146,6 +146,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_traffic(args: argparse.Namespace) -> int:
+    """Replay simulated applications against the service; exit 1 when no request got a 200."""
+    from tabular_mlops.serving.reload_client import service_url
+    from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_applications
+
+    params = load_params(args.params or project_dir() / "params.yaml")
+    schema = params.schema
+    plan = TrafficPlan(args.url or service_url(params.serving), args.rate, args.concurrency, args.requests,
+                       args.resubmit_share, args.timeout, args.seed)  # fmt: skip
+    bodies = simulated_applications(args.day, min(args.requests, 50_000), args.seed, id_column=schema.id_column,
+                                    feature_columns=schema.feature_names, scenario=args.scenario)  # fmt: skip
+    summary = run_traffic(plan, bodies, id_column=schema.id_column)
+    print(json.dumps(summary.to_dict(), indent=2))
+    return 0 if summary.statuses.get("200") else 1
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Profile a table and write a starting params file: a new one (--out) or an existing one (--write)."""
     import os
@@ -340,6 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", help="bind address (default serving.host)")
     sv.add_argument("--port", type=_positive, help="port (default $MLOPS_SERVING_PORT, else serving.port)")
     sv.set_defaults(func=cmd_serve)
+
+    tr = sub.add_parser("traffic", help="replay simulated applications against the service's POST /predict")
+    tr.add_argument("--url", help="the service (default $MLOPS_SERVING_URL, else serving.host and port)")
+    tr.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    tr.add_argument("--concurrency", type=_positive, default=4, help="requests in flight at most (default 4)")
+    tr.add_argument("--requests", type=_positive, default=1000, help="how many requests (default 1000)")
+    tr.add_argument("--resubmit-share", type=float, default=0.1, help="share re-sending an earlier id (0.1)")
+    tr.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    tr.add_argument("--day", type=_date, default=dt.date(2026, 6, 1), help="the simulated day to replay")
+    tr.add_argument("--scenario", choices=SCENARIOS, default="stable", help="the simulator's scenario")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=cmd_traffic)
     return parser
 
 
