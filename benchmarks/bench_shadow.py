@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> dict:
                 "--root",
                 str(root),
             ]
-            servers[mode] = (port, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+            own = {**env, "MLOPS_MONITORING_DB_URL": f"sqlite:///{root / f'{mode}.db'}"}  # a log per server
+            servers[mode] = (port, subprocess.Popen(cmd, env=own, stdout=log, stderr=subprocess.STDOUT))
         for port, proc in servers.values():
             wait_http(port, "/health/ready", proc)
         phases = []

@@ -28,6 +28,7 @@ from tabular_mlops.serving.prometheus_metrics import ServingMetrics
 from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.serving.watcher import RegistryWatcher
 from tabular_mlops.store.deploy_log import DeployLog
+from tabular_mlops.store.source_db import ensure_sqlite_folder
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class ScoringService:
     def deploy_log(self) -> DeployLog:
         """The deploy log tables in the monitoring database, created on first use."""
         if self._deploy_log is None:
+            ensure_sqlite_folder(self.env.monitoring_db_url)  # the embedded default's var/ may not exist yet
             self._deploy_log = DeployLog(sa.create_engine(self.env.monitoring_db_url, pool_pre_ping=True))
         return self._deploy_log
 
