@@ -193,9 +193,9 @@ class Deployment:
             )  # fmt: skip
             try:
                 store = self._store()
-                store.record(change)
-                if strategy == "bandit":
+                if strategy == "bandit":  # its weights first: a switch the log records is one that happened
                     self._start_bandit(store, champion, challenger)
+                store.record(change)
             except Exception as exc:
                 if event == "strategy_change":
                     raise StrategyRefused(f"the deploy log cannot record the switch: {exc}") from exc
