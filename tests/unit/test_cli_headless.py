@@ -66,3 +66,28 @@ def test_airflow_env_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLOPS_PROJECT_DIR", str(tmp_path))
     assert main(["airflow-env"]) == 1
     assert "not the project checkout" in capsys.readouterr().err
+
+
+def test_airflow_env_takes_every_url_and_port_from_the_stack_port_variables(checkout, capsys, monkeypatch):
+    """A scheduler started by hand with this environment sends its tasks to this project's execution API and
+    log servers, never to another stack's 8080/8793/8794, and train_model reloads the service on its own port."""
+    ports = {
+        "MLOPS_AIRFLOW_PORT": "18080",
+        "MLOPS_SERVING_PORT": "18090",
+        "MLOPS_AIRFLOW_WORKER_LOG_PORT": "18793",
+        "MLOPS_AIRFLOW_TRIGGER_LOG_PORT": "18794",
+    }
+    for var, value in ports.items():
+        monkeypatch.setenv(var, value)
+    env = _env(capsys)
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1" and env["AIRFLOW__API__PORT"] == "18080"
+    assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18793"
+    assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "18794"
+    assert env["MLOPS_SERVING_URL"] == "http://127.0.0.1:18090"
+
+
+def test_airflow_env_refuses_a_port_that_is_not_a_number(checkout, capsys, monkeypatch):
+    monkeypatch.setenv("MLOPS_SERVING_PORT", "eighty")
+    assert main(["airflow-env"]) == 1
+    assert "MLOPS_SERVING_PORT='eighty'" in capsys.readouterr().err

@@ -180,20 +180,14 @@ class Layout:
         }
 
     def headless_env(self, source_url: str | None = None) -> dict[str, str]:
-        """What the airflow CLI needs to run any DAG without `make run` (`airflow dags test <dag> <date>`): the
-        same metadata DB, DAG and plugin folders, connections and project as the stack, MLflow in the embedded
-        store of params.yaml paths.mlflow_dir (no server), and no server ports. `source_url`: the source
-        database as a SQLAlchemy URL (default var/source.db)."""
+        """What the airflow CLI needs to run any DAG without `make run` (`airflow dags test <dag> <date>`, or a
+        scheduler the user starts for `airflow backfill create`): the same metadata DB, DAG and plugin folders,
+        connections and project as the stack, MLflow in the embedded store of params.yaml paths.mlflow_dir (no
+        server). The API server, execution API, log-server ports and service URL come from the same
+        MLOPS_*_PORT variables as `make run`, so a scheduler started by hand never sends its tasks to another
+        stack's port 8080. `source_url`: the source database as a SQLAlchemy URL (default var/source.db)."""
         env = self.stack_env()
-        for key in (
-            "MLFLOW_TRACKING_URI",
-            "AIRFLOW__API__HOST",
-            "AIRFLOW__API__PORT",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
-            "MLOPS_SERVING_ADMIN_TOKEN_FILE",
-        ):
+        for key in ("MLFLOW_TRACKING_URI", "MLOPS_SERVING_ADMIN_TOKEN_FILE"):
             env.pop(key)
         if source_url:
             env[contracts.conn_env_var(contracts.SOURCE_CONN_ID)] = airflow_connection(source_url)
