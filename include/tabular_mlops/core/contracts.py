@@ -174,6 +174,8 @@ DVC_POOL_DESCRIPTION = "Serialises writes to the DVC workspace and the model reg
 # Where train_model finds the scoring service to ask for POST /admin/reload after a promotion (the stack sets it;
 # default: serving.host and $MLOPS_SERVING_PORT or serving.port). The token: serving.settings.ENV_ADMIN_TOKEN(_FILE).
 SERVING_URL_ENV = "MLOPS_SERVING_URL"
+# `make run` on your own table: the source database URL (the stack then skips the simulator and its seeding)
+SOURCE_URL_ENV = "MLOPS_SOURCE_URL"
 
 # The source table, and the prediction log + decision record.
 SOURCE_CONN_ID = "source_db"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tabular_mlops.core.contracts import INGEST_DAG_ID
-from tabular_mlops.stack import commands
+from tabular_mlops.stack import commands, own_table
 from tabular_mlops.stack.airflow_api import ACTIVE, AirflowAPI, parse_ts
 from tabular_mlops.stack.console import fmt_duration, say
 from tabular_mlops.stack.diagnose import explain_run
@@ -34,8 +34,13 @@ STALL_TIMEOUT = 20 * 60  # no night finished for this long: something is stuck
 STATES = ("success", "failed", "running", "queued", "missing")
 
 
-def window(params: Params) -> tuple[dt.date, dt.date]:
-    """First and last night to backfill: night D extracts the applications of D - label delay."""
+def window(layout: Layout, params: Params) -> tuple[dt.date, dt.date]:
+    """First and last night to backfill: night D extracts the rows of D - label delay. On your own table
+    (MLOPS_SOURCE_URL) from the table's first and last days, else from the simulator's history."""
+    if layout.source_url:
+        source = own_table.inspect_source(layout.source_url, params.schema)
+        start_date = dt.date.fromisoformat(str(params.dags.start_date))
+        return own_table.nights(source, params.schema.label_delay_days, start_date, dt.date.today())
     first_day = dt.date.fromisoformat(str(params.simulate.history_start))
     last_day = first_day + dt.timedelta(days=params.simulate.history_days - 1)
     start = first_day + dt.timedelta(days=params.schema.label_delay_days)
@@ -47,13 +52,13 @@ def window(params: Params) -> tuple[dt.date, dt.date]:
     return start, last_day
 
 
-def nights(params: Params) -> list[dt.date]:
-    start, end = window(params)
+def nights(layout: Layout, params: Params) -> list[dt.date]:
+    start, end = window(layout, params)
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def create_command(params: Params) -> list[str]:
-    start, end = window(params)
+def create_command(layout: Layout, params: Params) -> list[str]:
+    start, end = window(layout, params)
     return ["backfill", "create", "--dag-id", INGEST_DAG_ID, "--from-date", start.isoformat(),
             "--to-date", end.isoformat(), "--max-active-runs", str(MAX_ACTIVE_RUNS),
             # a re-run re-does the failed nights and leaves the successful ones alone
@@ -78,7 +83,7 @@ def create_offline(layout: Layout, params: Params) -> None:
     "database is locked", whatever the busy timeout, and the CLI then drops the whole backfill. With nothing else
     writing, it is deterministic.
     """
-    todo = nights(params)
+    todo = nights(layout, params)
     say(
         f"    nights {todo[0]}..{todo[-1]} ({len(todo)} runs; night D ingests the applications of "
         f"D - {params.schema.label_delay_days} days)"
@@ -88,7 +93,7 @@ def create_offline(layout: Layout, params: Params) -> None:
     if all(n in latest and latest[n].get("state") == "success" for n in todo):
         say(f"    all {len(todo)} nights already succeeded: backfill skipped")
         return
-    cmd = create_command(params)
+    cmd = create_command(layout, params)
     proc = commands.airflow(
         layout, *cmd, what=f"airflow backfill create {INGEST_DAG_ID}", timeout=600, check=False
     )
@@ -167,7 +172,7 @@ def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> 
     if latest["state"] != "failed":
         return
     logical = parse_ts(latest.get("logical_date"))
-    last_day = window(params)[1]
+    last_day = window(layout, params)[1]
     apps = (logical - dt.timedelta(days=params.schema.label_delay_days)).date() if logical else None
     if apps is not None and apps > last_day and not params.simulate.live_source:
         say(
@@ -180,11 +185,11 @@ def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> 
         say(f"      (not part of the backfill; why it failed:)\n{why}")
 
 
-def needs_creating(api: AirflowAPI, params: Params) -> bool:
+def needs_creating(layout: Layout, api: AirflowAPI, params: Params) -> bool:
     """No backfill in progress, and some history night is missing or failed."""
     if any(b.get("completed_at") is None for b in api.backfills(INGEST_DAG_ID)):
         return False
-    todo = nights(params)
+    todo = nights(layout, params)
     runs = latest_by_night(api.dag_runs(INGEST_DAG_ID), todo)
     return not (len(runs) == len(todo) and all(r["state"] == "success" for r in runs.values()))
 
@@ -196,7 +201,7 @@ def ensure(layout: Layout, api: AirflowAPI, params: Params) -> None:
     backfill's nights: each run extracts into its own landing folder, validation takes the GX project lock and
     publishing the one-slot dvc_repo pool, so no two runs write the same files at once. The scheduled run is
     awaited (or, stuck from an earlier session, marked failed) after the backfill, before the first training."""
-    todo = nights(params)
+    todo = nights(layout, params)
     active = [b for b in api.backfills(INGEST_DAG_ID) if b.get("completed_at") is None]
     for b in active:
         if b.get("is_paused"):  # held by an earlier `make run` (older versions paused it while settling)

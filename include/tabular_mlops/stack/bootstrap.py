@@ -9,13 +9,20 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from tabular_mlops.core.contracts import INGEST_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, TRAIN_DAG_ID
-from tabular_mlops.stack import backfill, commands
+from tabular_mlops.core.contracts import (
+    INGEST_DAG_ID,
+    MONITOR_DAG_ID,
+    SIMULATE_DAG_ID,
+    SOURCE_URL_ENV,
+    TRAIN_DAG_ID,
+)
+from tabular_mlops.stack import backfill, commands, own_table
 from tabular_mlops.stack.airflow_api import ACTIVE, TERMINAL, AirflowAPI
 from tabular_mlops.stack.console import fmt_duration, say
 from tabular_mlops.stack.diagnose import explain_run
 from tabular_mlops.stack.layout import Layout
 from tabular_mlops.stack.overview import champion
+from tabular_mlops.stack.own_table import SourceTable
 from tabular_mlops.stack.stack_error import StackError
 from tabular_mlops.stack.waiting import NotYet, poll_until
 
@@ -78,15 +85,37 @@ def seed_live_days(layout: Layout, params: Params, today: dt.date) -> str | None
     return f"    live days {start}..{start + dt.timedelta(days=days - 1)} (simulate.live_source)"
 
 
-def seed(layout: Layout, params: Params, today: dt.date) -> list[str]:
-    """The history and, with a live source, tonight's days; the lines to print."""
+def check_source(layout: Layout, params: Params) -> SourceTable | None:
+    """Before any server starts: your table (MLOPS_SOURCE_URL) against params.yaml's schema, or the simulator's
+    example schema against it. Every mismatch is named in one line (a StackError)."""
+    if layout.source_url:
+        return own_table.inspect_source(layout.source_url, params.schema)
+    from tabular_mlops.data.simulate import check_example_schema
+
+    try:
+        check_example_schema(params.schema)
+    except ValueError as exc:
+        raise StackError(f"{exc} (set {SOURCE_URL_ENV} to its SQLAlchemy URL)") from exc
+    return None
+
+
+def seed(layout: Layout, params: Params, today: dt.date, source: SourceTable | None = None) -> list[str]:
+    """The history and, with a live source, tonight's days; the lines to print. Your own table is never
+    written: nothing to seed."""
+    if source is not None:
+        return [f"    {source.describe()} at {own_table.safe_url(source.url)}"]
     lines = [seed_source(layout), seed_live_days(layout, params, today)]
     return [line for line in lines if line]
 
 
-def ensure_live_source(api: AirflowAPI, params: Params) -> None:
-    """Unpause simulate_source when params.yaml asks for a live simulated source."""
+def ensure_live_source(layout: Layout, api: AirflowAPI, params: Params) -> None:
+    """Unpause simulate_source when params.yaml asks for a live simulated source; never on your own table (it
+    would write simulated rows into it)."""
     dag = api.dag(SIMULATE_DAG_ID)
+    if layout.source_url:
+        if params.simulate.live_source:
+            say(f"    {SIMULATE_DAG_ID} stays paused: {SOURCE_URL_ENV} is set (simulate.live_source ignored)")
+        return
     if params.simulate.live_source and dag is not None and dag.get("is_paused"):
         api.set_paused(SIMULATE_DAG_ID, False)
         say(f"    unpaused {SIMULATE_DAG_ID}: each night writes the next day's simulated applications")
@@ -163,7 +192,7 @@ def ensure_training(layout: Layout, api: AirflowAPI, params: Params) -> None:
         # scheduled run (catchup=False); queued runs start in run_after order and the DAG allows one active run,
         # so this run's run_after is the end of the history: it trains first and the scheduled run afterwards
         # finds nothing new (dvc repro reuses the cache; the version is already champion).
-        end = backfill.window(params)[1]
+        end = backfill.window(layout, params)[1]
         run_after = dt.datetime.combine(end, dt.time(3, 0), tzinfo=dt.UTC)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         body = {

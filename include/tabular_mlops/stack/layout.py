@@ -47,6 +47,8 @@ class Layout:
     serving_port: int = 8090
     worker_log_port: int = 8793
     trigger_log_port: int = 8794
+    # MLOPS_SOURCE_URL: the user's own table instead of the simulated var/source.db (see stack/own_table.py)
+    source_url: str | None = None
 
     @classmethod
     def from_env(cls, repo: Path | None = None, environ: Mapping[str, str] = os.environ) -> Layout:
@@ -63,7 +65,10 @@ class Layout:
         if len(set(ports.values())) != len(ports):
             raise StackError(f"the stack's ports must differ: {ports}")
         # not resolved: a venv's python is a symlink, and the venv's bin/ holds airflow, mlflow, supervisord
-        return cls(repo=repo, bin_dir=Path(sys.executable).parent, **ports)
+        source_url = environ.get(contracts.SOURCE_URL_ENV, "").strip() or None
+        if source_url:
+            airflow_connection(source_url)  # refuses a URL no Airflow connection can express, naming it
+        return cls(repo=repo, bin_dir=Path(sys.executable).parent, source_url=source_url, **ports)
 
     @property
     def var(self) -> Path:
@@ -153,8 +158,8 @@ class Layout:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_db}",
-            contracts.conn_env_var(contracts.SOURCE_CONN_ID): json.dumps(
-                {"conn_type": "sqlite", "host": str(self.source_db)}
+            contracts.conn_env_var(contracts.SOURCE_CONN_ID): airflow_connection(
+                self.source_url or f"sqlite:///{self.source_db}"
             ),
             # monitor_nightly's prediction log and decision record (scripts/drill.py reads the same file)
             contracts.conn_env_var(contracts.MONITORING_CONN_ID): json.dumps(

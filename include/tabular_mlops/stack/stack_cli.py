@@ -20,6 +20,7 @@ from tabular_mlops.core.contracts import (
     DVC_POOL_DESCRIPTION,
     DVC_POOL_SLOTS,
     INGEST_DAG_ID,
+    SOURCE_URL_ENV,
     TRAIN_DAG_ID,
 )
 from tabular_mlops.stack import backfill, bootstrap, commands, services, status
@@ -63,6 +64,8 @@ def write_state(layout: Layout, **values: object) -> None:
 def cmd_up(layout: Layout) -> int:
     t0 = time.monotonic()
     params = bootstrap.load_params(layout)
+    # The table is checked against params.yaml before any server starts: a mismatch stops here, in one line.
+    source = bootstrap.check_source(layout, params)
     for d in (layout.var, layout.logs, layout.airflow_home, layout.mlflow_artifacts):
         d.mkdir(parents=True, exist_ok=True)
     layout.write_env_file()
@@ -83,7 +86,7 @@ def cmd_up(layout: Layout) -> int:
         api = airflow_api(layout)
         try:
             bootstrap.ensure_monitoring(layout, api)
-            bootstrap.ensure_live_source(api, params)
+            bootstrap.ensure_live_source(layout, api, params)
         finally:
             api.close()
         print_summary(layout, params, bootstrap.TRAIN_REASON)
@@ -113,7 +116,7 @@ def cmd_up(layout: Layout) -> int:
     # Seeding (two simulator processes) needs no Airflow: it runs while the Airflow database is prepared, the
     # backfill created and Airflow started, and is awaited before the first night runs.
     seeding = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed")
-    seeded = seeding.submit(_timed, bootstrap.seed, layout, params, dt.date.today())
+    seeded = seeding.submit(_timed, bootstrap.seed, layout, params, dt.date.today(), source)
 
     airflow_running = services.is_running(sup, AIRFLOW)
     if not airflow_running:
@@ -150,7 +153,7 @@ def cmd_up(layout: Layout) -> int:
         say(f"    created pool {DVC_POOL}")
     done(t)
 
-    if airflow_running and backfill.needs_creating(api, params):
+    if airflow_running and backfill.needs_creating(layout, api, params):
         # The backfill is created with the scheduler stopped (see backfill.create_offline): restart Airflow for it.
         t = step(
             f"Backfill of {INGEST_DAG_ID}: history nights missing or failed, restarting Airflow to create it"
@@ -162,7 +165,9 @@ def cmd_up(layout: Layout) -> int:
         done(t)
 
     t = step(
-        f"Seeding the source database ({params.simulate.history_days} days from "
+        f"Your table as the source ({source.describe()}; {SOURCE_URL_ENV} set: no simulator, no seeding)"
+        if source
+        else f"Seeding the source database ({params.simulate.history_days} days from "
         f"{params.simulate.history_start}, {params.simulate.rows_per_day} rows/day; started in the background)"
     )
     try:
@@ -190,7 +195,7 @@ def cmd_up(layout: Layout) -> int:
     timings["serving"] = time.monotonic() - t
 
     bootstrap.ensure_monitoring(layout, api)
-    bootstrap.ensure_live_source(api, params)
+    bootstrap.ensure_live_source(layout, api, params)
     api.close()
     write_state(
         layout,

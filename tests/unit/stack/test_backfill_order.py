@@ -60,7 +60,7 @@ def test_backfill_runs_beside_the_scheduled_run_which_is_settled_before_training
     monkeypatch.setattr(backfill, "settle_scheduled_runs", fake_settle)
     monkeypatch.setattr(backfill, "report_latest_scheduled", lambda *a: api.calls.append("report"))
 
-    backfill.ensure(SimpleNamespace(), api, _params())  # type: ignore[arg-type]
+    backfill.ensure(SimpleNamespace(source_url=None), api, _params())  # type: ignore[arg-type]
 
     assert api.calls == [
         "unpause ingest_applications",
@@ -72,6 +72,6 @@ def test_backfill_runs_beside_the_scheduled_run_which_is_settled_before_training
 
 
 def test_the_backfill_is_created_with_several_active_runs() -> None:
-    cmd = backfill.create_command(_params())  # type: ignore[arg-type]
+    cmd = backfill.create_command(SimpleNamespace(source_url=None), _params())  # type: ignore[arg-type]
     assert cmd[cmd.index("--max-active-runs") + 1] == str(backfill.MAX_ACTIVE_RUNS)
     assert backfill.MAX_ACTIVE_RUNS > 1

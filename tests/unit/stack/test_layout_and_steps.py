@@ -98,11 +98,12 @@ def _params(start: str, days: int, delay: int) -> SimpleNamespace:
 
 def test_backfill_window_starts_once_labels_matured() -> None:
     params = _params("2026-01-01", 90, 30)
-    assert backfill.window(params) == (dt.date(2026, 1, 31), dt.date(2026, 3, 31))
-    assert len(backfill.nights(params)) == 60
-    assert "--reprocess-behavior" in backfill.create_command(params)
+    layout = Layout.from_env(REPO, {})
+    assert backfill.window(layout, params) == (dt.date(2026, 1, 31), dt.date(2026, 3, 31))
+    assert len(backfill.nights(layout, params)) == 60
+    assert "--reprocess-behavior" in backfill.create_command(layout, params)
     with pytest.raises(StackError, match="history_days"):
-        backfill.window(_params("2026-01-01", 10, 30))
+        backfill.window(layout, _params("2026-01-01", 10, 30))
 
 
 def test_latest_run_per_night_wins() -> None:
