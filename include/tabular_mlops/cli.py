@@ -168,7 +168,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from tabular_mlops.data import table_proposal
+    from tabular_mlops.data import proposal_params, table_proposal
     from tabular_mlops.store import source_db
 
     target = Path(args.out or args.write)
@@ -196,7 +196,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         proposal = table_proposal.propose(
             table_proposal.read_table(source_db.connect(args.source_url), options), options
         )
-        text = table_proposal.params_text(base.read_text(), proposal)
+        text = proposal_params.params_text(base.read_text(), proposal)
     except table_proposal.ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument(
         "--max-categories", type=_positive, default=50, help="text categories: at most this many"
     )
-    ini.add_argument("--margin", type=float, default=0.1, help="widen ranges by this share of the span")
+    ini.add_argument(
+        "--margin", type=float, default=0.25, help="widen ranges by this share of the span (default 0.25)"
+    )
     ini.add_argument(
         "--sample-rows", type=_positive, default=200_000, help="rows to profile (default 200000)"
     )

@@ -41,8 +41,9 @@ class ProfileOptions:
     max_codes: int = 30
     # Text columns with more distinct values than this are left out (free text, ids).
     max_categories: int = 50
-    # Ranges are widened by this share of the observed span on each side (never below 0 for a non-negative column).
-    margin: float = 0.1
+    # Ranges are widened by this share of the observed span on each side (never below 0 for a non-negative column),
+    # so a plausible unseen value (a 69-year-old when the oldest seen is 64) is not refused.
+    margin: float = 0.25
     sample_rows: int = 200_000
 
 
@@ -57,6 +58,10 @@ class Proposal:
     base_rate: float = 0.0
     first_day: str = ""
     min_daily_rows: int = 0
+    # Typical rows per day (the median over the profiled days): monitoring's volume settings follow from it.
+    daily_rows: float = 0.0
+    # The largest share of missing values among the proposed features.
+    max_missing: float = 0.0
 
 
 def read_table(engine: sa.Engine, options: ProfileOptions) -> pd.DataFrame:
@@ -162,6 +167,56 @@ def _nice(x: float, rounding: Any) -> float:
     return float(round(value, 10))
 
 
+# Names that say a column identifies a row, an entity or a position rather than describing it: the whole name,
+# or its last word (`person_id`, `case_nr`), never its first (`num_open_accounts` is a feature).
+ID_NAMES = ("id", "nr", "no", "rownum", "rowid", "row", "index", "idx", "key", "uuid")
+ID_SUFFIXES = ("id", "nr", "rownum", "rowid", "uuid", "index", "idx")
+# Names of a time component (a model trained on past years cannot score a year it never saw).
+TIME_NAMES = (
+    "year",
+    "yr",
+    "month",
+    "day",
+    "week",
+    "quarter",
+    "date",
+    "time",
+    "datetime",
+    "timestamp",
+    "wave",
+)
+TIME_SUFFIXES = ("year", "yr", "month", "quarter", "date", "datetime", "timestamp")
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split() if w]
+
+
+def _identifier_or_time(s: pd.Series) -> str | None:
+    """Why a column is an identifier, a row number or a time component (None: it may be a feature)."""
+    name = str(s.name)
+    words = _words(name)
+    whole_name = "".join(words)
+    if name.lower().startswith("unnamed"):
+        return "an unnamed index column (a row number written by a data frame export)"
+    if whole_name in ID_NAMES or (len(words) > 1 and words[-1] in ID_SUFFIXES):
+        return "named like an identifier or row number (not a model input)"
+    if whole_name in TIME_NAMES or (len(words) > 1 and words[-1] in TIME_SUFFIXES):
+        return "a time component by its name (a model cannot learn a year or date it never saw)"
+    values = s.dropna()
+    consecutive = _whole(values) and values.is_unique and values.max() - values.min() + 1 == len(values)
+    if len(values) == len(s) and len(values) > 20 and consecutive:
+        return "consecutive whole numbers, one per row: a row number"
+    return None
+
+
+def _counts(codes: list[int]) -> bool:
+    """Whole numbers from 0 or 1 with the first values all present: a count (visits, children), open above."""
+    return codes[0] in (0, 1) and codes[: min(4, len(codes))] == list(
+        range(codes[0], codes[0] + min(4, len(codes)))
+    )
+
+
 def _feature(s: pd.Series, opts: ProfileOptions) -> tuple[dict[str, Any] | None, str]:
     """(spec, comment) of one candidate feature; spec None = left out, the comment says why."""
     values = s.dropna()
@@ -179,6 +234,11 @@ def _feature(s: pd.Series, opts: ProfileOptions) -> tuple[dict[str, Any] | None,
         return {"type": "int", "min": 0, "max": 1, **extra}, f"true/false as 1/0, {missing}"
     if _whole(values):
         codes = sorted(int(v) for v in values.unique())
+        if codes == [0, 1]:
+            return {"type": "int", "min": 0, "max": 1, **extra}, f"a 0/1 flag, {missing}"
+        if len(codes) > 2 and _counts(codes):
+            spec: dict[str, Any] = {"type": "int", "min": 0, "max": None, **extra}
+            return spec, f"a count, observed {codes[0]}..{codes[-1]}, no upper limit, {missing}"
         contiguous = codes[-1] - codes[0] + 1 == len(codes)
         if 2 < len(codes) <= opts.max_codes and not contiguous:
             spec = {"type": "category", "value_type": "integer", "categories": codes, **extra}
@@ -223,6 +283,10 @@ def propose(df: pd.DataFrame, opts: ProfileOptions) -> Proposal:
         if col in opts.exclude:
             proposal.left_out[col] = "excluded with --exclude"
             continue
+        why = _identifier_or_time(df[col])
+        if why is not None:
+            proposal.left_out[col] = why
+            continue
         spec, note = _feature(df[col], opts)
         if spec is None:
             proposal.left_out[col] = note
@@ -246,107 +310,8 @@ def propose(df: pd.DataFrame, opts: ProfileOptions) -> Proposal:
     proposal.base_rate = round(float((labelled == label_key(positive)).mean()), 6)
     days = pd.to_datetime(df[time_col]).dt.date
     proposal.first_day = min(days).isoformat()
-    proposal.min_daily_rows = int(days.value_counts().min())
+    per_day = days.value_counts()
+    proposal.min_daily_rows = int(per_day.min())
+    proposal.daily_rows = float(per_day.median())
+    proposal.max_missing = max(float(df[c].isna().mean()) for c in features)
     return proposal
-
-
-# --------------------------------------------------------------------------- writing the params file
-
-
-def _flow(value: Any) -> str:
-    """One value in YAML flow style; text that YAML would read as something else (yes, no, 1.0) is quoted."""
-    import yaml
-
-    return str(yaml.safe_dump([value], default_flow_style=True, sort_keys=False, width=10**6).strip()[1:-1])
-
-
-def render_schema(proposal: Proposal) -> str:
-    """The `schema:` section as text, each proposal explained in a comment beside it."""
-    s = proposal.schema
-    width = max(len(name) for name in s["features"]) + 1
-    lines = [
-        "schema:",
-        f"  # Proposed by `tabular-mlops init` from {proposal.rows} rows of table {s['table']}: review every line",
-        "  # (types, ranges, categories, nullable), then regenerate the suite: python -m tabular_mlops.data.validate",
-        *(f"  {key}: {_flow(s[key])}" for key in ("table", "id_column", "timestamp_column", "target_column")),
-        "  # The target's raw values: positive_label becomes 1, each negative label 0 (any other value stops a batch).",
-        f"  positive_label: {_flow(s['positive_label'])}",
-        f"  negative_labels: {_flow(s['negative_labels'])}",
-        f"  # Base rate of the positive label: {proposal.base_rate:.4f}. Read gate thresholds against it: a model",
-        f"  # that always answers the base rate has Brier {proposal.base_rate * (1 - proposal.base_rate):.4f}; "
-        f"a random ranking has PR AUC {proposal.base_rate:.4f}.",
-        "  # Days until a row's label is known (init cannot see it from the data): set it.",
-        f"  label_delay_days: {s['label_delay_days']}",
-        "  features:",
-    ]
-    for name, spec in s["features"].items():
-        lines.append(f"    {name + ':':<{width}} {_flow(spec)}  # {proposal.feature_notes[name]}")
-    if proposal.left_out:
-        lines.append("  # Left out (add them under features if they are model inputs):")
-        lines += [f"  #   {name}: {why}" for name, why in proposal.left_out.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _section_span(lines: list[str], section: str) -> tuple[int, int]:
-    """[first, end) line indexes of a top-level section (its comments above the next section excluded)."""
-    try:
-        first = next(i for i, line in enumerate(lines) if line.rstrip() == f"{section}:")
-    except StopIteration:
-        raise ProfileError(f"the params file has no top-level `{section}:` section") from None
-    end = next((i for i in range(first + 1, len(lines)) if lines[i][:1] not in ("", " ", "#")), len(lines))
-    while end > first + 1 and lines[end - 1].startswith("#"):
-        end -= 1
-    return first, end
-
-
-def set_key(text: str, section: str, key: str, value: Any) -> str:
-    """Replace the one-line `  key: ...` of a section, keeping everything else (comments included)."""
-    lines = text.splitlines()
-    first, end = _section_span(lines, section)
-    for i in range(first + 1, end):
-        if lines[i].startswith(f"  {key}:"):
-            lines[i] = f"  {key}: {_flow(value)}"
-            return "\n".join(lines) + "\n"
-    raise ProfileError(f"the params file has no one-line `{section}.{key}` to update")
-
-
-def params_text(base: str, proposal: Proposal) -> str:
-    """`base` (a params.yaml) with the proposed schema and the keys that follow from it; the rest unchanged."""
-    import datetime as dt
-
-    lines = base.splitlines()
-    first, end = _section_span(lines, "schema")
-    text = "\n".join([*lines[:first], render_schema(proposal).rstrip("\n"), "", *lines[end:]]) + "\n"
-    s = proposal.schema
-    start = dt.date.fromisoformat(proposal.first_day) + dt.timedelta(days=s["label_delay_days"])
-    updates: list[tuple[str, str, Any]] = [
-        ("dags", "start_date", start.isoformat()),
-        ("validate", "min_rows", max(1, proposal.min_daily_rows // 2)),
-        ("registry", "model_name", s["table"]),
-        ("registry", "experiment_name", f"{s['table']}_training"),
-        ("monitor", "experiment_name", f"{s['table']}_monitoring"),
-        # The example's key features and per-column tests name its own columns: choose yours.
-        ("monitor", "key_features", []),
-        ("monitor", "column_tests", {}),
-    ]
-    for section, key, value in updates:
-        text = set_key(text, section, key, value)
-    return _wording_for(text, s["target_column"], s["positive_label"])
-
-
-def _wording_for(text: str, target: str, positive: Any) -> str:
-    """The base file's `wording` names the example's domain (loans, defaults): say what this table's score is."""
-    lines = text.splitlines()
-    try:
-        first, end = _section_span(lines, "wording")
-    except ProfileError:  # no wording section: the defaults already speak of the target column
-        return text
-    wording = [
-        "wording:",
-        "  # What the score means and what a row is, in the model card, reports and alerts: edit to your domain.",
-        f"  score: {_flow(f'probability that {target} is {positive}')}",
-        "  row: row",
-        "  rows: rows",
-        f"  positive_rate: {_flow(f'rate of {target} = {positive}')}",
-    ]
-    return "\n".join([*lines[:first], *wording, *lines[end:]]) + "\n"

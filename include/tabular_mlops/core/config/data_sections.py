@@ -152,6 +152,19 @@ class DagSchedules:
     """Schedule of simulate_source, the example's live source (before the other DAGs: they read what it
     wrote)."""
 
+    @model_validator(mode="after")
+    def _backfilled_dags_are_periodic(self) -> DagSchedules:
+        # Nights of these DAGs are backfilled (make run, drills): Airflow refuses to backfill a DAG without a
+        # periodic schedule (DagNonPeriodicScheduleException), so null would fail only much later, mid-run.
+        _raise_if([
+            (name, "must be a schedule, not null: a DAG without one cannot be backfilled (Airflow's "
+             "DagNonPeriodicScheduleException); keep a schedule and pause the DAG to stop its runs "
+             f"(`airflow dags pause {name}` or the toggle in the UI)")
+            for name in ("ingest_applications", "monitor_nightly")
+            if getattr(self, name) is None
+        ])  # fmt: skip
+        return self
+
 
 @dataclass(frozen=True, config=_STRICT)
 class DagsConfig:
@@ -160,7 +173,8 @@ class DagsConfig:
     start_date: IsoDate
     """The first night the pipeline processes; a run for an earlier night fails naming both dates."""
     schedules: DagSchedules
-    """Per DAG: an Airflow preset (@daily), a 5-field cron expression, or null (runs only when triggered)."""
+    """Per DAG: an Airflow preset (@daily), a 5-field cron expression, or null (runs only when triggered; not
+    for ingest_applications and monitor_nightly, which are backfilled)."""
     retrain_stale_after_days: Count
     """A retraining that monitoring triggered and that is still queued this many nights later never
     started (no scheduler): it no longer counts as in flight."""
