@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from tabular_mlops.core.config import GateConfig, MonitorConfig
 from tabular_mlops.monitoring.decision import underperforming
 from tabular_mlops.monitoring.results import Action, Alert, Decision, NightSummary, Status
+from tabular_mlops.stats.counts import unusual_count
 
 
 def quality_problems(summary: NightSummary, monitor: MonitorConfig) -> list[str]:
@@ -21,7 +22,10 @@ def quality_problems(summary: NightSummary, monitor: MonitorConfig) -> list[str]
     ]
     if summary.outlier_share is not None and summary.outlier_share > monitor.max_outlier_share:
         problems.append(f"{summary.outlier_share:.1%} of rows hold out-of-range values or unseen categories")
-    if summary.row_count_ratio is not None and abs(summary.row_count_ratio - 1) > monitor.row_count_tolerance:
+    expected = summary.expected_rows or 0.0
+    if summary.row_count_ratio is not None and unusual_count(
+        summary.rows, expected, monitor.row_count_tolerance
+    ):
         problems.append(f"{summary.rows} rows where about {summary.expected_rows:.0f} are normal")
     problems += [f"column '{c}': {'; '.join(f)}" for c, f in summary.window.flags.items()]
     return problems

@@ -26,6 +26,7 @@ from tabular_mlops.monitoring.reference_profile import (
     build_profile,
 )
 from tabular_mlops.monitoring.results import ColumnDrift, NightSummary, Status, WindowDrift
+from tabular_mlops.stats.counts import unusual_count
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def night_quality(
     sample of it."""
     problems = []
     rows = len(night) if night_rows is None else night_rows
-    if expected and abs(rows / expected - 1) > monitor.row_count_tolerance:
+    if unusual_count(rows, expected, monitor.row_count_tolerance):
         problems.append(f"{rows} rows on the night where about {expected:.0f} are normal")
     if night.empty:
         return problems

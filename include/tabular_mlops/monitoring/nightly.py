@@ -18,7 +18,7 @@ from tabular_mlops.core.config import MonitorConfig, Params, PathsConfig, Schema
 from tabular_mlops.core.contracts import NIGHT_RESULT_FILE, ONLINE_SOURCE, Tag
 from tabular_mlops.model.scoring import LoadedModel, load_champion
 from tabular_mlops.model.tracking import ensure_experiment
-from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring import decisions_log, low_volume
 from tabular_mlops.monitoring.alerts import alerts_for
 from tabular_mlops.monitoring.decision import decide
 from tabular_mlops.monitoring.drift import dataset_drift
@@ -249,7 +249,10 @@ def monitor_night(
     params: Params, root: Path, log_engine: sa.Engine, night: dt.date, retrain_in_flight: bool
 ) -> NightResult:
     """Build the night's summary, decision, reports and alerts, record them, and return what the DAG needs."""
-    cfg, schema = params.monitor, params.schema
+    schema = params.schema
+    # Fewer than monitor.min_rows rows in window_days nights: the windows widen (low_volume), the record says so.
+    window = low_volume.choose_window(log_engine, schema, params.monitor, night)
+    cfg = low_volume.widened(params.monitor, window)
     champion = load_champion(params.registry.model_name)
     reference = champion_reference(params, root, champion)
     label_night = night - dt.timedelta(days=schema.label_delay_days)
@@ -284,6 +287,7 @@ def monitor_night(
     last = decisions_log.last_retrain(log_engine, night)
     rate_name = params.wording.rate_text(schema.target_column)
     decision = decide(summary, cfg, params.gate, last, retrain_in_flight, rate_name)
+    decision = low_volume.noted(decision, window, cfg.min_rows)
     night_dir = root / params.paths.reports_dir / night.isoformat()
     labels = {
         "night": night.isoformat(),

@@ -257,6 +257,13 @@ def _day_counts(
     return pd.DataFrame(counts, columns=["day", "rows", "scored", "labelled"])
 
 
+def day_counts(engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """The exact per-day counts of [start, end) (rows, scored, labelled) without reading a row."""
+    table = ensure_table(engine, schema)
+    with engine.connect() as conn:
+        return _day_counts(conn, table, table.c[schema.timestamp_column], start, end)
+
+
 def read_window(
     engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, max_rows: int
 ) -> LogWindow:
