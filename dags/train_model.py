@@ -30,7 +30,13 @@ ROOT = project_root(__file__)
     default_args=default_args(retries=1),
     tags=["tabular-mlops", "training", "mlflow", "dvc"],
     params={
-        "reason": Param("scheduled", type="string", description="Why this training runs (logged as a tag)")
+        # Empty: the run's own type (scheduled, manual, backfill) is the reason logged, never `scheduled` for a
+        # training triggered by hand.
+        "reason": Param(
+            "",
+            type="string",
+            description="Why this training runs (logged as a tag; empty: how it was triggered)",
+        )
     },
     doc_md=__doc__,
 )

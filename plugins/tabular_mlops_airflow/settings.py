@@ -108,7 +108,8 @@ def task_env(root: str, context: dict) -> dict[str, str]:
             "MLOPS_PROJECT_DIR": root,
             "AIRFLOW_CTX_DAG_ID": dag_run.dag_id,
             "AIRFLOW_CTX_DAG_RUN_ID": dag_run.run_id,
-            "MLOPS_TRIGGER_REASON": str(conf.get("reason", dag_run.run_type)),
+            # an empty reason (the trigger form's default) is how the run came: scheduled, manual, backfill
+            "MLOPS_TRIGGER_REASON": str(conf.get("reason") or dag_run.run_type),
             "MLOPS_TRIGGER_NIGHT": str(conf.get("night", "")),
             "MLOPS_TRIGGER_WINDOW_END": str(conf.get("window_end", "")),
         }

@@ -194,6 +194,7 @@ def _publish(params: Params, root: Path, night: dt.date, made: dict, labels: dic
                 params.monitor.score_psi_threshold,
                 params.monitor.psi_significant,
                 tuple(params.monitor.key_features),
+                params.wording.rate_text(params.schema.target_column),
             ),
             labels,
         )

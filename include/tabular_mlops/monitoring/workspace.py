@@ -25,6 +25,8 @@ class DashboardSettings:
     score_psi_threshold: float
     psi_significant: float
     key_features: tuple[str, ...]
+    # params.yaml wording.positive_rate (or "rate of <target> = 1"): the matured-label rate panel's words.
+    positive_rate: str = "positive rate"
 
 
 # When a night was monitored: a drill or a backfill monitors past nights after today's, and a champion change is a
@@ -115,8 +117,8 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
         (
             "Performance",
             line_plot_panel(
-                "Matured default rate",
-                [PanelMetric(legend="default rate", metric="MeanValue", metric_labels={"column": "label"})],
+                f"Matured {s.positive_rate}",
+                [PanelMetric(legend=s.positive_rate, metric="MeanValue", metric_labels={"column": "label"})],
                 size="half",
             ),
         ),

@@ -122,7 +122,9 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
         labels=labels,
         decision_lines=["decision's figures: drift share 0.364"],
     )
-    settings = DashboardSettings(monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features))
+    settings = DashboardSettings(
+        monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features), "rate of moved_out = yes"
+    )
     ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, labels)
     workspace = Workspace.create(str(tmp_path / "ws"))
     (project,) = workspace.search_project("p")
@@ -147,6 +149,8 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     titles = [p.title for p in panels]
     assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
     assert any("PSI of the key features" in t for t in titles) and len(panels) == 8
+    assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
+    assert not any("default" in t.lower() for t in titles)
     markers = next(p for p in panels if p.title.startswith("Retrain decisions"))
     assert [v.tags for v in markers.values] == [["decision=retrain"]]
     history = next(p for p in panels if p.title.startswith("Decisions and promotions"))
