@@ -45,7 +45,7 @@ def test_the_retrain_reason_says_how_the_run_came(run_type, conf, reason):
 
 
 def test_the_training_form_leaves_the_reason_empty():
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / "train_model.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO / "dags" / "train_model.py"))
     assert bag.dags["train_model"].params["reason"] == ""
