@@ -85,7 +85,7 @@ def create_offline(layout: Layout, params: Params) -> None:
     """
     todo = nights(layout, params)
     say(
-        f"    nights {todo[0]}..{todo[-1]} ({len(todo)} runs; night D ingests the applications of "
+        f"    nights {todo[0]}..{todo[-1]} ({len(todo)} runs; night D ingests the {params.wording.rows} of "
         f"D - {params.schema.label_delay_days} days)"
     )
     commands.airflow(layout, "dags", "reserialize", what="airflow dags reserialize", timeout=600)
@@ -177,7 +177,7 @@ def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> 
     if apps is not None and apps > last_day and not params.simulate.live_source:
         say(
             f"      expected with simulate.live_source off: the clock is past the simulated history (last day "
-            f"{last_day}), so this night looks for the applications of {apps}, finds none, and the GX gate "
+            f"{last_day}), so this night looks for the {params.wording.rows} of {apps}, finds none, and the GX gate "
             "quarantines the empty batch"
         )
     else:

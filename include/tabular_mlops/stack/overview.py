@@ -98,7 +98,10 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
         f"           Dags > {TRAIN_DAG_ID} > the '{train_reason}' run > gate_and_promote (logs, XCom: gate results)."
     )
     say(f"           Dags > {MONITOR_DAG_ID}: nightly scoring, drift report and retrain/keep decision.")
-    say(f"           Dags > {SIMULATE_DAG_ID}: the live simulated source, each night's next applications.")
+    if params.simulate.live_source and not layout.source_url:  # never on your own table (MLOPS_SOURCE_URL)
+        say(
+            f"           Dags > {SIMULATE_DAG_ID}: the live simulated source, each night's next {params.wording.rows}."
+        )
     say(f"  MLflow   Experiments > {experiment}: parent run + one child per candidate, holdout metrics,")
     say("           evaluation plots, model_card.md, gate/result.json, lineage/dvc.lock;")
     say(
