@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from tabular_mlops.core.config import SchemaConfig, label_key
 from tabular_mlops.core.contracts import snapshot_name
 from tabular_mlops.model.target_labels import encode_target_counted, label_error
+from tabular_mlops.store.time_columns import to_naive_utc
 
 
 def application_days(label_delay_days: int, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -82,7 +83,7 @@ def _conform(batch: pd.DataFrame, schema: SchemaConfig) -> tuple[pd.DataFrame, C
     for col in df.columns:
         kind = _kind(col, schema)
         if kind == "timestamp":
-            df[col] = pd.to_datetime(df[col]).astype("datetime64[us]")
+            df[col] = to_naive_utc(df[col], col).astype("datetime64[us]")
         elif kind == "target":
             df[col], unknown = encode_target_counted(df[col], schema)
         elif kind == "id":
@@ -172,7 +173,7 @@ def write_snapshots(
     batch: pd.DataFrame, schema: SchemaConfig, days: list[dt.date], out_dir: Path, chunk_rows: int = 100_000
 ) -> list[Path]:
     """`write_days` for rows already in memory (tests, fixtures): the same bytes as extracting them."""
-    day_of = pd.to_datetime(batch[schema.timestamp_column]).dt.date
+    day_of = to_naive_utc(batch[schema.timestamp_column], schema.timestamp_column).dt.date
 
     def chunks_of(day: dt.date) -> list[pd.DataFrame]:
         part = batch[day_of == day]

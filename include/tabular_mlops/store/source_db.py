@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
+from tabular_mlops.store import time_columns
 from tabular_mlops.store.bulk import insert_frame
 
 
@@ -114,8 +115,28 @@ def _window_query(
                 f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'"
             )
     ts = table.c[schema.timestamp_column]
-    columns = [table.c[c] for c in (only or schema.columns) if c in table.c]
-    return sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
+    # The time column as the driver returns it (text, a number, a datetime): `time_columns` reads every form; the
+    # column's declared type would parse SQLite text itself and fail on an offset without naming the column.
+    raw_ts = sa.type_coerce(ts, sa.types.NullType()).label(ts.name)
+    columns = [raw_ts if c == ts.name else table.c[c] for c in (only or schema.columns) if c in table.c]
+    where = time_columns.window_clause(engine, ts, start, end)
+    return sa.select(*columns).where(where).order_by(ts, table.c[schema.id_column])
+
+
+def _in_window(
+    chunk: pd.DataFrame, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str
+) -> pd.DataFrame:
+    """The chunk's rows whose time, read by the `time_columns` rule (naive UTC), is in [start, end)."""
+    col = schema.timestamp_column
+    if col not in chunk.columns:
+        return chunk
+    try:
+        times = time_columns.to_naive_utc(chunk[col], col)
+    except time_columns.TimeColumnError as exc:
+        raise time_columns.TimeColumnError(f"{exc} (table '{schema.table}' in '{conn_id}')") from exc
+    keep = time_columns.in_window(times, start, end)
+    out = chunk.assign(**{col: times})
+    return out if bool(keep.all()) else out[keep.to_numpy()].reset_index(drop=True)
 
 
 def read_window(
@@ -126,12 +147,36 @@ def read_window(
     conn_id: str = "source_db",
     only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end, in a stable
-    order (timestamp, id) so output bytes are repeatable. Other columns of the source table are never read; a
-    schema column the table lacks is left out here and reported by validation."""
+    """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end (naive UTC,
+    the `time_columns` rule: the time column comes back as naive UTC datetimes), in a stable order (timestamp, id)
+    so output bytes are repeatable. Other columns of the source table are never read; a schema column the table
+    lacks is left out here and reported by validation."""
     query = _window_query(engine, schema, start, end, conn_id, only)
     with engine.connect() as conn:
-        return pd.read_sql(query, conn)
+        return _in_window(pd.read_sql(query, conn), schema, start, end, conn_id)
+
+
+def _rechunk(chunks: Iterator[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The same rows in chunks of exactly `chunk_rows` (the last one shorter; one empty chunk if there are none),
+    so a chunk still holds rows k*chunk_rows.. of the window when the exact cut dropped rows the SQL range read."""
+    held: list[pd.DataFrame] = []
+    size = 0
+    emitted = False
+    last = pd.DataFrame()
+    for last in chunks:
+        if len(last):
+            held.append(last)
+            size += len(last)
+        while size >= chunk_rows:
+            joined = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+            yield joined.iloc[:chunk_rows].reset_index(drop=True)
+            emitted = True
+            rest = joined.iloc[chunk_rows:].reset_index(drop=True)
+            held, size = ([rest], len(rest)) if len(rest) else ([], 0)
+    if size:
+        yield pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+    elif not emitted:
+        yield last
 
 
 def iter_window(
@@ -148,4 +193,5 @@ def iter_window(
     query = _window_query(engine, schema, start, end, conn_id)
     with engine.connect() as conn:
         streaming = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
-        yield from pd.read_sql(query, streaming, chunksize=chunk_rows)
+        chunks = pd.read_sql(query, streaming, chunksize=chunk_rows)
+        yield from _rechunk((_in_window(c, schema, start, end, conn_id) for c in chunks), chunk_rows)
