@@ -6,8 +6,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabular_mlops.core import contracts
