@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
 from tabular_mlops.store import time_columns
 from tabular_mlops.store.bulk import insert_frame
+from tabular_mlops.store.tables import create_tables, ddl_transaction
 
 
 class SourceUnavailableError(ConnectionError):
@@ -73,25 +74,27 @@ def _safe(url: str) -> str:
 
 def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.DataFrame) -> int:
     """Replace one day of rows (delete + insert in one transaction), so re-seeding a day never duplicates."""
-    metadata = sa.MetaData()
-    inspector = sa.inspect(engine)
     extra = tuple(c for c in batch.columns if c not in schema.columns)
-    if inspector.has_table(schema.table):
-        existing = {c["name"] for c in inspector.get_columns(schema.table)}
-        with engine.begin() as conn:
+    create_tables(engine, table_for(schema, sa.MetaData(), extra).metadata)
+    if extra and not set(extra) <= _column_names(engine, schema.table):
+        with ddl_transaction(engine) as conn:
+            existing = _column_names(
+                conn, schema.table
+            )  # again, under the lock: another writer may have added it
             for col in extra:
                 if col not in existing:
                     # An upstream schema change (e.g. a renamed column) shows up as a new column.
                     conn.execute(sa.text(f'ALTER TABLE "{schema.table}" ADD COLUMN "{col}" FLOAT'))
-        table = sa.Table(schema.table, metadata, autoload_with=engine)
-    else:
-        table = table_for(schema, metadata, extra)
-        metadata.create_all(engine)
+    table = sa.Table(schema.table, sa.MetaData(), autoload_with=engine)
     ts = table.c[schema.timestamp_column]
     start = dt.datetime.combine(day, dt.time())
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < start + dt.timedelta(days=1)))
         return insert_frame(conn, table, batch)
+
+
+def _column_names(bind: sa.Engine | sa.Connection, table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(bind).get_columns(table)}
 
 
 def _window_query(
