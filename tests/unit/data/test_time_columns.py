@@ -155,3 +155,27 @@ def test_every_form_reads_the_same():
     assert to_naive_utc(aware, "t").tolist() == [pd.Timestamp("2026-01-06 18:30")]
     with pytest.raises(TimeColumnError, match="time column 't' holds 1 value"):
         to_naive_utc(pd.Series(["06/01/2026"]), "t")
+
+
+@pytest.mark.parametrize("storage", ["text_offset", "epoch_seconds"])
+def test_init_reads_the_first_day_by_the_same_rule(storage, repo_params, tmp_path):
+    """`tabular-mlops init` proposes dags.start_date from the first UTC day, as extraction will cut it."""
+    from tabular_mlops.data.table_proposal import ProfileOptions, propose, read_table
+
+    schema = repo_params.schema
+    engine = _source(f"sqlite:///{tmp_path / 'src.db'}", schema, storage)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE {schema.table} SET {schema.target_column} = CASE WHEN income > 1003 THEN 1 ELSE 0 END, age = 30"
+            )
+        )
+    options = ProfileOptions(
+        table=schema.table,
+        id_column=schema.id_column,
+        time_column=schema.timestamp_column,
+        target=schema.target_column,
+        positive_label="1",
+    )
+    proposal = propose(read_table(engine, options), options)
+    assert proposal.first_day == "2026-01-05"  # "before", 23:59:59 UTC on the 5th
