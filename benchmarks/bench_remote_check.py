@@ -93,14 +93,19 @@ def main() -> None:
         size = sum(p.stat().st_size for p in (root / "data").iterdir())
         rows = []
         for name, call in (
-            ("status_cloud", lambda: json.loads(_dvc(["status", "--cloud", "--json", "data.dvc"], root) or "{}")),
+            (
+                "status_cloud",
+                lambda: json.loads(_dvc(["status", "--cloud", "--json", "data.dvc"], root) or "{}"),
+            ),
             ("objects", lambda: remote_objects_missing(root)),
             ("check_on_remote", lambda: check_on_remote(root)),
         ):
             wall, cpu, out = _timed(call, args.repeat)
             rows.append((name, wall, cpu, out))
         victim = next((root / "data").glob("*.parquet"))
-        md5 = subprocess.run(["md5sum", str(victim)], capture_output=True, text=True, check=True).stdout.split()[0]
+        md5 = subprocess.run(
+            ["md5sum", str(victim)], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
         os.unlink(Path(tmp) / "remote" / "files" / "md5" / md5[:2] / md5[2:])
         after_status = json.loads(_dvc(["status", "--cloud", "--json", "data.dvc"], root) or "{}")
         after_objects = remote_objects_missing(root)
@@ -111,7 +116,9 @@ def main() -> None:
     print("| check | wall s | cpu s | answer (version whole) |\n|---|---:|---:|---|")
     for name, wall, cpu, out in rows:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} | {str(out)[:60]} |")
-    print(f"one object deleted ({victim.name}): status_cloud says {after_status}; objects says {after_objects}")
+    print(
+        f"one object deleted ({victim.name}): status_cloud says {after_status}; objects says {after_objects}"
+    )
 
 
 if __name__ == "__main__":
