@@ -22,6 +22,7 @@ def _first_use(url: str, root: str, barrier, results) -> None:
     from tabular_mlops.data.simulate import generate_day
     from tabular_mlops.monitoring import decisions_log
     from tabular_mlops.store import prediction_log, promotion_ledger, source_db
+    from tabular_mlops.store.deploy_log import DeployLog
 
     schema = load_params(Path(root) / "params.yaml").schema
     engine = sa.create_engine(url)
@@ -32,6 +33,7 @@ def _first_use(url: str, root: str, barrier, results) -> None:
         promotion_ledger.ensure(engine)
         prediction_log.ensure_table(engine, schema)
         decisions_log.ensure(engine)
+        DeployLog(engine)
         source_db.write_day(engine, schema, day, batch)
         results.put("ok")
     except Exception as exc:  # noqa: BLE001 - the test reports what each process met
