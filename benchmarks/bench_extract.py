@@ -113,7 +113,7 @@ def _seed(code: Path, db: Path, rows: int) -> None:
     script = (
         "import sys, datetime as dt\n"
         "from tabular_mlops.core.config import load_params\n"
-        "from tabular_mlops.data import source\n"
+        "from tabular_mlops.store import source_db\n"
         "from tabular_mlops.data.simulate import generate_day\n"
         f"p = load_params({str(code / 'params.yaml')!r})\n"
         f"day = dt.date.fromisoformat({DAY.isoformat()!r})\n"

@@ -13,6 +13,8 @@ from tabular_mlops_airflow.settings import (
     check_night,
     dag_schedule,
     default_args,
+    fail_fast,
+    no_logical_date,
     project_params,
     project_root,
     quiet_third_party_logs,
@@ -31,7 +33,7 @@ def _interval(context: dict) -> tuple[str, str]:
     # so the logical date is the one reliable name of the night.
     logical = context.get("logical_date")
     if logical is None:
-        raise ValueError("this run has no logical date: trigger it with Params window_start and window_end")
+        raise no_logical_date("trigger it with one, or with Params window_start and window_end")
     night = dt.date(logical.year, logical.month, logical.day)
     return night.isoformat(), (night + dt.timedelta(days=1)).isoformat()
 
@@ -69,16 +71,15 @@ def ingest_applications() -> None:
         import datetime as dt
         from pathlib import Path
 
-        from airflow.sdk.exceptions import AirflowFailException
         from tabular_mlops.data.ingest import extract_interval
-        from tabular_mlops.model.target_labels import TargetLabelError
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         start, end = _interval(context)
         params = project_params(ROOT)
         check_night(params, dt.date.fromisoformat(start))
         url = sqlalchemy_url(SOURCE_CONN_ID)
-        try:
+        # Unknown target labels, unparseable times, values of the wrong type: a retry cannot fix the data.
+        with fail_fast():
             return extract_interval(
                 params,
                 Path(ROOT),
@@ -87,8 +88,6 @@ def ingest_applications() -> None:
                 dt.date.fromisoformat(end),
                 conn_id=SOURCE_CONN_ID,
             )
-        except TargetLabelError as exc:  # the data or schema.positive_label is wrong: a retry cannot fix it
-            raise AirflowFailException(str(exc)) from exc
 
     @task(retries=0)
     def validate(extracted: dict) -> dict:

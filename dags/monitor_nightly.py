@@ -18,6 +18,8 @@ from tabular_mlops_airflow.settings import (
     check_night,
     dag_schedule,
     default_args,
+    fail_fast,
+    no_logical_date,
     project_params,
     project_root,
     quiet_third_party_logs,
@@ -31,7 +33,7 @@ def _night(context: dict) -> dt.date:
     # The logical date names the night (a manual run's data interval follows its trigger time in Airflow 3).
     start = context.get("logical_date") or context.get("data_interval_start")
     if start is None:
-        raise ValueError("this run has no logical date: trigger it with one (the night to monitor)")
+        raise no_logical_date("trigger it with one (the night to monitor)")
     return dt.date(start.year, start.month, start.day)
 
 
@@ -72,7 +74,8 @@ def monitor_nightly() -> None:
         log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         rescore = bool(context["params"].get("rescore"))
         night, run_id = _night(context), context["dag_run"].run_id
-        return score_night(params, src, log, night, run_id, SOURCE_CONN_ID, rescore=rescore)
+        with fail_fast():  # the source's time column holds values that are not times: a retry cannot fix it
+            return score_night(params, src, log, night, run_id, SOURCE_CONN_ID, rescore=rescore)
 
     @task
     def join_labels(scored: dict, **context) -> dict:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,27 @@ def dag_schedule(root: str, dag_id: str) -> str | None:
     """The DAG's schedule from params.yaml `dags.schedules`; read when Airflow parses the DAG file, so a bad
     params.yaml is an import error that names the file and key (the DAG is not loaded half-configured)."""
     return project_params(root).dags.schedule(dag_id)
+
+
+@contextlib.contextmanager
+def fail_fast() -> Iterator[None]:
+    """Bad input reported by the package (`NotRetryableError`: a wrong value, column or argument) fails the task
+    at once, with the package's message: a retry would read the same input and fail the same way."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from tabular_mlops.core.input_errors import NotRetryableError
+
+    try:
+        yield
+    except NotRetryableError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def no_logical_date(hint: str) -> Exception:
+    """The non-retryable failure of a run without a logical date (a manual trigger without one): `hint` says how
+    to trigger it; a retry would have no date either."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(f"this run has no logical date: {hint}")
 
 
 def check_night(params: Params, night: dt.date) -> None:

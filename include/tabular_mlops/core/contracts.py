@@ -44,6 +44,16 @@ def gx_sidecar_day(name: str) -> dt.date | None:
     return snapshot_day(name[: -len(GX_SIDECAR_SUFFIX)] + ".parquet")
 
 
+# A night quarantined at extraction (values not of their schema type), in paths.quarantine_dir/<batch id>/: the
+# columns, counts and row ids, and each faulty day's rows as read.
+TYPE_FAULTS_FILE = "type_faults.json"
+
+
+def raw_rows_name(day: dt.date) -> str:
+    """File name of a quarantined day's source rows as read (JSON lines: each value keeps its type)."""
+    return f"applied_date={day.isoformat()}.raw.jsonl"
+
+
 # --- DVC ----------------------------------------------------------------------------------------------------
 DATA_DVC_FILE = "data.dvc"
 DVC_LOCK_FILE = "dvc.lock"

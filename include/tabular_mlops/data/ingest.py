@@ -27,7 +27,8 @@ def extract_interval(
     params: Params, root: Path, db_url: str, start: dt.date, end: dt.date, conn_id: str = "source_db"
 ) -> dict:
     """Extract the applications whose labels matured in [start, end) into the landing area, a day at a time and
-    `ingest.chunk_rows` rows at a time."""
+    `ingest.chunk_rows` rows at a time. Values not of their schema type quarantine the batch and raise
+    SourceTypeError (not retryable): nothing is landed."""
     from tabular_mlops.data import extract
     from tabular_mlops.store import source_db
 
@@ -42,7 +43,16 @@ def extract_interval(
         )
 
     landing = root / params.paths.landing_dir / batch_id(start, end)
-    paths, rows = extract.write_days(days, params.schema, landing, chunks_of)
+    try:
+        paths, rows = extract.write_days(days, params.schema, landing, chunks_of)
+    except extract.SourceTypeError as exc:
+        from tabular_mlops.core.contracts import TYPE_FAULTS_FILE
+        from tabular_mlops.data.raw_quarantine import quarantine_raw_rows
+
+        quarantine = root / params.paths.quarantine_dir / batch_id(start, end)
+        quarantine_raw_rows(quarantine, exc.faults, chunks_of)
+        where = f"; batch quarantined in {quarantine} with the raw rows as read ({TYPE_FAULTS_FILE}: every row id)"
+        raise extract.type_error(exc.faults, params.schema, where) from exc
     return {
         "batch_id": batch_id(start, end),
         "application_days": [d.isoformat() for d in days],

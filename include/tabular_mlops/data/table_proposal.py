@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import label_key
+from tabular_mlops.store.time_columns import to_naive_utc
 
 # Positive labels recognised without --positive-label (compared through label_key, so 1.0 and True count).
 KNOWN_POSITIVES = ("1", "yes", "y", "true", "t", "positive", "pos")
@@ -72,7 +73,10 @@ def read_table(engine: sa.Engine, options: ProfileOptions) -> pd.DataFrame:
         raise ProfileError(f"table '{options.table}' does not exist in the source database") from exc
     query = sa.select(table).limit(options.sample_rows)
     if options.time_column and options.time_column in table.c:
-        query = query.order_by(table.c[options.time_column])
+        ts = table.c[options.time_column]
+        # As the driver returns it: `time_columns` reads every form (SQLAlchemy's own parser refuses offsets).
+        raw = sa.type_coerce(ts, sa.types.NullType()).label(ts.name)
+        query = sa.select(*(raw if c is ts else c for c in table.c)).limit(options.sample_rows).order_by(ts)
     with engine.connect() as conn:
         df = pd.read_sql(query, conn)
     df.columns = [str(c) for c in df.columns]  # SQLAlchemy's quoted_name is not plain text to YAML
@@ -308,7 +312,7 @@ def propose(df: pd.DataFrame, opts: ProfileOptions) -> Proposal:
     labelled = df[target].dropna().map(label_key)
     proposal.rows = len(df)
     proposal.base_rate = round(float((labelled == label_key(positive)).mean()), 6)
-    days = pd.to_datetime(df[time_col]).dt.date
+    days = to_naive_utc(df[time_col], time_col).dt.date  # the rule every window is cut by
     proposal.first_day = min(days).isoformat()
     per_day = days.value_counts()
     proposal.min_daily_rows = int(per_day.min())

@@ -111,7 +111,8 @@ def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
 
 
 def check_on_remote(root: Path) -> str:
-    """The data version in data.dvc, after checking that the workspace matches it and the remote holds it."""
+    """The data version in data.dvc, after checking that the workspace matches it and that the remote holds every
+    object of it (`remote_objects_missing`)."""
     version = dvc_data_hash(root)
     changed = json.loads(run_dvc(["status", "--json", DATA_DVC_FILE], root) or "{}")
     if changed:
@@ -120,18 +121,43 @@ def check_on_remote(root: Path) -> str:
             "ingestion DAG's `version` task (or `dvc add` + `dvc push`) before training"
         )
     try:
-        missing = json.loads(run_dvc(["status", "--cloud", "--json", DATA_DVC_FILE], root) or "{}")
-    except DvcCommandError as exc:
+        missing, total = remote_objects_missing(root)
+    except Exception as exc:  # DVC and the remote's filesystem raise many types
         raise DataNotOnRemoteError(
-            f"cannot confirm that data version {version} is on the DVC remote, so nothing trains on it: {exc}"
+            f"cannot confirm that data version {version} is on the DVC remote, so nothing trains on it: "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     if missing:
         raise DataNotOnRemoteError(
-            f"data version {version} is not on the DVC remote ({len(missing)} object(s) missing, e.g. "
-            f"{sorted(missing)[:3]}): push it (`dvc push {DATA_DVC_FILE}`) or re-run the ingestion `version` task "
-            "before training"
+            f"data version {version} is not whole on the DVC remote: {len(missing)} of {total} object(s) missing "
+            f"({', '.join(missing[:5])}): push it (`dvc push {DATA_DVC_FILE}`) or re-run the ingestion `version` "
+            "task before training"
         )
     return version
+
+
+def remote_objects_missing(root: Path) -> tuple[list[str], int]:
+    """Which objects of the data.dvc version the default remote lacks (by file path; the .dir manifest as "the
+    version's manifest"), and how many the version has.
+
+    Every object is asked for, through DVC's own remote API (`oids_exist`: a stat per file on a local remote,
+    existence queries or a listing on S3), not through `dvc status --cloud`, which trusts its record of what was
+    pushed and answered `{}` with an object deleted from the remote. The file list is the version's .dir manifest
+    in the local cache (`dvc status` has just checked that the workspace matches it)."""
+    from dvc.repo import Repo
+
+    apply_env_remote(root, os.environ)
+    with Repo(str(root)) as repo:
+        (out,) = [o for stage in repo.index.stages if stage.path_in_repo == DATA_DVC_FILE for o in stage.outs]
+        dir_oid = out.hash_info.value
+        manifest = json.loads(Path(repo.cache.local.oid_to_path(dir_oid)).read_text())
+        names = {entry["md5"]: entry["relpath"] for entry in manifest}
+        names[dir_oid] = "the version's manifest"
+        odb = repo.cloud.get_remote_odb(command="status")
+        if not odb.fs.isdir(odb.path):
+            raise FileNotFoundError(f"the remote's folder {odb.path} does not exist or is not a folder")
+        present = set(odb.oids_exist(list(names), jobs=16))
+    return sorted(names[oid] for oid in names if oid not in present), len(names)
 
 
 def reproduce(root: Path, env: dict[str, str] | None = None) -> str:

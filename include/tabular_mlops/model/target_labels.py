@@ -7,9 +7,10 @@ from collections import Counter
 import pandas as pd
 
 from tabular_mlops.core.config import SchemaConfig, label_key
+from tabular_mlops.core.input_errors import NotRetryableError
 
 
-class TargetLabelError(ValueError):
+class TargetLabelError(NotRetryableError, ValueError):
     """The target holds values that are neither the positive nor a negative label; the message shows them."""
 
 

@@ -8,6 +8,7 @@ import json
 import sqlalchemy as sa
 
 from tabular_mlops.monitoring.results import Action, Decision, NightRecord, Status
+from tabular_mlops.store.tables import create_tables
 
 TABLE = "monitoring_decisions"
 
@@ -29,7 +30,7 @@ def _table(metadata: sa.MetaData) -> sa.Table:
 def ensure(engine: sa.Engine) -> sa.Table:
     metadata = sa.MetaData()
     table = _table(metadata)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)  # once, however many processes use it first
     return table
 
 

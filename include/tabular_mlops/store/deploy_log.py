@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tabular_mlops.store.tables import create_tables
+
 TABLE = "deploy_log"
 BANDIT_TABLE = "deploy_bandit_state"
 
@@ -65,13 +67,13 @@ def _tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
 
 
 class DeployLog:
-    """Both tables on one engine, created on first use (create_all checks first: safe in every process)."""
+    """Both tables on one engine, created on first use (`create_tables`: once, from any number of processes)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         metadata = sa.MetaData()
         self.log, self.bandit = _tables(metadata)
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     def record(self, event: DeployEvent) -> None:
         row = event.to_dict() | {"detail": json.dumps(event.detail, sort_keys=True)}

@@ -9,9 +9,8 @@ The table is migrated in place when this module adds to it (see `migrate`): a ru
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from tabular_mlops.core.config import SchemaConfig
 from tabular_mlops.store.bulk import execute_many, frame_chunks
+from tabular_mlops.store.tables import create_tables, ddl_transaction
 
 TABLE = "prediction_log"
 LATENCY_COLUMN = "latency_ms"
@@ -85,7 +85,7 @@ def ensure_table(engine: sa.Engine, schema: SchemaConfig) -> sa.Table:
     """The log table, created if missing and migrated if an older version of it is there."""
     metadata = sa.MetaData()
     table = log_table(schema, metadata)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     migrate(engine, table)
     return table
 
@@ -110,7 +110,7 @@ def migrate(engine: sa.Engine, table: sa.Table) -> bool:
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
-    with _transactional(engine) as conn:
+    with ddl_transaction(engine) as conn:
         missing, score_not_null = _pending_changes(conn, table)  # another process may have done it
         if not missing and not score_not_null:
             return False
@@ -128,31 +128,6 @@ def migrate(engine: sa.Engine, table: sa.Table) -> bool:
             if score_not_null:
                 batch.alter_column("score", existing_type=sa.Float(), nullable=True)
     return True
-
-
-@contextlib.contextmanager
-def _transactional(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A transaction that covers DDL too. Python's sqlite3 driver commits before CREATE/DROP/ALTER on its own,
-    so on SQLite a dedicated engine hands transaction control to an explicit BEGIN (SQLAlchemy's recipe)."""
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    ddl_engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
-
-    @sa.event.listens_for(ddl_engine, "connect")
-    def _no_implicit_transactions(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(ddl_engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock first: no other writer in between
-
-    try:
-        with ddl_engine.begin() as conn:
-            yield conn
-    finally:
-        ddl_engine.dispose()
 
 
 def replace_batch(

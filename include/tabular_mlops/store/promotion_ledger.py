@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from tabular_mlops.store.tables import create_tables
+
 TABLE = "promotion_ledger"
 LOCK_TIMEOUT_SECONDS = 300
 
@@ -53,7 +55,7 @@ def _table(metadata: sa.MetaData) -> sa.Table:
 def ensure(engine: sa.Engine) -> sa.Table:
     metadata = sa.MetaData()
     table = _table(metadata)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return table
 
 

@@ -11,7 +11,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
+from tabular_mlops.store import time_columns
 from tabular_mlops.store.bulk import insert_frame
+from tabular_mlops.store.tables import create_tables, ddl_transaction
 
 
 class SourceUnavailableError(ConnectionError):
@@ -72,25 +74,27 @@ def _safe(url: str) -> str:
 
 def write_day(engine: sa.Engine, schema: SchemaConfig, day: dt.date, batch: pd.DataFrame) -> int:
     """Replace one day of rows (delete + insert in one transaction), so re-seeding a day never duplicates."""
-    metadata = sa.MetaData()
-    inspector = sa.inspect(engine)
     extra = tuple(c for c in batch.columns if c not in schema.columns)
-    if inspector.has_table(schema.table):
-        existing = {c["name"] for c in inspector.get_columns(schema.table)}
-        with engine.begin() as conn:
+    create_tables(engine, table_for(schema, sa.MetaData(), extra).metadata)
+    if extra and not set(extra) <= _column_names(engine, schema.table):
+        with ddl_transaction(engine) as conn:
+            existing = _column_names(
+                conn, schema.table
+            )  # again, under the lock: another writer may have added it
             for col in extra:
                 if col not in existing:
                     # An upstream schema change (e.g. a renamed column) shows up as a new column.
                     conn.execute(sa.text(f'ALTER TABLE "{schema.table}" ADD COLUMN "{col}" FLOAT'))
-        table = sa.Table(schema.table, metadata, autoload_with=engine)
-    else:
-        table = table_for(schema, metadata, extra)
-        metadata.create_all(engine)
+    table = sa.Table(schema.table, sa.MetaData(), autoload_with=engine)
     ts = table.c[schema.timestamp_column]
     start = dt.datetime.combine(day, dt.time())
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < start + dt.timedelta(days=1)))
         return insert_frame(conn, table, batch)
+
+
+def _column_names(bind: sa.Engine | sa.Connection, table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(bind).get_columns(table)}
 
 
 def _window_query(
@@ -114,8 +118,28 @@ def _window_query(
                 f"column '{col}' named in params.yaml schema is missing from table '{schema.table}' in '{conn_id}'"
             )
     ts = table.c[schema.timestamp_column]
-    columns = [table.c[c] for c in (only or schema.columns) if c in table.c]
-    return sa.select(*columns).where(ts >= start, ts < end).order_by(ts, table.c[schema.id_column])
+    # The time column as the driver returns it (text, a number, a datetime): `time_columns` reads every form; the
+    # column's declared type would parse SQLite text itself and fail on an offset without naming the column.
+    raw_ts = sa.type_coerce(ts, sa.types.NullType()).label(ts.name)
+    columns = [raw_ts if c == ts.name else table.c[c] for c in (only or schema.columns) if c in table.c]
+    where = time_columns.window_clause(engine, ts, start, end)
+    return sa.select(*columns).where(where).order_by(ts, table.c[schema.id_column])
+
+
+def _in_window(
+    chunk: pd.DataFrame, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, conn_id: str
+) -> pd.DataFrame:
+    """The chunk's rows whose time, read by the `time_columns` rule (naive UTC), is in [start, end)."""
+    col = schema.timestamp_column
+    if col not in chunk.columns:
+        return chunk
+    try:
+        times = time_columns.to_naive_utc(chunk[col], col)
+    except time_columns.TimeColumnError as exc:
+        raise time_columns.TimeColumnError(f"{exc} (table '{schema.table}' in '{conn_id}')") from exc
+    keep = time_columns.in_window(times, start, end)
+    out = chunk.assign(**{col: times})
+    return out if bool(keep.all()) else out[keep.to_numpy()].reset_index(drop=True)
 
 
 def read_window(
@@ -126,12 +150,36 @@ def read_window(
     conn_id: str = "source_db",
     only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end, in a stable
-    order (timestamp, id) so output bytes are repeatable. Other columns of the source table are never read; a
-    schema column the table lacks is left out here and reported by validation."""
+    """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end (naive UTC,
+    the `time_columns` rule: the time column comes back as naive UTC datetimes), in a stable order (timestamp, id)
+    so output bytes are repeatable. Other columns of the source table are never read; a schema column the table
+    lacks is left out here and reported by validation."""
     query = _window_query(engine, schema, start, end, conn_id, only)
     with engine.connect() as conn:
-        return pd.read_sql(query, conn)
+        return _in_window(pd.read_sql(query, conn), schema, start, end, conn_id)
+
+
+def _rechunk(chunks: Iterator[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The same rows in chunks of exactly `chunk_rows` (the last one shorter; one empty chunk if there are none),
+    so a chunk still holds rows k*chunk_rows.. of the window when the exact cut dropped rows the SQL range read."""
+    held: list[pd.DataFrame] = []
+    size = 0
+    emitted = False
+    last = pd.DataFrame()
+    for last in chunks:
+        if len(last):
+            held.append(last)
+            size += len(last)
+        while size >= chunk_rows:
+            joined = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+            yield joined.iloc[:chunk_rows].reset_index(drop=True)
+            emitted = True
+            rest = joined.iloc[chunk_rows:].reset_index(drop=True)
+            held, size = ([rest], len(rest)) if len(rest) else ([], 0)
+    if size:
+        yield pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+    elif not emitted:
+        yield last
 
 
 def iter_window(
@@ -148,4 +196,5 @@ def iter_window(
     query = _window_query(engine, schema, start, end, conn_id)
     with engine.connect() as conn:
         streaming = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
-        yield from pd.read_sql(query, streaming, chunksize=chunk_rows)
+        chunks = pd.read_sql(query, streaming, chunksize=chunk_rows)
+        yield from _rechunk((_in_window(c, schema, start, end, conn_id) for c in chunks), chunk_rows)

@@ -6,6 +6,7 @@ Every check returns a GateResult with a reason; the champion alias moves only if
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 
@@ -29,6 +30,11 @@ def threshold_checks(metrics: dict[str, float], g: GateConfig) -> GateResult:
     passed: list[str] = []
     for name, op, limit in rules:
         value = metrics.get(name, float("nan"))
+        if not _is_number(value):
+            failed.append(
+                f"metric {name} is not a number (undefined on this holdout, or missing): no {op} {limit}"
+            )
+            continue
         ok = (value >= limit) if op == ">=" else (value <= limit)
         (passed if ok else failed).append(f"{name} {value:.4f} {op if ok else 'violates ' + op} {limit}")
     if failed:
@@ -47,7 +53,17 @@ def champion_comparison(
     metric, margin = gate.comparison_metric, gate.champion_margin
     if champion_metrics is None:
         return GateResult("champion_comparison", True, "no current champion: nothing to compare against")
-    new, old = challenger_metrics[metric], champion_metrics[metric]
+    new, old = challenger_metrics.get(metric, float("nan")), champion_metrics.get(metric, float("nan"))
+    undefined = [
+        who for who, v in (("challenger", new), (f"champion v{champion_version}", old)) if not _is_number(v)
+    ]
+    if undefined:  # NaN compares false to everything: say so instead of "worse by nan"
+        return GateResult(
+            "champion_comparison",
+            False,
+            f"metric {metric} is not a number for the {' and the '.join(undefined)} on {rows} (e.g. one class "
+            "only, or no stored metric): the two cannot be compared, so the challenger is not promoted",
+        )
     lower_is_better = metric in LOWER_IS_BETTER
     delta = (old - new) if lower_is_better else (new - old)
     ok = delta >= -margin
@@ -60,6 +76,10 @@ def champion_comparison(
         how = f"worse by {-delta:.4f}, more than the allowed margin {margin}"
     verdict = f"{metric} {new:.4f} vs champion v{champion_version} {old:.4f} on {rows}: {how}"
     return GateResult("champion_comparison", ok, verdict)
+
+
+def _is_number(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
 
 
 def training_end(reference_window: str | None) -> dt.date | None:
