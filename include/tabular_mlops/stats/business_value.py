@@ -5,9 +5,7 @@ before labels arrive, realized from the labels when they mature."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -19,8 +17,9 @@ from tabular_mlops.stats.metrics import (
     RankedScores,
     cells_at_threshold,
     check_labels,
-    optional_finite,
+    require_finite,
 )
+from tabular_mlops.stats.records import JsonRecord
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class CellValues(CellFigures):
 
 
 @dataclass(frozen=True)
-class BusinessValue:
+class BusinessValue(JsonRecord):
     """A night's value by one method ("cbpe", "importance_weighting" or "realized"): the total, per row, its
     interval where there is one; None with the reason where there is no figure."""
 
@@ -44,31 +43,8 @@ class BusinessValue:
     reason: str | None = None
     cells: ConfusionCells | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "rows": self.rows,
-            "total": self.total,
-            "per_row": self.per_row,
-            "lower": self.lower,
-            "upper": self.upper,
-            "reason": self.reason,
-            "cells": None if self.cells is None else self.cells.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BusinessValue:
-        cells = data.get("cells")
-        return cls(
-            str(data["method"]),
-            int(data["rows"]),
-            optional_finite(data, "total"),
-            optional_finite(data, "per_row"),
-            optional_finite(data, "lower"),
-            optional_finite(data, "upper"),
-            data.get("reason"),
-            None if cells is None else ConfusionCells.from_dict(cells),
-        )
+    def __post_init__(self) -> None:
+        require_finite(self, "total", "per_row", "lower", "upper")
 
 
 def value_of_cells(cells: ConfusionCells, values: CellValues) -> float:

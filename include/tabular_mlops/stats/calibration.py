@@ -5,15 +5,15 @@ beside the champion's reference profile."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
-from tabular_mlops.stats.metrics import check_labels, optional_finite
+from tabular_mlops.stats.metrics import check_labels, require_finite
+from tabular_mlops.stats.records import JsonRecord
 
 CalibratorKind = Literal["isotonic", "identity"]
 
@@ -37,7 +37,7 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 
 
 @dataclass(frozen=True)
-class ScoreCalibrator:
+class ScoreCalibrator(JsonRecord):
     """Maps a model score to a calibrated probability: piecewise linear through (thresholds, values), constant
     beyond the ends (what sklearn's IsotonicRegression(out_of_bounds="clip") predicts), or the identity."""
 
@@ -63,18 +63,9 @@ class ScoreCalibrator:
             return np.clip(s, 0.0, 1.0)
         return np.interp(s, self.thresholds, self.values)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "thresholds": list(self.thresholds), "values": list(self.values)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScoreCalibrator:
-        return cls(
-            data["kind"], tuple(float(v) for v in data["thresholds"]), tuple(float(v) for v in data["values"])
-        )
-
 
 @dataclass(frozen=True)
-class CalibrationFit:
+class CalibrationFit(JsonRecord):
     """The calibrator chosen on a holdout and why: isotonic when its cross-fitted ECE is lower than the raw
     scores', identity otherwise; None (with the reason) when the holdout cannot calibrate anything."""
 
@@ -85,27 +76,8 @@ class CalibrationFit:
     ece_raw: float | None = None
     ece_isotonic_cross_fitted: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "calibrator": None if self.calibrator is None else self.calibrator.to_dict(),
-            "reason": self.reason,
-            "rows": self.rows,
-            "positives": self.positives,
-            "ece_raw": self.ece_raw,
-            "ece_isotonic_cross_fitted": self.ece_isotonic_cross_fitted,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CalibrationFit:
-        cal = data.get("calibrator")
-        return cls(
-            None if cal is None else ScoreCalibrator.from_dict(cal),
-            str(data["reason"]),
-            int(data["rows"]),
-            int(data["positives"]),
-            optional_finite(data, "ece_raw"),
-            optional_finite(data, "ece_isotonic_cross_fitted"),
-        )
+    def __post_init__(self) -> None:
+        require_finite(self, "ece_raw", "ece_isotonic_cross_fitted")
 
 
 def fit_calibrator(

@@ -5,17 +5,18 @@ well, the labels disagree), which CBPE alone cannot see."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from tabular_mlops.stats.metrics import optional_finite
+from tabular_mlops.stats.metrics import require_finite
+from tabular_mlops.stats.records import JsonRecord
 
 Miss = Literal["below", "above"]
 
 
 @dataclass(frozen=True)
-class NightFigures:
+class NightFigures(JsonRecord):
     """One night's estimate (value and interval, None when withheld) and its realized figure (None until the
     labels mature)."""
 
@@ -25,22 +26,12 @@ class NightFigures:
     upper: float | None
     realized: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> NightFigures:
-        return cls(
-            str(data["night"]),
-            optional_finite(data, "estimate"),
-            optional_finite(data, "lower"),
-            optional_finite(data, "upper"),
-            optional_finite(data, "realized"),
-        )
+    def __post_init__(self) -> None:
+        require_finite(self, "estimate", "lower", "upper", "realized")
 
 
 @dataclass(frozen=True)
-class GradedNight:
+class GradedNight(JsonRecord):
     """A matured night's grade and the running figures up to it."""
 
     night: str
@@ -51,24 +42,9 @@ class GradedNight:
     running_mae: float
     running_coverage: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GradedNight:
-        return cls(
-            str(data["night"]),
-            float(data["error"]),
-            data.get("covered"),
-            data.get("miss"),
-            int(data["consecutive_misses"]),
-            float(data["running_mae"]),
-            optional_finite(data, "running_coverage"),
-        )
-
 
 @dataclass(frozen=True)
-class EstimateGrading:
+class EstimateGrading(JsonRecord):
     """The grades of one metric's estimates by one method over the nights given."""
 
     metric: str
@@ -83,31 +59,6 @@ class EstimateGrading:
     @property
     def matured_nights(self) -> int:
         return len(self.nights)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "method": self.method,
-            "nights": [n.to_dict() for n in self.nights],
-            "mean_absolute_error": self.mean_absolute_error,
-            "coverage": self.coverage,
-            "alert": self.alert,
-            "alert_night": self.alert_night,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EstimateGrading:
-        return cls(
-            str(data["metric"]),
-            str(data["method"]),
-            tuple(GradedNight.from_dict(n) for n in data["nights"]),
-            optional_finite(data, "mean_absolute_error"),
-            optional_finite(data, "coverage"),
-            bool(data["alert"]),
-            data.get("alert_night"),
-            str(data["reason"]),
-        )
 
 
 CONCEPT_DRIFT = "concept drift suspected"

@@ -42,6 +42,7 @@ class ImportanceSettings:
     max_weight: float = 20.0
     min_effective_rows: int = 300
     max_domain_auc: float = 0.99
+    max_unsupported_share: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -53,17 +54,23 @@ class ImportanceSettings:
             raise ValueError(f"importance max_weight must exceed 1, got {self.max_weight}")
         if not 0.5 < self.max_domain_auc <= 1.0:
             raise ValueError(f"importance max_domain_auc must be in (0.5, 1], got {self.max_domain_auc}")
+        if not 0.0 <= self.max_unsupported_share <= 1.0:
+            raise ValueError(
+                f"importance max_unsupported_share must be in [0, 1], got {self.max_unsupported_share}"
+            )
 
 
 @dataclass(frozen=True)
 class DomainWeights:
-    """Density-ratio weights for reference rows (mean 1), how well the classifier told the frames apart, and
-    what the weights leave of the reference."""
+    """Density-ratio weights for reference rows (mean 1), how well the classifier told the frames apart, what
+    the weights leave of the reference, and the share of tonight's rows beyond max_weight: rows no reference row
+    stands for (a model extrapolating there is graded by no one, CBPE included)."""
 
     weights: np.ndarray
     domain_auc: float
     effective_rows: float
     clipped_share: float
+    unsupported_share: float
     ignored_columns: tuple[str, ...]
 
 
@@ -87,7 +94,7 @@ def domain_weights(
     is_current = np.r_[np.zeros(len(reference), dtype=np.int8), np.ones(len(cur), dtype=np.int8)]
     if x.shape[1] == 0:
         # Nothing to tell the frames apart by: every reference row counts the same.
-        return DomainWeights(np.ones(len(reference)), 0.5, float(len(reference)), 0.0, ignored)
+        return DomainWeights(np.ones(len(reference)), 0.5, float(len(reference)), 0.0, 0.0, ignored)
     proba = np.empty(len(is_current))
     folds = StratifiedKFold(settings.folds, shuffle=True, random_state=settings.seed)
     for train, test in folds.split(x, is_current):
@@ -103,14 +110,16 @@ def domain_weights(
         proba[test] = model.predict_proba(x.iloc[test])[:, 1]
     domain_auc = float(roc_auc_score(is_current, proba))
     # Clipped away from 0 and 1: a perfectly separated row has a huge, not an infinite, ratio (then clipped).
-    q = np.clip(proba[: len(reference)], 1e-6, 1 - 1e-6)
-    ratio = q / (1.0 - q) * (len(reference) / len(cur))
-    ratio /= ratio.mean()
+    q = np.clip(proba, 1e-6, 1 - 1e-6)
+    odds = q / (1.0 - q)
+    scale = odds[: len(reference)].mean()
+    ratio = odds[: len(reference)] / scale
+    unsupported = float(np.mean(odds[len(reference) :] / scale > settings.max_weight))
     clipped = ratio > settings.max_weight
     weights = np.minimum(ratio, settings.max_weight)
     weights /= weights.mean()
     effective = float(weights.sum() ** 2 / np.sum(weights**2))
-    return DomainWeights(weights, domain_auc, effective, float(clipped.mean()), ignored)
+    return DomainWeights(weights, domain_auc, effective, float(clipped.mean()), unsupported, ignored)
 
 
 def _design(
@@ -174,6 +183,7 @@ def estimate_importance_weighted(
         "domain_auc": dw.domain_auc,
         "effective_rows": dw.effective_rows,
         "clipped_share": dw.clipped_share,
+        "unsupported_share": dw.unsupported_share,
         "reference_rows": int(y.size),
         "ignored_columns": ", ".join(dw.ignored_columns) or None,
     }
@@ -181,6 +191,13 @@ def estimate_importance_weighted(
         reason = (
             f"no overlap: a classifier tells tonight's rows from the reference's (domain ROC AUC "
             f"{dw.domain_auc:.3f} >= {importance.max_domain_auc}), so no reference row stands for them"
+        )
+        return withheld(METHOD, rows, reason, **details)
+    if dw.unsupported_share > importance.max_unsupported_share:
+        reason = (
+            f"no overlap for {dw.unsupported_share:.0%} of tonight's rows (density ratio above max_weight="
+            f"{importance.max_weight:g}; at most max_unsupported_share={importance.max_unsupported_share:g}): "
+            "the reference holds nothing like them"
         )
         return withheld(METHOD, rows, reason, **details)
     if dw.effective_rows < importance.min_effective_rows:

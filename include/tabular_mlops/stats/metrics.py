@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from tabular_mlops.stats.records import JsonRecord
 
 METRIC_NAMES = ("roc_auc", "pr_auc", "precision", "recall", "flag_rate", "brier")
 
@@ -19,8 +20,18 @@ METRIC_NAMES = ("roc_auc", "pr_auc", "precision", "recall", "flag_rate", "brier"
 CELL_NAMES = ("true_positive", "false_positive", "false_negative", "true_negative")
 
 
+def require_finite(record: object, *names: str) -> None:
+    """Refuse a NaN or infinite figure (None is allowed: a missing figure), naming the field."""
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(
+                f"{type(record).__name__}.{name} is {value}: a figure is a finite number or None with a reason"
+            )
+
+
 @dataclass(frozen=True)
-class CellFigures:
+class CellFigures(JsonRecord):
     """A finite number for each cell of the confusion matrix at the decision threshold (positive = the bad
     class, flagged = score >= threshold)."""
 
@@ -30,19 +41,7 @@ class CellFigures:
     true_negative: float
 
     def __post_init__(self) -> None:
-        for name in CELL_NAMES:
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{type(self).__name__}.{name} must be a finite number")
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        missing = [k for k in CELL_NAMES if k not in data]
-        if missing:
-            raise KeyError(f"{cls.__name__} lacks cell(s) {missing}")
-        return cls(*(finite(data, k) for k in CELL_NAMES))
+        require_finite(self, *CELL_NAMES)
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ConfusionCells(CellFigures):
 
 
 @dataclass(frozen=True)
-class MetricEstimate:
+class MetricEstimate(JsonRecord):
     """One figure with its interval; a missing figure is None with the reason."""
 
     value: float | None
@@ -63,36 +62,27 @@ class MetricEstimate:
     upper: float | None = None
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        require_finite(self, "value", "lower", "upper")
+
     def covers(self, realized: float) -> bool | None:
         """Whether `realized` lies in the interval (None when there is no interval)."""
         if self.lower is None or self.upper is None:
             return None
         return self.lower <= realized <= self.upper
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MetricEstimate:
-        return cls(
-            optional_finite(data, "value"),
-            optional_finite(data, "lower"),
-            optional_finite(data, "upper"),
-            data.get("reason"),
-        )
-
 
 @dataclass(frozen=True)
-class PerformanceEstimate:
+class PerformanceEstimate(JsonRecord):
     """A night's figures by one method ("cbpe", "importance_weighting" or "realized"). `reason` is set when the
     whole estimate is withheld; `details` holds the method's diagnostics (calibrator, effective sample size)."""
 
     method: str
     rows: int
-    metrics: Mapping[str, MetricEstimate]
+    metrics: dict[str, MetricEstimate]
     reason: str | None = None
     cells: ConfusionCells | None = None
-    details: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    details: dict[str, float | int | str | None] = field(default_factory=dict)
 
     @property
     def withheld(self) -> bool:
@@ -103,46 +93,12 @@ class PerformanceEstimate:
             raise KeyError(f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)}")
         return self.metrics.get(name, MetricEstimate(None, reason=self.reason or "not estimated"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "rows": self.rows,
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-            "reason": self.reason,
-            "cells": None if self.cells is None else self.cells.to_dict(),
-            "details": dict(self.details),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PerformanceEstimate:
-        cells = data.get("cells")
-        return cls(
-            str(data["method"]),
-            int(data["rows"]),
-            {k: MetricEstimate.from_dict(v) for k, v in data.get("metrics", {}).items()},
-            data.get("reason"),
-            None if cells is None else ConfusionCells.from_dict(cells),
-            dict(data.get("details", {})),
-        )
-
 
 def withheld(method: str, rows: int, reason: str, **details: float | int | str | None) -> PerformanceEstimate:
     """An estimate withheld as a whole: every metric None with the reason."""
     return PerformanceEstimate(
         method, rows, {m: MetricEstimate(None, reason=reason) for m in METRIC_NAMES}, reason, None, details
     )
-
-
-def optional_finite(data: Mapping[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    return None if value is None else finite(data, key)
-
-
-def finite(data: Mapping[str, Any], key: str) -> float:
-    value = float(data[key])
-    if not math.isfinite(value):
-        raise ValueError(f"{key!r} is {value}: a figure is a finite number or None with a reason")
-    return value
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,9 @@ def test_withheld_values_say_why():
 
 
 def test_cell_values_are_checked_and_round_trip():
-    with pytest.raises(KeyError, match=r"CellValues lacks cell\(s\) \[.true_negative.\]"):
+    with pytest.raises(TypeError, match="true_negative"):
         CellValues.from_dict({"true_positive": 0, "false_positive": -1, "false_negative": -5})
-    with pytest.raises(ValueError, match="CellValues.false_positive must be a finite number"):
+    with pytest.raises(ValueError, match="CellValues.false_positive is nan"):
         CellValues(0.0, float("nan"), 1.0, 1.0)
     est = estimate_business_value(np.random.default_rng(1).beta(1, 12, 800), 0.15, IDENTITY, CREDIT)
     assert BusinessValue.from_dict(json.loads(json.dumps(est.to_dict(), allow_nan=False))) == est

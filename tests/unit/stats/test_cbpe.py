@@ -19,10 +19,10 @@ def night(n, seed, power=1.0):
 
 
 def test_the_interval_covers_the_realized_figures_about_as_often_as_it_says():
-    settings = EstimationSettings(draws=150, seed=1)
+    settings = EstimationSettings(draws=100, seed=1)
     hits = {m: 0 for m in METRIC_NAMES if m != "flag_rate"}
     for seed in range(30):
-        scores, labels = night(2000, seed)
+        scores, labels = night(1000, seed)
         est = estimate_cbpe(scores, 0.15, IDENTITY, settings)
         real = realized_performance(scores, labels, 0.15)
         for m in hits:

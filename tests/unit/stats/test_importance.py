@@ -59,7 +59,9 @@ def test_no_overlap_is_reported_without_dividing_by_zero():
 def test_too_small_an_effective_sample_is_withheld():
     ref, ref_scores, ref_labels = frame(1500, 0.0, 5)
     cur, _, _ = frame(1000, 1.5, 6)
-    strict = ImportanceSettings(folds=2, max_fit_rows=3000, min_effective_rows=1400)
+    strict = ImportanceSettings(
+        folds=2, max_fit_rows=3000, min_effective_rows=1400, max_unsupported_share=1.0
+    )
     est = estimate_importance_weighted(ref, ref_scores, ref_labels, cur, FEATURES, 0.3, SETTINGS, strict)
     assert (
         est.withheld
@@ -88,3 +90,13 @@ def test_tiny_night_single_class_and_missing_column():
     assert one_class.withheld and "single class" in one_class.reason
     with pytest.raises(KeyError, match=r"current frame lacks feature column\(s\) \['colour'\]"):
         estimate_importance_weighted(ref, ref_scores, ref_labels, cur.drop(columns="colour"), FEATURES, 0.3)
+
+
+def test_rows_the_reference_holds_nothing_like_are_counted_and_withhold_the_estimate():
+    ref, ref_scores, ref_labels = frame(2000, 0.0, 12)
+    near, _, _ = frame(600, 0.0, 13)
+    far, _, _ = frame(400, 12.0, 14)
+    cur = pd.concat([near, far], ignore_index=True)
+    est = estimate_importance_weighted(ref, ref_scores, ref_labels, cur, FEATURES, 0.3, SETTINGS, FAST)
+    assert est.withheld and est.reason.startswith("no overlap for 40% of tonight's rows"), est.reason
+    assert est.details["unsupported_share"] == pytest.approx(0.4, abs=0.03)

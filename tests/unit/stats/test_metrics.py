@@ -85,5 +85,7 @@ def test_performance_estimate_round_trips_through_json():
 
 
 def test_a_nan_figure_is_refused_when_read_back():
-    with pytest.raises(ValueError, match="finite number or None"):
+    with pytest.raises(ValueError, match="MetricEstimate.value is nan: a figure is a finite number or None"):
         MetricEstimate.from_dict({"value": float("nan")})
+    with pytest.raises(ValueError, match="never NaN"):
+        PerformanceEstimate("cbpe", 1, {}, details={"domain_auc": float("nan")}).to_dict()
