@@ -40,11 +40,31 @@ def test_isotonic_kept_where_it_lowers_the_cross_fitted_ece():
 
 
 def test_identity_when_isotonic_does_not_help():
-    scores, labels = holdout(n=800, power=1.0)
+    # Five score levels whose rows default exactly at their score, the defaults spread evenly: the raw scores
+    # have no calibration error and imply exactly the realized ROC AUC, so nothing can do better.
+    levels = [0.02, 0.05, 0.1, 0.2, 0.4]
+    scores = np.repeat(levels, 1000)
+    labels = np.concatenate(
+        [(np.arange(1000) % round(1 / p) == 0).astype(int) for p in [0.02, 0.05, 0.1, 0.2]]
+        + [(np.arange(1000) % 5 < 2).astype(int)]
+    )
+    assert labels.reshape(5, 1000).mean(axis=1) == pytest.approx(levels)
     fit = fit_calibrator(scores, labels)
-    assert fit.calibrator == ScoreCalibrator("identity")
-    assert fit.reason.startswith("identity: isotonic does not lower the ECE")
-    assert fit.ece_isotonic_cross_fitted >= fit.ece_raw
+    assert fit.calibrator == ScoreCalibrator("identity"), fit.reason
+    assert fit.reason.startswith("identity: isotonic lowers neither the ECE nor the implied ROC AUC error")
+    assert fit.ece_raw == pytest.approx(0.0, abs=1e-12) and fit.auc_error_raw == pytest.approx(0.0, abs=1e-12)
+
+
+def test_under_dispersed_scores_get_isotonic_and_a_smaller_implied_auc_error():
+    # True rate = score**1.6 rescaled to the same mean: the ECE barely sees it, the implied ROC AUC does.
+    rng = np.random.default_rng(7)
+    scores = rng.beta(1, 20, 20_000)
+    truth = scores**1.6
+    truth *= scores.mean() / truth.mean()
+    labels = (rng.random(scores.size) < np.clip(truth, 0, 1)).astype(int)
+    fit = fit_calibrator(scores, labels)
+    assert fit.calibrator.kind == "isotonic", fit.reason
+    assert fit.auc_error_isotonic_cross_fitted < fit.auc_error_raw
 
 
 def test_single_class_holdout_gives_a_reason_and_no_calibrator():
