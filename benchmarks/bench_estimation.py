@@ -269,18 +269,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-nannyml", dest="nannyml", action="store_false")
     parser.add_argument("--no-cost", dest="cost", action="store_false")
+    parser.add_argument(
+        "--no-drills", dest="drills", action="store_false", help="only the cost at --cost-rows"
+    )
     parser.add_argument("--json", type=Path, help="write every night's figures here")
     args = parser.parse_args()
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    # One OpenMP thread for the drills: on a shared 2-core machine HistGradientBoosting's spinning threads cost
-    # 5-10x (measured: 114 s vs 11 s for one domain classifier at load 12). The cost table uses the default.
+    # One OpenMP thread: on a shared 2-core machine HistGradientBoosting's spinning threads cost 5-10x (measured:
+    # 114 s vs 11 s for one domain classifier at load 12).
     with threadpool_limits(1):
-        result = run_drills(args)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1, allow_nan=False))
-    print(summarize(result, args.onset, MARGIN, CREDIT))
-    if args.cost:
-        print(cost(args.cost_rows, args.repeats, args.nannyml))
+        if args.drills:
+            result = run_drills(args)
+            if args.json:
+                args.json.write_text(json.dumps(result, indent=1, allow_nan=False))
+            print(summarize(result, args.onset, MARGIN, CREDIT), flush=True)
+        if args.cost:
+            print(cost(args.cost_rows, args.repeats, args.nannyml))
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     sys.stdout.flush()
 
