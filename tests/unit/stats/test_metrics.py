@@ -1,0 +1,91 @@
+"""The shared metric code against sklearn's, and the results' JSON form."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from tabular_mlops.stats.metrics import (
+    METRIC_NAMES,
+    MetricEstimate,
+    PerformanceEstimate,
+    RankedScores,
+    realized_performance,
+    weighted_metrics,
+)
+
+
+@pytest.mark.parametrize("decimals", [2, 6])  # 2: many tied scores
+def test_realized_figures_equal_sklearns(decimals):
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.beta(1, 12, 4000), decimals)
+    labels = (rng.random(4000) < scores).astype(int)
+    got = realized_performance(scores, labels, 0.1)
+    flagged = (scores >= 0.1).astype(int)
+    expected = {
+        "roc_auc": roc_auc_score(labels, scores),
+        "pr_auc": average_precision_score(labels, scores),
+        "precision": precision_score(labels, flagged),
+        "recall": recall_score(labels, flagged),
+        "flag_rate": flagged.mean(),
+        "brier": brier_score_loss(labels, scores),
+    }
+    for name in METRIC_NAMES:
+        assert got.metric(name).value == pytest.approx(expected[name], abs=1e-12), name
+    assert got.cells.true_positive == int(((flagged == 1) & (labels == 1)).sum())
+
+
+def test_weights_act_as_repeated_rows():
+    rng = np.random.default_rng(4)
+    scores = rng.random(300)
+    labels = (rng.random(300) < scores).astype(int)
+    counts = rng.integers(0, 4, 300)
+    ranked = RankedScores.of(scores, 0.5)
+    y = labels[ranked.order].astype(float)
+    c = counts[ranked.order]
+    got = weighted_metrics(ranked, c * y, c * (1 - y))
+    repeated = np.repeat(np.arange(300), counts)
+    assert got["roc_auc"][0] == pytest.approx(roc_auc_score(labels[repeated], scores[repeated]))
+    assert got["pr_auc"][0] == pytest.approx(average_precision_score(labels[repeated], scores[repeated]))
+
+
+def test_undefined_figures_are_none_with_a_reason():
+    scores = np.array([0.01, 0.02, 0.03, 0.04])
+    got = realized_performance(scores, np.zeros(4, dtype=int), 0.5)
+    assert got.metric("roc_auc").value is None and "no positive" in got.metric("roc_auc").reason
+    assert got.metric("precision").value is None and "no row scored" in got.metric("precision").reason
+    assert got.metric("flag_rate").value == 0.0
+
+
+def test_nan_scores_are_left_out_and_counted():
+    got = realized_performance(np.array([0.9, np.nan, 0.1, 0.2]), np.array([1, 1, 0, 0]), 0.5)
+    assert got.rows == 3 and got.details["rows_without_score"] == 1
+    assert got.metric("roc_auc").value == 1.0
+
+
+def test_labels_other_than_0_1_are_refused():
+    with pytest.raises(ValueError, match="must be 0/1"):
+        realized_performance(np.array([0.1, 0.2]), np.array([0, 2]), 0.5)
+    with pytest.raises(ValueError, match="missing"):
+        realized_performance(np.array([0.1, 0.2]), np.array([0.0, np.nan]), 0.5)
+
+
+def test_performance_estimate_round_trips_through_json():
+    rng = np.random.default_rng(5)
+    scores = rng.random(200)
+    est = realized_performance(scores, (rng.random(200) < scores).astype(int), 0.5)
+    again = PerformanceEstimate.from_dict(json.loads(json.dumps(est.to_dict(), allow_nan=False)))
+    assert again == est
+
+
+def test_a_nan_figure_is_refused_when_read_back():
+    with pytest.raises(ValueError, match="MetricEstimate.value is nan: a figure is a finite number or None"):
+        MetricEstimate.from_dict({"value": float("nan")})
+    with pytest.raises(ValueError, match="never NaN"):
+        PerformanceEstimate("cbpe", 1, {}, details={"domain_auc": float("nan")}).to_dict()
