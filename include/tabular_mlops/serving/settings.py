@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tabular_mlops.core.secret_rules import judge
+
 ENV_MONITORING_DB = "MLOPS_MONITORING_DB_URL"
 ENV_PORT = "MLOPS_SERVING_PORT"
 ENV_ADMIN_TOKEN = "MLOPS_SERVING_ADMIN_TOKEN"
@@ -35,13 +37,23 @@ class ServiceEnv:
             or f"sqlite:///{root / 'var' / 'mlflow' / 'mlflow.db'}",
             monitoring_db_url=os.environ.get(ENV_MONITORING_DB)
             or f"sqlite:///{root / DEFAULT_MONITORING_DB}",
-            admin_token=admin_token_from_environ(),
+            admin_token=strong_admin_token(),
         )
 
 
 def admin_token_from_environ() -> str | None:
     """The admin token: $MLOPS_SERVING_ADMIN_TOKEN, else the content of $MLOPS_SERVING_ADMIN_TOKEN_FILE."""
     return os.environ.get(ENV_ADMIN_TOKEN) or _token_from_file(os.environ.get(ENV_ADMIN_TOKEN_FILE))
+
+
+def strong_admin_token() -> str | None:
+    """The service's admin token; a weak one (`admin`, short, repeated: core/secret_rules) stops the service at
+    start instead of guarding the admin routes badly."""
+    token = admin_token_from_environ()
+    if token is not None and (why := judge(ENV_ADMIN_TOKEN, token)) is not None:
+        where = ENV_ADMIN_TOKEN if os.environ.get(ENV_ADMIN_TOKEN) else os.environ.get(ENV_ADMIN_TOKEN_FILE)
+        raise StartupError(f"the admin token ({where}) {why}")
+    return token
 
 
 def _token_from_file(path: str | None) -> str | None:
