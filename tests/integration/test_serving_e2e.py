@@ -45,7 +45,7 @@ from tests.conftest import ledger_engine, make_project
 pytestmark = pytest.mark.e2e
 
 START = dt.date(2026, 1, 1)
-TOKEN = "e2e-admin-token-" + "0123456789abcdef" * 2  # strong enough for the start-up check
+TOKEN = "e2e-Xq7vR2mK9pLs4TnW8yBc3HdF6gJz5"  # strong enough for the start-up check
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WEAK = {"model": "hist_gradient_boosting", "max_iter": 15, "max_depth": 2, "learning_rate": 0.1}
 # The next champion must pass the gate against v1 on two days of training data: a near neighbour, not a bigger model.
