@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from mlflow import MlflowClient
 from tabular_mlops.core.contracts import CHAMPION, SERVING_CACHE_POINTER, Tag
 from tabular_mlops.data.simulate import generate_day
@@ -24,6 +25,7 @@ from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.train import log_model
 
 from tests.conftest import REPO
+from tests.support.gate_marks import promote_as_the_gate
 
 NAME = "credit_default"
 
@@ -46,8 +48,12 @@ def register(schema, seed: int) -> str:
     return str(mlflow.register_model(info.model_uri, NAME, tags={Tag.MODEL_SHA256: sha}).version)
 
 
+LEDGER: list[sa.Engine] = []
+
+
 def promote(version: str) -> None:
-    MlflowClient().set_registered_model_alias(NAME, CHAMPION, version)
+    """The alias moved with the gate's marks, in the ledger of the service under test (its log database)."""
+    promote_as_the_gate(NAME, version, LEDGER[-1])
 
 
 def model_dir(version: str) -> Path:
@@ -72,7 +78,11 @@ def registry(tmp_path, monkeypatch):
     # same pytest-xdist worker then fails `start_run(run_id=...)` on its own store ("active experiment ID does not
     # match"); the environment variable is restored by monkeypatch.
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", exp)
+    LEDGER.append(
+        sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    )  # service_for(..., tmp_path) logs there
     yield uri
+    LEDGER.pop().dispose()
     mlflow.set_tracking_uri(None)
 
 
@@ -159,3 +169,69 @@ def test_the_cache_loads_only_through_the_safe_checks(repo_params, registry, tmp
     )
     with pytest.raises(UntrustedModelError, match="cloudpickle"):
         service.cache.load_last_good()
+
+
+def test_a_champion_moved_by_hand_is_refused_and_the_refusal_is_visible(repo_params, registry, tmp_path):
+    """Issue 22 item 5: a version registered with its own checksum and set champion by hand was swapped in. Now
+    the gate's marks (its `gate.decision` tag and a ledger row) are required, whatever the alias says."""
+    v1 = register(repo_params.schema, 1)
+    promote(v1)
+    service = service_for(repo_params, tmp_path, registry)
+    service.load_initial()
+
+    intruder = register(repo_params.schema, 2)  # a valid model with a correct model_sha256 tag
+    MlflowClient().set_registered_model_alias(NAME, CHAMPION, intruder)
+    refused = service.follower.refresh()
+    assert refused.outcome == "refused" and "not promoted by the gate" in refused.reason
+    assert "gate.decision" in refused.reason and service.holder.current.version == v1
+    status, reasons = service.readiness()
+    assert status == "degraded" and any(f"v{intruder}, which this service refused" in r for r in reasons)
+    assert f'serving_champion_refused{{version="{intruder}"}} 1.0' in service.exposition().decode()
+
+    # the tag forged as well: the ledger (in the monitoring database) still has no promotion of it
+    MlflowClient().set_model_version_tag(NAME, intruder, Tag.GATE_DECISION, "promoted")
+    forged = service.follower.refresh(force=True)
+    assert (
+        forged.outcome == "refused"
+        and "no promotion of" in forged.reason
+        and "promotion_ledger" in forged.reason
+    )
+    assert service.holder.current.version == v1
+
+    promote(intruder)  # now the gate promotes it: served, and ready again
+    assert service.follower.refresh(force=True).outcome == "swapped"
+    assert service.holder.current.version == intruder and service.readiness() == ("ready", [])
+    assert "serving_champion_refused{" not in service.exposition().decode()
+
+
+def _pointer(root: Path, params) -> str:
+    import json
+
+    return json.loads((root / params.serving.cache_dir / NAME / SERVING_CACHE_POINTER).read_text())["version"]
+
+
+def test_the_cache_names_the_version_served_after_a_swap_back_or_a_rollback(repo_params, registry, tmp_path):
+    """Issue 22 item 8: after the alias moved back to a warm version (or /admin/rollback) the cache still named the
+    newer one, so a restart during a registry outage served a version the registry had moved away from."""
+    v1, v2 = register(repo_params.schema, 1), register(repo_params.schema, 2)
+    promote(v1)
+    service = service_for(repo_params, tmp_path, registry)
+    service.load_initial()
+    promote(v2)
+    assert service.follower.refresh().outcome == "swapped" and _pointer(tmp_path, repo_params) == v2
+
+    promote(v1)  # `tabular-mlops rollback` / a hand move back: v1 is warm
+    back = service.follower.refresh()
+    assert "warm" in back.reason and _pointer(tmp_path, repo_params) == v1
+
+    down = f"http://127.0.0.1:{closed_port()}"
+    mlflow.set_tracking_uri(down)
+    restarted = service_for(repo_params, tmp_path, down)
+    restarted.load_initial()
+    assert restarted.holder.current.version == v1 and restarted.holder.current.origin == "cache"
+    mlflow.set_tracking_uri(registry)
+
+    promote(v2)
+    assert service.follower.refresh().outcome == "swapped" and _pointer(tmp_path, repo_params) == v2
+    now, left = service.rollback()  # POST /admin/rollback
+    assert (now.version, left.version) == (v1, v2) and _pointer(tmp_path, repo_params) == v1

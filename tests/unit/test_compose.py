@@ -315,7 +315,12 @@ def test_every_secret_of_the_file_is_judged_by_the_check_service():
     """Issue 22 item 7: the check covered five variables; now every secret compose interpolates is checked."""
     check = SERVICES["check-secrets"]
     used = _secret_vars(COMPOSE)
-    assert used >= {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "S3_SECRET_ACCESS_KEY", "MLOPS_SERVING_ADMIN_TOKEN"}
+    assert used >= {
+        "POSTGRES_PASSWORD",
+        "REDIS_PASSWORD",
+        "S3_SECRET_ACCESS_KEY",
+        "MLOPS_SERVING_ADMIN_TOKEN",
+    }
     command = check["command"]
     assert command[:2] == ["tabular-mlops", "check-secrets"]
     assert set(command[2:]) == used, f"not checked: {sorted(used - set(command[2:]))}"

@@ -66,7 +66,6 @@ def test_airflow_init_refuses_the_all_admins_mode_before_migrating():
     assert init["depends_on"]["check-secrets"]["condition"] == "service_completed_successfully"
 
 
-
 def test_weak_secrets_of_issue_22_are_refused_by_strength():
     """Issue 22 item 7: these passed the length rule; each is now refused with the rule, never the value."""
     fernet = base64.urlsafe_b64encode(os.urandom(32)).decode()
@@ -95,6 +94,8 @@ def test_generated_secrets_pass_the_strength_rules():
             "POSTGRES_PASSWORD": secrets.token_hex(24),  # as .env.example says
             "AIRFLOW_JWT_SECRET": secrets.token_hex(16),
             "MLOPS_SERVING_ADMIN_TOKEN": secrets.token_urlsafe(32),
-            "AIRFLOW_FERNET_KEY": ",".join(base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2)),
+            "AIRFLOW_FERNET_KEY": ",".join(
+                base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2)
+            ),
         }
         assert problems(list(env), env) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,9 +79,16 @@ class ChampionFollower:
     """One refresh at a time (poll loop and /admin/reload share the lock)."""
 
     def __init__(
-        self, params: Params, holder: ModelHolder, cache: ModelCache, metrics: ServingMetrics
+        self,
+        params: Params,
+        holder: ModelHolder,
+        cache: ModelCache,
+        metrics: ServingMetrics,
+        gate_check: Callable[[str], str | None] | None = None,
     ) -> None:
         self.params, self.holder, self.cache, self.metrics = params, holder, cache, metrics
+        # Why a version must not serve although the alias names it (PromotionGuard.refusal); None: no such check
+        self.gate_check = gate_check
         self.model_name = params.registry.model_name
         self.refused: dict[str, str] = {}
         self.registry_error: str | None = None
@@ -121,12 +129,22 @@ class ChampionFollower:
                 champion,
                 f"rolled back from v{champion} in-process; reload to follow it again",
             )
+        if champion in self.refused and not force:
+            return Reload("refused", serving, champion, self.refused[champion])
+        if self.gate_check is not None:
+            try:
+                why = self.gate_check(champion)
+            except ConnectionError as exc:  # cannot tell: keep serving, ask again at the next poll
+                return Reload(
+                    "registry_unavailable", serving, champion, f"v{champion} cannot be checked: {exc}"
+                )
+            if why is not None:
+                return self._refuse(champion, serving, why)
         previous = self.holder.previous
         if previous is not None and previous.version == champion:
             self.holder.swap(previous)  # the alias moved back: the warm model answers at once
+            self.remember_served()
             return Reload("swapped", champion, champion, f"v{champion} was still warm: swapped back")
-        if champion in self.refused and not force:
-            return Reload("refused", serving, champion, self.refused[champion])
         return self._load(champion, serving)
 
     def _load(self, champion: str, serving: str | None) -> Reload:
@@ -150,6 +168,25 @@ class ChampionFollower:
             log.warning("could not cache v%s: %s", champion, exc)
             self.metrics.cache_errors.inc()
         return Reload("swapped", champion, champion, f"v{champion} loaded and tested: {tests.reason}")
+
+    def remember_served(self) -> None:
+        """Point the disk cache at the version serving now (a swap back to a warm model, a rollback): a restart
+        during a registry outage then serves what served last, not a version the registry moved away from."""
+        served = self.holder.current
+        try:
+            # the version's folder is still cached (two are kept): only the pointer moves, nothing is downloaded
+            self.cache.store(served.loaded, now().isoformat())
+        except Exception as exc:  # noqa: BLE001 - the cache is a fallback for restarts; serving goes on without it
+            log.warning("could not point the cache at v%s: %s", served.version, exc)
+            self.metrics.cache_errors.inc()
+
+    def refused_champion(self) -> tuple[str, str] | None:
+        """(version, reason) while the registry's champion is a version this service refused and does not serve."""
+        champion = self.last_champion
+        serving = self.holder.current.version if self.holder.loaded else None
+        if champion is None or champion == serving or champion not in self.refused:
+            return None
+        return champion, self.refused[champion]
 
     def _refuse(self, champion: str, serving: str | None, reason: str) -> Reload:
         self.refused[champion] = reason[:1000]

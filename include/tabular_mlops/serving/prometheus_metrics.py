@@ -59,6 +59,12 @@ class ServingMetrics:
             "serving_model", "1 for the version that answers", ["name", "version", "origin"], registry=r
         )
         self.degraded = Gauge("serving_degraded", "1 while /health/ready says degraded", registry=r)
+        self.champion_refused = Gauge(
+            "serving_champion_refused",
+            "1 while the registry's champion is a version the service refused (not gate-promoted, checksum, tests)",
+            ["version"],
+            registry=r,
+        )
 
     def serving(self, name: str, version: str, origin: str) -> None:
         """Exactly one series of `serving_model` is 1: the version answering now."""

@@ -25,6 +25,8 @@ from tabular_mlops.serving.follower import ChampionFollower, Reload
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
 from tabular_mlops.serving.prometheus_metrics import ServingMetrics
+from tabular_mlops.serving.promotion_guard import PromotionGuard
+from tabular_mlops.serving.readiness import readiness_reasons
 from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.serving.watcher import RegistryWatcher
 from tabular_mlops.store.deploy_log import DeployLog
@@ -46,7 +48,8 @@ class ScoringService:
         self.metrics = ServingMetrics()
         self.holder = ModelHolder()
         self.cache = ModelCache(root / self.serving.cache_dir, self.model_name)
-        self.follower = ChampionFollower(params, self.holder, self.cache, self.metrics)
+        self.guard = PromotionGuard(env.monitoring_db_url, self.model_name)
+        self.follower = ChampionFollower(params, self.holder, self.cache, self.metrics, self.guard.refusal)
         self.writer = PredictionLogWriter(env.monitoring_db_url, self.schema, self.serving, self.metrics)
         self.started_at = _utcnow()
         # The prediction log's scoring_run_id of this process's answers.
@@ -125,6 +128,7 @@ class ScoringService:
         self.watcher.stop()
         self.deployment.shadow.close()
         self.writer.close()
+        self.guard.close()
 
     def poll(self) -> None:
         """One registry poll: the champion alias, then the challenger alias (kept warm beside it)."""
@@ -143,6 +147,7 @@ class ScoringService:
 
     def rollback(self) -> tuple[Served, Served]:
         now, left = self.holder.rollback()
+        self.follower.remember_served()
         self._announce()
         return now, left
 
@@ -163,23 +168,7 @@ class ScoringService:
         """ "ready", "degraded" (answering, with the reasons) or "not_ready" (no model)."""
         if not self.holder.loaded:
             return "not_ready", ["no model loaded"]
-        served, reasons = self.holder.current, []
-        if served.origin == "cache":
-            reasons.append(f"serving v{served.version} from the local cache: {self.cache_reason}")
-        if self.follower.registry_error:
-            since = self.follower.registry_error_since
-            reasons.append(f"registry unreachable since {since:%Y-%m-%dT%H:%M:%SZ}, the champion alias is not "
-                           f"followed: {self.follower.registry_error}")  # fmt: skip
-        if self.holder.rolled_back_from:
-            reasons.append(
-                f"rolled back in-process from v{self.holder.rolled_back_from}, which the registry still names "
-                f"{CHAMPION} (`tabular-mlops rollback` moves the alias; POST /admin/reload follows it again)"
-            )
-        if self.writer.down_since:
-            reasons.append(
-                f"prediction log database unreachable since {self.writer.down_since:%Y-%m-%dT%H:%M:%SZ}: "
-                f"{self.writer.buffered} row(s) buffered, {self.writer.dropped} dropped ({self.writer.last_error})"
-            )
+        reasons = readiness_reasons(self)
         self.metrics.degraded.set(1 if reasons else 0)
         return ("degraded" if reasons else "ready"), reasons
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tabular_mlops.core import contracts
+from tabular_mlops.stack.private_state import MlflowCredentials, mlflow_credentials, private_file
 from tabular_mlops.stack.stack_error import StackError
 
 HOST = "127.0.0.1"
@@ -99,6 +100,18 @@ class Layout:
         return self.mlflow_dir / "mlflow.db"
 
     @property
+    def mlflow_auth_config(self) -> Path:
+        """The basic-auth app's config (0600, written by `up` from the credentials)."""
+        return self.mlflow_dir / "basic_auth.ini"
+
+    def mlflow_credentials(self) -> MlflowCredentials:
+        """The local MLflow's admin login, generated (0600) on first use."""
+        try:
+            return mlflow_credentials(self.mlflow_dir)
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
+
+    @property
     def mlflow_artifacts(self) -> Path:
         return self.mlflow_dir / "artifacts"
 
@@ -151,7 +164,8 @@ class Layout:
             return None
 
     def stack_env(self) -> dict[str, str]:
-        """What every process of the stack, and a user's shell (var/stack.env), needs to find it."""
+        """What every process of the stack, and a user's shell (var/stack.env, 0600), needs to find it."""
+        credentials = self.mlflow_credentials()
         return {
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.repo / "dags"),
@@ -166,6 +180,9 @@ class Layout:
                 {"conn_type": "sqlite", "host": str(self.monitoring_db)}
             ),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
+            # the server asks for a login (basic-auth): the tasks, the service and the CLI log in as the admin
+            "MLFLOW_TRACKING_USERNAME": credentials.username,
+            "MLFLOW_TRACKING_PASSWORD": credentials.password,
             # the scoring service: its prediction log (the same table monitor_nightly reads) and admin token file
             "MLOPS_MONITORING_DB_URL": f"sqlite:///{self.monitoring_db}",
             "MLOPS_SERVING_ADMIN_TOKEN_FILE": str(self.serving_token_file),
@@ -192,7 +209,12 @@ class Layout:
         MLOPS_*_PORT variables as `make run`, so a scheduler started by hand never sends its tasks to another
         stack's port 8080. `source_url`: the source database as a SQLAlchemy URL (default var/source.db)."""
         env = self.stack_env()
-        for key in ("MLFLOW_TRACKING_URI", "MLOPS_SERVING_ADMIN_TOKEN_FILE"):
+        for key in (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+            "MLOPS_SERVING_ADMIN_TOKEN_FILE",
+        ):
             env.pop(key)
         if source_url:
             env[contracts.conn_env_var(contracts.SOURCE_CONN_ID)] = airflow_connection(source_url)
@@ -221,15 +243,15 @@ class Layout:
         return {**base, **self.process_env(base)}
 
     def write_env_file(self) -> None:
-        """var/stack.env: `source` it to point the airflow, mlflow and tabular-mlops CLIs at this stack."""
+        """var/stack.env (0600: it holds the MLflow login): `source` it to point the airflow, mlflow and
+        tabular-mlops CLIs at this stack."""
         lines = [
             "# Written by `python -m tabular_mlops.stack up` (make run). `source var/stack.env` to point the",
             "# airflow, mlflow and tabular-mlops CLIs at the local stack.",
             f'export PATH={shlex.quote(str(self.bin_dir))}:"$PATH"',
         ]
         lines += export_lines(self.stack_env())
-        self.var.mkdir(parents=True, exist_ok=True)
-        self.env_file.write_text("\n".join(lines) + "\n")
+        private_file(self.env_file, "\n".join(lines) + "\n")
 
 
 def export_lines(env: Mapping[str, str]) -> list[str]:

@@ -23,6 +23,12 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
         command=(
             str(bin_dir / "mlflow"),
             "server",
+            # basic-auth: every request but /health needs the generated login (var/mlflow/credentials.json); a
+            # second local user can neither register a version nor move an alias
+            "--app-name",
+            "basic-auth",
+            "--allowed-hosts",
+            f"{HOST}:{layout.mlflow_port},localhost:{layout.mlflow_port}",
             # the SQLite store is switched to WAL before the first start (readers and a writer at once)
             "--backend-store-uri",
             f"sqlite:///{layout.mlflow_db}",
@@ -41,7 +47,11 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
         port=layout.mlflow_port,
         # MLflow 3's job runner (seven huey consumers: 33 CPU s at start-up, on the path to the first night)
         # serves GenAI features (scorers, trace roll-ups) that a tabular pipeline does not use.
-        environment={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        environment={
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_AUTH_CONFIG_PATH": str(layout.mlflow_auth_config),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": layout.mlflow_credentials().flask_secret,
+        },
     )
     evidently = Program(
         name=EVIDENTLY,

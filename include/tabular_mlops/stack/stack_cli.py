@@ -28,6 +28,7 @@ from tabular_mlops.stack.console import done, fmt_duration, say, step
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
 from tabular_mlops.stack.local_data_versions import keep_data_versions_local
 from tabular_mlops.stack.overview import print_summary
+from tabular_mlops.stack.private_state import make_private, mlflow_auth_config
 from tabular_mlops.stack.programs import AIRFLOW, EVIDENTLY, HEALTHY, MLFLOW, SERVING, airflow_api, programs
 from tabular_mlops.stack.stack_error import StackError, log_tail
 from tabular_mlops.stack.supervisor import Program, Supervisor
@@ -38,8 +39,8 @@ START_TIMEOUT = {MLFLOW: 180, EVIDENTLY: 180, AIRFLOW: 300, SERVING: 180}
 
 @contextlib.contextmanager
 def stack_lock(layout: Layout) -> Iterator[None]:
-    """One `up` at a time (a second `make run` in another terminal waits for the first)."""
-    layout.var.mkdir(parents=True, exist_ok=True)
+    """One `up` at a time (a second `make run` in another terminal waits for the first); var/ private first."""
+    make_private(layout.var)
     with layout.lock_file.open("w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -70,6 +71,7 @@ def cmd_up(layout: Layout) -> int:
         d.mkdir(parents=True, exist_ok=True)
     layout.write_env_file()
     keep_data_versions_local(layout.repo)
+    mlflow_auth_config(layout.mlflow_dir, layout.mlflow_credentials())
     workspace = layout.repo / params.paths.evidently_workspace
     progs = {p.name: p for p in programs(layout, workspace)}
     sup = services.supervisor(layout)

@@ -107,7 +107,8 @@ def render_config(files: SupervisorFiles, programs: Sequence[Program], environme
         "logfile_maxbytes=10MB",
         "logfile_backups=2",
         "loglevel=info",
-        "umask=022",
+        # the stack's state is private (stack/private_state.py): programs create files 0600
+        "umask=077",
     ]
     if environment:
         parts.append("environment=" + _environment(environment, expansions=2))

@@ -128,6 +128,20 @@ def promotion_lock(engine: sa.Engine, model_name: str) -> Iterator[Ledger]:
         )
 
 
+def was_promoted(engine: sa.Engine, model_name: str, version: str) -> bool:
+    """Whether the gate promoted `version` (a `promote` row naming it): a rollback only ever moves the alias back
+    to a version that was. No ledger yet means nothing was promoted. Raises SQLAlchemyError when the database
+    cannot be read (the caller tells "not promoted" from "cannot tell")."""
+    if not sa.inspect(engine).has_table(TABLE):
+        return False
+    table = _table(sa.MetaData())
+    query = sa.select(sa.func.count()).where(
+        table.c.model_name == model_name, table.c.action == "promote", table.c.to_version == str(version)
+    )
+    with engine.connect() as conn:
+        return bool(conn.execute(query).scalar())
+
+
 def history(engine: sa.Engine, model_name: str | None = None) -> list[LedgerEntry]:
     """Every alias move, oldest first."""
     if not sa.inspect(engine).has_table(TABLE):
