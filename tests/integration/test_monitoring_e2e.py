@@ -71,7 +71,7 @@ def drill(tmp_path_factory, airflow_db):
     # History is not rewritten: after the promotion, re-running an old night keeps the version that scored it,
     # unless the run asks to re-score with today's champion.
     old_night = SHIFT - dt.timedelta(days=3)
-    _ensure_newest_is_champion()
+    _ensure_newest_is_champion(monitor_db)
     out["after_promotion_rerun"] = run_dag("monitor_nightly", logical_date=old_night)
     out["log_after_promotion_rerun"] = _log_rows(monitor_db, old_night)
     out["rescored"] = run_dag("monitor_nightly", logical_date=old_night, conf={"rescore": True})
@@ -81,15 +81,17 @@ def drill(tmp_path_factory, airflow_db):
     env.restore()
 
 
-def _ensure_newest_is_champion():
-    """Whatever the retraining's gate decided, the newest version becomes champion (this module tests re-runs
-    after a promotion, not the gate)."""
+def _ensure_newest_is_champion(monitor_db):
+    """Whatever the retraining's gate decided, the newest version becomes champion with the gate's marks (this
+    module tests re-runs after a promotion, not the gate)."""
     from mlflow import MlflowClient
-    from tabular_mlops.core.contracts import CHAMPION
+
+    from tests.support.gate_marks import promote_as_the_gate
 
     client = MlflowClient()
     newest = max(int(v.version) for v in client.search_model_versions("name='credit_default'"))
-    client.set_registered_model_alias("credit_default", CHAMPION, str(newest))
+    if str(newest) != client.get_model_version_by_alias("credit_default", "champion").version:
+        promote_as_the_gate("credit_default", str(newest), sa.create_engine(f"sqlite:///{monitor_db}"))
 
 
 def _log_rows(path, night):

@@ -40,7 +40,8 @@ from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project
+from tests.conftest import make_project
+from tests.support.gate_marks import promote_as_the_gate
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +116,9 @@ def train_version(params, project: Path, candidate: dict) -> dict:
     train(params, project)
     evaluate(params, project)
     version = registry.register_challenger(params, project)["version"]
-    return registry.promote_if_better(params, project, version, ledger_engine(project), "serving-e2e")
+    # the ledger in the service's monitoring database: the service serves only versions the gate promoted there
+    ledger = sa.create_engine(f"sqlite:///{project / 'var' / 'monitoring.db'}")
+    return registry.promote_if_better(params, project, version, ledger, "serving-e2e")
 
 
 def body_of(row: pd.Series, schema) -> dict:
@@ -295,7 +298,9 @@ def test_a_corrupt_new_version_is_not_swapped_in(stack):
     )
     model_file = next(folder.glob("*.skops"))
     model_file.write_bytes(model_file.read_bytes()[:-64])  # storage corruption after registration
-    mlflow_client.set_registered_model_alias(name, CHAMPION, third["version"])
+    # promoted with the gate's marks (whatever the gate said of this weak model): the checksum must refuse it
+    ledger = sa.create_engine(f"sqlite:///{stack['project'] / 'var' / 'monitoring.db'}")
+    promote_as_the_gate(name, third["version"], ledger)
     resp = client.post("/admin/reload", headers=AUTH)
     assert (
         resp.status_code == 409

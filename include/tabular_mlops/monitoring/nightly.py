@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from tabular_mlops.core.atomic_files import atomic_write_json
 from tabular_mlops.core.config import MonitorConfig, Params, PathsConfig, SchemaConfig
 from tabular_mlops.core.contracts import NIGHT_RESULT_FILE, ONLINE_SOURCE, Tag
+from tabular_mlops.model.gate_promotion import not_promoted_reason
 from tabular_mlops.model.scoring import LoadedModel, load_champion
 from tabular_mlops.model.tracking import ensure_experiment
 from tabular_mlops.monitoring import decisions_log, low_volume
@@ -255,6 +256,10 @@ def monitor_night(
     window = low_volume.choose_window(log_engine, schema, params.monitor, night)
     cfg = low_volume.widened(params.monitor, window)
     champion = load_champion(params.registry.model_name)
+    # A champion the gate did not promote (the alias moved by hand) is still judged, and the night says so.
+    not_promoted = not_promoted_reason(
+        log_engine, params.registry.model_name, champion.version, champion.tags
+    )
     reference = champion_reference(params, root, champion)
     label_night = night - dt.timedelta(days=schema.label_delay_days)
     current_window = prediction_log.read_window(
@@ -315,6 +320,8 @@ def monitor_night(
             population=counts,
         )
     problems = _publish(params, root, night, made, labels)
+    if not_promoted:
+        problems.append(f"champion v{champion.version} is {not_promoted}; the scoring service refuses it")
     run_id = _monitoring_run(
         root / params.paths.mlflow_dir, cfg.experiment_name, params.registry.model_name, champion.version
     )

@@ -5,35 +5,35 @@ is data lost from the night's monitoring."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tabular_mlops.core.contracts import CHAMPION
+from tabular_mlops.serving.follower import ChampionFollower
+from tabular_mlops.serving.logwriter import PredictionLogWriter
 
-if TYPE_CHECKING:
-    from tabular_mlops.serving.service import ScoringService
 
-
-def readiness_reasons(service: ScoringService) -> list[str]:
+def readiness_reasons(
+    follower: ChampionFollower, writer: PredictionLogWriter, cache_reason: str | None
+) -> list[str]:
     """The reasons of a loaded service (empty: ready); sets the refused-champion gauge on the way."""
-    served, follower, writer, reasons = service.holder.current, service.follower, service.writer, []
+    holder, metrics = follower.holder, follower.metrics
+    served, reasons = holder.current, []
     if served.origin == "cache":
-        reasons.append(f"serving v{served.version} from the local cache: {service.cache_reason}")
+        reasons.append(f"serving v{served.version} from the local cache: {cache_reason}")
     if follower.registry_error:
         since = follower.registry_error_since
         reasons.append(f"registry unreachable since {since:%Y-%m-%dT%H:%M:%SZ}, the champion alias is not "
                        f"followed: {follower.registry_error}")  # fmt: skip
     refused = follower.refused_champion()
-    service.metrics.champion_refused.clear()
+    metrics.champion_refused.clear()
     if refused is not None:
         version, why = refused
-        service.metrics.champion_refused.labels(version).set(1)
+        metrics.champion_refused.labels(version).set(1)
         reasons.append(
             f"the registry's {CHAMPION} is v{version}, which this service refused ({why}); "
             f"v{served.version} keeps serving"
         )
-    if service.holder.rolled_back_from:
+    if holder.rolled_back_from:
         reasons.append(
-            f"rolled back in-process from v{service.holder.rolled_back_from}, which the registry still names "
+            f"rolled back in-process from v{holder.rolled_back_from}, which the registry still names "
             f"{CHAMPION} (`tabular-mlops rollback` moves the alias; POST /admin/reload follows it again)"
         )
     if writer.down_since:

@@ -168,7 +168,7 @@ class ScoringService:
         """ "ready", "degraded" (answering, with the reasons) or "not_ready" (no model)."""
         if not self.holder.loaded:
             return "not_ready", ["no model loaded"]
-        reasons = readiness_reasons(self)
+        reasons = readiness_reasons(self.follower, self.writer, self.cache_reason)
         self.metrics.degraded.set(1 if reasons else 0)
         return ("degraded" if reasons else "ready"), reasons
 
