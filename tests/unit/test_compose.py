@@ -40,6 +40,7 @@ SET_FOR = {
     versioning.ENV_DVC_REMOTE_ENDPOINT: RUNS_DAG_CODE,
     serving_settings.ENV_MONITORING_DB: ["scoring"],
     serving_settings.ENV_ADMIN_TOKEN: ["scoring"],
+    contracts.ALLOWED_HOSTS_ENV: ["scoring", "evidently"],
 }
 NOT_SET = {
     "AIRFLOW_CTX_DAG_ID": "set by Airflow / task_env for each task",

@@ -186,6 +186,8 @@ DVC_POOL_DESCRIPTION = "Serialises writes to the DVC workspace and the model reg
 SERVING_URL_ENV = "MLOPS_SERVING_URL"
 # `make run` on your own table: the source database URL (the stack then skips the simulator and its seeding)
 SOURCE_URL_ENV = "MLOPS_SOURCE_URL"
+# Host names the scoring service and the Evidently UI answer to besides 127.0.0.1 and localhost (comma-separated).
+ALLOWED_HOSTS_ENV = "MLOPS_ALLOWED_HOSTS"
 
 # The source table, and the prediction log + decision record.
 SOURCE_CONN_ID = "source_db"

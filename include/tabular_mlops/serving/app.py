@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from tabular_mlops.serving.api.deps import BATCHER_STATE, SERVICE_STATE, AdminRefused
 from tabular_mlops.serving.api.main import api_router
 from tabular_mlops.serving.batcher import MicroBatcher
+from tabular_mlops.serving.host_check import HOST_RULE, TrustedHosts
 from tabular_mlops.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from tabular_mlops.serving.schema import ValidationErrors, application_model, batch_model
 from tabular_mlops.serving.service import ScoringService
@@ -43,11 +44,13 @@ def create_app(service: ScoringService) -> FastAPI:
             "params.yaml."
         ),
         lifespan=lifespan,
+        responses={400: {"model": ValidationErrors, "description": f"the Host header {HOST_RULE}"}},
     )
     setattr(app.state, SERVICE_STATE, service)
     setattr(app.state, BATCHER_STATE, MicroBatcher(service.score_groups, service.serving.max_batch))
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.add_middleware(TrustedHosts)  # outermost: a request for another host name reaches nothing
     app.add_exception_handler(RequestValidationError, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(AdminRefused, _admin_refused)  # type: ignore[arg-type]
     app.include_router(api_router(application, batch_model(application, service.serving.max_batch)))

@@ -23,6 +23,9 @@ MLFLOW_HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
 
+# MLflow draws a progress bar for every artifact download: on each reload the service log filled with them.
+QUIET_DOWNLOADS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
 # The prediction-log writer and the registry poller are threads: with Python's default 5 ms GIL switch interval, a
 # request that arrives while the writer builds a batch of inserts waits up to 5 ms for the event loop to run again,
 # which is the single-row p99. A 0.5 ms interval hands the GIL back ten times sooner.
@@ -33,7 +36,7 @@ def build_service(params: Params, root: Path) -> ScoringService:
     """A service pointed at the registry and the log of the environment, with its first model loaded."""
     import mlflow
 
-    for key, value in MLFLOW_HTTP_DEFAULTS.items():
+    for key, value in {**MLFLOW_HTTP_DEFAULTS, **QUIET_DOWNLOADS}.items():
         os.environ.setdefault(key, value)
     env = ServiceEnv.from_environ(root)
     # Set directly (not through training.tracking): the service only reads the registry, it creates nothing.

@@ -61,10 +61,19 @@ def _rule(err: Mapping[str, Any]) -> str:
     return rules.get(kind, f"invalid ({kind})")
 
 
-def _field(loc: Sequence[Any]) -> str:
-    """`income`, `applications[3].age`; the body itself is `(body)`."""
+UNKNOWN_FIELD = "(unknown field)"
+
+
+def _field(loc: Sequence[Any], kind: str = "") -> str:
+    """`income`, `applications[3].age`; the body itself is `(body)`. An unknown key is the client's text: it is
+    never repeated (`applications[3].(unknown field)`), nor is a parse error's character position."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if kind == "extra_forbidden" and parts:
+        parts[-1] = UNKNOWN_FIELD
+    elif kind in ("json_invalid", "json_type"):
+        parts = []
     text = ""
-    for part in loc[1:] if loc and loc[0] == "body" else loc:
+    for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return (text or "(body)")[:MAX_FIELD_CHARS]
 
@@ -73,7 +82,7 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
     """One entry per bad field (the first rule it broke), in request order."""
     seen: dict[str, FieldError] = {}
     for err in errors:
-        name = _field(err.get("loc", ()))
+        name = _field(err.get("loc", ()), err["type"])
         if name in seen:
             continue
         value_type = "missing" if err["type"] == "missing" else _json_type(err.get("input"))

@@ -55,9 +55,11 @@ def programs(layout: Layout, evidently_workspace: Path) -> list[Program]:
     )
     evidently = Program(
         name=EVIDENTLY,
+        # `evidently ui`'s app behind a Host check (stack/evidently_ui.py)
         command=(
-            str(bin_dir / "evidently"),
-            "ui",
+            str(bin_dir / "python"),
+            "-m",
+            "tabular_mlops.stack.evidently_ui",
             "--workspace",
             str(evidently_workspace),
             "--host",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tabular_mlops.core.contracts import Tag
+from tabular_mlops.core.contracts import ALLOWED_HOSTS_ENV, Tag
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.model.scoring import LoadedModel, model_frame
 from tabular_mlops.serving.holder import Served
@@ -19,6 +19,12 @@ from tabular_mlops.serving.settings import ServiceEnv
 from tabular_mlops.training.features import build_pipeline
 
 CANDIDATE = {"model": "hist_gradient_boosting", "max_iter": 30, "max_depth": 3}
+
+
+@pytest.fixture(autouse=True)
+def _testclient_host(monkeypatch):
+    """Starlette's TestClient sends `Host: testserver`: a configured name here, as a deployment would add its own."""
+    monkeypatch.setenv(ALLOWED_HOSTS_ENV, "testserver")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer
 from tabular_mlops.core.contracts import ONLINE_SOURCE
 from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.app import create_app
+from tabular_mlops.serving.host_check import HOST_RULE
 
 from tests.unit.serving.conftest import example, make_service, served
 
@@ -61,7 +62,8 @@ def test_invalid_input_is_422_per_field_and_never_echoed(client, repo_params, ap
     resp = client.post("/predict", json=body)
     assert resp.status_code == 422
     detail = {e["field"]: e for e in resp.json()["detail"]}
-    assert set(detail) == {"region", "age", "ssn"}
+    # an unknown key is named by its place, not by its text (issue 22 item 10: "ssn" was echoed)
+    assert set(detail) == {"region", "age", "(unknown field)"} and "ssn" not in resp.text
     assert detail["age"] == {"field": "age", "value_type": "integer", "rule": "must be >= 18"}
     assert (
         secret_region not in resp.text
@@ -235,3 +237,58 @@ def test_the_docs_load_every_asset_from_the_service_itself(client, page):
     if page == "/docs":
         assert any(u.endswith("swagger-ui-bundle.js") for u in urls) and any(u.endswith(".css") for u in urls)
         assert "/openapi.json" in urls
+
+
+@pytest.mark.parametrize("host", ["evil.example", "attacker.test:8090", "127.0.0.1.nip.io"])
+def test_a_foreign_host_header_is_refused_with_a_field_level_400(client, repo_params, applications, host):
+    """Issue 22 item 10: no Host check, so a DNS-rebinding page could post rows into the prediction log."""
+    body = example(applications, repo_params.schema)
+    before = client.get("/metrics").text.count("serving_predictions_total")
+    resp = client.post("/predict", json=body, headers={"host": host})
+    assert resp.status_code == 400 and resp.headers["content-type"] == "application/json"
+    assert (
+        resp.json()["detail"] == [{"field": "(header) host", "value_type": "string", "rule": HOST_RULE}]
+        and host not in resp.text
+    )
+    assert client.get("/metrics").text.count("serving_predictions_total") == before
+    for allowed in ("127.0.0.1:8090", "localhost"):
+        assert client.post("/predict", json=body, headers={"host": allowed}).status_code == 200
+
+
+def test_the_openapi_documents_the_400_and_the_422_per_route(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/predict", "/predict/batch", "/health/ready", "/admin/reload"):
+        (operation,) = spec["paths"][path].values()
+        assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ValidationErrors"
+        }, path
+
+
+def test_dropped_log_rows_stay_a_readiness_reason_after_the_database_is_back(
+    repo_params, tmp_path, fitted, applications
+):
+    """Issue 22 item 9: /health/ready forgot the dropped rows once the database was back."""
+    import time
+
+    folder = tmp_path / "log-db"  # missing: SQLite cannot open the file, the database is down
+    service = make_service(repo_params, folder, fitted, log_batch_rows=2, log_buffer_rows=3)
+    body = example(applications, repo_params.schema)
+    with TestClient(create_app(service)) as client:
+        for _ in range(12):
+            assert client.post("/predict", json=body).status_code == 200
+        deadline = time.monotonic() + 10
+        while service.writer.dropped == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dropped = service.writer.dropped
+        assert dropped > 0 and client.get("/health/ready").json()["status"] == "degraded"
+        folder.mkdir()  # the database is back: the buffer drains
+        deadline = time.monotonic() + 30
+        while service.writer.down_since is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.writer.down_since is None
+        ready = client.get("/health/ready").json()
+        assert ready["status"] == "degraded"
+        assert ready["reasons"] == [
+            f"{dropped} prediction log row(s) dropped since start while the database was unreachable (it is "
+            "back; those answers are missing from the night's monitoring)"
+        ]
