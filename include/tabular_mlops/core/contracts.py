@@ -121,6 +121,7 @@ class Tag:
     MODEL_SHA256 = "model_sha256"  # sha256 of the skops model file, recorded at registration
     STAGE = "stage"  # RunStage below
     PROCESS = "process"  # host:pid of the training process (a later training fails runs whose process died)
+    HEARTBEAT = "heartbeat"  # UTC time a running training last said it was alive (any host checks staleness)
     BEST_CANDIDATE = "best_candidate"
     EVALUATES_RUN = "evaluates_run"  # on a re-evaluation run: the training run it evaluates again
     GATE_PREFIX = "gate."  # gate.<check name>: "passed: reason" / "failed: reason"

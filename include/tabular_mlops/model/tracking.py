@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 import socket
 import subprocess
+import threading
 from pathlib import Path
+from types import TracebackType
 
 from tabular_mlops.core.contracts import Tag
 from tabular_mlops.core.data_version import dvc_data_hash
+
+log = logging.getLogger(__name__)
+
+# A running training tags its runs with the time every HEARTBEAT_SECONDS; a RUNNING run whose heartbeat is older
+# than STALE_AFTER_SECONDS belongs to a process that died, on whatever host (a killed Celery worker's included).
+HEARTBEAT_SECONDS = 30.0
+STALE_AFTER_SECONDS = 15 * 60.0
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
@@ -115,19 +126,87 @@ def _alive(process: str) -> bool:
     return True
 
 
-def fail_orphaned_runs(experiment_id: str) -> list[str]:
-    """Mark FAILED the RUNNING runs of `experiment_id` whose training process died (killed, OOM, a lost
-    worker): MLflow would show them as running for ever. Returns their ids."""
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Heartbeat:
+    """While the block runs, a daemon thread sets the `heartbeat` tag (UTC, ISO) of the runs added to it every
+    `every` seconds, so any later training, on any host, can tell a live run from one whose process died."""
+
+    def __init__(self, every: float = HEARTBEAT_SECONDS) -> None:
+        self.every = every
+        self._runs: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mlflow-heartbeat", daemon=True)
+
+    def add(self, run_id: str) -> None:
+        """Beat for `run_id` from now on (its first beat at once)."""
+        self._runs.add(run_id)
+        self._beat({run_id})
+
+    def discard(self, run_id: str) -> None:
+        self._runs.discard(run_id)
+
+    def _beat(self, runs: set[str]) -> None:
+        from mlflow import MlflowClient
+
+        stamp = _utcnow().isoformat(timespec="seconds")
+        for run_id in runs:
+            try:
+                MlflowClient().set_tag(run_id, Tag.HEARTBEAT, stamp)
+            except Exception as exc:  # noqa: BLE001 - a missed beat only makes the run look older; training goes on
+                log.warning("heartbeat of run %s not recorded: %s", run_id, exc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._beat(set(self._runs))
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def orphan_reason(tags: dict[str, str], now: dt.datetime, stale_after: float = STALE_AFTER_SECONDS) -> str | None:
+    """Why a RUNNING run is an orphan (its process is gone), or None while it may be alive. A heartbeat older than
+    `stale_after` says so on any host; the process check only on the host that ran it."""
+    beat = tags.get(Tag.HEARTBEAT)
+    if beat:
+        try:
+            age = (now - dt.datetime.fromisoformat(beat)).total_seconds()
+        except (TypeError, ValueError):
+            age = None
+        if age is not None and age > stale_after:
+            return f"its heartbeat stopped at {beat} ({age / 60:.0f} min ago, limit {stale_after / 60:.0f} min)"
+    process = tags.get(Tag.PROCESS)
+    if process and not _alive(process):
+        return "its process had died"
+    return None
+
+
+def fail_orphaned_runs(experiment_id: str, stale_after: float = STALE_AFTER_SECONDS) -> list[str]:
+    """Mark FAILED the RUNNING runs of `experiment_id` whose training process died (killed, OOM, a lost worker on
+    any host): MLflow would show them as running for ever. Returns their ids."""
     from mlflow import MlflowClient
     from mlflow.entities import RunStatus
 
     client = MlflowClient()
     running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
-    orphans = [r for r in running if Tag.PROCESS in r.data.tags and not _alive(r.data.tags[Tag.PROCESS])]
-    for run in orphans:
-        client.set_tag(run.info.run_id, "ended_by", f"training {this_process()}: its process had died")
+    now, orphans = _utcnow(), []
+    for run in running:
+        why = orphan_reason(run.data.tags, now, stale_after)
+        if why is None:
+            continue
+        client.set_tag(run.info.run_id, "ended_by", f"training {this_process()}: {why}")
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
-    return [r.info.run_id for r in orphans]
+        orphans.append(run.info.run_id)
+    return orphans
 
 
 def lineage_tags(root: Path) -> dict[str, str]:

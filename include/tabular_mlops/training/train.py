@@ -20,7 +20,7 @@ from tabular_mlops.core.config import Params, SchemaConfig, load_params, project
 from tabular_mlops.core.contracts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
 from tabular_mlops.model.classification_metrics import classification_metrics
 from tabular_mlops.model.scoring import model_frame, score_frame
-from tabular_mlops.model.tracking import configure_mlflow, fail_orphaned_runs, lineage_tags
+from tabular_mlops.model.tracking import Heartbeat, configure_mlflow, fail_orphaned_runs, lineage_tags
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.parts import chunks, concat, head, part_rows, read_part
 from tabular_mlops.training.threshold import choose_threshold
@@ -130,7 +130,11 @@ def train(params: Params, root: Path) -> dict:
     tags = lineage_tags(root)
     rule = params.evaluate.decision_threshold
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent:
+    with (
+        Heartbeat() as heartbeat,
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent,
+    ):
+        heartbeat.add(parent.info.run_id)
         mlflow.set_tags(
             {
                 **tags,
@@ -146,7 +150,8 @@ def train(params: Params, root: Path) -> dict:
         tried: list[dict[str, Any]] = []
         for i, hyper in enumerate(params.train.search_space):
             name = f"candidate-{i} {hyper['model']}"
-            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True) as child:
+                heartbeat.add(child.info.run_id)
                 mlflow.set_tags({**tags, Tag.STAGE: RunStage.CANDIDATE})
                 mlflow.log_params({f"candidate.{k}": v for k, v in hyper.items()})
                 model = fit_candidate(fit_part, params.schema, hyper, params.train.seed)
@@ -159,6 +164,7 @@ def train(params: Params, root: Path) -> dict:
                 mlflow.log_metric(Tag.DECISION_THRESHOLD, threshold)
                 candidates.append((val[metric], i, hyper, threshold))
                 tried.append({"index": i, **hyper, f"val_{metric}": round(val[metric], 6)})
+            heartbeat.discard(child.info.run_id)
         # Highest selection metric wins; ties go to the earlier candidate so the choice is repeatable.
         best_value, best_index, best_hyper, best_threshold = max(candidates, key=lambda c: (c[0], -c[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best_hyper.items()})
