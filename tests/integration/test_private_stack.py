@@ -94,7 +94,9 @@ def stack() -> Iterator[Layout]:
 
 
 def _as_nobody(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), user="nobody", group="nogroup", capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        list(cmd), user="nobody", group="nogroup", capture_output=True, text=True, timeout=60
+    )
 
 
 def test_var_and_every_file_in_it_are_private(stack):

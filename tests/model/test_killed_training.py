@@ -109,4 +109,6 @@ def test_the_heartbeat_keeps_a_live_runs_tag_fresh(tmp_path):
             while client.get_run(run_id).data.tags[Tag.HEARTBEAT] == first:
                 assert time.monotonic() < deadline, "the heartbeat never beat again"
                 time.sleep(0.2)
-        assert dt.datetime.fromisoformat(client.get_run(run_id).data.tags[Tag.HEARTBEAT]) > dt.datetime.fromisoformat(first)
+        assert dt.datetime.fromisoformat(
+            client.get_run(run_id).data.tags[Tag.HEARTBEAT]
+        ) > dt.datetime.fromisoformat(first)

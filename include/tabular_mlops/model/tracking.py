@@ -173,7 +173,9 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
 
-def orphan_reason(tags: dict[str, str], now: dt.datetime, stale_after: float = STALE_AFTER_SECONDS) -> str | None:
+def orphan_reason(
+    tags: dict[str, str], now: dt.datetime, stale_after: float = STALE_AFTER_SECONDS
+) -> str | None:
     """Why a RUNNING run is an orphan (its process is gone), or None while it may be alive. A heartbeat older than
     `stale_after` says so on any host; the process check only on the host that ran it."""
     beat = tags.get(Tag.HEARTBEAT)
@@ -183,7 +185,9 @@ def orphan_reason(tags: dict[str, str], now: dt.datetime, stale_after: float = S
         except (TypeError, ValueError):
             age = None
         if age is not None and age > stale_after:
-            return f"its heartbeat stopped at {beat} ({age / 60:.0f} min ago, limit {stale_after / 60:.0f} min)"
+            return (
+                f"its heartbeat stopped at {beat} ({age / 60:.0f} min ago, limit {stale_after / 60:.0f} min)"
+            )
     process = tags.get(Tag.PROCESS)
     if process and not _alive(process):
         return "its process had died"
