@@ -50,8 +50,9 @@ def test_each_rule_is_one_entry_naming_field_type_and_rule(
     model = application_model(repo_params.schema)
     body = {**example(applications, repo_params.schema), field: value}
     errors = errors_of(model, json.dumps(body))
-    assert list(errors) == [field]
-    assert errors[field][0] == value_type and rule in errors[field][1]
+    named = "(unknown field)" if rule == "unknown field" else field  # an unknown key is never repeated
+    assert list(errors) == [named]
+    assert errors[named][0] == value_type and rule in errors[named][1]
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
