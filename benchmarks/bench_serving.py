@@ -35,15 +35,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
 
 from tabular_mlops.core.config import load_params  # noqa: E402
-from tabular_mlops.core.contracts import CHAMPION, Tag  # noqa: E402
+from tabular_mlops.core.contracts import CHAMPION, GATE_PROMOTED, Tag  # noqa: E402
 from tabular_mlops.data.simulate import generate_day  # noqa: E402
 from tabular_mlops.model.scoring import model_frame  # noqa: E402
 from tabular_mlops.model.trusted_files import verified_copy  # noqa: E402
+from tabular_mlops.store.promotion_ledger import promotion_lock  # noqa: E402
 from tabular_mlops.training.features import build_pipeline  # noqa: E402
 from tabular_mlops.training.train import log_model  # noqa: E402
 
@@ -74,7 +76,12 @@ def register_model(root: Path, params) -> tuple[str, pd.DataFrame, object]:
         sha = verified.sha256
     name = params.registry.model_name
     version = str(mlflow.register_model(info.model_uri, name, tags={Tag.MODEL_SHA256: sha}).version)
-    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    # promoted with the gate's marks (tag + ledger row in the service's monitoring database): the service serves
+    # nothing else
+    with promotion_lock(sa.create_engine(f"sqlite:///{root / 'monitoring.db'}"), name) as ledger:
+        MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+        ledger.record("promote", None, version, "bench_serving", ["benchmark model"])
+        MlflowClient().set_model_version_tag(name, version, Tag.GATE_DECISION, GATE_PROMOTED)
     rows = generate_day(dt.date(2026, 3, 1), 2000, 11)
     return version, rows, model
 
