@@ -48,8 +48,10 @@ class ScoringService:
         self.metrics = ServingMetrics()
         self.holder = ModelHolder()
         self.cache = ModelCache(root / self.serving.cache_dir, self.model_name)
-        self.guard = PromotionGuard(env.monitoring_db_url, self.model_name)
-        self.follower = ChampionFollower(params, self.holder, self.cache, self.metrics, self.guard.refusal)
+        self.promotion_guard = PromotionGuard(env.monitoring_db_url, self.model_name)
+        self.follower = ChampionFollower(
+            params, self.holder, self.cache, self.metrics, self.promotion_guard.refusal
+        )
         self.writer = PredictionLogWriter(env.monitoring_db_url, self.schema, self.serving, self.metrics)
         self.started_at = _utcnow()
         # The prediction log's scoring_run_id of this process's answers.
@@ -128,7 +130,7 @@ class ScoringService:
         self.watcher.stop()
         self.deployment.shadow.close()
         self.writer.close()
-        self.guard.close()
+        self.promotion_guard.close()
 
     def poll(self) -> None:
         """One registry poll: the champion alias, then the challenger alias (kept warm beside it)."""
