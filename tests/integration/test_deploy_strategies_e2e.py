@@ -36,6 +36,7 @@ from tabular_mlops.training.train import log_model
 
 from tests.conftest import REPO
 from tests.integration.conftest import Env
+from tests.support.gate_marks import promote_as_the_gate
 from tests.support.live_service import admin_client, live_service
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +94,8 @@ def _service(repo_params, tmp_path, registry, **guard) -> ScoringService:
     )
     params = dataclasses.replace(repo_params, deploy=deploy, serving=serving)
     env = ServiceEnv(registry["uri"], f"sqlite:///{tmp_path / 'monitoring.db'}", TOKEN)
+    # the champion with the gate's marks in this service's ledger: the service serves nothing else
+    promote_as_the_gate(NAME, registry["champion"], sa.create_engine(env.monitoring_db_url))
     service = ScoringService(params, env, tmp_path)
     service.load_initial()
     assert service.deployment.challenger.served is not None, service.deployment.challenger.last_reason
