@@ -9,7 +9,7 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException
 from tabular_mlops_airflow.settings import project_params
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def test_a_config_error_is_not_retried(tmp_path):

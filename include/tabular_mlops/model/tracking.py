@@ -6,9 +6,13 @@ import os
 import socket
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tabular_mlops.core.contracts import Tag
+from tabular_mlops.core.contracts import Tag, TriggerEnv
 from tabular_mlops.core.data_version import dvc_data_hash
+
+if TYPE_CHECKING:
+    from tabular_mlops.core.config import Params
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
@@ -48,6 +52,12 @@ def ensure_embedded_store(uri: str, mlflow_dir: Path) -> None:
         TrackingStore(uri, (mlflow_dir / "artifacts").resolve().as_uri())
         RegistryStore(uri)
         ready.write_text(mlflow.__version__)
+
+
+def configure_tracking(params: Params, root: Path) -> str:
+    """Point MLflow at the project's store (`paths.mlflow_dir` under `root`, or $MLFLOW_TRACKING_URI) and its
+    experiment (`registry.experiment_name`); returns the experiment id. What every entry point calls first."""
+    return configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
 
 
 def configure_mlflow(mlflow_dir: Path, experiment: str) -> str:
@@ -138,7 +148,7 @@ def lineage_tags(root: Path) -> dict[str, str]:
         Tag.PROCESS: this_process(),
         Tag.AIRFLOW_DAG_ID: os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
         Tag.AIRFLOW_RUN_ID: os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
-        Tag.RETRAIN_REASON: os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),
-        Tag.TRIGGER_NIGHT: os.environ.get("MLOPS_TRIGGER_NIGHT") or "none",
-        Tag.TRIGGER_WINDOW_END: os.environ.get("MLOPS_TRIGGER_WINDOW_END") or "none",
+        Tag.RETRAIN_REASON: os.environ.get(TriggerEnv.REASON, "scheduled"),
+        Tag.TRIGGER_NIGHT: os.environ.get(TriggerEnv.NIGHT) or "none",
+        Tag.TRIGGER_WINDOW_END: os.environ.get(TriggerEnv.WINDOW_END) or "none",
     }

@@ -14,7 +14,7 @@ from tabular_mlops.core.contracts import ONLINE_SOURCE
 from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.app import create_app
 
-from tests.unit.serving.conftest import example, make_service, served
+from tests.support.scoring_service import example, make_service, served
 
 
 @pytest.fixture()

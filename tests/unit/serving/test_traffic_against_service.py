@@ -20,7 +20,7 @@ from tabular_mlops.stack.traffic import (
     simulated_applications,
 )
 
-from tests.unit.serving.conftest import make_service
+from tests.support.scoring_service import make_service
 
 
 def _free_port() -> int:
