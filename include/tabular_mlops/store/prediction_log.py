@@ -129,12 +129,10 @@ def log_columns(
 
 def log_records(columns: dict[str, Any], rows: int) -> list[dict[str, Any]]:
     """`log_columns` as one dict per row: list columns are split by row, any other value is shared by all."""
-    per_row = {k: v for k, v in columns.items() if isinstance(v, list)}
-    shared = {k: v for k, v in columns.items() if not isinstance(v, list)}
-    bad = [k for k, v in per_row.items() if len(v) != rows]
+    bad = [k for k, v in columns.items() if isinstance(v, list) and len(v) != rows]
     if bad:
         raise ValueError(f"prediction-log columns {bad} do not hold one value for each of the {rows} row(s)")
-    return [{**shared, **{k: v[i] for k, v in per_row.items()}} for i in range(rows)]
+    return [{k: v[i] if isinstance(v, list) else v for k, v in columns.items()} for i in range(rows)]
 
 
 def ensure_table(engine: sa.Engine, schema: SchemaConfig) -> sa.Table:

@@ -11,8 +11,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
-from tabular_mlops.store import time_columns
 from tabular_mlops.core.contracts import SOURCE_CONN_ID
+from tabular_mlops.store import time_columns
 from tabular_mlops.store.bulk import insert_frame
 from tabular_mlops.store.tables import create_tables, ddl_transaction
 
