@@ -9,13 +9,13 @@ import datetime as dt
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
-from tabular_mlops.core.contracts import RetrainConf
 from tabular_mlops_airflow.extra_links import add_links, monitoring_links
 from tabular_mlops_airflow.settings import (
     MONITORING_CONN_ID,
     RETRAIN_RUN_ID_TEMPLATE,
     SOURCE_CONN_ID,
     TRAIN_DAG_ID,
+    RetrainConf,
     check_night,
     dag_schedule,
     default_args,

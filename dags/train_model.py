@@ -9,6 +9,7 @@ from tabular_mlops_airflow.extra_links import add_links, gate_links
 from tabular_mlops_airflow.settings import (
     DVC_POOL,
     MONITORING_CONN_ID,
+    RetrainConf,
     dag_schedule,
     default_args,
     project_params,
@@ -32,7 +33,7 @@ ROOT = project_root(__file__)
     params={
         # Empty: the run's own type (scheduled, manual, backfill) is the reason logged, never `scheduled` for a
         # training triggered by hand.
-        "reason": Param(
+        RetrainConf.REASON: Param(
             "",
             type="string",
             description="Why this training runs (logged as a tag; empty: how it was triggered)",

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from tabular_mlops.core import contracts
 from tabular_mlops.core.contracts import RetrainConf, TriggerEnv
 
+__all__ = ["RetrainConf", "TriggerEnv"]  # the DAG files take the contracts they use from here
+
 if TYPE_CHECKING:
     from tabular_mlops.core.config import DagsConfig, Params
 
