@@ -52,6 +52,7 @@ def worker(stage: str, project: Path, db_url: str, landed: Path) -> None:
     """One stage in this (fresh) interpreter; prints a JSON line."""
     from tabular_mlops.core.config import load_params
     from tabular_mlops.data import ingest
+    from tabular_mlops.data.batch_records import ExtractedBatch
 
     if stage == "validate":
         import great_expectations  # noqa: F401
@@ -62,11 +63,14 @@ def worker(stage: str, project: Path, db_url: str, landed: Path) -> None:
     t0, c0 = time.perf_counter(), _cpu()
     if stage == "extract":
         night = DAY + dt.timedelta(days=params.schema.label_delay_days)
-        out = ingest.extract_interval(params, project, db_url, night, night + dt.timedelta(days=1))
-        landed.write_text(json.dumps(out))
-        rows = out["rows"]
+        out = ingest.extract_interval(
+            params.schema, params.ingest, params.paths, project, db_url, night, night + dt.timedelta(days=1)
+        )
+        landed.write_text(json.dumps(out.to_dict()))
+        rows = out.rows
     else:
-        ingest.validate_extracted(params, project, json.loads(landed.read_text()))
+        extracted = ExtractedBatch.from_dict(json.loads(landed.read_text()))
+        ingest.validate_extracted(params.schema, params.validate, params.paths, project, extracted)
         rows = None
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     peak_kib = _status_kib("VmHWM")

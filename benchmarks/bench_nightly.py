@@ -5,12 +5,12 @@ Every stage runs the package functions its DAG task calls, with the task's argum
 dags/monitor_nightly.py), each in a FRESH interpreter (`python bench_nightly.py --child STAGE ...`), as Airflow
 runs each task in its own process; what a task returns (its XCom) is handed to the next stage as a JSON file:
 
-  extract            ingest.extract_interval(params, root, source_url, N, N+1, conn_id="source_db")
-  validate           ingest.validate_extracted(params, root, <extract's result>)   (GX checkpoint + Data Docs)
-  version            ingest.publish_validated(params, root, <validate's result>)   (dvc add + dvc push)
-  score              configure_mlflow + batch_scoring.score_night(params, src, log, N, run_id, "source_db")
+  extract            ingest.extract_interval(schema, ingest, paths, root, source_url, N, N+1, conn_id=SOURCE_CONN_ID)
+  validate           ingest.validate_extracted(schema, validate, paths, root, <extract's result>)   (GX + Data Docs)
+  version            ingest.publish_validated(paths, root, <validate's result>)   (dvc add + dvc push)
+  score              configure_tracking + batch_scoring.score_night(params, src, log, N, run_id, SOURCE_CONN_ID)
   join_labels        batch_scoring.join_matured_labels(params, src, log, N, "source_db")
-  report_and_decide  configure_mlflow + nightly.judge_night(params, root, log, N, retrain_in_flight=False):
+  report_and_decide  configure_tracking + nightly.judge_night(params, root, log, N, retrain_in_flight=False):
                      monitor_night + its run note (the drift decision on the window, a sample of it above
                      monitor.max_window_rows, with the champion's cached reference profile, Evidently reports on
                      their sample, workspace, MLflow logging, decision log)
@@ -195,40 +195,46 @@ class Child:
         params = self.params()
         self.mark()
         out = extract_interval(
-            params,
+            params.schema,
+            params.ingest,
+            params.paths,
             self.root,
             self.cfg["source_url"],
             night,
             night + dt.timedelta(days=1),
             conn_id=SOURCE_CONN_ID,
         )
-        return _xcom(self.root, f"extract-{night}", out)
+        return _xcom(self.root, f"extract-{night}", out.to_dict())
 
     def validate(self, night: dt.date) -> dict:
+        from tabular_mlops.data.batch_records import ExtractedBatch
         from tabular_mlops.data.ingest import validate_extracted
 
         _quiet()
         params = self.params()
-        extracted = _xcom(self.root, f"extract-{night}")
+        extracted = ExtractedBatch.from_dict(_xcom(self.root, f"extract-{night}"))
         self.mark()
-        return _xcom(self.root, f"validate-{night}", validate_extracted(params, self.root, extracted))
+        validated = validate_extracted(params.schema, params.validate, params.paths, self.root, extracted)
+        return _xcom(self.root, f"validate-{night}", validated.to_dict())
 
     def version(self, night: dt.date) -> dict:
+        from tabular_mlops.data.batch_records import ValidatedBatch
         from tabular_mlops.data.ingest import publish_validated
 
         params = self.params()
-        validated = _xcom(self.root, f"validate-{night}")
+        validated = ValidatedBatch.from_dict(_xcom(self.root, f"validate-{night}"))
         self.mark()
-        return _xcom(self.root, f"version-{night}", publish_validated(params, self.root, validated))
+        published = publish_validated(params.paths, self.root, validated)
+        return _xcom(self.root, f"version-{night}", published.to_dict())
 
     # ---- monitor_nightly
     def score(self, night: dt.date) -> dict:
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.monitoring.batch_scoring import score_night
 
         params = self.params()
         self.mark()
-        configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, self.root)
         src, log = self.engines()
         out = score_night(params, src, log, night, _run_id(night), SOURCE_CONN_ID, rescore=False)
         return _xcom(self.root, f"score-{night}", out)
@@ -244,7 +250,7 @@ class Child:
         return _xcom(self.root, f"join_labels-{night}", out)
 
     def report_and_decide(self, night: dt.date) -> dict:
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.monitoring.nightly import judge_night
         from tabular_mlops.store import source_db
 
@@ -252,7 +258,7 @@ class Child:
         params = self.params()
         _xcom(self.root, f"join_labels-{night}")
         self.mark()
-        configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, self.root)
         log = source_db.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
         result, note = judge_night(params, self.root, log, night, False)
         out = result.to_dict()
@@ -298,33 +304,42 @@ class Child:
 
     def setup_champion(self, night: dt.date) -> dict:
         from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.store import source_db
         from tabular_mlops.training import evaluate, preprocess, registry, train
 
         _quiet()
         params = self.params()
         self.mark()
-        configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, self.root)
         cal = calendar(self.cfg)
         lag = dt.timedelta(days=params.schema.label_delay_days)
         start, end = cal["first"] + lag, cal["f"] + lag
         steps = {}
         t = time.perf_counter()
         extracted = extract_interval(
-            params, self.root, self.cfg["source_url"], start, end, conn_id=SOURCE_CONN_ID
+            params.schema,
+            params.ingest,
+            params.paths,
+            self.root,
+            self.cfg["source_url"],
+            start,
+            end,
+            conn_id=SOURCE_CONN_ID,
         )
-        publish_validated(params, self.root, validate_extracted(params, self.root, extracted))
+        validated = validate_extracted(params.schema, params.validate, params.paths, self.root, extracted)
+        publish_validated(params.paths, self.root, validated)
         steps["ingest"], t = round(time.perf_counter() - t, 2), time.perf_counter()
         window = preprocess.split_window(params, self.root)
         info = train.train(params, self.root)
         holdout = evaluate.evaluate(params, self.root)
-        reg = registry.register_challenger(params, self.root)
+        description = registry.model_description(params.wording, params.schema)
+        reg = registry.register_challenger(params.registry, params.paths, self.root, description)
         steps["train..register"], t = round(time.perf_counter() - t, 2), time.perf_counter()
         ledger = source_db.connect(self.cfg["monitoring_url"], MONITORING_CONN_ID)
-        gate = registry.promote_if_better(params, self.root, str(reg["version"]), ledger, "bench")
+        gate = registry.promote_if_better(params, self.root, reg.version, ledger, "bench")
         steps["gate"] = round(time.perf_counter() - t, 2)
-        if not gate["promoted"]:
+        if not gate.promoted:
             raise RuntimeError(f"the champion was not promoted: {gate}")
         if not self.cfg["cold"]:
             # The champion's reference cache, as its first monitored night leaves it (night N is then a cached
@@ -336,22 +351,22 @@ class Child:
             champion_reference(params, self.root, load_champion(params.registry.model_name))
             steps["reference_cache"] = round(time.perf_counter() - t, 2)
         return {
-            "rows": extracted["rows"],
+            "rows": extracted.rows,
             "window": window,
             "best_candidate": info["best_candidate"],
             "holdout_roc_auc": round(holdout["roc_auc"], 4),
-            "version": str(reg["version"]),
+            "version": reg.version,
             "steps_s": steps,
         }
 
     def setup_history(self, night: dt.date) -> dict:
         """score + join_labels of the nights F .. N-1, as the monitoring DAG left them (one process for all)."""
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.monitoring.batch_scoring import join_matured_labels, score_night
 
         params = self.params()
         self.mark()
-        configure_mlflow(self.root / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, self.root)
         src, log = self.engines()
         cal, out = calendar(self.cfg), []
         day = cal["f"]

@@ -196,13 +196,11 @@ def enter_project(tmp: Path, days: int, holdout_days: int = 1) -> None:
 def load_project(rec: Recorder, tmp: Path):  # -> tabular_mlops.core.config.Params
     import tabular_mlops
     from tabular_mlops.core.config import load_params
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
 
     assert Path(tabular_mlops.__file__).is_relative_to(tmp), tabular_mlops.__file__
     params = load_params(tmp / "params.yaml")
-    rec.run(
-        "setup.mlflow_db", configure_mlflow, tmp / params.paths.mlflow_dir, params.registry.experiment_name
-    )
+    rec.run("setup.mlflow_db", configure_tracking, params, tmp)
     return params
 
 
@@ -220,11 +218,12 @@ def retraining(rec: Recorder, params, tmp: Path) -> dict:
     window = rec.run("preprocess", preprocess.split_window, params, tmp)
     info = rec.run("train", train.train, params, tmp)
     holdout = rec.run("evaluate", evaluate.evaluate, params, tmp)
-    reg = rec.run("register", registry.register_challenger, params, tmp)
+    description = registry.model_description(params.wording, params.schema)
+    reg = rec.run("register", registry.register_challenger, params.registry, params.paths, tmp, description)
     ledger = sa.create_engine(f"sqlite:///{tmp / 'monitoring.db'}")
-    gate = rec.run("gate", registry.promote_if_better, params, tmp, str(reg["version"]), ledger, "bench")
+    gate = rec.run("gate", registry.promote_if_better, params, tmp, reg.version, ledger, "bench")
     champion_note = "no champion (gate failed): not measured"
-    if gate["promoted"]:
+    if gate.promoted:
         name, path = params.registry.model_name, tmp / params.paths.processed_dir / HOLDOUT_FILE
         rec.run("gate.champion", lambda: score_part(load_champion(name).model, path, params.schema))
         champion_note = "measured"
@@ -240,8 +239,8 @@ def retraining(rec: Recorder, params, tmp: Path) -> dict:
         "window": window,
         "best_candidate": info["best_candidate"],
         "holdout_roc_auc": round(holdout["roc_auc"], 4),
-        "gate_decision": gate["decision"],
-        "gate_reasons": [g["reason"] for g in gate["gates"]],
+        "gate_decision": gate.decision,
+        "gate_reasons": [g.reason for g in gate.gates],
         "gate_champion": champion_note,
     }
 
@@ -299,18 +298,27 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
         extracted = rec.run(
             "extract",
             ingest.extract_interval,
-            params,
+            params.schema,
+            params.ingest,
+            params.paths,
             tmp,
             db_url,
             night,
             night + dt.timedelta(days=1),
             day=day.isoformat(),
         )
-        assert extracted["application_days"] == [day.isoformat()] and extracted["rows"] == rows, extracted
+        assert extracted.application_days == (day.isoformat(),) and extracted.rows == rows, extracted
         validated = rec.run(
-            "validate", ingest.validate_extracted, params, tmp, extracted, day=day.isoformat()
+            "validate",
+            ingest.validate_extracted,
+            params.schema,
+            params.validate,
+            params.paths,
+            tmp,
+            extracted,
+            day=day.isoformat(),
         )
-        rec.run("version", ingest.publish_validated, params, tmp, validated, day=day.isoformat())
+        rec.run("version", ingest.publish_validated, params.paths, tmp, validated, day=day.isoformat())
 
     finish(rec, params, tmp, out, keep, rows_per_day=rows, days=days, code=state)
 

@@ -65,6 +65,8 @@ def _interval(context: dict) -> tuple[str, str]:
     doc_md=__doc__,
 )
 def ingest_applications() -> None:
+    # Each task returns its step's record as a dict (XCom holds JSON) and the next reads it back with
+    # `from_dict`: the records are frozen, nothing between the steps edits them.
     @task
     def extract(**context) -> dict:
         """Applications whose labels matured in this interval -> landing area (byte-identical on re-run)."""
@@ -76,18 +78,21 @@ def ingest_applications() -> None:
 
         start, end = _interval(context)
         params = project_params(ROOT)
-        check_night(params, dt.date.fromisoformat(start))
+        check_night(params.dags, dt.date.fromisoformat(start))
         url = sqlalchemy_url(SOURCE_CONN_ID)
         # Unknown target labels, unparseable times, values of the wrong type: a retry cannot fix the data.
         with fail_fast():
-            return extract_interval(
-                params,
+            extracted = extract_interval(
+                params.schema,
+                params.ingest,
+                params.paths,
                 Path(ROOT),
                 url,
                 dt.date.fromisoformat(start),
                 dt.date.fromisoformat(end),
                 conn_id=SOURCE_CONN_ID,
             )
+        return extracted.to_dict()
 
     @task(retries=0)
     def validate(extracted: dict) -> dict:
@@ -95,11 +100,14 @@ def ingest_applications() -> None:
         (published snapshots of those days are kept) and fails the run with no retry."""
         from pathlib import Path
 
+        from tabular_mlops.data.batch_records import ExtractedBatch
         from tabular_mlops.data.ingest import validate_extracted
 
         quiet_third_party_logs()
+        params = project_params(ROOT)
         # A failed batch raises ValidationFailedError: its last lines list each failed expectation and value.
-        return validate_extracted(project_params(ROOT), Path(ROOT), extracted)
+        landed = ExtractedBatch.from_dict(extracted)
+        return validate_extracted(params.schema, params.validate, params.paths, Path(ROOT), landed).to_dict()
 
     @task(pool=DVC_POOL, outlets=[VALIDATED_SNAPSHOTS])
     def version(validated: dict) -> dict:
@@ -107,9 +115,11 @@ def ingest_applications() -> None:
         fails, data/ and data.dvc keep the previous version and the task fails (a retry publishes again)."""
         from pathlib import Path
 
+        from tabular_mlops.data.batch_records import ValidatedBatch
         from tabular_mlops.data.ingest import publish_validated
 
-        return publish_validated(project_params(ROOT), Path(ROOT), validated)
+        staged = ValidatedBatch.from_dict(validated)
+        return publish_validated(project_params(ROOT).paths, Path(ROOT), staged).to_dict()
 
     version(add_links(validate(extract()), *validation_links(ROOT)))
 

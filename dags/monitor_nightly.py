@@ -15,6 +15,7 @@ from tabular_mlops_airflow.settings import (
     RETRAIN_RUN_ID_TEMPLATE,
     SOURCE_CONN_ID,
     TRAIN_DAG_ID,
+    RetrainConf,
     check_night,
     dag_schedule,
     default_args,
@@ -62,14 +63,14 @@ def monitor_nightly() -> None:
         """Champion scores for the night's applications; a re-run replaces the night's rows."""
         from pathlib import Path
 
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.monitoring.batch_scoring import score_night
         from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
         params = project_params(ROOT)
-        check_night(params, _night(context))
-        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
+        check_night(params.dags, _night(context))
+        configure_tracking(params, Path(ROOT))
         src = source_db.connect(sqlalchemy_url(SOURCE_CONN_ID), SOURCE_CONN_ID)
         log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         rescore = bool(context["params"].get("rescore"))
@@ -96,7 +97,7 @@ def monitor_nightly() -> None:
         from pathlib import Path
 
         from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
-        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.model.tracking import configure_tracking
         from tabular_mlops.monitoring.nightly import judge_night
         from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
@@ -104,7 +105,7 @@ def monitor_nightly() -> None:
 
         quiet_third_party_logs()
         params = project_params(ROOT)
-        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, Path(ROOT))
         log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
         night = _night(context)
         stale = params.dags.retrain_stale_after_days
@@ -128,9 +129,9 @@ def monitor_nightly() -> None:
         trigger_dag_id=TRAIN_DAG_ID,
         trigger_run_id=RETRAIN_RUN_ID_TEMPLATE,
         conf={
-            "reason": "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",
-            "night": "{{ ds }}",
-            "window_end": "{{ ti.xcom_pull(task_ids='report_and_decide')['training_window_end'] }}",
+            RetrainConf.REASON: "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",
+            RetrainConf.NIGHT: "{{ ds }}",
+            RetrainConf.WINDOW_END: "{{ ti.xcom_pull(task_ids='report_and_decide')['training_window_end'] }}",
         },
         skip_when_already_exists=True,
     )

@@ -9,7 +9,7 @@ import json
 import sys
 
 from tabular_mlops.core.config import ConfigError, load_params, project_dir
-from tabular_mlops.core.contracts import MONITORING_CONN_ID
+from tabular_mlops.core.contracts import MONITORING_CONN_ID, SOURCE_CONN_ID
 from tabular_mlops.data.simulate import SCENARIOS
 
 # The embedded default of the monitoring database (the stack's AIRFLOW_CONN_MONITORING_DB points at the same file).
@@ -71,16 +71,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     import getpass
     import socket
 
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
     from tabular_mlops.store import source_db
     from tabular_mlops.training.registry import rollback
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, root)
     ledger = source_db.connect(_ledger_url(args), conn_id=MONITORING_CONN_ID)
     actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
-    print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason)))
+    print(json.dumps(rollback(params.registry.model_name, ledger, actor, reason=args.reason).to_dict()))
     return 0
 
 
@@ -98,13 +98,13 @@ def cmd_promotions(args: argparse.Namespace) -> int:
 
 
 def cmd_champion(args: argparse.Namespace) -> int:
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
     from tabular_mlops.training.registry import describe_champion
 
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
-    print(json.dumps(describe_champion(params.registry.model_name), indent=2))
+    configure_tracking(params, root)
+    print(json.dumps(describe_champion(params.registry.model_name).to_dict(), indent=2))
     return 0
 
 
@@ -113,7 +113,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
     from tabular_mlops.monitoring import decisions_log
     from tabular_mlops.monitoring.audit import explain_nights
     from tabular_mlops.store import source_db
@@ -129,7 +129,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     if not sa.inspect(engine).has_table(decisions_log.TABLE):
         print(f"error: no table '{decisions_log.TABLE}' in {url.render_as_string()}", file=sys.stderr)
         return 1
-    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, root)
     records = explain_nights(engine, params.registry, night=args.night, last=args.last)
     if args.night and not records:
         print(f"error: no monitoring decision recorded for night {args.night}", file=sys.stderr)
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="write seeded daily batches into the source database")
     sim.add_argument("--db-url", required=True, help="SQLAlchemy URL of the source database")
-    sim.add_argument("--conn-id", default="source_db", help="name used in error messages")
+    sim.add_argument("--conn-id", default=SOURCE_CONN_ID, help="name used in error messages")
     sim.add_argument("--start", type=_date, help="first day (default simulate.history_start)")
     sim.add_argument("--days", type=int, help="number of days (default simulate.history_days)")
     sim.add_argument(

@@ -36,9 +36,9 @@ def _links() -> Any:
 
 
 def _params(root: str) -> Any:
-    from tabular_mlops.core.config import load_params
+    from tabular_mlops_airflow.settings import load_project_params
 
-    return load_params(Path(root) / "params.yaml")
+    return load_project_params(root)
 
 
 @attrs.define()

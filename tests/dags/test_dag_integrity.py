@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 EXPECTED = {"ingest_applications", "train_model", "monitor_nightly", "simulate_source"}

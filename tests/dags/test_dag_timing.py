@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from tabular_mlops.core.contracts import DAG_IDS
 from tabular_mlops_airflow.settings import check_night, project_params, retraining_in_flight
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 EXPECTED_SCHEDULES = {
     "ingest_applications": "@daily",
@@ -75,11 +75,11 @@ def test_a_bad_schedule_is_an_import_error_naming_the_key(tmp_path):
 def test_a_night_before_the_start_date_fails_naming_both(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     params = project_params(str(tmp_path))
-    check_night(params, dt.date(2026, 1, 31))
+    check_night(params.dags, dt.date(2026, 1, 31))
     with pytest.raises(
         AirflowFailException, match="night 2019-03-01 is before params.yaml dags.start_date 2026-01-31"
     ):
-        check_night(params, dt.date(2019, 3, 1))
+        check_night(params.dags, dt.date(2019, 3, 1))
 
 
 class _Runs:

@@ -14,7 +14,7 @@ from tabular_mlops_airflow.extra_links import (
     validation_links,
 )
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 MLFLOW, EVIDENTLY = "http://127.0.0.1:5000", "http://127.0.0.1:8000"
 MODEL = load_params(REPO / "params.yaml").registry.model_name

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from tabular_mlops.monitoring.results import Action, Decision, NightResult, NightSummary, Status
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 NIGHT = dt.date(2026, 4, 4)
 

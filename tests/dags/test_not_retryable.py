@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from tabular_mlops.store.time_columns import to_naive_utc
 from tabular_mlops_airflow.settings import fail_fast
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def _dag_module(name: str):

@@ -9,7 +9,7 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException
 from tabular_mlops_airflow.settings import project_params
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def test_a_config_error_is_not_retried(tmp_path):
@@ -49,3 +49,27 @@ def test_the_training_form_leaves_the_reason_empty():
 
     bag = DagBag(dag_folder=str(REPO / "dags" / "train_model.py"))
     assert bag.dags["train_model"].params["reason"] == ""
+
+
+def test_params_are_read_once_per_version_of_the_file(tmp_path):
+    """Tasks, DAG files and extra links share one parse; an edited params.yaml is read again (not stale)."""
+    import os
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    first = project_params(str(tmp_path))
+    assert project_params(str(tmp_path)) is first
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["registry"]["model_name"] = "edited_model"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    # An edit within the file system's timestamp resolution: the size changed, and the mtime is moved on.
+    stat = (tmp_path / "params.yaml").stat()
+    os.utime(tmp_path / "params.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    edited = project_params(str(tmp_path))
+    assert edited is not first and edited.registry.model_name == "edited_model"
+
+
+def test_the_extra_links_read_the_same_params(tmp_path):
+    from tabular_mlops_airflow.extra_links import _params
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    assert _params(str(tmp_path)) is project_params(str(tmp_path))

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 from tabular_mlops.core.contracts import gx_sidecar, snapshot_name
+from tabular_mlops.data.batch_records import ValidatedBatch
 from tabular_mlops.data.ingest import extract_interval, publish_validated, validate_extracted
 from tabular_mlops.data.simulate import QUALITY_SCENARIOS, generate_day
 from tabular_mlops.data.validate import ValidationFailedError
 from tabular_mlops.store import source_db
 
-from tests.conftest import make_project
+from tests.support.project import make_project
 
 EXPECTED_COLUMN = {
     "null_burst": "income",
@@ -29,25 +30,27 @@ def gx_project(tmp_path_factory):
     return make_project(tmp_path_factory.mktemp("gx") / "project")
 
 
-def _ingest(project: Path, params, scenario: str, index: int) -> dict:
+def _ingest(project: Path, params, scenario: str, index: int) -> ValidatedBatch:
     day = DAY + dt.timedelta(days=index)
     url = f"sqlite:///{project / 'src.db'}"
     source_db.write_day(source_db.connect(url), params.schema, day, generate_day(day, 400, 21, scenario))
     night = day + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=1))
-    return validate_extracted(params, project, extracted)
+    extracted = extract_interval(
+        params.schema, params.ingest, params.paths, project, url, night, night + dt.timedelta(days=1)
+    )
+    return validate_extracted(params.schema, params.validate, params.paths, project, extracted)
 
 
 def test_stable_batch_is_staged_then_published_with_data_docs(gx_project, repo_params):
     validated = _ingest(gx_project, repo_params, "stable", 0)
-    staged = Path(validated["staged"][0])
+    staged = Path(validated.staged[0])
     assert staged.exists() and gx_sidecar(staged).exists()
     assert not (gx_project / "data" / staged.name).exists(), "validation alone must not publish"
-    out = publish_validated(repo_params, gx_project, validated, push=False)
-    published = Path(out["published"][0])
+    out = publish_validated(repo_params.paths, gx_project, validated, push=False)
+    published = Path(out.published[0])
     assert published.exists() and published.parent == gx_project / "data"
     assert gx_sidecar(published).exists() and not staged.exists()
-    assert out["data_docs"] and Path(out["data_docs"].removeprefix("file://")).exists()
+    assert out.data_docs and Path(out.data_docs.removeprefix("file://")).exists()
 
 
 @pytest.mark.parametrize("scenario", QUALITY_SCENARIOS)
@@ -69,7 +72,7 @@ def test_quality_scenarios_are_quarantined_with_reasons(gx_project, repo_params,
 def test_a_failed_rerun_of_a_published_night_keeps_its_snapshot(gx_project, repo_params):
     """A night re-run after its source rows went missing fails validation; the day it published stays."""
     validated = _ingest(gx_project, repo_params, "stable", 20)
-    published = Path(publish_validated(repo_params, gx_project, validated, push=False)["published"][0])
+    published = Path(publish_validated(repo_params.paths, gx_project, validated, push=False).published[0])
     before = published.read_bytes()
     with pytest.raises(ValidationFailedError, match="are kept"):
         _ingest(gx_project, repo_params, "empty_day", 20)
@@ -116,7 +119,7 @@ def test_validation_waits_for_the_gx_project_lock(gx_project, repo_params, monke
     from filelock import Timeout
     from tabular_mlops.data import validate
 
-    lock = validate.gx_lock(repo_params, gx_project).lock_file
+    lock = validate.gx_lock(gx_project / repo_params.paths.expectations_dir).lock_file
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import filelock, time; held = filelock.FileLock({lock!r}); held.acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE,

@@ -11,7 +11,7 @@ from tabular_mlops.data.validate import validate_batch
 from tabular_mlops.store import source_db
 
 from tests import second_table
-from tests.conftest import make_project
+from tests.support.project import make_project
 from tests.unit.data.test_target_and_columns import params_with
 
 
@@ -27,7 +27,7 @@ def survey(tmp_path_factory):
 
 def test_integer_codes_and_a_mapped_yes_no_target_pass(survey):
     project, params, batch = survey
-    outcome = validate_batch(batch, params, project)
+    outcome = validate_batch(batch, params.schema, params.validate, project / params.paths.expectations_dir)
     assert outcome.success, outcome.failures
 
 
@@ -35,7 +35,7 @@ def test_an_unseen_code_is_named_as_the_integer_it_is(survey):
     project, params, batch = survey
     bad = batch.copy()
     bad.loc[:9, "state_fips"] = 99
-    outcome = validate_batch(bad, params, project)
+    outcome = validate_batch(bad, params.schema, params.validate, project / params.paths.expectations_dir)
     assert not outcome.success
     [failure] = [f for f in outcome.failures if "state_fips" in f]
     assert "to_be_in_set" in failure and "[99, 99, 99]" in failure
@@ -45,6 +45,6 @@ def test_a_missing_target_says_how_much_not_none_none_none(survey):
     project, params, batch = survey
     bad = batch.copy()
     bad.loc[:19, "moved_out"] = None
-    outcome = validate_batch(bad, params, project)
+    outcome = validate_batch(bad, params.schema, params.validate, project / params.paths.expectations_dir)
     [failure] = [f for f in outcome.failures if "moved_out" in f]
     assert "10.0% unexpected" in failure and "None" not in failure

@@ -34,10 +34,10 @@ from tabular_mlops.store.deploy_log import DeployLog
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.train import log_model
 
-from tests.conftest import REPO
-from tests.integration.conftest import Env
+from tests.support.airflow_runs import Env
 from tests.support.gate_marks import promote_as_the_gate
 from tests.support.live_service import admin_client, live_service
+from tests.support.project import REPO
 
 pytestmark = pytest.mark.e2e
 

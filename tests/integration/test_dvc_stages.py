@@ -26,8 +26,8 @@ from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import REPO, make_project
 from tests.dvc_stages import covers, stages
+from tests.support.project import REPO, make_project
 
 # ------------------------------------------------------------------------------ which params does a stage read?
 

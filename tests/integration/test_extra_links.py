@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import REPO
-from tests.integration.conftest import Env
+from tests.support.airflow_runs import Env
+from tests.support.project import REPO
 
 pytestmark = pytest.mark.e2e
 

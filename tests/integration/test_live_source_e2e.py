@@ -11,8 +11,8 @@ import yaml
 from tabular_mlops.core.config import load_params
 from tabular_mlops.data.live_source import days_ahead_of
 
-from tests.conftest import make_project
-from tests.integration.conftest import project_env, run_dag
+from tests.support.airflow_runs import project_env, run_dag
+from tests.support.project import make_project
 
 pytestmark = pytest.mark.e2e
 NIGHT = dt.date(2026, 11, 26)

@@ -26,8 +26,8 @@ from tabular_mlops.stack.layout import Layout
 from tabular_mlops.stack.stack_error import StackError
 
 from tests import second_table
-from tests.conftest import REPO, make_project
-from tests.integration.conftest import project_env, run_dag
+from tests.support.airflow_runs import project_env, run_dag
+from tests.support.project import REPO, make_project
 
 pytestmark = pytest.mark.e2e
 

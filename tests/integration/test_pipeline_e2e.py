@@ -9,8 +9,8 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import REPO, make_project, simulate
-from tests.integration.conftest import Env, run_dag, task_states, tree_bytes
+from tests.support.airflow_runs import Env, run_dag, task_states, tree_bytes
+from tests.support.project import REPO, make_project, simulate
 
 pytestmark = pytest.mark.e2e
 

@@ -46,10 +46,21 @@ def test_postgres_and_sqlite_extract_identical_bytes(pg_url, repo_params, tmp_pa
                 source_db.write_day(engine, schema, day, generate_day(day, 300, 5))
         night = DAY + dt.timedelta(days=schema.label_delay_days)
         end = night + dt.timedelta(days=2)
-        lite = extract_interval(params, tmp_path / "lite", sqlite_url, night, end)
-        pg = extract_interval(params, tmp_path / "pg", pg_url, night, end, conn_id="pg_source")
-        assert lite["rows"] == pg["rows"] == 600
-        for a, b in zip(lite["paths"], pg["paths"], strict=True):
+        lite = extract_interval(
+            params.schema, params.ingest, params.paths, tmp_path / "lite", sqlite_url, night, end
+        )
+        pg = extract_interval(
+            params.schema,
+            params.ingest,
+            params.paths,
+            tmp_path / "pg",
+            pg_url,
+            night,
+            end,
+            conn_id="pg_source",
+        )
+        assert lite.rows == pg.rows == 600
+        for a, b in zip(lite.paths, pg.paths, strict=True):
             assert open(a, "rb").read() == open(b, "rb").read()
     finally:
         with pg_engine.begin() as conn:

@@ -29,7 +29,7 @@ from tabular_mlops.stack.private_state import make_private, mlflow_auth_config
 from tabular_mlops.stack.programs import EVIDENTLY, MLFLOW, SERVING, programs
 from tabular_mlops.stack.stack_cli import start_serving
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 from tests.support.gate_marks import promote_as_the_gate
 
 NAME = "credit_default"

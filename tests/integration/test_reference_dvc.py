@@ -21,7 +21,7 @@ from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.data.versioning import dvc_add_and_push, run_dvc
 from tabular_mlops.monitoring.reference import load_reference
 
-from tests.conftest import make_project
+from tests.support.project import make_project
 
 START = dt.date(2026, 1, 1)
 WINDOW = "2026-01-02..2026-01-04"

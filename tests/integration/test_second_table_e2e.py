@@ -18,8 +18,8 @@ from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import snapshot_name
 
 from tests import second_table
-from tests.conftest import REPO, make_project
-from tests.integration.conftest import project_env, run_dag, task_states
+from tests.support.airflow_runs import project_env, run_dag, task_states
+from tests.support.project import REPO, make_project
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from tabular_mlops.cli import main
 from tabular_mlops.core.config import load_params
 
 from tests import second_table
-from tests.conftest import make_project
-from tests.integration.conftest import project_env, run_dag, task_states
+from tests.support.airflow_runs import project_env, run_dag, task_states
+from tests.support.project import make_project
 
 pytestmark = pytest.mark.e2e
 

@@ -40,8 +40,8 @@ from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import make_project
 from tests.support.gate_marks import promote_as_the_gate
+from tests.support.project import make_project, register
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +115,7 @@ def train_version(params, project: Path, candidate: dict) -> dict:
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, search_space=(candidate,)))
     train(params, project)
     evaluate(params, project)
-    version = registry.register_challenger(params, project)["version"]
+    version = register(params, project).version
     # the ledger in the service's monitoring database: the service serves only versions the gate promoted there
     ledger = sa.create_engine(f"sqlite:///{project / 'var' / 'monitoring.db'}")
     return registry.promote_if_better(params, project, version, ledger, "serving-e2e")
@@ -157,9 +157,12 @@ def stack(tmp_path_factory):
         day = START + dt.timedelta(days=i)
         source_db.write_day(engine, params.schema, day, generate_day(day, 800, 3))
     night = START + dt.timedelta(days=params.schema.label_delay_days)
-    extracted = extract_interval(params, project, url, night, night + dt.timedelta(days=12))
+    extracted = extract_interval(
+        params.schema, params.ingest, params.paths, project, url, night, night + dt.timedelta(days=12)
+    )
     # Published with DVC (add + push to the project's local remote): the monitor reads the reference from it.
-    publish_validated(params, project, validate_extracted(params, project, extracted))
+    validated = validate_extracted(params.schema, params.validate, params.paths, project, extracted)
+    publish_validated(params.paths, project, validated)
     split_window(params, project)
     first = train_version(params, project, WEAK)
     assert first["promoted"], first["decision"]

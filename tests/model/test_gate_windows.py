@@ -10,23 +10,23 @@ import os
 import pytest
 from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import CHAMPION, Tag, snapshot_name
-from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.tracking import configure_tracking
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project, publish_history
+from tests.support.project import ledger_engine, make_project, publish_history, register
 
 START = dt.date(2026, 1, 1)
 DAYS = 14
 
 
-def _train_and_gate(project, params) -> dict:
+def _train_and_gate(project, params):
     split_window(params, project)
     train(params, project)
     evaluate(params, project)
-    version = registry.register_challenger(params, project)["version"]
+    version = register(params, project).version
     return registry.promote_if_better(params, project, version, ledger_engine(project), "test")
 
 
@@ -44,9 +44,9 @@ def first_champion(tmp_path_factory):
         train=dataclasses.replace(params.train, search_space=one),
     )
     publish_history(project, params, days=DAYS, rows=900)
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, project)
     first = _train_and_gate(project, params)
-    assert first["promoted"], first
+    assert first.promoted, first
     yield project, params, first
     if saved is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -58,16 +58,15 @@ def test_an_overlapping_holdout_is_compared_only_on_the_champions_unseen_days(fi
     project, params, first = first_champion
     from mlflow import MlflowClient
 
-    tags = MlflowClient().get_model_version(params.registry.model_name, first["version"]).tags
+    tags = MlflowClient().get_model_version(params.registry.model_name, first.version).tags
     assert tags[Tag.REFERENCE_WINDOW].endswith((START + dt.timedelta(days=DAYS - 4)).isoformat())
     # A wider holdout (7 days) reaches back into v1's training days 8..11.
     wider = dataclasses.replace(params, preprocess=dataclasses.replace(params.preprocess, holdout_days=7))
     result = _train_and_gate(project, wider)
-    comparison = next(g for g in result["gates"] if g["name"] == "champion_comparison")
+    comparison = next(g for g in result.gates if g.name == "champion_comparison")
     trained_until = (START + dt.timedelta(days=DAYS - 4)).isoformat()
     assert (
-        f"the 3 holdout day(s) after v{first['version']}'s training ended {trained_until}"
-        in comparison["reason"]
+        f"the 3 holdout day(s) after v{first.version}'s training ended {trained_until}" in comparison.reason
     )
 
 
@@ -93,6 +92,6 @@ def test_a_holdout_inside_the_champions_training_window_skips_the_comparison(fir
     finally:
         for path in aside.iterdir():
             path.replace(raw / path.name)
-    comparison = next(g for g in result["gates"] if g["name"] == "champion_comparison")
-    assert comparison["reason"].startswith("skipped: only 0 holdout row(s)"), comparison
-    assert "never judged on days it was trained on" in comparison["reason"]
+    comparison = next(g for g in result.gates if g.name == "champion_comparison")
+    assert comparison.reason.startswith("skipped: only 0 holdout row(s)"), comparison
+    assert "never judged on days it was trained on" in comparison.reason

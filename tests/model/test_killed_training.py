@@ -13,11 +13,11 @@ import time
 import pytest
 from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import RunStage, Tag
-from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.tracking import configure_tracking
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import make_project, publish_history, tracking_store
+from tests.support.project import make_project, publish_history, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -40,7 +40,7 @@ def _running(experiment_id: str) -> list:
 
 def test_a_killed_training_is_marked_failed_by_the_next_one(project):
     project, params = project
-    experiment = configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+    experiment = configure_tracking(params, project)
     env = {**os.environ, "MLOPS_PROJECT_DIR": str(project)}
     proc = subprocess.Popen([sys.executable, "-m", "tabular_mlops.training.train"], cwd=project, env=env)
     try:

@@ -14,14 +14,14 @@ import pytest
 import yaml
 from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import CHAMPION, PREVIOUS_CHAMPION
-from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.tracking import configure_tracking
 from tabular_mlops.store.promotion_ledger import history
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import REPO, ledger_engine, make_project, publish_history, tracking_store
+from tests.support.project import REPO, ledger_engine, make_project, publish_history, register, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -31,21 +31,27 @@ def _act(args: tuple) -> dict:
     kind, project, version, barrier = args
     from pathlib import Path
 
-    # Importing the tests' conftest (for ledger_engine) clears the variable in this process: set it again.
+    # A spawned process: point it at the contenders' store (the test session's environment does not say it).
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(project) / 'mlflow.db'}"
 
     from tabular_mlops.core.config import load_params
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
     from tabular_mlops.training import registry
 
     project = Path(project)
     params = load_params(project / "params.yaml")
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, project)
     engine = ledger_engine(project)
     barrier.wait(timeout=120)
     if kind == "rollback":
-        return {"kind": kind, **registry.rollback(params.registry.model_name, engine, f"proc-{kind}", "test")}
-    return {"kind": kind, **registry.promote_if_better(params, project, version, engine, f"proc-{version}")}
+        return {
+            "kind": kind,
+            **registry.rollback(params.registry.model_name, engine, f"proc-{kind}", "test").to_dict(),
+        }
+    return {
+        "kind": kind,
+        **registry.promote_if_better(params, project, version, engine, f"proc-{version}").to_dict(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +69,17 @@ def contested(tmp_path_factory):
         params = load_params(project / "params.yaml")
         publish_history(project, params, rows=1200)
         split_window(params, project)
-        configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, project)
         versions = []
         for i in range(4):
             train(params, project)
             evaluate(params, project)
-            versions.append(registry.register_challenger(params, project)["version"])
+            versions.append(register(params, project).version)
             if i < 2:
                 result = registry.promote_if_better(
                     params, project, versions[-1], ledger_engine(project), "setup"
                 )
-                assert result["promoted"], result
+                assert result.promoted, result
         yield project, params, versions
 
 

@@ -15,14 +15,14 @@ import yaml
 from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, Tag
 from tabular_mlops.model.scoring import load_version
-from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.tracking import configure_tracking
 from tabular_mlops.model.trusted_files import UntrustedModelError, sha256_of
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project, publish_history, tracking_store
+from tests.support.project import ledger_engine, make_project, publish_history, register, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -45,17 +45,17 @@ def registered(tmp_path_factory):
         params = load_params(project / "params.yaml")
         publish_history(project, params)
         split_window(params, project)
-        configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+        configure_tracking(params, project)
         versions = []
         for _ in range(2):
             train(params, project)
             evaluate(params, project)
-            versions.append(registry.register_challenger(params, project)["version"])
+            versions.append(register(params, project).version)
             if len(versions) == 1:
                 promoted = registry.promote_if_better(
                     params, project, versions[0], ledger_engine(project), "test"
                 )
-                assert promoted["promoted"]
+                assert promoted.promoted
         yield project, params, versions
 
 
@@ -152,7 +152,7 @@ def test_a_refused_challenger_is_rejected_loses_its_alias_and_the_champion_stays
 
     result = registry.promote_if_better(params, project, versions[1], ledger_engine(project), "test")
 
-    assert result["promoted"] is False and result["refused"] is True
+    assert result.promoted is False and result.refused is True
     tags = client.get_model_version(name, versions[1]).tags
     assert tags[Tag.GATE_DECISION].startswith("rejected: model refused")
     assert tags[f"{Tag.GATE_PREFIX}model_tests"].startswith("failed")

@@ -24,8 +24,8 @@ from tabular_mlops.serving.settings import ServiceEnv, StartupError
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.train import log_model
 
-from tests.conftest import REPO
 from tests.support.gate_marks import promote_as_the_gate
+from tests.support.project import REPO
 
 NAME = "credit_default"
 

@@ -8,13 +8,13 @@ import json
 import pytest
 from tabular_mlops.core.config import load_params
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RUN_FILE
-from tabular_mlops.model.tracking import configure_mlflow
+from tabular_mlops.model.tracking import configure_tracking
 from tabular_mlops.training import registry
 from tabular_mlops.training.evaluate import evaluate
 from tabular_mlops.training.preprocess import split_window
 from tabular_mlops.training.train import train
 
-from tests.conftest import ledger_engine, make_project, publish_history, tracking_store
+from tests.support.project import ledger_engine, make_project, publish_history, register, tracking_store
 
 START = dt.date(2026, 1, 1)
 
@@ -44,7 +44,7 @@ def test_two_trainings_on_the_same_data_give_identical_metrics(trained_project):
 def test_failed_registration_leaves_no_half_registered_version(trained_project, monkeypatch):
     project, params = trained_project
     train(params, project)
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, project)
     from mlflow import MlflowClient
 
     before = len(MlflowClient().search_model_versions(f"name='{params.registry.model_name}'"))
@@ -54,7 +54,7 @@ def test_failed_registration_leaves_no_half_registered_version(trained_project, 
 
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", registry_down)
     with pytest.raises(ConnectionError):
-        registry.register_challenger(params, project)
+        register(params, project)
     monkeypatch.undo()
     after = MlflowClient().search_model_versions(f"name='{params.registry.model_name}'")
     assert len(after) == before
@@ -62,13 +62,13 @@ def test_failed_registration_leaves_no_half_registered_version(trained_project, 
 
 def test_rollback_restores_the_previous_champion(trained_project):
     project, params = trained_project
-    configure_mlflow(project / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, project)
     name = params.registry.model_name
     versions = []
     for _ in range(2):
         train(params, project)
         evaluate(params, project)
-        versions.append(registry.register_challenger(params, project)["version"])
+        versions.append(register(params, project).version)
         registry.promote_if_better(params, project, str(versions[-1]), ledger_engine(project), "test")
     assert registry.alias_version(name, CHAMPION) == str(versions[1])
     # Tags say the truth after promotion: the champion holds no `challenger` alias, its run says `promoted`.
@@ -80,7 +80,7 @@ def test_rollback_restores_the_previous_champion(trained_project):
         run_id = client.get_model_version(name, str(version)).run_id
         assert client.get_run(run_id).data.tags["stage"] == "promoted"
     result = registry.rollback(name, ledger_engine(project), "test", reason="test")
-    assert result["champion"] == str(versions[0])
+    assert result.champion == str(versions[0])
     assert registry.alias_version(name, CHAMPION) == str(versions[0])
     assert registry.alias_version(name, PREVIOUS_CHAMPION) == str(versions[1])
     run = json.loads((project / params.paths.model_dir / RUN_FILE).read_text())
@@ -153,7 +153,7 @@ def test_a_data_rule_threshold_is_chosen_on_validation_and_recorded_on_the_versi
     winner = fit_candidate(fit_part, params.schema, info["best_hyperparams"], params.train.seed)
     flagged = (score_frame(winner, val_part, params.schema) >= chosen).mean()
     assert abs(flagged - 0.2) < 0.01
-    version = registry.register_challenger(params, project)["version"]
+    version = register(params, project).version
     loaded = load_version(params.registry.model_name, version)
     assert loaded.tags[Tag.DECISION_THRESHOLD] == f"{chosen:.6f}"
     assert loaded.threshold(rule) == pytest.approx(chosen, abs=1e-6)

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from tabular_mlops.stack.airflow_api import AirflowAPI
 
-from tests.conftest import REPO, make_project
-from tests.scaleout.conftest import (
+from tests.support.project import REPO, make_project
+from tests.support.scaleout_stack import (
     HOST,
     REDIS_PORT,
     Processes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scaleout import conftest as scaleout
+from tests.support import scaleout_stack as scaleout
 
 
 def test_missing_services_skip_outside_ci(monkeypatch):

@@ -208,6 +208,14 @@ CONTRACT_VALUES = {
     contracts.SERVING_CACHE_META,
     *contracts.PlotFile.ALL,
     *(v for k, v in vars(contracts.Tag).items() if k.isupper()),
+    # Connection ids, the prediction log's own columns and the training trigger's environment: names no
+    # ordinary word shares (the log's `score` or `label` are also API fields and frame columns: not checked).
+    contracts.SOURCE_CONN_ID,
+    contracts.MONITORING_CONN_ID,
+    contracts.LogColumn.SCORING_RUN_ID,
+    contracts.LogColumn.LABEL_JOINED_AT,
+    contracts.LogColumn.SAMPLE_KEY,
+    *(v for k, v in vars(contracts.TriggerEnv).items() if k.isupper()),
 } - WORD_VALUES
 CONTRACT_FRAGMENTS = ("applied_date=", "@champion", "@challenger")
 CODE_DIRS = ("include/tabular_mlops", "dags", "plugins", "scripts")
@@ -266,9 +274,10 @@ def test_the_contract_check_catches_a_spelled_contract(tmp_path):
     bad = REPO / "include" / "tabular_mlops" / "_contract_probe.py"
     bad.write_text(
         'X = "run.json"\nclient.get_model_version_by_alias("m", "champion")\nY = f"models:/m@champion"\n'
+        'def connect(url, conn_id="source_db"): ...\n'
     )
     try:
         hits = list(contract_spellings(bad))
     finally:
         bad.unlink()
-    assert len(hits) == 3, hits
+    assert len(hits) == 4, hits

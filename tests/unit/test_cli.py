@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 CLI = [sys.executable, "-m", "tabular_mlops", "--params", str(REPO / "params.yaml")]
 

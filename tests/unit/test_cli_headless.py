@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from tabular_mlops.cli import main
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 @pytest.fixture()

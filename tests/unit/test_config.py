@@ -7,7 +7,7 @@ import pytest
 import yaml
 from tabular_mlops.core.config import ESTIMATORS, METRICS, ConfigError, load_params
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def _write(tmp_path, mutate):

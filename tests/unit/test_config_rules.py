@@ -5,7 +5,7 @@ import pytest
 import yaml
 from tabular_mlops.core.config import ConfigError, load_params
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def _set(*path_and_value):

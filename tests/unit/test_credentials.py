@@ -7,7 +7,7 @@ import yaml
 from tabular_mlops.cli import main
 from tabular_mlops.core.secret_rules import ALL_ADMINS, problems
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 NAMES = ["AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD"]
 GOOD = {

@@ -45,11 +45,14 @@ def _visible_text(params) -> str:
     drift = LabelDrift(reference_rate=0.25, matured_rate=0.5, rate_ratio=2.0, p_value=1e-9, drifted=True)
     summary = type("S", (), {"label_drift": drift})()
     reason = label_drift_reason(summary, params.wording.rate_text(params.schema.target_column))
-    return "\n".join([model_description(params), card, reason or ""])
+    return "\n".join([model_description(params.wording, params.schema), card, reason or ""])
 
 
 def test_the_example_keeps_its_credit_wording(repo_params):
-    assert model_description(repo_params) == "Probability of loan default (first-payment default)."
+    assert (
+        model_description(repo_params.wording, repo_params.schema)
+        == "Probability of loan default (first-payment default)."
+    )
     text = _visible_text(repo_params)
     assert "default rate 25.00% train" in text and "Window: applications 2019-01-01" in text
     assert "matured default rate 50.00%" in text and "after the application;" in text
@@ -57,7 +60,7 @@ def test_the_example_keeps_its_credit_wording(repo_params):
 
 def test_another_table_without_wording_gets_no_credit_words(repo_params):
     other = _other_table(repo_params)
-    assert model_description(other) == "Probability that bought = 1."
+    assert model_description(other.wording, other.schema) == "Probability that bought = 1."
     text = _visible_text(other).lower()
     # Names from the config (the model, the features) are the user's own; only the prose is checked.
     for name in [other.registry.model_name, *other.schema.feature_names]:

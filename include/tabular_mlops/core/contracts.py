@@ -95,11 +95,40 @@ class PlotFile:
 # --- online serving: the last good champion cached on local disk (serving.cache_dir/<model>/) ------------------
 SERVING_CACHE_POINTER = "last_good.json"  # which cached version is the last good champion, and its checksum
 SERVING_CACHE_META = "cached_model.json"  # beside the MLmodel folder of each cached version
-# The prediction log's `source` of answers given by the online service (batch scoring writes "batch").
-ONLINE_SOURCE = "online"
-# The `source` of a challenger's shadow answers: same application id as the online answer it shadows, never
-# returned to the caller (deploy.strategy = shadow).
-SHADOW_SOURCE = "shadow"
+
+
+# --- the prediction log (store/prediction_log.py): its fixed columns and the sources of its rows -------------------
+class LogColumn:
+    """Columns every prediction-log row has besides the schema's id, timestamp and features."""
+
+    PREDICTION_ID = "prediction_id"  # "<source>:<key>", the row's primary key
+    SCORE = "score"  # NULL only for a fallback answer
+    DECISION = (
+        "decision"  # 1 for the high-risk decision (score >= threshold), else 0 (model/decision_rule.py)
+    )
+    MODEL_NAME = "model_name"
+    MODEL_VERSION = "model_version"
+    SCORING_RUN_ID = "scoring_run_id"  # the monitoring run (batch) or the service instance (online)
+    SOURCE = "source"  # LogSource
+    LABEL = "label"  # the matured ground truth, joined later
+    LABEL_JOINED_AT = "label_joined_at"
+    LATENCY = "latency_ms"  # online answers: request arrival to answer ready
+    FALLBACK = "fallback"  # online answers: the model failed, the configured safe decision was given
+    SAMPLE_KEY = "sample_key"  # a stable pseudo-random number per row, for reproducible samples
+
+
+class LogSource:
+    """Who wrote a prediction-log row: nightly batch scoring, the online service, or its shadow model."""
+
+    BATCH = "batch"
+    ONLINE = "online"
+    # A challenger's shadow answers: same application id as the online answer it shadows, never returned to the
+    # caller (deploy.strategy = shadow).
+    SHADOW = "shadow"
+
+
+ONLINE_SOURCE = LogSource.ONLINE
+SHADOW_SOURCE = LogSource.SHADOW
 
 
 # --- MLflow run and model-version tag keys ---------------------------------------------------------------------
@@ -168,6 +197,13 @@ class RunStage:
 
 GATE_PENDING = "pending"
 GATE_PROMOTED = "promoted"
+# The first word of a gate decision that rejected the version ("rejected: <reasons>"); train_model alerts on it.
+GATE_REJECTED = "rejected"
+
+
+def gate_rejection(reasons: str) -> str:
+    """The gate decision of a rejected version."""
+    return f"{GATE_REJECTED}: {reasons}"
 
 
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------
@@ -198,6 +234,22 @@ MONITORING_CONN_ID = "monitoring_db"
 def conn_env_var(conn_id: str) -> str:
     """The environment variable that defines an Airflow connection (`AIRFLOW_CONN_<ID>`)."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+class RetrainConf:
+    """Keys of the conf monitor_nightly gives the train_model run it triggers (read back as lineage tags)."""
+
+    REASON = "reason"  # why the retraining runs (the night's decision reasons)
+    NIGHT = "night"  # the monitored night (YYYY-MM-DD)
+    WINDOW_END = "window_end"  # the newest day whose labels have matured
+
+
+class TriggerEnv:
+    """Environment of the training subprocess (`dvc repro`): why it runs, recorded as the run's lineage tags."""
+
+    REASON = "MLOPS_TRIGGER_REASON"
+    NIGHT = "MLOPS_TRIGGER_NIGHT"
+    WINDOW_END = "MLOPS_TRIGGER_WINDOW_END"
 
 
 def retrain_run_id(night: str) -> str:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabular_mlops.core.config import Params
+from tabular_mlops.core.config import SchemaConfig, ValidateConfig
 
 NUMERIC_DTYPES = ["float64", "Float64Dtype", "int64", "Int64Dtype", "float32", "int32"]
 STRING_DTYPES = ["object", "str", "string", "StringDtype"]
 INTEGER_DTYPES = ["int64", "Int64Dtype", "int32"]
 
 
-def suite_name(params: Params) -> str:
-    return f"{params.schema.table}_batch"
+def suite_name(schema: SchemaConfig) -> str:
+    return f"{schema.table}_batch"
 
 
-def expectation_specs(params: Params) -> list[tuple[str, dict[str, Any]]]:
-    """(GX expectation class name, kwargs) for every rule the schema implies."""
-    schema, rules = params.schema, params.validate
+def expectation_specs(schema: SchemaConfig, rules: ValidateConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(GX expectation class name, kwargs) for every rule the schema and `validate` section imply."""
     specs: list[tuple[str, dict[str, Any]]] = [
         ("ExpectTableColumnsToMatchSet", {"column_set": schema.columns, "exact_match": True}),
         ("ExpectTableRowCountToBeBetween", {"min_value": rules.min_rows, "max_value": rules.max_rows}),

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tabular_mlops.core.config import Params
-from tabular_mlops.core.contracts import Tag
+from tabular_mlops.core.config import IngestConfig, PathsConfig, SchemaConfig, ValidateConfig
+from tabular_mlops.core.contracts import SOURCE_CONN_ID
+from tabular_mlops.data.batch_records import ExtractedBatch, PublishedBatch, ValidatedBatch
 from tabular_mlops.data.publish import publish_snapshots
 
 if TYPE_CHECKING:
@@ -24,65 +25,66 @@ def batch_id(start: dt.date, end: dt.date) -> str:
 
 
 def extract_interval(
-    params: Params, root: Path, db_url: str, start: dt.date, end: dt.date, conn_id: str = "source_db"
-) -> dict:
+    schema: SchemaConfig,
+    ingest: IngestConfig,
+    paths: PathsConfig,
+    root: Path,
+    db_url: str,
+    start: dt.date,
+    end: dt.date,
+    conn_id: str = SOURCE_CONN_ID,
+) -> ExtractedBatch:
     """Extract the applications whose labels matured in [start, end) into the landing area, a day at a time and
     `ingest.chunk_rows` rows at a time. Values not of their schema type quarantine the batch and raise
     SourceTypeError (not retryable): nothing is landed."""
     from tabular_mlops.data import extract
     from tabular_mlops.store import source_db
 
-    days = extract.application_days(params.schema.label_delay_days, start, end)
+    days = extract.application_days(schema.label_delay_days, start, end)
     engine = source_db.connect(db_url, conn_id=conn_id)
-    chunk_rows = params.ingest.chunk_rows
 
     def chunks_of(day: dt.date) -> Iterator[pd.DataFrame]:
         first = dt.datetime.combine(day, dt.time())
         return source_db.iter_window(
-            engine, params.schema, first, first + dt.timedelta(days=1), chunk_rows, conn_id
+            engine, schema, first, first + dt.timedelta(days=1), ingest.chunk_rows, conn_id
         )
 
-    landing = root / params.paths.landing_dir / batch_id(start, end)
+    landing = root / paths.landing_dir / batch_id(start, end)
     try:
-        paths, rows = extract.write_days(days, params.schema, landing, chunks_of)
+        landed, rows = extract.write_days(days, schema, landing, chunks_of)
     except extract.SourceTypeError as exc:
         from tabular_mlops.core.contracts import TYPE_FAULTS_FILE
         from tabular_mlops.data.raw_quarantine import quarantine_raw_rows
 
-        quarantine = root / params.paths.quarantine_dir / batch_id(start, end)
+        quarantine = root / paths.quarantine_dir / batch_id(start, end)
         quarantine_raw_rows(quarantine, exc.faults, chunks_of)
         where = f"; batch quarantined in {quarantine} with the raw rows as read ({TYPE_FAULTS_FILE}: every row id)"
-        raise extract.type_error(exc.faults, params.schema, where) from exc
-    return {
-        "batch_id": batch_id(start, end),
-        "application_days": [d.isoformat() for d in days],
-        "rows": rows,
-        "paths": [str(p) for p in paths],
-    }
+        raise extract.type_error(exc.faults, schema, where) from exc
+    return ExtractedBatch(
+        batch_id=batch_id(start, end),
+        application_days=tuple(d.isoformat() for d in days),
+        rows=rows,
+        paths=tuple(str(p) for p in landed),
+    )
 
 
-def validate_extracted(params: Params, root: Path, extracted: dict) -> dict:
+def validate_extracted(
+    schema: SchemaConfig, rules: ValidateConfig, paths: PathsConfig, root: Path, extracted: ExtractedBatch
+) -> ValidatedBatch:
     """GX checkpoint on the landed batch: stage it for publishing, or quarantine it and raise."""
     from tabular_mlops.data.validate import validate_landed
 
-    paths = [Path(p) for p in extracted["paths"]]
-    outcome = validate_landed(paths, params, root, extracted["batch_id"])
-    return {
-        "batch_id": extracted["batch_id"],
-        "staged": [str(p) for p in paths],
-        "data_docs": outcome.data_docs,
-    }
+    landed = [Path(p) for p in extracted.paths]
+    outcome = validate_landed(landed, schema, rules, paths, root, extracted.batch_id)
+    return ValidatedBatch(extracted.batch_id, tuple(str(p) for p in landed), outcome.data_docs)
 
 
-def publish_validated(params: Params, root: Path, validated: dict, push: bool = True) -> dict:
+def publish_validated(
+    paths: PathsConfig, root: Path, validated: ValidatedBatch, push: bool = True
+) -> PublishedBatch:
     """Publish the staged snapshots into the raw folder as a new data version, on the DVC remote (`push`), or
     leave everything as it was."""
-    result = publish_snapshots(
-        root / params.paths.raw_dir, root, [Path(p) for p in validated["staged"]], push
+    result = publish_snapshots(root / paths.raw_dir, root, [Path(p) for p in validated.staged], push)
+    return PublishedBatch(
+        validated.batch_id, tuple(result.published), result.dvc_data_hash, validated.data_docs
     )
-    return {
-        "batch_id": validated["batch_id"],
-        "published": result.published,
-        Tag.DVC_DATA_HASH: result.dvc_data_hash,
-        "data_docs": validated.get("data_docs"),
-    }

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from tabular_mlops.core.atomic_files import atomic_write_json
-from tabular_mlops.core.config import Params
+from tabular_mlops.core.config import PathsConfig, SchemaConfig, ValidateConfig
 from tabular_mlops.core.contracts import gx_sidecar
 from tabular_mlops.data.docs_index import record_validation
 from tabular_mlops.data.expectations import expectation_specs, suite_name
@@ -38,18 +38,20 @@ class ValidationOutcome:
         return "; ".join(self.failures)
 
 
-def gx_context(params: Params, root: Path) -> Any:  # a GX FileDataContext
+def gx_context(expectations_dir: Path) -> Any:  # a GX FileDataContext
+    """The GX project in `expectations_dir` (`<project>/<paths.expectations_dir>`)."""
     import great_expectations as gx
 
-    return gx.get_context(mode="file", project_root_dir=str(root / params.paths.expectations_dir))
+    return gx.get_context(mode="file", project_root_dir=str(expectations_dir))
 
 
-def _expected_suite(params: Params) -> Any:  # a GX ExpectationSuite
+def _expected_suite(schema: SchemaConfig, rules: ValidateConfig) -> Any:  # a GX ExpectationSuite
     import great_expectations as gx
 
+    specs = expectation_specs(schema, rules)
     return gx.ExpectationSuite(
-        name=suite_name(params),
-        expectations=[getattr(gx.expectations, kind)(**kwargs) for kind, kwargs in expectation_specs(params)],
+        name=suite_name(schema),
+        expectations=[getattr(gx.expectations, kind)(**kwargs) for kind, kwargs in specs],
     )
 
 
@@ -62,29 +64,29 @@ def _rules(suite: Any) -> list[tuple[str, str]]:
     )
 
 
-def _stored_checkpoint(params: Params, context: Any) -> Any:
+def _stored_checkpoint(schema: SchemaConfig, rules: ValidateConfig, context: Any) -> Any:
     """The checkpoint stored in the repo, if its suite still says what the schema config says."""
-    name = suite_name(params)
+    name = suite_name(schema)
     try:
         checkpoint = context.checkpoints.get(f"{name}_checkpoint")
         stored_suite = context.suites.get(name)
     except Exception:  # noqa: BLE001 - GX raises several "not found" types
         return None
-    return checkpoint if _rules(stored_suite) == _rules(_expected_suite(params)) else None
+    return checkpoint if _rules(stored_suite) == _rules(_expected_suite(schema, rules)) else None
 
 
-def _checkpoint(params: Params, context: Any) -> Any:  # a GX Checkpoint
+def _checkpoint(schema: SchemaConfig, rules: ValidateConfig, context: Any) -> Any:  # a GX Checkpoint
     """Reuse the stored checkpoint; regenerate suite + checkpoint only when the schema config changed."""
     import great_expectations as gx
 
-    stored = _stored_checkpoint(params, context)
+    stored = _stored_checkpoint(schema, rules, context)
     if stored is not None:
         return stored
-    name = suite_name(params)
+    name = suite_name(schema)
     source = context.data_sources.add_or_update_pandas(name="snapshots")
-    asset = source.add_dataframe_asset(name=params.schema.table)
+    asset = source.add_dataframe_asset(name=schema.table)
     batch_def = asset.add_batch_definition_whole_dataframe("whole_batch")
-    suite = context.suites.add_or_update(_expected_suite(params))
+    suite = context.suites.add_or_update(_expected_suite(schema, rules))
     vdef = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
     )
@@ -123,26 +125,30 @@ GX_LOCK_FILE = "uncommitted/.gx-project.lock"
 GX_LOCK_TIMEOUT_S = 600
 
 
-def gx_lock(params: Params, root: Path) -> Any:  # a filelock.FileLock
+def gx_lock(expectations_dir: Path) -> Any:  # a filelock.FileLock
     from filelock import FileLock
 
-    path = root / params.paths.expectations_dir / "gx" / GX_LOCK_FILE
+    path = expectations_dir / "gx" / GX_LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path), timeout=GX_LOCK_TIMEOUT_S)
 
 
 def validate_batch(
-    df: pd.DataFrame, params: Params, root: Path, run_name: str | None = None
+    df: pd.DataFrame,
+    schema: SchemaConfig,
+    rules: ValidateConfig,
+    expectations_dir: Path,
+    run_name: str | None = None,
 ) -> ValidationOutcome:
     """Run the checkpoint on a DataFrame and summarise it (one process at a time per GX project); `run_name`
     names the run in Data Docs."""
     import great_expectations  # noqa: F401 - the slow import happens before the lock, not while holding it
     from great_expectations.core.run_identifier import RunIdentifier
 
-    with gx_lock(params, root):
-        context = gx_context(params, root)
+    with gx_lock(expectations_dir):
+        context = gx_context(expectations_dir)
         run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)) if run_name else None
-        result = _checkpoint(params, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
+        result = _checkpoint(schema, rules, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
         docs = context.get_docs_sites_urls()
     described = result.describe_dict()
     failures = []
@@ -158,12 +164,12 @@ def validate_batch(
     )
 
 
-def outcome_summary(outcome: ValidationOutcome, params: Params) -> dict[str, Any]:
+def outcome_summary(outcome: ValidationOutcome, schema: SchemaConfig) -> dict[str, Any]:
     """What a published snapshot keeps of its validation. Nothing about the run (no batch id, run id or time):
     the same day validated in a differently split backfill gives the same bytes, so the same data version."""
     stats = outcome.result.get("validation_results", [{}])[0].get("statistics", {})
     return {
-        "suite": suite_name(params),
+        "suite": suite_name(schema),
         "success": outcome.success,
         "evaluated_expectations": stats.get("evaluated_expectations"),
         "successful_expectations": stats.get("successful_expectations"),
@@ -185,30 +191,38 @@ def read_snapshots(paths: list[Path]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id: str) -> ValidationOutcome:
+def validate_landed(
+    snapshots: list[Path],
+    schema: SchemaConfig,
+    rules: ValidateConfig,
+    paths: PathsConfig,
+    root: Path,
+    batch_id: str,
+) -> ValidationOutcome:
     """Validate the landed snapshots as one batch. Pass: write each one's GX summary beside it (they stay staged
     until the `version` task publishes them). Fail: move them to quarantine/<batch_id>/ with the validation result,
     then raise ValidationFailedError. A published snapshot of the same day is never touched here: a failed or
     empty re-run of a night cannot remove what an earlier run validated."""
-    outcome = validate_batch(read_snapshots(snapshots), params, root, run_name=batch_id)
+    expectations_dir = root / paths.expectations_dir
+    outcome = validate_batch(read_snapshots(snapshots), schema, rules, expectations_dir, run_name=batch_id)
     # The offline index is rebuilt from every batch's record: one writer at a time, as for GX's own stores.
-    with gx_lock(params, root):
+    with gx_lock(expectations_dir):
         record_validation(
-            root / params.paths.expectations_dir,
+            expectations_dir,
             batch_id,
-            params.schema.table,
-            suite_name(params),
+            schema.table,
+            suite_name(schema),
             outcome.success,
             outcome.failures,
-            outcome_summary(outcome, params),
+            outcome_summary(outcome, schema),
         )
     if outcome.success:
-        summary = outcome_summary(outcome, params)
+        summary = outcome_summary(outcome, schema)
         for path in snapshots:
             # The summary is deterministic (no run ids or times), so re-running an interval changes no bytes.
             atomic_write_json(gx_sidecar(path), summary)
         return outcome
-    quarantine = root / params.paths.quarantine_dir / batch_id
+    quarantine = root / paths.quarantine_dir / batch_id
     if quarantine.exists():
         shutil.rmtree(quarantine)
     quarantine.mkdir(parents=True)
@@ -216,20 +230,19 @@ def validate_landed(snapshots: list[Path], params: Params, root: Path, batch_id:
         path.replace(quarantine / path.name)
         gx_sidecar(path).unlink(missing_ok=True)
     atomic_write_json(quarantine / "validation_result.json", outcome.result)
-    published = [p.name for p in snapshots if (root / params.paths.raw_dir / p.name).exists()]
+    published = [p.name for p in snapshots if (root / paths.raw_dir / p.name).exists()]
     kept = f"; the published snapshot(s) {published} are kept" if published else ""
     raise ValidationFailedError(
         f"batch {batch_id} failed {len(outcome.failures)} expectation(s) of suite "
-        f"'{suite_name(params)}' and was quarantined in {quarantine}{kept}:",
+        f"'{suite_name(schema)}' and was quarantined in {quarantine}{kept}:",
         outcome.failures,
     )
 
 
-def write_suite(params: Params, root: Path) -> Path:
+def write_suite(schema: SchemaConfig, rules: ValidateConfig, expectations_dir: Path) -> Path:
     """Generate the suite, validation definition and checkpoint from the schema into the repo's GX folder."""
-    context = gx_context(params, root)
-    _checkpoint(params, context)
-    return root / params.paths.expectations_dir / "gx" / "expectations" / f"{suite_name(params)}.json"
+    _checkpoint(schema, rules, gx_context(expectations_dir))
+    return expectations_dir / "gx" / "expectations" / f"{suite_name(schema)}.json"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -241,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default=None)
     args = parser.parse_args(argv)
     root = project_dir()
-    print(write_suite(load_params(args.params or root / "params.yaml"), root))
+    params = load_params(args.params or root / "params.yaml")
+    print(write_suite(params.schema, params.validate, root / params.paths.expectations_dir))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ from threadpoolctl import threadpool_limits
 
 from tabular_mlops.core.config import GateConfig, SchemaConfig
 from tabular_mlops.model.scoring import model_frame
+from tabular_mlops.stats.records import JsonRecord
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]
 
 
 @dataclass(frozen=True)
-class GateResult:
+class GateResult(JsonRecord):
+    """One gate's verdict on a model version, with the reason in words."""
+
     name: str
     passed: bool
     reason: str

@@ -10,8 +10,9 @@ import subprocess
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from tabular_mlops.core.contracts import Tag
+from tabular_mlops.core.contracts import Tag, TriggerEnv
 from tabular_mlops.core.data_version import dvc_data_hash
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 # than STALE_AFTER_SECONDS belongs to a process that died, on whatever host (a killed Celery worker's included).
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER_SECONDS = 15 * 60.0
+if TYPE_CHECKING:
+    from tabular_mlops.core.config import Params
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
@@ -59,6 +62,12 @@ def ensure_embedded_store(uri: str, mlflow_dir: Path) -> None:
         TrackingStore(uri, (mlflow_dir / "artifacts").resolve().as_uri())
         RegistryStore(uri)
         ready.write_text(mlflow.__version__)
+
+
+def configure_tracking(params: Params, root: Path) -> str:
+    """Point MLflow at the project's store (`paths.mlflow_dir` under `root`, or $MLFLOW_TRACKING_URI) and its
+    experiment (`registry.experiment_name`); returns the experiment id. What every entry point calls first."""
+    return configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
 
 
 def configure_mlflow(mlflow_dir: Path, experiment: str) -> str:
@@ -221,7 +230,7 @@ def lineage_tags(root: Path) -> dict[str, str]:
         Tag.PROCESS: this_process(),
         Tag.AIRFLOW_DAG_ID: os.environ.get("AIRFLOW_CTX_DAG_ID", "none (run outside Airflow)"),
         Tag.AIRFLOW_RUN_ID: os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", "none (run outside Airflow)"),
-        Tag.RETRAIN_REASON: os.environ.get("MLOPS_TRIGGER_REASON", "scheduled"),
-        Tag.TRIGGER_NIGHT: os.environ.get("MLOPS_TRIGGER_NIGHT") or "none",
-        Tag.TRIGGER_WINDOW_END: os.environ.get("MLOPS_TRIGGER_WINDOW_END") or "none",
+        Tag.RETRAIN_REASON: os.environ.get(TriggerEnv.REASON, "scheduled"),
+        Tag.TRIGGER_NIGHT: os.environ.get(TriggerEnv.NIGHT) or "none",
+        Tag.TRIGGER_WINDOW_END: os.environ.get(TriggerEnv.WINDOW_END) or "none",
     }

@@ -9,6 +9,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import Params
+from tabular_mlops.core.contracts import SOURCE_CONN_ID, LogSource
+from tabular_mlops.model.decision_rule import decision_codes
 from tabular_mlops.model.scoring import load_champion, load_version, model_frame
 from tabular_mlops.model.target_labels import encode_target
 from tabular_mlops.store import prediction_log, source_db
@@ -20,7 +22,7 @@ def score_night(
     log_engine: sa.Engine,
     night: dt.date,
     run_id: str,
-    conn_id: str = "source_db",
+    conn_id: str = SOURCE_CONN_ID,
     rescore: bool = False,
 ) -> dict:
     """Score the applications received during `night` and replace that night's batch rows in the log.
@@ -65,14 +67,19 @@ def score_night(
     for f in schema.features:
         if f.is_categorical:
             features[f.name] = batch[f.name].astype(object).where(batch[f.name].notna(), None)
-    rows = pd.concat([batch[[schema.id_column, schema.timestamp_column]], features], axis=1)
-    rows["prediction_id"] = "batch:" + rows[schema.id_column].astype(str)
-    rows["score"] = scores
-    rows["decision"] = (scores >= model.threshold(params.evaluate.decision_threshold)).astype(int)
-    rows["model_name"] = params.registry.model_name
-    rows["model_version"] = version
-    rows["scoring_run_id"] = run_id
-    rows["source"] = "batch"
+    ids = batch[schema.id_column]
+    by = prediction_log.AnsweredBy(params.registry.model_name, version, run_id, LogSource.BATCH)
+    columns = prediction_log.log_columns(
+        schema,
+        by,
+        prediction_log.prediction_id(LogSource.BATCH, "") + ids.astype(str),
+        ids,
+        batch[schema.timestamp_column],
+        features,
+        scores,
+        decision_codes(scores, model.threshold(params.evaluate.decision_threshold)),
+    )
+    rows = pd.DataFrame(columns, index=batch.index)
     n = prediction_log.replace_batch(log_engine, schema, rows, start, end)
     return {
         "night": night.isoformat(),
@@ -89,7 +96,7 @@ def join_matured_labels(
     source_engine: sa.Engine,
     log_engine: sa.Engine,
     night: dt.date,
-    conn_id: str = "source_db",
+    conn_id: str = SOURCE_CONN_ID,
 ) -> dict:
     """Labels of the applications of `night - label_delay_days` have matured: write them onto the log."""
     schema = params.schema

@@ -18,11 +18,18 @@ import numpy as np
 
 from tabular_mlops.core.config import Params
 from tabular_mlops.core.contracts import ONLINE_SOURCE, SHADOW_SOURCE
+from tabular_mlops.model.decision_rule import HIGH_RISK, decision_codes
 from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.holder import ModelHolder, Served
 from tabular_mlops.serving.logwriter import PredictionLogWriter
 from tabular_mlops.serving.prometheus_metrics import ServingMetrics
-from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
+from tabular_mlops.store.prediction_log import (
+    FALLBACK_COLUMN,
+    LATENCY_COLUMN,
+    AnsweredBy,
+    log_columns,
+    log_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +77,10 @@ class Answerer:
             return [fallback]
         self.metrics.stage.labels("model").observe(time.perf_counter() - started)
         self.metrics.predictions.labels(served.version).inc(len(records))
-        answers = [self._answer(served, r, float(s), threshold) for r, s in zip(records, scores, strict=True)]
+        codes = decision_codes(scores, threshold)
+        answers = [
+            self._answer(served, r, float(s), int(c)) for r, s, c in zip(records, scores, codes, strict=True)
+        ]
         self._log(served, records, answers, [t for g, t in zip(groups, arrived, strict=True) for _ in g])
         out, i = [], 0
         for group in groups:
@@ -91,11 +101,12 @@ class Answerer:
         caller's deadline check) raises: the caller counts it."""
         threshold = served.loaded.threshold(self.rule)
         scores = self._scores(served, records)
+        codes = decision_codes(scores, threshold)
         before_logging()
         answers = [
-            self._answer(served, r, float(s), threshold)
+            self._answer(served, r, float(s), int(c))
             | {"prediction_id": _shadow_id(p), "application_id": p["application_id"]}
-            for r, s, p in zip(records, scores, primary, strict=True)
+            for r, s, c, p in zip(records, scores, codes, primary, strict=True)
         ]
         rows = self._log_rows(served, records, answers, arrived, time.perf_counter(), SHADOW_SOURCE)
         return self.writer.submit(rows)
@@ -120,8 +131,8 @@ class Answerer:
     def _application_id(self, record: dict[str, Any]) -> str:
         return str(record.get(self.schema.id_column) or uuid.uuid4().hex)
 
-    def _answer(self, served: Served, record: dict[str, Any], score: float, threshold: float) -> Answer:
-        high = score >= threshold  # the batch rule: decision 1 when the score reaches the threshold
+    def _answer(self, served: Served, record: dict[str, Any], score: float, code: int) -> Answer:
+        high = code == HIGH_RISK  # the decision rule's code, as batch scoring logs it
         return {
             "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
             "application_id": self._application_id(record),
@@ -162,26 +173,22 @@ class Answerer:
         """One row per answer; latency = request arrival to answer ready (validation, micro-batch wait, model)."""
         # The log's timestamps are naive UTC, as the batch rows.
         at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = []
-        for record, answer, t0 in zip(records, answers, arrived, strict=True):
-            row = {f: record.get(f) for f in self.schema.feature_names}
-            row.update(
-                {
-                    "prediction_id": answer["prediction_id"],
-                    self.schema.id_column: answer["application_id"],
-                    self.schema.timestamp_column: at,
-                    "score": answer["score"],
-                    "decision": int(answer["decision"] == self.serving.high_risk_decision),
-                    "model_name": self.model_name,
-                    "model_version": served.version,
-                    "scoring_run_id": self.instance,
-                    "source": source,
-                    LATENCY_COLUMN: round((answered - t0) * 1000.0, 4),
-                    FALLBACK_COLUMN: answer["fallback"],
-                }
-            )
-            rows.append(row)
-        return rows
+        by = AnsweredBy(self.model_name, served.version, self.instance, source)
+        columns = log_columns(
+            self.schema,
+            by,
+            [a["prediction_id"] for a in answers],
+            [a["application_id"] for a in answers],
+            at,
+            {f: [r.get(f) for r in records] for f in self.schema.feature_names},
+            [a["score"] for a in answers],
+            [int(a["decision"] == self.serving.high_risk_decision) for a in answers],
+            **{
+                LATENCY_COLUMN: [round((answered - t0) * 1000.0, 4) for t0 in arrived],
+                FALLBACK_COLUMN: [a["fallback"] for a in answers],
+            },
+        )
+        return log_records(columns, len(answers))
 
 
 def _shadow_id(primary: Answer) -> str:

@@ -19,15 +19,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import SchemaConfig
+from tabular_mlops.core.contracts import LogColumn, LogSource
 from tabular_mlops.store.bulk import execute_many, frame_chunks
 from tabular_mlops.store.tables import create_tables, ddl_transaction
 
 TABLE = "prediction_log"
-LATENCY_COLUMN = "latency_ms"
-FALLBACK_COLUMN = "fallback"
+LATENCY_COLUMN = LogColumn.LATENCY
+FALLBACK_COLUMN = LogColumn.FALLBACK
 # A stable pseudo-random number per row (`sample_keys`): rows whose key is below a limit are a reproducible sample
 # the database selects by itself, so a window of millions is never read whole to be sampled.
-SAMPLE_KEY_COLUMN = "sample_key"
+SAMPLE_KEY_COLUMN = LogColumn.SAMPLE_KEY
 SAMPLE_KEY_BITS = 31  # a key fits a signed 32-bit INTEGER in every database
 SAMPLE_KEY_SPAN = 2**SAMPLE_KEY_BITS
 
@@ -41,7 +42,7 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         TABLE,
         metadata,
-        sa.Column("prediction_id", sa.String(128), primary_key=True),
+        sa.Column(LogColumn.PREDICTION_ID, sa.String(128), primary_key=True),
         sa.Column(schema.id_column, sa.String(64), nullable=False, index=True),
         sa.Column(schema.timestamp_column, sa.DateTime(), nullable=False, index=True),
         # Integer-coded categories stay whole numbers, so they compare equal to the schema's codes on the way back.
@@ -50,14 +51,14 @@ def log_table(schema: SchemaConfig, metadata: sa.MetaData) -> sa.Table:
             for f in schema.features
         ],
         # NULL only for a fallback answer: the model failed, the applicant got the configured safe decision.
-        sa.Column("score", sa.Float(), nullable=True),
-        sa.Column("decision", sa.Integer(), nullable=False),
-        sa.Column("model_name", sa.String(128), nullable=False),
-        sa.Column("model_version", sa.String(32), nullable=False),
-        sa.Column("scoring_run_id", sa.String(256), nullable=False),
-        sa.Column("source", sa.String(16), nullable=False),
-        sa.Column("label", sa.Integer(), nullable=True),
-        sa.Column("label_joined_at", sa.DateTime(), nullable=True),
+        sa.Column(LogColumn.SCORE, sa.Float(), nullable=True),
+        sa.Column(LogColumn.DECISION, sa.Integer(), nullable=False),
+        sa.Column(LogColumn.MODEL_NAME, sa.String(128), nullable=False),
+        sa.Column(LogColumn.MODEL_VERSION, sa.String(32), nullable=False),
+        sa.Column(LogColumn.SCORING_RUN_ID, sa.String(256), nullable=False),
+        sa.Column(LogColumn.SOURCE, sa.String(16), nullable=False),
+        sa.Column(LogColumn.LABEL, sa.Integer(), nullable=True),
+        sa.Column(LogColumn.LABEL_JOINED_AT, sa.DateTime(), nullable=True),
         # Online answers: milliseconds from the request's arrival to its answer (NULL for batch rows).
         sa.Column(LATENCY_COLUMN, sa.Float(), nullable=True),
         sa.Column(FALLBACK_COLUMN, sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -77,8 +78,61 @@ def sample_keys(prediction_ids: Iterable[str]) -> list[int]:
 
 def keyed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Log records with their sample key set (from `prediction_id`)."""
-    keys = sample_keys(r["prediction_id"] for r in records)
+    keys = sample_keys(r[LogColumn.PREDICTION_ID] for r in records)
     return [{**r, SAMPLE_KEY_COLUMN: k} for r, k in zip(records, keys, strict=True)]
+
+
+@dataclass(frozen=True)
+class AnsweredBy:
+    """Who gave a set of answers: the model version, the run or service instance that scored, the source."""
+
+    model_name: str
+    model_version: str
+    scoring_run_id: str
+    source: str
+
+
+def prediction_id(source: str, key: str) -> str:
+    """A log row's primary key: its source and a key unique within it (the application id for batch rows)."""
+    return f"{source}:{key}"
+
+
+def log_columns(
+    schema: SchemaConfig,
+    by: AnsweredBy,
+    prediction_ids: Any,
+    application_ids: Any,
+    at: Any,
+    features: Any,
+    scores: Any,
+    decisions: Any,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The prediction-log row of each answer, as columns: every argument is a column (a sequence, one value a
+    row) or a value shared by every row (`at`, the answerer). `features` maps each schema feature to its column;
+    `decisions` are the decision rule's codes (1 = high risk); `extra` adds the online columns (latency_ms,
+    fallback). Batch scoring makes a DataFrame of it, the service a record per row (`log_records`)."""
+    return {
+        LogColumn.PREDICTION_ID: prediction_ids,
+        schema.id_column: application_ids,
+        schema.timestamp_column: at,
+        **{name: features[name] for name in schema.feature_names},
+        LogColumn.SCORE: scores,
+        LogColumn.DECISION: decisions,
+        LogColumn.MODEL_NAME: by.model_name,
+        LogColumn.MODEL_VERSION: by.model_version,
+        LogColumn.SCORING_RUN_ID: by.scoring_run_id,
+        LogColumn.SOURCE: by.source,
+        **extra,
+    }
+
+
+def log_records(columns: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+    """`log_columns` as one dict per row: list columns are split by row, any other value is shared by all."""
+    bad = [k for k, v in columns.items() if isinstance(v, list) and len(v) != rows]
+    if bad:
+        raise ValueError(f"prediction-log columns {bad} do not hold one value for each of the {rows} row(s)")
+    return [{k: v[i] if isinstance(v, list) else v for k, v in columns.items()} for i in range(rows)]
 
 
 def ensure_table(engine: sa.Engine, schema: SchemaConfig) -> sa.Table:
@@ -94,7 +148,7 @@ def _pending_changes(bind: sa.Engine | sa.Connection, table: sa.Table) -> tuple[
     """Columns the existing table lacks, and whether its `score` still refuses NULL."""
     existing = {c["name"]: c for c in sa.inspect(bind).get_columns(table.name)}
     missing = [c for c in table.columns if c.name not in existing]
-    return missing, not existing["score"]["nullable"]
+    return missing, not existing[LogColumn.SCORE]["nullable"]
 
 
 def migrate(engine: sa.Engine, table: sa.Table) -> bool:
@@ -126,7 +180,7 @@ def migrate(engine: sa.Engine, table: sa.Table) -> bool:
                     )
                 )
             if score_not_null:
-                batch.alter_column("score", existing_type=sa.Float(), nullable=True)
+                batch.alter_column(LogColumn.SCORE, existing_type=sa.Float(), nullable=True)
     return True
 
 
@@ -136,7 +190,7 @@ def replace_batch(
     rows: pd.DataFrame,
     start: dt.datetime,
     end: dt.datetime,
-    source: str = "batch",
+    source: str = LogSource.BATCH,
     chunk_rows: int = 100_000,
 ) -> int:
     """Upsert a night: this source's rows in [start, end) are replaced by `rows` atomically (one transaction;
@@ -146,13 +200,17 @@ def replace_batch(
     with engine.begin() as conn:
         conn.execute(table.delete().where(ts >= start, ts < end, table.c.source == source))
         for chunk in frame_chunks(rows, chunk_rows):
-            chunk[SAMPLE_KEY_COLUMN] = sample_keys(chunk["prediction_id"])
+            chunk[SAMPLE_KEY_COLUMN] = sample_keys(chunk[LogColumn.PREDICTION_ID])
             execute_many(conn, table.insert(), chunk)
     return len(rows)
 
 
 def logged_version(
-    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, source: str = "batch"
+    engine: sa.Engine,
+    schema: SchemaConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    source: str = LogSource.BATCH,
 ) -> str | None:
     """The model version that scored this source's rows in [start, end), or None if none are logged."""
     if not sa.inspect(engine).has_table(TABLE):
@@ -268,7 +326,14 @@ def read_source(
     and fallback flag (the online service's night)."""
     table = ensure_table(engine, schema)
     ts = table.c[schema.timestamp_column]
-    names = [schema.timestamp_column, "source", "score", "model_version", LATENCY_COLUMN, FALLBACK_COLUMN]
+    names = [
+        schema.timestamp_column,
+        LogColumn.SOURCE,
+        LogColumn.SCORE,
+        LogColumn.MODEL_VERSION,
+        LATENCY_COLUMN,
+        FALLBACK_COLUMN,
+    ]
     query = sa.select(*(table.c[n] for n in names)).where(ts >= start, ts < end, table.c.source == source)
     with engine.connect() as conn:
         return pd.read_sql(query.order_by(ts, table.c.prediction_id), conn)

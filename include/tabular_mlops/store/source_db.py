@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
+from tabular_mlops.core.contracts import SOURCE_CONN_ID
 from tabular_mlops.store import time_columns
 from tabular_mlops.store.bulk import insert_frame
 from tabular_mlops.store.tables import create_tables, ddl_transaction
@@ -48,7 +49,7 @@ def table_for(schema: SchemaConfig, metadata: sa.MetaData, extra_columns: tuple[
     return sa.Table(schema.table, metadata, *cols)
 
 
-def connect(url: str, conn_id: str = "source_db") -> sa.Engine:
+def connect(url: str, conn_id: str = SOURCE_CONN_ID) -> sa.Engine:
     """An engine that has been checked to connect; a failure names the connection, not just the driver."""
     try:
         engine = sa.create_engine(url)
@@ -147,7 +148,7 @@ def read_window(
     schema: SchemaConfig,
     start: dt.datetime,
     end: dt.datetime,
-    conn_id: str = "source_db",
+    conn_id: str = SOURCE_CONN_ID,
     only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The schema's columns (or the `only` ones of them) of the rows with start <= timestamp < end (naive UTC,
@@ -188,7 +189,7 @@ def iter_window(
     start: dt.datetime,
     end: dt.datetime,
     chunk_rows: int,
-    conn_id: str = "source_db",
+    conn_id: str = SOURCE_CONN_ID,
 ) -> Iterator[pd.DataFrame]:
     """`read_window` in chunks of at most `chunk_rows` rows, same rows in the same order; an empty window gives
     one empty chunk with the columns. The rows stay in the database until asked for: a server-side cursor where

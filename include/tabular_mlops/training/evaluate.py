@@ -56,11 +56,11 @@ def evaluate_run_of(info: dict[str, Any]) -> str:
 def evaluate(params: Params, root: Path) -> dict[str, float]:
     import mlflow
 
-    from tabular_mlops.model.tracking import configure_mlflow
+    from tabular_mlops.model.tracking import configure_tracking
 
     schema = params.schema
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
-    configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
+    configure_tracking(params, root)
     # The checksum of the very file scored goes with the scores: the gate reuses them only for the version whose
     # recorded checksum it verified.
     with verified_copy(info["model_uri"]) as verified:

@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tabular_mlops.core.config import Params
+from tabular_mlops.core.config import (
+    GateConfig,
+    Params,
+    PathsConfig,
+    RegistryConfig,
+    SchemaConfig,
+    ThresholdRule,
+    WordingConfig,
+)
 from tabular_mlops.core.contracts import (
     CHALLENGER,
     CHAMPION,
@@ -25,6 +33,7 @@ from tabular_mlops.core.contracts import (
     RUN_FILE,
     RunStage,
     Tag,
+    gate_rejection,
 )
 from tabular_mlops.model.classification_metrics import classification_metrics
 from tabular_mlops.model.model_tests import GateResult, model_tests
@@ -35,6 +44,13 @@ from tabular_mlops.training.gate import champion_comparison, threshold_checks, t
 from tabular_mlops.training.holdout_scores import labels_and_times, score_part, stored_scores
 from tabular_mlops.training.modelcard import render_model_card
 from tabular_mlops.training.parts import head
+from tabular_mlops.training.registry_records import (
+    ChampionDescription,
+    PromotionResult,
+    RegisteredVersion,
+    RollbackResult,
+    defined_metrics,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -58,23 +74,26 @@ def alias_version(name: str, alias: str) -> str | None:
         return None
 
 
-def register_challenger(params: Params, root: Path) -> dict:
+def register_challenger(
+    registry: RegistryConfig, paths: PathsConfig, root: Path, description: str
+) -> RegisteredVersion:
     """Register the run's model as a new version with alias `challenger` (once per run: idempotent).
+    `description` is the registered model's, used when this creates it (`model_description`).
 
     If anything fails after the version exists, the version is deleted: no half-registered versions.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
-    name, client = params.registry.model_name, _client()
+    info = json.loads((root / paths.model_dir / RUN_FILE).read_text())
+    name, client = registry.model_name, _client()
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description=model_description(params))
+        client.create_registered_model(name, description=description)
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
     if existing:
-        return {"version": str(existing[0].version), "run_id": info["run_id"], "new": False}
+        return RegisteredVersion(str(existing[0].version), info["run_id"], new=False)
     run = client.get_run(info["run_id"])
     lineage = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
     if Tag.DECISION_THRESHOLD in info:
@@ -93,12 +112,12 @@ def register_challenger(params: Params, root: Path) -> dict:
     except Exception:
         client.delete_model_version(name, mv.version)
         raise
-    return {"version": str(mv.version), "run_id": info["run_id"], "new": True}
+    return RegisteredVersion(str(mv.version), info["run_id"], new=True)
 
 
-def model_description(params: Params) -> str:
+def model_description(wording: WordingConfig, schema: SchemaConfig) -> str:
     """The registered model's description: what its score means, in the words of `params.yaml` `wording`."""
-    text = params.wording.score_text(params.schema.target_column)
+    text = wording.score_text(schema.target_column)
     return f"{text[:1].upper()}{text[1:]}."
 
 
@@ -139,33 +158,36 @@ def evaluate_gate(
     comparison = champion_comparison(metrics, None, None, params.gate)
     if champion is not None and champion != version:
         comparison = compare_with_champion(
-            params, challenger, load_version(name, champion), path, truth, scores
+            schema,
+            params.gate,
+            params.evaluate.decision_threshold,
+            challenger,
+            load_version(name, champion),
+            path,
+            truth,
+            scores,
         )
     return [tests, thresholds, comparison], metrics, champion
 
 
-def refuse(name: str, version: str, reason: str) -> dict:
+def refuse(name: str, version: str, reason: str) -> PromotionResult:
     """A version that cannot be loaded safely: rejected with the reason, and it loses `challenger` so nothing
     picks it up later. The champion is not touched."""
     client = _client()
-    decision = f"rejected: model refused: {reason}"
+    decision = gate_rejection(f"model refused: {reason}")
     client.set_model_version_tag(name, version, f"{Tag.GATE_PREFIX}model_tests", f"failed: {reason}"[:4900])
     client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
     if alias_version(name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
-    return {
-        "version": version,
-        "promoted": False,
-        "refused": True,
-        "decision": decision,
-        "previous_champion": champion_version(name),
-        "gates": [],
-        "metrics": {},
-    }
+    return PromotionResult(
+        version, promoted=False, decision=decision, previous_champion=champion_version(name), refused=True
+    )
 
 
 def compare_with_champion(
-    params: Params,
+    schema: SchemaConfig,
+    gate: GateConfig,
+    rule: ThresholdRule,
     challenger: LoadedModel,
     champion: LoadedModel,
     holdout: Path,
@@ -175,7 +197,7 @@ def compare_with_champion(
     """Both models on the holdout days the champion never trained on (after the end of its
     `reference_window`); the comparison is skipped, with that reason, when there are none or too few.
     `truth` holds the holdout's timestamps and labels, `challenger_scores` the challenger's scores on it."""
-    ts, target = params.schema.timestamp_column, params.schema.target_column
+    ts, target = schema.timestamp_column, schema.target_column
     trained_until = training_end(champion.tags.get(Tag.REFERENCE_WINDOW))
 
     def unseen(rows: pd.DataFrame) -> np.ndarray:
@@ -197,23 +219,24 @@ def compare_with_champion(
             f"skipped: only {len(rows)} holdout row(s) fall after v{champion.version}'s training window "
             f"(ends {trained_until}); a model is never judged on days it was trained on",
         )
-    rule = params.evaluate.decision_threshold
     try:
         champion_threshold = champion.threshold(rule)
     except LookupError:  # a champion from before threshold rules: judged at the challenger's threshold
         champion_threshold = challenger.threshold(rule)
     y = rows[target].astype(int).to_numpy()
-    champion_scores = score_part(champion.model, holdout, params.schema, keep=unseen)
+    champion_scores = score_part(champion.model, holdout, schema, keep=unseen)
     return champion_comparison(
         classification_metrics(y, challenger_scores[keep], challenger.threshold(rule)),
         classification_metrics(y, champion_scores, champion_threshold),
         champion.version,
-        params.gate,
+        gate,
         rows=where,
     )
 
 
-def promote_if_better(params: Params, root: Path, version: str, ledger_engine: sa.Engine, actor: str) -> dict:
+def promote_if_better(
+    params: Params, root: Path, version: str, ledger_engine: sa.Engine, actor: str
+) -> PromotionResult:
     """Record each gate's result on the version, write the model card, and move `champion` only if all pass.
 
     The alias moves inside the promotion lock, and only if the champion is still the one the gate compared
@@ -225,7 +248,7 @@ def promote_if_better(params: Params, root: Path, version: str, ledger_engine: s
     name, client = params.registry.model_name, _client()
     info = json.loads((root / params.paths.model_dir / RUN_FILE).read_text())
     if champion_version(name) == version:
-        return {"version": version, "promoted": False, "decision": "already champion", "gates": []}
+        return PromotionResult(version, promoted=False, decision="already champion")
     try:
         gates, metrics, compared = evaluate_gate(params, root, version)
     except UntrustedModelError as exc:
@@ -243,7 +266,7 @@ def promote_if_better(params: Params, root: Path, version: str, ledger_engine: s
     with promotion_lock(ledger_engine, name) as ledger:
         current = champion_version(name)
         if not passed:
-            decision = "rejected: " + "; ".join(g.reason for g in gates if not g.passed)
+            decision = gate_rejection("; ".join(g.reason for g in gates if not g.passed))
         elif current != compared:
             decision = (
                 f"not promoted: the champion moved from {_v(compared)} to {_v(current)} while the gate ran "
@@ -268,22 +291,24 @@ def promote_if_better(params: Params, root: Path, version: str, ledger_engine: s
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict({"gates": [g.as_dict() for g in gates], "promoted": promoted}, "gate/result.json")
     client.update_model_version(name, version, description=card)
-    return {
-        "version": version,
-        "promoted": promoted,
-        "decision": decision,
-        "previous_champion": current,
-        "compared_with": compared,
-        "gates": [g.as_dict() for g in gates],
-        "metrics": metrics,
-    }
+    return PromotionResult(
+        version,
+        promoted=promoted,
+        decision=decision,
+        previous_champion=current,
+        compared_with=compared,
+        gates=tuple(gates),
+        metrics=defined_metrics(metrics),
+    )
 
 
 def _v(version: str | None) -> str:
     return f"v{version}" if version else "none"
 
 
-def rollback(name: str, ledger_engine: sa.Engine, actor: str, reason: str = "manual rollback") -> dict:
+def rollback(
+    name: str, ledger_engine: sa.Engine, actor: str, reason: str = "manual rollback"
+) -> RollbackResult:
     """Swap `champion` and `previous_champion` (a second rollback undoes the first), inside the promotion lock."""
     client = _client()
     with promotion_lock(ledger_engine, name) as ledger:
@@ -297,20 +322,21 @@ def rollback(name: str, ledger_engine: sa.Engine, actor: str, reason: str = "man
             client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
             client.set_model_version_tag(name, current, Tag.ROLLED_BACK, reason)
         ledger.record("rollback", current, previous, actor, [reason])
-    return {"champion": previous, "previous_champion": current, "reason": reason}
+    return RollbackResult(champion=previous, previous_champion=current, reason=reason)
 
 
-def describe_champion(name: str) -> dict:
+def describe_champion(name: str) -> ChampionDescription:
+    """The registered model's aliases, and the champion's training run and tags."""
     client = _client()
     version = alias_version(name, CHAMPION)
     if version is None:
-        return {"model": name, "champion": None}
+        return ChampionDescription(name, None)
     mv = client.get_model_version(name, version)
-    return {
-        "model": name,
-        "champion": version,
-        "previous_champion": alias_version(name, PREVIOUS_CHAMPION),
-        "challenger": alias_version(name, CHALLENGER),
-        "run_id": mv.run_id,
-        "tags": dict(sorted(mv.tags.items())),
-    }
+    return ChampionDescription(
+        model=name,
+        champion=version,
+        previous_champion=alias_version(name, PREVIOUS_CHAMPION),
+        challenger=alias_version(name, CHALLENGER),
+        run_id=mv.run_id,
+        tags=dict(sorted(mv.tags.items())),
+    )

@@ -20,7 +20,7 @@ from tabular_mlops.core.config import Params, SchemaConfig, load_params, project
 from tabular_mlops.core.contracts import RUN_FILE, TRAIN_FILE, WINDOW_FILE, RunStage, Tag, gx_sidecar_day
 from tabular_mlops.model.classification_metrics import classification_metrics
 from tabular_mlops.model.scoring import model_frame, score_frame
-from tabular_mlops.model.tracking import Heartbeat, configure_mlflow, fail_orphaned_runs, lineage_tags
+from tabular_mlops.model.tracking import Heartbeat, configure_tracking, fail_orphaned_runs, lineage_tags
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.parts import chunks, concat, head, part_rows, read_part
 from tabular_mlops.training.threshold import choose_threshold
@@ -125,7 +125,7 @@ def train(params: Params, root: Path) -> dict:
     fit_part, val_part = time_split(searched, params.preprocess.validation_fraction)
     y_val = val_part[params.schema.target_column].astype(int).to_numpy()
     metric = params.train.selection_metric
-    experiment_id = configure_mlflow(root / params.paths.mlflow_dir, params.registry.experiment_name)
+    experiment_id = configure_tracking(params, root)
     fail_orphaned_runs(experiment_id)
     tags = lineage_tags(root)
     rule = params.evaluate.decision_threshold

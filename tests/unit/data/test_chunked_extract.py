@@ -22,7 +22,7 @@ from tabular_mlops.data.validate import read_snapshots
 from tabular_mlops.model import target_labels
 from tabular_mlops.store import source_db
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 DAY = dt.date(2026, 1, 1)
 ROWS = 300
@@ -43,7 +43,9 @@ def _night(params, day=DAY):
 
 def _extract(params, root, url, days=1, day=DAY):
     night = _night(params, day)
-    return extract_interval(params, root, url, night, night + dt.timedelta(days=days))
+    return extract_interval(
+        params.schema, params.ingest, params.paths, root, url, night, night + dt.timedelta(days=days)
+    )
 
 
 def _whole_day(engine, schema, day=DAY):
@@ -59,17 +61,17 @@ def test_a_day_is_written_one_row_group_per_chunk_with_the_whole_days_rows(db, t
     url, engine = db
     params = _params(64)
     out = _extract(params, tmp_path, url)
-    path = out["paths"][0]
+    path = out.paths[0]
     meta = pq.ParquetFile(path).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [64, 64, 64, 64, 44]
-    assert out["rows"] == ROWS
+    assert out.rows == ROWS
     pd.testing.assert_frame_equal(pd.read_parquet(path), _whole_day(engine, params.schema))
 
 
 def test_a_day_of_whole_chunks_has_no_empty_row_group(db, tmp_path):
     url, _ = db
     out = _extract(_params(100), tmp_path, url)
-    meta = pq.ParquetFile(out["paths"][0]).metadata
+    meta = pq.ParquetFile(out.paths[0]).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [100, 100, 100]
 
 
@@ -80,8 +82,8 @@ def test_a_day_within_one_chunk_has_the_bytes_of_the_whole_frame_writer(db, tmp_
     out = _extract(params, tmp_path / "chunked", url)
     reference = tmp_path / "whole.parquet"
     atomic_write_parquet(reference, _whole_day(engine, params.schema))
-    assert _md5(out["paths"][0]) == _md5(reference)
-    assert pq.ParquetFile(out["paths"][0]).metadata.num_row_groups == 1
+    assert _md5(out.paths[0]) == _md5(reference)
+    assert pq.ParquetFile(out.paths[0]).metadata.num_row_groups == 1
 
 
 def test_the_bytes_of_a_day_do_not_depend_on_how_the_interval_is_split(db, tmp_path):
@@ -89,18 +91,18 @@ def test_the_bytes_of_a_day_do_not_depend_on_how_the_interval_is_split(db, tmp_p
     params = _params(64)
     both = _extract(params, tmp_path / "both", url, days=2)
     single = [_extract(params, tmp_path / "single", url, day=DAY + dt.timedelta(days=i)) for i in range(2)]
-    assert [_md5(p) for p in both["paths"]] == [_md5(s["paths"][0]) for s in single]
+    assert [_md5(p) for p in both.paths] == [_md5(s.paths[0]) for s in single]
     again = _extract(params, tmp_path / "both", url, days=2)
-    assert [_md5(p) for p in again["paths"]] == [_md5(p) for p in both["paths"]]
-    assert both["rows"] == 2 * ROWS
+    assert [_md5(p) for p in again.paths] == [_md5(p) for p in both.paths]
+    assert both.rows == 2 * ROWS
 
 
 def test_an_empty_day_gets_a_zero_row_file_with_the_configured_types(db, tmp_path):
     url, _ = db
     params = _params(64)
     out = _extract(params, tmp_path, url, day=DAY + dt.timedelta(days=5))
-    table = pq.read_table(out["paths"][0])
-    assert table.num_rows == 0 and out["rows"] == 0
+    table = pq.read_table(out.paths[0])
+    assert table.num_rows == 0 and out.rows == 0
     assert table.schema.field(params.schema.id_column).type == pa.string()
     assert table.schema.field("region").type == pa.string()
     assert table.schema.field("age").type == pa.int64()
@@ -140,7 +142,7 @@ def test_an_unknown_label_in_a_later_chunk_stops_the_batch_counting_every_chunk(
 def test_validation_reads_the_snapshots_into_the_frame_the_per_file_read_gave(db, tmp_path):
     url, _ = db
     out = _extract(_params(64), tmp_path, url, days=3)  # two days of rows and an empty one
-    paths = [Path(p) for p in out["paths"]]
+    paths = [Path(p) for p in out.paths]
     expected = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
     pd.testing.assert_frame_equal(read_snapshots(paths), expected)
     assert read_snapshots([]).empty

@@ -15,7 +15,7 @@ import yaml
 from tabular_mlops.cli import main
 from tabular_mlops.core.config import ConfigError, load_params
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 DAYS, START = 60, dt.date(1987, 1, 1)
 HOURS = "hours: week"  # a name YAML reads as a mapping unless it is quoted

@@ -9,7 +9,7 @@ from tabular_mlops.cli import main
 from tabular_mlops.core.config import load_params
 
 from tests import second_table
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 EXCLUDE = ["--exclude", "interviewer", "--exclude", "survey_weight"]
 

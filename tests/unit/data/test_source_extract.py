@@ -39,12 +39,16 @@ def test_reextracting_an_interval_gives_identical_bytes(db, repo_params, tmp_pat
     url, _ = db
     night = DAY + dt.timedelta(days=repo_params.schema.label_delay_days)
     end = night + dt.timedelta(days=3)
-    first = extract_interval(repo_params, tmp_path, url, night, end)
-    before = {p: open(p, "rb").read() for p in first["paths"]}
-    second = extract_interval(repo_params, tmp_path, url, night, end)
-    assert second["paths"] == first["paths"]
-    assert {p: open(p, "rb").read() for p in second["paths"]} == before
-    assert first["rows"] == 900
+    first = extract_interval(
+        repo_params.schema, repo_params.ingest, repo_params.paths, tmp_path, url, night, end
+    )
+    before = {p: open(p, "rb").read() for p in first.paths}
+    second = extract_interval(
+        repo_params.schema, repo_params.ingest, repo_params.paths, tmp_path, url, night, end
+    )
+    assert second.paths == first.paths
+    assert {p: open(p, "rb").read() for p in second.paths} == before
+    assert first.rows == 900
     assert not list(tmp_path.rglob("*.tmp"))
 
 

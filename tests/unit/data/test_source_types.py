@@ -54,7 +54,9 @@ def test_values_of_the_wrong_type_quarantine_the_night(kind, repo_params, tmp_pa
     with fresh_database(kind, tmp_path) as url:
         engine, bad_income, bad_age = _source_with_text_incomes(url, schema, bad_ages=2)
         with pytest.raises(SourceTypeError) as caught:
-            extract_interval(params, root, url, DAY, DAY + dt.timedelta(days=1))
+            extract_interval(
+                params.schema, params.ingest, params.paths, root, url, DAY, DAY + dt.timedelta(days=1)
+            )
         engine.dispose()
     error = caught.value
     assert isinstance(error, NotRetryableError)
@@ -92,10 +94,18 @@ def test_numbers_written_as_text_are_read_as_numbers(kind, repo_params, tmp_path
         )
         with engine.begin() as conn:
             conn.execute(sa.text(f"UPDATE {schema.table} SET income = '52000' WHERE income = '52,000'"))
-        out = extract_interval(params, tmp_path / "project", url, DAY, DAY + dt.timedelta(days=1))
+        out = extract_interval(
+            params.schema,
+            params.ingest,
+            params.paths,
+            tmp_path / "project",
+            url,
+            DAY,
+            DAY + dt.timedelta(days=1),
+        )
         engine.dispose()
-    landed = pd.read_parquet(out["paths"][0])
-    assert out["rows"] == ROWS
+    landed = pd.read_parquet(out.paths[0])
+    assert out.rows == ROWS
     assert landed["income"].isna().sum() == missing  # the source's own nulls, and no more
     assert (landed.set_index(schema.id_column).loc[bad_income, "income"] == 52000).all()
     assert landed["age"].dtype == "Int64"

@@ -15,7 +15,7 @@ from tabular_mlops.model import target_labels
 from tabular_mlops.store import source_db
 
 from tests import second_table
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 SURVEY_SCHEMA = {
     "table": second_table.TABLE,

@@ -90,8 +90,16 @@ def test_a_window_holds_exactly_its_utc_day(kind, storage, repo_params, tmp_path
             assert at == pd.Timestamp(expected[name]), (storage, name, at)
         # Extraction cuts the same day and lands naive UTC times.
         params = replace(repo_params, schema=replace(schema, label_delay_days=0))
-        out = extract_interval(params, tmp_path / "project", url, DAY, DAY + dt.timedelta(days=1))
-        landed = pq.read_table(out["paths"][0]).to_pandas()
+        out = extract_interval(
+            params.schema,
+            params.ingest,
+            params.paths,
+            tmp_path / "project",
+            url,
+            DAY,
+            DAY + dt.timedelta(days=1),
+        )
+        landed = pq.read_table(out.paths[0]).to_pandas()
         assert sorted(landed[schema.id_column]) == sorted(IN_DAY)
         assert landed[schema.timestamp_column].min() == pd.Timestamp(expected["first"])
         assert landed[schema.timestamp_column].max() == pd.Timestamp(expected["last"])

@@ -11,7 +11,7 @@ from tabular_mlops.cli import main
 from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.results import Action, Decision, NightRecord, Status
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 PARAMS = ["--params", str(REPO / "params.yaml")]
 

@@ -22,7 +22,7 @@ from tabular_mlops.monitoring.results import (
     WindowDrift,
 )
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 NIGHT = dt.date(2026, 4, 1)
 

@@ -15,7 +15,7 @@ from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.host_check import HOST_RULE
 
-from tests.unit.serving.conftest import example, make_service, served
+from tests.support.scoring_service import example, make_service, served
 
 
 @pytest.fixture()

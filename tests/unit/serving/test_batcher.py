@@ -9,7 +9,7 @@ from sklearn.preprocessing import FunctionTransformer
 from tabular_mlops.model.scoring import score_frame
 from tabular_mlops.serving.batcher import MicroBatcher
 
-from tests.unit.serving.conftest import example, make_service
+from tests.support.scoring_service import example, make_service
 
 
 def test_concurrent_requests_share_model_calls_and_get_their_own_answers(

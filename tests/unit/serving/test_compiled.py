@@ -11,7 +11,7 @@ from tabular_mlops.serving.candidate import prepare, probe_frame
 from tabular_mlops.serving.compiled import compile_pipeline
 from tabular_mlops.training.features import build_pipeline
 
-from tests.unit.serving.conftest import example
+from tests.support.scoring_service import example
 
 CANDIDATES = [
     {"model": "hist_gradient_boosting", "max_iter": 30, "max_depth": 3},

@@ -3,7 +3,7 @@
 import pytest
 from tabular_mlops.serving.holder import ModelHolder
 
-from tests.unit.serving.conftest import served
+from tests.support.scoring_service import served
 
 
 def test_swap_keeps_the_previous_model_warm_and_rollback_swaps_back():

@@ -13,7 +13,7 @@ from tabular_mlops.core.contracts import SERVING_URL_ENV
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.reload_client import request_reload, service_url
 
-from tests.unit.serving.conftest import make_service
+from tests.support.scoring_service import make_service
 
 
 def _free_port() -> int:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from tabular_mlops.serving.schema import application_model, batch_model
 from tabular_mlops.serving.validation_errors import field_errors
 
-from tests.unit.serving.conftest import example
+from tests.support.scoring_service import example
 
 
 def errors_of(model, body: str) -> dict[str, tuple[str, str]]:

@@ -20,7 +20,7 @@ from tabular_mlops.stack.traffic import (
     simulated_applications,
 )
 
-from tests.unit.serving.conftest import make_service
+from tests.support.scoring_service import make_service
 
 
 def _free_port() -> int:
@@ -97,7 +97,7 @@ def test_the_traffic_command_replays_against_the_service(service_url, tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.project import REPO
 
     cli = [sys.executable, "-m", "tabular_mlops", "--params", str(REPO / "params.yaml"), "traffic"]
     args = ["--url", service_url, "--rate", "200", "--requests", "60", "--concurrency", "2", "--seed", "4"]

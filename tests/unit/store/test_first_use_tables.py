@@ -48,7 +48,7 @@ def test_eight_processes_create_the_tables_once(kind, tmp_path, repo_params):
     from tabular_mlops.data import simulate  # noqa: F401
     from tabular_mlops.monitoring import decisions_log  # noqa: F401
 
-    from tests.conftest import REPO
+    from tests.support.project import REPO
 
     with fresh_database(kind, tmp_path) as url:
         ctx = multiprocessing.get_context("fork")

@@ -109,7 +109,7 @@ def test_the_retired_max_brier_key_says_what_replaced_it(tmp_path):
     import yaml
     from tabular_mlops.core.config import ConfigError, load_params
 
-    from tests.conftest import REPO
+    from tests.support.project import REPO
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["gate"].pop("min_brier_skill", None)

@@ -7,7 +7,7 @@ from tabular_mlops.core.config import ConfigError, ThresholdRule, load_params
 from tabular_mlops.model.scoring import decision_threshold
 from tabular_mlops.training.threshold import choose_threshold
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def _validation(base_rate: float, rows: int = 20_000, seed: int = 1):
@@ -120,5 +120,14 @@ def test_a_champion_without_a_recorded_threshold_is_compared_at_the_challengers(
     conform(holdout, schema).to_parquet(part)
     truth = conform(holdout, schema)[[schema.timestamp_column, schema.target_column]]
     scores = score_frame(model, conform(holdout, schema), schema)
-    result = compare_with_champion(params, challenger, champion, part, truth, scores)
+    result = compare_with_champion(
+        params.schema,
+        params.gate,
+        params.evaluate.decision_threshold,
+        challenger,
+        champion,
+        part,
+        truth,
+        scores,
+    )
     assert result.passed and "champion v1" in result.reason
