@@ -29,8 +29,8 @@ from tabular_mlops.stack.private_state import make_private, mlflow_auth_config
 from tabular_mlops.stack.programs import EVIDENTLY, MLFLOW, SERVING, programs
 from tabular_mlops.stack.stack_cli import start_serving
 
-from tests.support.project import REPO
 from tests.support.gate_marks import promote_as_the_gate
+from tests.support.project import REPO
 
 NAME = "credit_default"
 BIN = Path(sys.executable).parent
