@@ -43,6 +43,7 @@ SET_FOR = {
     contracts.ALLOWED_HOSTS_ENV: ["scoring", "evidently"],
 }
 NOT_SET = {
+    "COLUMNS": "read by the docs generator for a fixed help width (make docs-reference), never by a service",
     "AIRFLOW_CTX_DAG_ID": "set by Airflow / task_env for each task",
     "AIRFLOW_CTX_DAG_RUN_ID": "set by Airflow / task_env for each task",
     "MLOPS_TRIGGER_REASON": "set by task_env from the DAG run",
