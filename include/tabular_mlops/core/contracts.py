@@ -32,6 +32,18 @@ def snapshot_day(name: str) -> dt.date | None:
     return dt.date.fromisoformat(m.group(1)) if m else None
 
 
+def parse_window(window: str) -> tuple[dt.date, dt.date]:
+    """A window tag's value ("start..end", as the training run records `reference_window` and `data_window` on
+    the model version) -> (start, end), both inclusive."""
+    try:
+        start, end = (dt.date.fromisoformat(part) for part in window.split(".."))
+    except ValueError as exc:
+        raise ValueError(
+            f"model version has no usable reference window (got {window!r}, want 'start..end')"
+        ) from exc
+    return start, end
+
+
 def gx_sidecar(snapshot: Path) -> Path:
     """The GX summary file of a snapshot."""
     return snapshot.with_name(snapshot.stem + GX_SIDECAR_SUFFIX)
