@@ -100,7 +100,8 @@ SERVING_CACHE_META = "cached_model.json"  # beside the MLmodel folder of each ca
 # The prediction log's `source` of answers given by the online service (batch scoring writes "batch").
 ONLINE_SOURCE = "online"
 # The `source` of a challenger's shadow answers: same application id as the online answer it shadows, never
-# returned to the caller (deploy.strategy = shadow).
+# returned to the caller (deploy.strategy = shadow); the paired shadow analysis compares the two, drift and
+# volumes leave them out.
 SHADOW_SOURCE = "shadow"
 
 
@@ -140,6 +141,10 @@ class Tag:
     DEPLOY_STRATEGY = "deploy.strategy"
     DEPLOY_LAST_CHANGE = "deploy.last_change"
     DEPLOY_ROLLBACK = "deploy.rollback"
+    # deploy_model's rollout of a challenger the gate handed over (issue 25), on the challenger's version:
+    ROLLOUT_STAGE = "rollout.stage"  # RolloutStage below
+    ROLLOUT_SINCE = "rollout.since"  # the night the current stage began
+    ROLLOUT_STEP_PREFIX = "rollout.step."  # rollout.step.<night>: "<stage> <action>: checks and figures"
 
 
 # Lineage copied from the training run onto the registered version.
@@ -169,6 +174,17 @@ class RunStage:
 
 GATE_PENDING = "pending"
 GATE_PROMOTED = "promoted"
+# With deploy.require_proof, a version that passed every gate is handed to deploy_model instead of promoted.
+GATE_HANDED_OVER = "handed to deploy_model"
+
+
+class RolloutStage:
+    """Values of the `rollout.stage` tag: shadow -> canary -> full, or rolled back from either."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    FULL = "full"
+    ROLLED_BACK = "rolled_back"
 
 
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------
@@ -176,7 +192,8 @@ INGEST_DAG_ID = "ingest_applications"
 TRAIN_DAG_ID = "train_model"
 MONITOR_DAG_ID = "monitor_nightly"
 SIMULATE_DAG_ID = "simulate_source"
-DAG_IDS = (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID)
+DEPLOY_DAG_ID = "deploy_model"
+DAG_IDS = (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, DEPLOY_DAG_ID)
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = "dvc_repo"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,7 +17,14 @@ from tabular_mlops.core.config import PathsConfig
 from tabular_mlops.core.contracts import NIGHT_RESULT_FILE, Tag
 from tabular_mlops.model.tracking import ensure_experiment
 from tabular_mlops.monitoring import decisions_log
-from tabular_mlops.monitoring.results import NightResult, NightSummary, OnlineServing, Status
+from tabular_mlops.monitoring.results import (
+    NightResult,
+    NightSummary,
+    OnlineServing,
+    ShadowComparison,
+    Status,
+)
+from tabular_mlops.monitoring.shadow_analysis import record_comparison
 
 # MLflow metric names of the night's online figures (logged next to drift, step = night).
 ONLINE_ANSWERS = "online.answers"
@@ -105,6 +113,41 @@ def online_metrics(online: OnlineServing | None) -> dict[str, float]:
     return metrics
 
 
+def shadow_metrics(shadow: ShadowComparison | None) -> dict[str, float]:
+    """The paired shadow comparison as MLflow metrics under `shadow/` (figures that could not be computed are
+    left out, never NaN): how alike on the window, the matured differences with intervals, the test."""
+    if shadow is None:
+        return {}
+    metrics: dict[str, float | None] = {}
+    if shadow.recent is not None:
+        recent = shadow.recent
+        metrics |= {
+            "shadow/pairs": recent.rows,
+            "shadow/score_correlation": recent.score_correlation,
+            "shadow/rank_correlation": recent.rank_correlation,
+            "shadow/decision_agreement": recent.decision_agreement,
+            "shadow/score_psi": recent.score_psi,
+        }
+    if shadow.matured is not None:
+        metrics["shadow/labelled_pairs"] = shadow.matured.labelled_rows
+        for d in shadow.matured.differences:
+            metrics |= {
+                f"shadow/{d.metric}.difference": d.difference,
+                f"shadow/{d.metric}.ci_low": d.ci_low,
+                f"shadow/{d.metric}.ci_high": d.ci_high,
+            }
+    if shadow.test is not None:
+        test = shadow.test
+        metrics |= {
+            "shadow/test.samples": test.samples,
+            "shadow/test.estimate": test.estimate,
+            "shadow/test.ci_low": test.ci_low,
+            "shadow/test.ci_high": test.ci_high,
+            "shadow/test.p_value": test.p_value,
+        }
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
 def log_to_mlflow(run_id: str, result: NightResult, trained_until: dt.date | None = None) -> None:
     """Metrics stamped with the night (step: `metric_step`), the night's result as `nights/<night>/summary.json`, its reports, and the
     decision as a tag."""
@@ -114,7 +157,7 @@ def log_to_mlflow(run_id: str, result: NightResult, trained_until: dt.date | Non
     night = result.summary.night
     client, step = MlflowClient(), metric_step(night, trained_until)
     stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
-    for key, value in night_metrics(result.summary).items():
+    for key, value in {**night_metrics(result.summary), **shadow_metrics(result.shadow)}.items():
         client.log_metric(run_id, key, value, timestamp=stamp, step=step)
     with mlflow.start_run(run_id=run_id):
         mlflow.log_dict(result.to_dict(), f"nights/{night}/{NIGHT_RESULT_FILE}")
@@ -147,8 +190,10 @@ def record_night(
     trained_until: dt.date | None,
 ) -> None:
     """Write the night's result file (not for a night without data), log it to its MLflow run, and record the
-    decision."""
+    decision and the shadow comparison (the next night's sequential test starts from it)."""
     if result.summary.status is not Status.NO_DATA:
         atomic_write_json(result_path(root, paths, result.night), result.to_dict())
     log_to_mlflow(result.monitoring_run_id, result, trained_until)
     decisions_log.record(log_engine, result.decision, result.champion_version, result.summary.drift_share)
+    if result.shadow is not None:
+        record_comparison(log_engine, result.night, result.shadow)

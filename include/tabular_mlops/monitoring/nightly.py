@@ -1,7 +1,7 @@
 """One night of monitoring, top to bottom, one module per step: the log's windows (log_window), the champion's
-reference and its profile (champion_reference), drift (drift), the summary (night_summary), the decision and its
-alerts (decision), the reports (evidently_reports, workspace), the record (night_record) and the run's note
-(run_notes). Returns the night's typed result."""
+reference and its profile (champion_reference), drift (drift), the summary (night_summary), the comparison with a
+challenger in shadow (shadow_analysis), the decision and its alerts (decision), the reports (evidently_reports,
+workspace), the record (night_record) and the run's note (run_notes). Returns the night's typed result."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tabular_mlops.monitoring.log_window import read_night_log
 from tabular_mlops.monitoring.night_record import monitoring_run, record_night
 from tabular_mlops.monitoring.night_summary import summarize
 from tabular_mlops.monitoring.results import NightResult, Status
+from tabular_mlops.monitoring.shadow_analysis import compare_shadow
 from tabular_mlops.monitoring.workspace import publish_reports
 
 
@@ -41,6 +42,10 @@ def monitor_night(
     # 4. The summary.
     summary = summarize(schema, monitor, reference.profile, drift, current, labelled, night, counts)
     summary = dataclasses.replace(summary, online=window.online)
+    # 4b. The paired comparison with a challenger in shadow, when one scored beside the champion.
+    shadow = compare_shadow(
+        log_engine, schema, monitor, params.deploy, params.evaluate.decision_threshold, champion, night
+    )
     # 5. The decision.
     rate_name = params.wording.rate_text(schema.target_column)
     decision = decide(summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name)
@@ -85,6 +90,7 @@ def monitor_night(
         reports=tuple(str(path) for path, _ in made.values()),
         training_window_end=window.label_night,
         evidently=published.snapshots,
+        shadow=shadow,
     )
     record_night(result, root, paths, log_engine, window.trained_until)
     return result
