@@ -144,7 +144,7 @@ def _deploy(night, conf=None):
 
 
 def _aliases(client) -> dict[str, str]:
-    return dict(client.get_registered_model(MODEL).aliases)
+    return {alias: str(v) for alias, v in client.get_registered_model(MODEL).aliases.items()}
 
 
 def test_a_better_challenger_goes_shadow_canary_full(project):

@@ -166,6 +166,8 @@ def rollout_step(
             night.isoformat(), champion, version, "new", StepAction.START, RolloutStage.SHADOW, (started,)
         )
     else:
+        if not tags.get(Tag.ROLLOUT_SINCE):  # handed over by the gate: its stage begins the first night seen
+            client.set_model_version_tag(model_name, version, Tag.ROLLOUT_SINCE, night.isoformat())
         since = dt.date.fromisoformat(tags.get(Tag.ROLLOUT_SINCE) or night.isoformat())
         checks = _checks(log_engine, schema, deploy, stage, since, night, champion, version)
         action, next_stage = step_action(stage, checks)

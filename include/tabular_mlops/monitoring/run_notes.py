@@ -78,7 +78,8 @@ def _fit(head: list[str], reasons: list[str], tail: list[str]) -> str:
 def shadow_line(shadow: ShadowComparison) -> str:
     """The paired shadow comparison in one line: how alike on the window, the loss difference on matured labels
     with its interval, and the always-valid test's verdict."""
-    parts = [f"shadow v{shadow.challenger_version} vs champion v{shadow.champion_version}"]
+    head = f"shadow v{shadow.challenger_version} vs champion v{shadow.champion_version}"
+    parts: list[str] = []
     recent = shadow.recent
     if recent is not None:
         agreement = "n/a" if recent.decision_agreement is None else f"{recent.decision_agreement:.1%}"
@@ -90,7 +91,7 @@ def shadow_line(shadow: ShadowComparison) -> str:
         parts.append(f"test: {shadow.test.verdict} ({shadow.test.reasons[0] if shadow.test.reasons else ''})")
     else:
         parts += list(shadow.reasons)
-    return "; ".join(parts)
+    return f"{head}: {'; '.join(parts)}"
 
 
 def night_note(
