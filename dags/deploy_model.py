@@ -49,7 +49,7 @@ def deploy_model() -> None:
 
         from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
         from tabular_mlops.model.tracking import configure_mlflow
-        from tabular_mlops.monitoring.rollout import rollout_step as judge_and_apply
+        from tabular_mlops.monitoring.rollout_night import rollout_step as judge_and_apply
         from tabular_mlops.monitoring.run_notes import Links, rollout_note
         from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
