@@ -250,8 +250,9 @@ def worker(method: str, data_dir: Path) -> dict:
     t_import = time.perf_counter()
     import pandas as pd
     from tabular_mlops.monitoring import drift
-    from tabular_mlops.monitoring import night_report as monitoring
-    from tabular_mlops.monitoring.alerts import quality_problems
+    from tabular_mlops.monitoring import night_summary as monitoring
+    from tabular_mlops.monitoring.decision import quality_problems
+    from tabular_mlops.monitoring.log_window import Population
     from tabular_mlops.monitoring.reference_profile import build_profile, load_profile, save_profile
 
     if method == "evidently":
@@ -291,9 +292,10 @@ def worker(method: str, data_dir: Path) -> dict:
         def run():
             profile = load_profile(saved)
             labelled = current[current["label"].notna()]
-            labelled_drift = drift.dataset_drift(profile, labelled, schema, cfg)
+            counts = Population.of_rows(current, labelled, night, schema)
+            night_drift = drift.night_drift(profile, current, labelled, counts, night, schema, cfg)
             summary = monitoring.summarize(
-                schema, cfg, profile, None, current, labelled, labelled_drift, night
+                schema, cfg, profile, night_drift, current, labelled, night, counts
             )
             return summary, quality_problems(summary, cfg)
 

@@ -34,7 +34,7 @@ the prediction log and decision record in sqlite:///<tmp>/var/monitoring.db):
   setup.champion  the champion's days ingested (extract, validate, publish with push, as tests/conftest.py
                   publish_history), then preprocess.split_window, train.train, evaluate.evaluate,
                   registry.register_challenger, registry.promote_if_better (bench_stages' path) on that small
-                  window; then the champion's reference cache (reference_cache.champion_reference), as its first
+                  window; then the champion's reference cache (champion_reference.champion_reference), as its first
                   monitored night leaves it, so that night N is a normal, cached night (not with --cold)
   setup.history   score_night + join_matured_labels for the nights F .. N-1 (monitor.window_days nights): the
                   prediction log holds a full window, with matured labels, when night N is monitored
@@ -345,10 +345,11 @@ class Child:
             # The champion's reference cache, as its first monitored night leaves it (night N is then a cached
             # night without monitoring night N-1 at full size first).
             from tabular_mlops.model.scoring import load_champion
-            from tabular_mlops.monitoring.reference_cache import champion_reference
+            from tabular_mlops.monitoring.champion_reference import champion_reference
 
             t = time.perf_counter()
-            champion_reference(params, self.root, load_champion(params.registry.model_name))
+            champion = load_champion(params.registry.model_name)
+            champion_reference(params.schema, params.monitor, params.paths, self.root, champion)
             steps["reference_cache"] = round(time.perf_counter() - t, 2)
         return {
             "rows": extracted.rows,

@@ -1,11 +1,11 @@
-"""The cold night at production scale: `reference_cache.build` for a champion whose training window is D days of
+"""The cold night at production scale: `champion_reference.build` for a champion whose training window is D days of
 N rows (issue 13: "no stage above 4 GB"; the first monitored night after a retraining builds this cache).
 
 Runs in a project kept by `bench_nightly.py --keep` (its champion, MLflow store and DVC cache). The published
 snapshot of night N-1 (N rows) is copied to D consecutive earlier dates (new timestamps and ids, as
 bench_stages.py --distinct-days does), `dvc add`ed as a new data version, and the champion's tags are pointed at
 it (in memory only: a copy of the loaded model with other `dvc_data_hash` / window tags). Then the package's own
-`reference_cache.build(params, root, champion)` reads the window through DVC a day at a time, keeps its sample of
+`champion_reference.build(schema, monitor, root, champion)` reads the window through DVC a day at a time, keeps its sample of
 `monitor.max_window_rows`, scores it and profiles it. Measured: wall and CPU seconds and the process's peak RSS
 (VmHWM) from just before the build; the snapshot copies and `dvc add` are setup.
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from tabular_mlops.core.data_version import dvc_data_hash
     from tabular_mlops.data.versioning import run_dvc
     from tabular_mlops.model.scoring import load_champion
-    from tabular_mlops.monitoring import reference_cache
+    from tabular_mlops.monitoring import champion_reference
 
     params = load_params(root / "params.yaml")
     raw = root / params.paths.raw_dir
@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load0 = os.getloadavg()[0]
     recorder = Recorder()  # bench_stages' stage measurement: wall, CPU (and children's), VmHWM reset before
-    ref = recorder.run("reference_cache.build", reference_cache.build, params, root, champion)
+    ref = recorder.run(
+        "champion_reference.build", champion_reference.build, params.schema, params.monitor, root, champion
+    )
     (measured,) = recorder.records
     record = {
         "days": args.days,

@@ -41,7 +41,7 @@ def _cost(fn: Callable[[], object]) -> tuple[float, float, int]:
 def main() -> None:
     from tabular_mlops.core.config import load_params
     from tabular_mlops.data.simulate import generate_day
-    from tabular_mlops.monitoring.night_report import evidently_reports
+    from tabular_mlops.monitoring.evidently_reports import evidently_reports
 
     from tests.support.stack_headroom import with_stack_headroom
 

@@ -252,7 +252,7 @@ def drill(args: argparse.Namespace) -> None:
     from tabular_mlops.model.scoring import champion_version
     from tabular_mlops.model.tracking import tracking_uri
     from tabular_mlops.monitoring import decisions_log
-    from tabular_mlops.monitoring.nightly import read_result
+    from tabular_mlops.monitoring.night_record import read_result
 
     params = load_params(REPO / "params.yaml")
     mlflow.set_tracking_uri(tracking_uri(REPO))

@@ -14,11 +14,11 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
-from tabular_mlops.core.contracts import MONITOR_DAG_ID, RUN_NOTE_XCOM_KEY, TRAIN_DAG_ID
+from tabular_mlops.core.contracts import DEPLOY_DAG_ID, MONITOR_DAG_ID, RUN_NOTE_XCOM_KEY, TRAIN_DAG_ID
 from tabular_mlops.monitoring.run_notes import failed_note
 
 log = logging.getLogger(__name__)
-NOTED_DAGS = (MONITOR_DAG_ID, TRAIN_DAG_ID)
+NOTED_DAGS = (MONITOR_DAG_ID, TRAIN_DAG_ID, DEPLOY_DAG_ID)
 
 
 def _pushed_note(dag_run: Any, session: Any) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 from tests.support.project import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-EXPECTED = {"ingest_applications", "train_model", "monitor_nightly", "simulate_source"}
+EXPECTED = {"ingest_applications", "train_model", "monitor_nightly", "simulate_source", "deploy_model"}
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ EXPECTED_SCHEDULES = {
     "train_model": "0 3 * * *",
     "monitor_nightly": "@daily",
     "simulate_source": "0 23 * * *",
+    "deploy_model": "0 4 * * *",
 }
 
 

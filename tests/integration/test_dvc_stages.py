@@ -270,7 +270,7 @@ CODE_CHANGES = [
     ("training/gate.py", set()),
     ("training/registry.py", set()),
     ("monitoring/drift.py", set()),
-    ("monitoring/reference.py", set()),
+    ("monitoring/champion_reference.py", set()),
     ("data/validate.py", set()),
 ]
 

@@ -101,7 +101,7 @@ def _dag_run_conf(dag_id, run_id):
 def _result(project, night):
     """The night's NightResult, as written beside its reports."""
     from tabular_mlops.core.config import load_params
-    from tabular_mlops.monitoring.nightly import read_result
+    from tabular_mlops.monitoring.night_record import read_result
 
     return read_result(project, load_params(project / "params.yaml").paths, night)
 

@@ -119,7 +119,7 @@ def _dag_run(dag_id, run_id):
 
 def _result(project, night):
     from tabular_mlops.core.config import load_params
-    from tabular_mlops.monitoring.nightly import read_result
+    from tabular_mlops.monitoring.night_record import read_result
 
     return read_result(project, load_params(project / "params.yaml").paths, night)
 

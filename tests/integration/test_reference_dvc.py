@@ -19,7 +19,7 @@ from tabular_mlops.core.data_version import dvc_data_hash
 from tabular_mlops.data.extract import write_snapshots
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.data.versioning import dvc_add_and_push, run_dvc
-from tabular_mlops.monitoring.reference import load_reference
+from tabular_mlops.monitoring.champion_reference import load_reference
 
 from tests.support.project import make_project
 
@@ -138,7 +138,7 @@ def test_two_readers_at_once_get_the_same_data(versions):
 def test_a_large_reference_is_sampled_day_by_day_with_exact_counts(versions):
     """Above `monitor.max_window_rows` the reference is read one day at a time and each day keeps a reproducible
     sample of its share; the counts the summary needs (rows, days, labels) stay those of the whole window."""
-    from tabular_mlops.monitoring.reference_cache import bounded
+    from tabular_mlops.monitoring.champion_reference import bounded
     from tabular_mlops.monitoring.reference_profile import ReferenceCounts, build_profile
 
     project, first, _, expected = versions

@@ -102,7 +102,7 @@ def test_init_config_trains_a_gated_champion(survey):
 
 
 def test_monitoring_covers_the_survey_nights(survey):
-    from tabular_mlops.monitoring.nightly import read_result
+    from tabular_mlops.monitoring.night_record import read_result
 
     project, params = survey["project"], survey["params"]
     for night, run in survey["monitor"].items():

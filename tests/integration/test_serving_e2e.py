@@ -386,8 +386,8 @@ def test_online_answers_are_in_the_next_nightly_report(stack):
     """monitor_nightly's own function on tonight's window sees the online rows (they are the only rows there),
     and logs the night's online answers, latency percentiles and fallback rate to MLflow next to drift."""
     from mlflow import MlflowClient
+    from tabular_mlops.monitoring.night_record import ONLINE_ANSWERS, ONLINE_FALLBACK_RATE, ONLINE_LATENCY_MS
     from tabular_mlops.monitoring.nightly import monitor_night
-    from tabular_mlops.monitoring.online import ONLINE_ANSWERS, ONLINE_FALLBACK_RATE, ONLINE_LATENCY_MS
 
     params, log = stack["params"], sa.create_engine(stack["env"]["MLOPS_MONITORING_DB_URL"])
     night = dt.datetime.now(dt.UTC).date()

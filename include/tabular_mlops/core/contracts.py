@@ -32,6 +32,18 @@ def snapshot_day(name: str) -> dt.date | None:
     return dt.date.fromisoformat(m.group(1)) if m else None
 
 
+def parse_window(window: str) -> tuple[dt.date, dt.date]:
+    """A window tag's value ("start..end", as the training run records `reference_window` and `data_window` on
+    the model version) -> (start, end), both inclusive."""
+    try:
+        start, end = (dt.date.fromisoformat(part) for part in window.split(".."))
+    except ValueError as exc:
+        raise ValueError(
+            f"model version has no usable reference window (got {window!r}, want 'start..end')"
+        ) from exc
+    return start, end
+
+
 def gx_sidecar(snapshot: Path) -> Path:
     """The GX summary file of a snapshot."""
     return snapshot.with_name(snapshot.stem + GX_SIDECAR_SUFFIX)
@@ -168,6 +180,10 @@ class Tag:
     DEPLOY_STRATEGY = "deploy.strategy"
     DEPLOY_LAST_CHANGE = "deploy.last_change"
     DEPLOY_ROLLBACK = "deploy.rollback"
+    # deploy_model's rollout of a challenger the gate handed over (issue 25), on the challenger's version:
+    ROLLOUT_STAGE = "rollout.stage"  # RolloutStage below
+    ROLLOUT_SINCE = "rollout.since"  # the night the current stage began
+    ROLLOUT_STEP_PREFIX = "rollout.step."  # rollout.step.<night>: "<stage> <action>: checks and figures"
 
 
 # Lineage copied from the training run onto the registered version.
@@ -206,12 +222,26 @@ def gate_rejection(reasons: str) -> str:
     return f"{GATE_REJECTED}: {reasons}"
 
 
+# With deploy.require_proof, a version that passed every gate is handed to deploy_model instead of promoted.
+GATE_HANDED_OVER = "handed to deploy_model"
+
+
+class RolloutStage:
+    """Values of the `rollout.stage` tag: shadow -> canary -> full, or rolled back from either."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    FULL = "full"
+    ROLLED_BACK = "rolled_back"
+
+
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------
 INGEST_DAG_ID = "ingest_applications"
 TRAIN_DAG_ID = "train_model"
 MONITOR_DAG_ID = "monitor_nightly"
 SIMULATE_DAG_ID = "simulate_source"
-DAG_IDS = (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID)
+DEPLOY_DAG_ID = "deploy_model"
+DAG_IDS = (INGEST_DAG_ID, TRAIN_DAG_ID, MONITOR_DAG_ID, SIMULATE_DAG_ID, DEPLOY_DAG_ID)
 
 # Serialises everything that writes the DVC workspace or the model registry (one slot).
 DVC_POOL = "dvc_repo"

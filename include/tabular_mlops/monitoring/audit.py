@@ -12,6 +12,7 @@ from tabular_mlops.core.config import RegistryConfig
 from tabular_mlops.core.contracts import GATE_PENDING, RunStage, Tag
 from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.results import NightRecord, RetrainingOutcome
+from tabular_mlops.monitoring.shadow_analysis import recorded_comparisons
 
 
 def retraining_outcome(registry: RegistryConfig, airflow_run_id: str) -> RetrainingOutcome:
@@ -61,7 +62,8 @@ def explain(registry: RegistryConfig, record: NightRecord) -> NightRecord:
 def explain_nights(
     engine: sa.Engine, registry: RegistryConfig, night: dt.date | None = None, last: int | None = None
 ) -> list[NightRecord]:
-    """Decisions (all, one night, or the last N) with the outcome of any retraining they triggered."""
+    """Decisions (all, one night, or the last N) with the outcome of any retraining they triggered and the
+    night's paired shadow comparison, if a challenger was in shadow."""
     if night is not None:
         found = decisions_log.night_record(engine, night)
         rows = [] if found is None else [found]
@@ -69,4 +71,5 @@ def explain_nights(
         rows = decisions_log.history(engine)
         if last is not None:
             rows = rows[-last:]
-    return [explain(registry, r) for r in rows]
+    shadow = recorded_comparisons(engine)
+    return [replace(explain(registry, r), shadow=shadow.get(r.night)) for r in rows]

@@ -1,7 +1,8 @@
-"""Vectorized drift statistics per column (PSI on reference quantiles, KS, chi-square on a 2-sample table).
+"""Step 3 of a night: drift per column (PSI on reference quantiles, KS, chi-square on a 2-sample table), of the
+score, and of the label's base rate, each against the champion's reference profile.
 
-The reference side comes from a profile (profile.py), built once per champion; a night only passes over its
-own rows.
+The reference side comes from a profile (reference_profile.py), built once per champion; a night only passes over
+its own rows.
 Used for the retraining decision on the window (on a reproducible sample of it above `monitor.max_window_rows`,
 see predictions.read_window); Evidently renders the human report on a smaller sample. Edge inputs (all-missing
 or constant columns, unseen categories) are flagged with a reason and never yield NaN.
@@ -9,6 +10,7 @@ or constant columns, unseen categories) are flagged with a reason and never yiel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,9 @@ import pandas as pd
 from scipy import stats
 
 from tabular_mlops.core.config import MonitorConfig, SchemaConfig
+from tabular_mlops.monitoring.log_window import Population
 from tabular_mlops.monitoring.reference_profile import (
+    SCORE_COLUMN,
     SKETCH_POINTS,
     CategoryProfile,
     ColumnProfile,
@@ -28,7 +32,7 @@ from tabular_mlops.monitoring.reference_profile import (
     level_counts,
     numeric_profile,
 )
-from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift
+from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift, WindowDrift
 
 EPS = 1e-4
 
@@ -264,4 +268,63 @@ def label_drift_counts(
         rate_ratio=round(ratio, 4) if np.isfinite(ratio) else None,
         p_value=p_value,
         drifted=bool(changed and p_value < alpha),
+    )
+
+
+def window_drift(
+    reference: ReferenceProfile, rows: pd.DataFrame, schema: SchemaConfig, monitor: MonitorConfig
+) -> WindowDrift:
+    """Feature drift per column and score PSI of `rows` against the reference's profile."""
+    columns = dataset_drift(reference, rows, schema, monitor)
+    scores = reference.columns[SCORE_COLUMN]
+    if not isinstance(scores, NumericProfile):
+        raise TypeError(f"the reference profile's '{SCORE_COLUMN}' column is not numeric")
+    return WindowDrift(
+        rows=len(rows),
+        columns=tuple(columns),
+        drift_share=drift_share(columns),
+        score_psi=numeric_psi(scores, rows["score"].to_numpy(float), monitor.psi_bins),
+    )
+
+
+@dataclass(frozen=True)
+class NightDrift:
+    """Every drift figure of a night against the reference (all empty when the window has no rows)."""
+
+    window: WindowDrift | None = None
+    # The newest night alone (only with at least monitor.min_rows rows): a fresh shift is diluted in a window.
+    last_night: WindowDrift | None = None
+    labelled_window_drifted: tuple[str, ...] = ()
+    label: LabelDrift = LabelDrift()
+
+
+def night_drift(
+    reference: ReferenceProfile,
+    current: pd.DataFrame,
+    labelled: pd.DataFrame,
+    population: Population,
+    night: dt.date,
+    schema: SchemaConfig,
+    monitor: MonitorConfig,
+) -> NightDrift:
+    """The current window's drift, the newest night's alone, the matured-label window's drifted columns (when it
+    has `min_rows`), and label drift on enough matured labels."""
+    if current.empty:
+        return NightDrift()
+    last = current[current[schema.timestamp_column].dt.date == night]
+    matured = population.matured(labelled, monitor)
+    labelled_drift = (
+        dataset_drift(reference, labelled, schema, monitor) if len(labelled) >= monitor.min_rows else []
+    )
+    return NightDrift(
+        window=window_drift(reference, current, schema, monitor),
+        last_night=window_drift(reference, last, schema, monitor) if len(last) >= monitor.min_rows else None,
+        labelled_window_drifted=tuple(c.column for c in labelled_drift if c.drifted),
+        label=label_drift_counts(
+            reference.positives,
+            reference.labelled,
+            labelled["label"].to_numpy(float) if matured else np.array([]),
+            monitor.label_rate_max_change,
+            monitor.label_alpha,
+        ),
     )

@@ -19,6 +19,9 @@ from typing import Any, Literal, Self
 from pydantic import TypeAdapter, computed_field
 from pydantic.dataclasses import dataclass
 
+from tabular_mlops.stats.paired import PairedShadowReport
+from tabular_mlops.stats.sequential import SequentialResult
+
 
 class Status(enum.StrEnum):
     """Whether the night could be judged: no rows at all, too few rows for a decision, or enough."""
@@ -192,6 +195,27 @@ class Alert(_Json):
 
 
 @dataclass(frozen=True)
+class ShadowComparison(_Json):
+    """The champion against the challenger that scored the same applications in shadow (issue 25). `recent`:
+    the current window's pairs (how alike: score correlation, decision agreement, score PSI); `matured`: every
+    pair with a matured label since the challenger began shadowing (loss and ROC AUC differences, challenger -
+    champion, with intervals); `test`: the always-valid test of the per-row `loss` improvement, carried from
+    night to night (safe to read every night)."""
+
+    champion_version: str
+    challenger_version: str
+    loss: str
+    recent: PairedShadowReport | None = None
+    matured: PairedShadowReport | None = None
+    test: SequentialResult | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        return "no test yet" if self.test is None else str(self.test.verdict)
+
+
+@dataclass(frozen=True)
 class NightResult(_Json):
     """What a monitored night hands on: the task's XCom (the DAG branches on `action`; the retraining's conf
     reads `reason` and `training_window_end` at the top level), the night's summary.json and MLflow artifact."""
@@ -206,6 +230,8 @@ class NightResult(_Json):
     training_window_end: dt.date
     # The night's Evidently workspace snapshots: kind -> "project_id/snapshot_id" (links in the run note).
     evidently: dict[str, str] = field(default_factory=dict)
+    # The paired comparison with a shadow challenger, on nights one scored beside the champion.
+    shadow: ShadowComparison | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -246,3 +272,5 @@ class NightRecord(_Json):
     drift_share: float | None
     triggered_run_id: str | None
     retraining: RetrainingOutcome | None = None
+    # The night's paired shadow comparison, when a challenger was in shadow (`tabular-mlops why`).
+    shadow: ShadowComparison | None = None

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tabular_mlops.monitoring.results import NightResult
+from tabular_mlops.monitoring.results import NightResult, ShadowComparison
+from tabular_mlops.monitoring.rollout_verdict import RolloutStep
 
 # Airflow stores a run note in a 1000-character column.
 MAX_NOTE = 1000
@@ -74,6 +75,25 @@ def _fit(head: list[str], reasons: list[str], tail: list[str]) -> str:
     return "\n".join([*head, *kept, *tail])[:MAX_NOTE]
 
 
+def shadow_line(shadow: ShadowComparison) -> str:
+    """The paired shadow comparison in one line: how alike on the window, the loss difference on matured labels
+    with its interval, and the always-valid test's verdict."""
+    head = f"shadow v{shadow.challenger_version} vs champion v{shadow.champion_version}"
+    parts: list[str] = []
+    recent = shadow.recent
+    if recent is not None:
+        agreement = "n/a" if recent.decision_agreement is None else f"{recent.decision_agreement:.1%}"
+        psi = "n/a" if recent.score_psi is None else f"{recent.score_psi:.3f}"
+        parts.append(f"{recent.rows} pairs, decision agreement {agreement}, score PSI {psi}")
+    if shadow.matured is not None:
+        parts += [d.reason for d in shadow.matured.differences if d.metric in (shadow.loss, "roc_auc")]
+    if shadow.test is not None:
+        parts.append(f"test: {shadow.test.verdict} ({shadow.test.reasons[0] if shadow.test.reasons else ''})")
+    else:
+        parts += list(shadow.reasons)
+    return f"{head}: {'; '.join(parts)}"
+
+
 def night_note(
     result: NightResult,
     model: str,
@@ -96,6 +116,8 @@ def night_note(
         )
     if summary.last_night is not None:
         head.append(f"newest night alone: drift share {summary.last_night.drift_share:.3f}")
+    if result.shadow is not None:
+        head.append(shadow_line(result.shadow)[:400])
     tail = [
         " · ".join(
             [
@@ -144,6 +166,23 @@ def training_note(
         )
     ]
     return _fit(head, gates, tail)
+
+
+def rollout_note(step: RolloutStep | None, why: str, model: str, links: Links) -> str:
+    """deploy_model's note: the step's action and stages, then every check with its figures, and a link to the
+    challenger's version (its `rollout.*` tags hold the same)."""
+    if step is None:
+        return f"**NOTHING TO DEPLOY**: {why}"[:MAX_NOTE]
+    head = [
+        f"**{str(step.action).upper()}** {model} v{step.challenger_version}: {step.stage} -> {step.next_stage} "
+        f"on {step.night} (champion v{step.champion_version})"
+    ]
+    checks = [
+        f"{c.name}: {'passed' if c.passed else 'failed' if c.passed is False else 'waiting'}: {c.reason}"
+        for c in step.checks
+    ]
+    tail = [_link(f"model v{step.challenger_version}", links.model_version(model, step.challenger_version))]
+    return _fit(head, checks, tail)
 
 
 def failed_note(dag_id: str, failed_tasks: list[str], conf: Mapping[str, Any], earlier: str | None) -> str:

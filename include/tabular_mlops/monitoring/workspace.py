@@ -1,4 +1,4 @@
-"""The Evidently workspace (`evidently ui --workspace <dir>`): one project per model, each night's report snapshots
+"""Step 6 of a night, its reports published: the Evidently workspace (`evidently ui --workspace <dir>`): one project per model, each night's report snapshots
 stamped with the night, so the project dashboard plots drift over nights. Re-running a night replaces its
 snapshots, including kinds the re-run no longer makes (an index file maps night and kind to the snapshot id)."""
 
@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tabular_mlops.core.atomic_files import atomic_write_json
+from tabular_mlops.core.config import MonitorConfig
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "tabular_mlops_snapshots.json"
 # Each published night's champion and decision (the dashboard's decisions-and-promotions panel).
@@ -27,6 +31,15 @@ class DashboardSettings:
     key_features: tuple[str, ...]
     # params.yaml wording.positive_rate (or "rate of <target> = 1"): the matured-label rate panel's words.
     positive_rate: str = "positive rate"
+
+    @classmethod
+    def of(cls, monitor: MonitorConfig) -> DashboardSettings:
+        return cls(
+            monitor.drift_share_threshold,
+            monitor.score_psi_threshold,
+            monitor.psi_significant,
+            tuple(monitor.key_features),
+        )
 
 
 # When a night was monitored: a drill or a backfill monitors past nights after today's, and a champion change is a
@@ -52,7 +65,7 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
 
-    from tabular_mlops.monitoring.evidently_tests import stattest_name
+    from tabular_mlops.monitoring.evidently_reports import stattest_name
 
     s = settings or DashboardSettings(0.3, 0.25, 0.25, ())
     share = {"metric": "DriftedColumnsCount", "metric_labels": {"value_type": "share"}}
@@ -205,3 +218,35 @@ def night_reports(workspace_dir: Path, night: dt.date) -> dict[str, str]:
         if key_night == night.isoformat():
             found[kind] = f"{project_id}/{snapshot_id}"
     return found
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing a night left: its snapshots (kind -> "project_id/snapshot_id", the run note's links) and
+    the problems met (alerted, never fatal)."""
+
+    snapshots: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def publish_reports(
+    workspace_dir: Path,
+    project_name: str,
+    night: dt.date,
+    made: dict[str, tuple[Path, object]],
+    monitor: MonitorConfig,
+    labels: dict[str, str],
+) -> Published:
+    """Publish the night's reports (kind -> (HTML path, snapshot)). The workspace is a second view of the same
+    reports: a failure there is a problem to alert, not fatal."""
+    if not made and not workspace_dir.exists():
+        return Published()
+    problems: tuple[str, ...] = ()
+    try:
+        # A re-run night without data still clears the snapshots an earlier run of it left.
+        snapshots = {kind: snapshot for kind, (_, snapshot) in made.items()}
+        publish_night(workspace_dir, project_name, night, snapshots, DashboardSettings.of(monitor), labels)
+    except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
+        log.warning("Evidently workspace not updated for %s: %s", night, exc)
+        problems = (f"Evidently workspace {workspace_dir} not updated: {exc}",)
+    return Published(night_reports(workspace_dir, night) if made else {}, problems)

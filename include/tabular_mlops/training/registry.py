@@ -24,6 +24,7 @@ from tabular_mlops.core.contracts import (
     CHALLENGER,
     CHAMPION,
     DVC_LOCK_FILE,
+    GATE_HANDED_OVER,
     GATE_PENDING,
     GATE_PROMOTED,
     HOLDOUT_FILE,
@@ -31,6 +32,7 @@ from tabular_mlops.core.contracts import (
     LINEAGE_TAGS,
     PREVIOUS_CHAMPION,
     RUN_FILE,
+    RolloutStage,
     RunStage,
     Tag,
     gate_rejection,
@@ -272,9 +274,16 @@ def promote_if_better(
                 f"not promoted: the champion moved from {_v(compared)} to {_v(current)} while the gate ran "
                 "(another promotion or a rollback); run the gate again to compare with the new champion"
             )
+        elif params.deploy.require_proof:
+            # Proof in production first: deploy_model takes the version through shadow and canary and moves
+            # the alias itself only when every check passes.
+            decision = GATE_HANDED_OVER
         else:
             decision = GATE_PROMOTED
         promoted = decision == GATE_PROMOTED
+        if decision == GATE_HANDED_OVER:
+            client.set_registered_model_alias(name, CHALLENGER, version)
+            client.set_model_version_tag(name, version, Tag.ROLLOUT_STAGE, RolloutStage.SHADOW)
         if promoted:
             if current is not None:
                 client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)

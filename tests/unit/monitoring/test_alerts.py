@@ -3,8 +3,7 @@
 import datetime as dt
 from dataclasses import replace
 
-from tabular_mlops.monitoring.alerts import alerts_for, quality_problems
-from tabular_mlops.monitoring.decision import decide
+from tabular_mlops.monitoring.decision import alerts_for, decide, quality_problems
 from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift, NightSummary, Status, WindowDrift
 
 NIGHT = dt.date(2026, 4, 4)

@@ -69,6 +69,7 @@ def test_why_joins_the_decision_with_the_retraining_and_its_gate(stores, capsys)
             "version": "2",
             "gate": "rejected: x",
         },
+        "shadow": None,  # no challenger answered in shadow that night
     }
     # The same JSON reads back as the type the audit returns.
     assert NightRecord.from_dict(night).retraining.version == "2"

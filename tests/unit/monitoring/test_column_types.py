@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from tabular_mlops.core.config import FeatureSpec, SchemaConfig
 from tabular_mlops.monitoring.drift import dataset_drift
-from tabular_mlops.monitoring.night_report import evidently_reports, summarize
+from tabular_mlops.monitoring.evidently_reports import evidently_reports
+
+from tests.support.night_summary_of import summary_of
 
 NIGHT = dt.date(2019, 6, 30)
 SCHEMA = SchemaConfig(
@@ -84,10 +86,7 @@ def test_every_column_type_is_monitored(repo_params, tmp_path, reference_gaps, c
     assert drift["pages"].drifted, drift["pages"]  # mean 8 -> 12 visits' pages
     assert not any(drift[c].drifted for c in ("amount", "channel", "member")), drift
     assert all(np.isfinite(c.psi) and np.isfinite(c.statistic) for c in drift.values())
-    summary = summarize(
-        SCHEMA, monitor, reference, reference["score"].to_numpy(), current, labelled,
-        dataset_drift(reference, labelled, SCHEMA, monitor), NIGHT,
-    )  # fmt: skip
+    summary = summary_of(SCHEMA, monitor, reference, current, labelled, NIGHT)
     assert summary.window is not None and "pages" in summary.drifted_columns
     assert summary.matured_roc_auc is not None and summary.label_drift.matured_rate is not None
     assert summary.labelled_window_drifted == ()

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring.night_report import Population, evidently_reports
+from tabular_mlops.monitoring.evidently_reports import evidently_reports
+from tabular_mlops.monitoring.log_window import Population
 from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
@@ -98,7 +99,7 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     """Same rows, same reference profile: Evidently's drift share, per-column scores, verdicts and score PSI are
     the decision's (window_drift), with params.yaml's thresholds; the snapshot carries night/champion/decision."""
     from evidently.ui.workspace import Workspace
-    from tabular_mlops.monitoring.night_report import window_drift
+    from tabular_mlops.monitoring.drift import window_drift
     from tabular_mlops.monitoring.reference_profile import build_profile
 
     schema, monitor = repo_params.schema, repo_params.monitor

@@ -5,8 +5,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from tabular_mlops.monitoring.nightly import _scored_rows, night_metrics
-from tabular_mlops.monitoring.online import ONLINE_LATENCY_MS, online_metrics, online_night
+from tabular_mlops.monitoring.log_window import online_night, scored_rows
+from tabular_mlops.monitoring.night_record import ONLINE_LATENCY_MS, night_metrics, online_metrics
 from tabular_mlops.monitoring.results import NightSummary, Status
 
 NIGHT = dt.date(2026, 3, 1)
@@ -59,5 +59,5 @@ def test_online_figures_are_mlflow_metrics_next_to_drift_and_survive_the_json_ro
 
 
 def test_fallback_answers_are_left_out_of_drift(repo_params):
-    scored = _scored_rows(_log(repo_params.schema))
+    scored = scored_rows(_log(repo_params.schema))
     assert len(scored) == 96 + 20 and scored["score"].notna().all()

@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring import decisions_log
-from tabular_mlops.monitoring.alerts import alerts_for
-from tabular_mlops.monitoring.decision import decide
-from tabular_mlops.monitoring.night_report import Population, summarize
-from tabular_mlops.monitoring.nightly import _without_held, population
+from tabular_mlops.monitoring.decision import alerts_for, decide
+from tabular_mlops.monitoring.log_window import Population, population, without_held
 from tabular_mlops.monitoring.results import Action, Decision, Status
 from tabular_mlops.store import prediction_log
+
+from tests.support.night_summary_of import summary_of
 
 NIGHT = dt.date(2026, 4, 7)
 
@@ -35,17 +35,7 @@ def _summary(params, last_scenario, monitor=None, rows=800, population=None):
     reference = _days(params, dt.date(2026, 1, 14), 14)
     current = _days(params, NIGHT, monitor.window_days, last_scenario=last_scenario, rows=rows)
     none = reference.iloc[:0]
-    return summarize(
-        params.schema,
-        monitor,
-        reference,
-        reference["score"].to_numpy(),
-        current,
-        none,
-        None,
-        NIGHT,
-        population,
-    )
+    return summary_of(params.schema, monitor, reference, current, none, NIGHT, population)
 
 
 def test_a_night_with_an_empty_key_feature_is_held_not_retrained(repo_params):
@@ -87,15 +77,8 @@ def test_other_quality_rules_hold_the_night(repo_params, scenario, rows, expecte
             [_days(repo_params, NIGHT - dt.timedelta(days=1), 6), _days(repo_params, NIGHT, 1, rows=rows)]
         )
         none = reference.iloc[:0]
-        summary = summarize(
-            repo_params.schema,
-            repo_params.monitor,
-            reference,
-            reference["score"].to_numpy(),
-            current.reset_index(drop=True),
-            none,
-            None,
-            NIGHT,
+        summary = summary_of(
+            repo_params.schema, repo_params.monitor, reference, current.reset_index(drop=True), none, NIGHT
         )
     assert any(expected in p for p in summary.night_quality), summary.night_quality
     assert decide(summary, repo_params.monitor, repo_params.gate, None, False).action is Action.HOLD
@@ -133,7 +116,7 @@ def test_held_nights_stay_out_of_later_windows(tmp_path, repo_params):
     assert nights == {held}
     for max_rows in (10_000, 120):
         window = prediction_log.read_window(engine, schema, start, end, max_rows)
-        kept = _without_held(schema, nights, window.rows)
+        kept = without_held(schema, nights, window.rows)
         days = set(kept[schema.timestamp_column].dt.date)
         assert held not in days and NIGHT in days and len(days) == 3
         counts = population(window, window, nights, NIGHT, None)

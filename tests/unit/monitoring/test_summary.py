@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.monitoring.drift import dataset_drift
-from tabular_mlops.monitoring.night_report import summarize
 from tabular_mlops.monitoring.results import NightSummary, Status
+
+from tests.support.night_summary_of import summary_of
 
 NIGHT = dt.date(2026, 4, 7)
 
@@ -27,10 +27,7 @@ def test_a_shifted_window_with_matured_labels(repo_params):
     current = _window(repo_params, "covariate_shift", NIGHT, 3)
     labelled = _window(repo_params, "stable", NIGHT - dt.timedelta(days=30), 3)
     labelled = labelled.assign(logged_score=labelled["score"])
-    drift = dataset_drift(reference, labelled, schema, monitor)
-    summary = summarize(
-        schema, monitor, reference, reference["score"].to_numpy(), current, labelled, drift, NIGHT
-    )
+    summary = summary_of(schema, monitor, reference, current, labelled, NIGHT)
     assert summary.status is Status.OK
     assert (summary.rows, summary.night_rows, summary.labelled_rows) == (1800, 600, 1800)
     assert summary.expected_rows == 1800.0 and summary.row_count_ratio == 1.0
@@ -46,27 +43,27 @@ def test_too_few_rows_and_no_rows(repo_params):
     reference = _window(repo_params, "stable", dt.date(2026, 1, 7), 7)
     small = _window(repo_params, "stable", NIGHT, 1, rows=100)
     none = reference.iloc[:0]
-    tiny = summarize(schema, monitor, reference, reference["score"].to_numpy(), small, none, None, NIGHT)
+    tiny = summary_of(schema, monitor, reference, small, none, NIGHT)
     assert tiny.status is Status.TOO_FEW_ROWS and tiny.window is not None and tiny.last_night is None
     assert tiny.matured_roc_auc is None and tiny.label_drift.matured_rate is None
-    empty = summarize(schema, monitor, reference, reference["score"].to_numpy(), none, none, None, NIGHT)
+    empty = summary_of(schema, monitor, reference, none, none, NIGHT)
     assert empty.status is Status.NO_DATA and empty.window is None and empty.rows == 0
 
 
 def test_row_count_expected_from_the_nights_logged(repo_params):
     """A fresh stack has logged one night, not `window_days`: one normal night is not a row-count problem, while
     nights that are all short still are."""
-    from tabular_mlops.monitoring.alerts import quality_problems
+    from tabular_mlops.monitoring.decision import quality_problems
 
     schema, monitor = repo_params.schema, replace(repo_params.monitor, window_days=7, min_rows=500)
     reference = _window(repo_params, "stable", dt.date(2026, 1, 7), 7)
     one = _window(repo_params, "stable", NIGHT, 1)
     none = reference.iloc[:0]
-    summary = summarize(schema, monitor, reference, reference["score"].to_numpy(), one, none, None, NIGHT)
+    summary = summary_of(schema, monitor, reference, one, none, NIGHT)
     assert summary.expected_rows == 600.0 and summary.row_count_ratio == 1.0
     assert not [p for p in quality_problems(summary, monitor) if "rows where" in p]
 
     short = _window(repo_params, "stable", NIGHT, 3, rows=100)
-    low = summarize(schema, monitor, reference, reference["score"].to_numpy(), short, none, None, NIGHT)
+    low = summary_of(schema, monitor, reference, short, none, NIGHT)
     assert low.expected_rows == 1800.0
     assert "300 rows where about 1800 are normal" in quality_problems(low, monitor)

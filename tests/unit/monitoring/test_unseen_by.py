@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 from tabular_mlops.core.contracts import Tag
 from tabular_mlops.model.scoring import LoadedModel
-from tabular_mlops.monitoring.nightly import unseen_by
+from tabular_mlops.monitoring.log_window import unseen_by
 
 
 def test_rows_on_or_before_the_training_end_are_dropped(repo_params):

@@ -151,6 +151,8 @@ class DagSchedules:
     simulate_source: Schedule
     """Schedule of simulate_source, the example's live source (before the other DAGs: they read what it
     wrote)."""
+    deploy_model: Schedule = "0 4 * * *"
+    """Schedule of deploy_model: one rollout step a night (shadow, canary, full) for a handed-over challenger."""
 
     @model_validator(mode="after")
     def _backfilled_dags_are_periodic(self) -> DagSchedules:

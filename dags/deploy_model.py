@@ -1,0 +1,80 @@
+"""Prove a challenger in production before it becomes champion: shadow for `deploy.shadow.nights` nights, then
+canary, then full, one step a night, judged on monitor_nightly's paired shadow comparison, the always-valid
+sequential test and the canary guard's rules on the challenger's own answers. The champion alias moves only when
+every check passes; a failed check rolls the challenger back by itself. Each step's checks and figures are the
+run's note and the challenger version's `rollout.*` tags.
+
+Picks up the version the gate handed over (`deploy.require_proof: true`: alias `challenger`, tag `rollout.stage`),
+or, started by hand, the version given in the trigger form (its shadow begins that night)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+from tabular_mlops_airflow.settings import (
+    MONITORING_CONN_ID,
+    dag_schedule,
+    default_args,
+    project_params,
+    project_root,
+    quiet_third_party_logs,
+)
+
+ROOT = project_root(__file__)
+
+
+@dag(
+    dag_id="deploy_model",
+    schedule=dag_schedule(ROOT, "deploy_model"),
+    start_date=None,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["tabular-mlops", "deploy", "shadow", "canary"],
+    params={
+        "version": Param(
+            "",
+            type="string",
+            description="The registered version to roll out (empty: the one the gate handed over)",
+        )
+    },
+    doc_md=__doc__,
+)
+def deploy_model() -> None:
+    @task
+    def rollout_step(**context) -> dict:
+        """Judge the challenger's current stage and apply the verdict (advance, wait, promote, roll back)."""
+        from pathlib import Path
+
+        from tabular_mlops.core.contracts import RUN_NOTE_XCOM_KEY
+        from tabular_mlops.model.tracking import configure_mlflow
+        from tabular_mlops.monitoring.rollout_night import rollout_step as judge_and_apply
+        from tabular_mlops.monitoring.run_notes import Links, rollout_note
+        from tabular_mlops.store import source_db
+        from tabular_mlops_airflow.connections import sqlalchemy_url
+
+        quiet_third_party_logs()
+        params = project_params(ROOT)
+        configure_mlflow(Path(ROOT) / params.paths.mlflow_dir, params.registry.experiment_name)
+        log = source_db.connect(sqlalchemy_url(MONITORING_CONN_ID), MONITORING_CONN_ID)
+        start = context.get("logical_date") or context.get("data_interval_start") or dt.datetime.now(dt.UTC)
+        night = dt.date(start.year, start.month, start.day)
+        run = context["dag_run"]
+        step, why = judge_and_apply(
+            params.registry.model_name,
+            params.schema,
+            params.deploy,
+            log,
+            night,
+            version=str(context["params"].get("version") or "") or None,
+            actor=f"airflow:{run.dag_id}/{run.run_id}",
+        )
+        note = rollout_note(step, why, params.registry.model_name, Links.from_env())
+        context["ti"].xcom_push(key=RUN_NOTE_XCOM_KEY, value=note)
+        return {"step": None if step is None else step.to_dict(), "why": why}
+
+    rollout_step()
+
+
+deploy_model()

@@ -1,0 +1,176 @@
+"""One night of deploy_model (issue 25): gather the evidence for a handed-over challenger's current stage, judge it
+(rollout_verdict) and apply the verdict to the registry. The stage, the night it began and every step's checks
+and figures live on the challenger's version tags (`rollout.*`); the champion alias moves inside the promotion
+lock and is written to the promotion ledger, like the gate's promotions; a rollback takes the `challenger` alias
+away and leaves the champion where it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tabular_mlops.core.config import DeployConfig, SchemaConfig
+from tabular_mlops.core.contracts import (
+    CHALLENGER,
+    CHAMPION,
+    GATE_PROMOTED,
+    ONLINE_SOURCE,
+    PREVIOUS_CHAMPION,
+    RolloutStage,
+    Tag,
+)
+from tabular_mlops.model.scoring import champion_version
+from tabular_mlops.monitoring.log_window import night_bounds
+from tabular_mlops.monitoring.rollout_verdict import (
+    RolloutCheck,
+    RolloutStep,
+    StepAction,
+    canary_checks,
+    shadow_checks,
+    step_action,
+)
+from tabular_mlops.monitoring.shadow_analysis import recorded_comparisons
+from tabular_mlops.stats.canary_guard import ArmWindow, GuardAction, GuardRules, GuardVerdict, judge_canary
+from tabular_mlops.store import prediction_log
+from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
+from tabular_mlops.store.promotion_ledger import promotion_lock
+
+ACTIVE = (RolloutStage.SHADOW, RolloutStage.CANARY)
+
+
+def _arm(rows: pd.DataFrame) -> ArmWindow:
+    answered = rows[rows[LATENCY_COLUMN].notna()]
+    return ArmWindow.of(
+        ~answered[FALLBACK_COLUMN].fillna(False).astype(bool).to_numpy(),
+        answered[LATENCY_COLUMN].to_numpy(float),
+        rows["score"].dropna().to_numpy(float),
+    )
+
+
+def canary_guard(
+    log_engine: sa.Engine,
+    schema: SchemaConfig,
+    deploy: DeployConfig,
+    start: dt.date,
+    night: dt.date,
+    champion: str,
+    challenger: str,
+) -> GuardVerdict:
+    """The canary guard's rules on the two versions' online answers of the nights [start, night]."""
+    days = (night - start).days + 1
+    rows = prediction_log.read_source(log_engine, schema, *night_bounds(night, days), ONLINE_SOURCE)
+    versions = rows["model_version"].astype(str)
+    g = deploy.canary.guard
+    rules = GuardRules(
+        g.window_seconds, g.max_error_rate, g.min_requests, g.max_p99_latency_ms, g.min_latencies,
+        g.max_score_psi, g.min_scores,
+    )  # fmt: skip
+    return judge_canary(_arm(rows[versions == challenger]), _arm(rows[versions == champion]), rules)
+
+
+def _checks(
+    log_engine: sa.Engine,
+    schema: SchemaConfig,
+    deploy: DeployConfig,
+    stage: str,
+    since: dt.date,
+    night: dt.date,
+    champion: str,
+    challenger: str,
+) -> tuple[RolloutCheck, ...]:
+    recorded = recorded_comparisons(log_engine, champion, challenger)
+    comparisons = [c for n, c in sorted(recorded.items()) if since <= n <= night]
+    if stage == RolloutStage.SHADOW:
+        return shadow_checks(comparisons, deploy)
+    # The canary's answers from the night after the switch on: whole nights only.
+    first = since + dt.timedelta(days=1)
+    if night < first:
+        guard = GuardVerdict(GuardAction.WAIT, (), ("the canary's first whole night has not ended",))
+    else:
+        guard = canary_guard(log_engine, schema, deploy, first, night, champion, challenger)
+    test = comparisons[-1].test if comparisons else None
+    return canary_checks(guard, max((night - since).days, 0), test)
+
+
+def _apply(client: Any, name: str, step: RolloutStep, ledger_engine: sa.Engine, actor: str) -> None:
+    """Move the aliases and write the tags the step decided (the champion alias inside the promotion lock)."""
+    version = step.challenger_version
+    if step.action is StepAction.PROMOTE:
+        with promotion_lock(ledger_engine, name) as ledger:
+            current = champion_version(name)
+            if current is not None:
+                client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+            client.set_registered_model_alias(name, CHAMPION, version)
+            ledger.record("promote", current, version, actor, [c.reason for c in step.checks])
+        client.set_model_version_tag(name, version, Tag.GATE_DECISION, GATE_PROMOTED)
+    if step.action is StepAction.START:  # started by hand: the service shadows the `challenger` alias
+        client.set_registered_model_alias(name, CHALLENGER, version)
+    if step.action in (StepAction.PROMOTE, StepAction.ROLLBACK):
+        if _alias(client, name, CHALLENGER) == version:
+            client.delete_registered_model_alias(name, CHALLENGER)
+    if step.action is StepAction.ROLLBACK:
+        client.set_model_version_tag(name, version, Tag.ROLLED_BACK, step.summary[:4900])
+    if step.next_stage != step.stage:
+        client.set_model_version_tag(name, version, Tag.ROLLOUT_STAGE, step.next_stage)
+        client.set_model_version_tag(name, version, Tag.ROLLOUT_SINCE, step.night)
+    client.set_model_version_tag(name, version, f"{Tag.ROLLOUT_STEP_PREFIX}{step.night}", step.summary[:4900])
+
+
+def _alias(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def rollout_step(
+    model_name: str,
+    schema: SchemaConfig,
+    deploy: DeployConfig,
+    log_engine: sa.Engine,
+    night: dt.date,
+    version: str | None = None,
+    actor: str = "deploy_model",
+) -> tuple[RolloutStep | None, str]:
+    """Judge and apply tonight's step for `version` (started by hand: shadow begins if it has no stage yet), or
+    for the version holding the `challenger` alias that the gate handed over. Returns the step (None when there
+    is nothing to roll out) and a sentence saying why."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    by_hand = version is not None
+    version = version or _alias(client, model_name, CHALLENGER)
+    if version is None:
+        return None, f"no version holds the '{CHALLENGER}' alias of {model_name}: nothing to roll out"
+    tags = client.get_model_version(model_name, version).tags
+    stage = tags.get(Tag.ROLLOUT_STAGE)
+    if stage is None and not by_hand:
+        return (
+            None,
+            f"{model_name} v{version} was not handed over by the gate (deploy.require_proof): left alone",
+        )
+    if stage is not None and stage not in ACTIVE:
+        return None, f"the rollout of {model_name} v{version} has ended: {stage}"
+    champion = champion_version(model_name)
+    if champion is None or champion == version:
+        return None, f"{model_name} v{version} is the champion (or there is none): nothing to roll out"
+    if stage is None:
+        started = RolloutCheck("started", True, f"shadow begins on {night} ({actor})")
+        step = RolloutStep(
+            night.isoformat(), champion, version, "new", StepAction.START, RolloutStage.SHADOW, (started,)
+        )
+    else:
+        if not tags.get(Tag.ROLLOUT_SINCE):  # handed over by the gate: its stage begins the first night seen
+            client.set_model_version_tag(model_name, version, Tag.ROLLOUT_SINCE, night.isoformat())
+        since = dt.date.fromisoformat(tags.get(Tag.ROLLOUT_SINCE) or night.isoformat())
+        checks = _checks(log_engine, schema, deploy, stage, since, night, champion, version)
+        action, next_stage = step_action(stage, checks)
+        step = RolloutStep(night.isoformat(), champion, version, stage, action, next_stage, checks)
+    _apply(client, model_name, step, log_engine, actor)
+    return step, step.summary

@@ -1,0 +1,220 @@
+"""deploy_model through real Airflow (dag.test), a real MLflow registry and a real SQLite monitoring database.
+
+The nightly evidence is what monitor_nightly records (paired shadow comparisons with the sequential test carried
+night to night, computed here by the same stats functions) and what the service logs (online answers of both
+versions with latency and fallback flags). A better challenger goes shadow -> canary -> full and ends champion;
+a canary whose answers fail rolls back by itself; a challenger the test finds worse never leaves shadow; a version
+given in the trigger form starts its shadow. Every step is on the version's tags and in the run's note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from tests.conftest import make_project
+from tests.integration.conftest import project_env, run_dag
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "credit_default"
+NIGHT = dt.date(2026, 3, 1)
+PAIRS = 4000
+
+
+def _night(i: int) -> dt.date:
+    return NIGHT + dt.timedelta(days=i)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, airflow_db):
+    project = make_project(tmp_path_factory.mktemp("deploy") / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["deploy"]["require_proof"] = True
+    params["deploy"]["shadow"]["nights"] = 2
+    params["deploy"]["canary"]["guard"].update({"min_requests": 100, "min_latencies": 100, "min_scores": 100})
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env, _, monitor_db = project_env(project)
+    from mlflow import MlflowClient
+    from tabular_mlops.core.contracts import CHAMPION
+
+    client = MlflowClient()
+    client.create_registered_model(MODEL)
+    model_dir = project / "var" / "model"
+    model_dir.mkdir(parents=True)
+    for _ in range(5):
+        client.create_model_version(MODEL, str(model_dir), tags={"decision_threshold": "0.5"})
+    client.set_registered_model_alias(MODEL, CHAMPION, "1")
+    yield {"project": project, "engine": sa.create_engine(f"sqlite:///{monitor_db}"), "client": client}
+    env.restore()
+
+
+def _hand_over(client, version: str) -> None:
+    """What the gate does with deploy.require_proof: the `challenger` alias and the first stage."""
+    from tabular_mlops.core.contracts import CHALLENGER, RolloutStage, Tag
+
+    client.set_registered_model_alias(MODEL, CHALLENGER, version)
+    client.set_model_version_tag(MODEL, version, Tag.ROLLOUT_STAGE, RolloutStage.SHADOW)
+
+
+def _record_shadow_night(project, night, champion, challenger, lift: float, seed: int) -> None:
+    """The night's paired comparison as monitor_nightly records it: a challenger `lift` closer to the truth."""
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.monitoring.results import ShadowComparison
+    from tabular_mlops.monitoring.shadow_analysis import (
+        record_comparison,
+        recorded_comparisons,
+        sequential_design,
+    )
+    from tabular_mlops.stats.paired import compare_paired, loss_improvements
+    from tabular_mlops.stats.sequential import paired_look, update
+
+    rng = np.random.default_rng(seed)
+    a = np.clip(rng.beta(2, 5, PAIRS), 0.01, 0.99)
+    y = (rng.random(PAIRS) < a).astype(float)
+    b = np.clip(a + lift * (y - a) + rng.normal(0, 0.02, PAIRS), 0.01, 0.99)
+    kw = {"champion_threshold": 0.5, "challenger_threshold": 0.5}
+    engine = project["engine"]
+    earlier = [c for n, c in sorted(recorded_comparisons(engine, champion, challenger).items()) if n < night]
+    deploy = load_params(project["project"] / "params.yaml").deploy
+    test = update(
+        sequential_design(deploy),
+        earlier[-1].test if earlier else None,
+        paired_look(loss_improvements(y, a, b, "log_loss")),
+    )
+    comparison = ShadowComparison(
+        champion,
+        challenger,
+        "log_loss",
+        compare_paired(a, b, **kw),
+        compare_paired(a, b, labels=y, **kw),
+        test,
+    )
+    record_comparison(engine, night, comparison)
+
+
+def _log_online(project, night, version: str, rows: int, fallback_share: float, seed: int) -> None:
+    """The service's online answers of one version on `night` (latency, fallbacks without a score)."""
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import ONLINE_SOURCE
+    from tabular_mlops.store import prediction_log
+
+    schema, engine = load_params(project["project"] / "params.yaml").schema, project["engine"]
+    rng = np.random.default_rng(seed)
+    fallback = rng.random(rows) < fallback_share
+    start = dt.datetime.combine(night, dt.time())
+    frame = pd.DataFrame(
+        {
+            "prediction_id": [f"online:{version}:{night}:{i}" for i in range(rows)],
+            schema.id_column: [f"{version}-{night}-{i}" for i in range(rows)],
+            schema.timestamp_column: [start + dt.timedelta(seconds=i) for i in range(rows)],
+            "score": np.where(fallback, np.nan, rng.beta(2, 5, rows)),
+            "decision": 0,
+            "model_name": MODEL,
+            "model_version": version,
+            "scoring_run_id": "service",
+            "source": ONLINE_SOURCE,
+            "latency_ms": rng.uniform(5, 40, rows),
+            "fallback": fallback,
+        }
+    )
+    table = prediction_log.ensure_table(engine, schema)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), prediction_log.keyed(frame.replace({np.nan: None}).to_dict("records")))
+
+
+def _note(run_id: str) -> str:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == "deploy_model", DagRun.run_id == run_id).one()
+        return run.note or ""
+
+
+def _deploy(night, conf=None):
+    run = run_dag("deploy_model", logical_date=night, conf=conf)
+    assert str(run.state) == "success"
+    return _note(run.run_id)
+
+
+def _aliases(client) -> dict[str, str]:
+    return {alias: str(v) for alias, v in client.get_registered_model(MODEL).aliases.items()}
+
+
+def test_a_better_challenger_goes_shadow_canary_full(project):
+    from tabular_mlops.core.contracts import Tag
+    from tabular_mlops.store.promotion_ledger import history
+
+    engine, client = project["engine"], project["client"]
+    _hand_over(client, "2")
+    _record_shadow_night(project, _night(0), "1", "2", lift=0.15, seed=0)
+    note = _deploy(_night(0))
+    assert note.startswith("**WAIT** credit_default v2: shadow -> shadow") and "1 of 2 nights" in note, note
+    _record_shadow_night(project, _night(1), "1", "2", lift=0.15, seed=1)
+    note = _deploy(_night(1))
+    assert note.startswith("**ADVANCE** credit_default v2: shadow -> canary"), note
+    assert "score_psi: passed" in note and "sequential_test: passed" in note
+    assert _aliases(client) == {"champion": "1", "challenger": "2"}  # the alias has not moved yet
+    _log_online(project, _night(2), "1", 400, 0.0, seed=2)
+    _log_online(project, _night(2), "2", 400, 0.0, seed=3)
+    _record_shadow_night(project, _night(2), "1", "2", lift=0.15, seed=4)
+    note = _deploy(_night(2))
+    assert note.startswith("**PROMOTE** credit_default v2: canary -> full"), note
+    assert "canary_guard: passed" in note and "challenger_better" in note
+    assert _aliases(client) == {"champion": "2", "previous_champion": "1"}
+    tags = client.get_model_version(MODEL, "2").tags
+    assert tags[Tag.ROLLOUT_STAGE] == "full" and tags[Tag.GATE_DECISION] == "promoted"
+    steps = sorted(k for k in tags if k.startswith(Tag.ROLLOUT_STEP_PREFIX))
+    assert steps == [f"{Tag.ROLLOUT_STEP_PREFIX}{_night(i)}" for i in range(3)]
+    assert tags[steps[1]].startswith("shadow advance") and tags[steps[2]].startswith("canary promote")
+    (entry,) = [e for e in history(engine, MODEL) if e.to_version == "2"]
+    assert entry.action == "promote" and entry.from_version == "1" and entry.actor.startswith("airflow:")
+
+
+def test_a_failing_canary_rolls_back_by_itself(project):
+    from tabular_mlops.core.contracts import RolloutStage, Tag
+
+    client = project["client"]
+    _hand_over(client, "3")
+    client.set_model_version_tag(MODEL, "3", Tag.ROLLOUT_STAGE, RolloutStage.CANARY)
+    client.set_model_version_tag(MODEL, "3", Tag.ROLLOUT_SINCE, _night(3).isoformat())
+    _log_online(project, _night(4), "2", 400, 0.0, seed=5)
+    _log_online(project, _night(4), "3", 400, 0.3, seed=6)  # 30% of its answers fail
+    note = _deploy(_night(4))
+    assert note.startswith("**ROLLBACK** credit_default v3: canary -> rolled_back"), note
+    assert "canary_guard: failed: canary error rate" in note
+    assert _aliases(client) == {"champion": "2", "previous_champion": "1"}  # the champion stays
+    tags = client.get_model_version(MODEL, "3").tags
+    assert tags[Tag.ROLLOUT_STAGE] == "rolled_back" and "error rate" in tags[Tag.ROLLED_BACK]
+
+
+def test_a_worse_challenger_never_leaves_shadow(project):
+    from tabular_mlops.core.contracts import Tag
+
+    client = project["client"]
+    _hand_over(client, "4")
+    _record_shadow_night(project, _night(6), "2", "4", lift=-0.3, seed=7)
+    note = _deploy(_night(6))
+    assert note.startswith("**ROLLBACK** credit_default v4: shadow -> rolled_back"), note
+    assert "sequential_test: failed: test challenger_worse" in note
+    assert "challenger" not in _aliases(client) and _aliases(client)["champion"] == "2"
+    assert client.get_model_version(MODEL, "4").tags[Tag.ROLLOUT_STAGE] == "rolled_back"
+
+
+def test_a_version_given_by_hand_starts_its_shadow_and_nothing_else_is_touched(project):
+    from tabular_mlops.core.contracts import Tag
+
+    client = project["client"]
+    assert _deploy(_night(7)).startswith("**NOTHING TO DEPLOY**")
+    note = _deploy(_night(7), conf={"version": "5"})
+    assert note.startswith("**START** credit_default v5: new -> shadow"), note
+    tags = client.get_model_version(MODEL, "5").tags
+    assert tags[Tag.ROLLOUT_STAGE] == "shadow" and tags[Tag.ROLLOUT_SINCE] == _night(7).isoformat()
+    # The service shadows the version holding the `challenger` alias; the champion has not moved.
+    assert _aliases(client) == {"champion": "2", "previous_champion": "1", "challenger": "5"}
