@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
-SCALEOUT_CONFTEST = REPO / "tests" / "scaleout" / "conftest.py"
+SCALEOUT_CONFTEST = REPO / "tests" / "support" / "scaleout_stack.py"
 
 
 def pins() -> dict[str, str]:

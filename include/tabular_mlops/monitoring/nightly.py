@@ -38,7 +38,9 @@ def monitor_night(
     monitor = low_volume.widened(params.monitor, window_choice)
     champion = load_champion(params.registry.model_name)
     # A champion the gate did not promote (the alias moved by hand) is still judged, and the night says so.
-    not_promoted = not_promoted_reason(log_engine, params.registry.model_name, champion.version, champion.tags)
+    not_promoted = not_promoted_reason(
+        log_engine, params.registry.model_name, champion.version, champion.tags
+    )
     # 1. The log's windows.
     window = read_night_log(log_engine, schema, monitor, champion, night)
     current, labelled, counts = window.current, window.labelled, window.population

@@ -10,7 +10,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 from tabular_mlops.monitoring import decisions_log, low_volume
-from tabular_mlops.monitoring.night_report import night_quality
+from tabular_mlops.monitoring.night_summary import night_quality
 from tabular_mlops.monitoring.results import Action, Decision, Status
 from tabular_mlops.stats.counts import poisson_band, unusual_count
 from tabular_mlops.store import prediction_log, source_db
