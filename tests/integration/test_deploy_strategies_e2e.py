@@ -22,10 +22,19 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
-from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, ONLINE_SOURCE, SHADOW_SOURCE, Tag
+from tabular_mlops.core.contracts import (
+    CHALLENGER,
+    CHAMPION,
+    GATE_HANDED_OVER,
+    GATE_PENDING,
+    ONLINE_SOURCE,
+    SHADOW_SOURCE,
+    Tag,
+)
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.model.scoring import model_frame
 from tabular_mlops.model.trusted_files import verified_copy
+from tabular_mlops.serving.deployment import LIVE_STRATEGIES as LIVE
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ServiceEnv
 from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_applications
@@ -72,6 +81,8 @@ def registry(tmp_path_factory, repo_params):
     client = MlflowClient()
     client.set_registered_model_alias(NAME, CHAMPION, champion)
     client.set_registered_model_alias(NAME, CHALLENGER, challenger)
+    # the gate's hand-over (deploy.require_proof): only such a challenger may take live traffic
+    client.set_model_version_tag(NAME, challenger, Tag.GATE_DECISION, GATE_HANDED_OVER)
     yield {"uri": uri, "champion": champion, "challenger": challenger}
     mlflow.set_tracking_uri(None)
     env.restore()
@@ -306,3 +317,21 @@ def test_a_switch_without_a_warm_challenger_is_refused_and_admin_needs_the_token
     assert refused.status_code == 409 and "no challenger is warm" in refused.json()["reason"]
     assert unknown.status_code == 422 and anonymous.status_code == 401
     assert service.deployment.state.strategy == "champion"
+
+
+def test_an_ungated_challenger_may_shadow_but_never_answer_callers(repo_params, tmp_path, registry):
+    """register_challenger sets the alias before the gate runs: until the gate hands the version over, only
+    shadow (answers that never reach a caller) may use it."""
+    client = MlflowClient()
+    client.set_model_version_tag(NAME, registry["challenger"], Tag.GATE_DECISION, GATE_PENDING)
+    try:
+        service = _service(repo_params, tmp_path, registry)
+        with live_service(service) as url, admin_client(url, TOKEN) as admin:
+            live = {s: admin.put("/admin/strategy", json={"strategy": s, "actor": "test"}) for s in LIVE}
+            shadow = admin.put("/admin/strategy", json={"strategy": "shadow", "actor": "test"})
+    finally:
+        client.set_model_version_tag(NAME, registry["challenger"], Tag.GATE_DECISION, GATE_HANDED_OVER)
+    for strategy, answer in live.items():
+        assert answer.status_code == 409, (strategy, answer.text)
+        assert "has not passed the gate" in answer.json()["reason"]
+    assert shadow.status_code == 200 and service.deployment.state.strategy == "shadow"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tabular_mlops.core.config import STRATEGIES, DeployConfig, Params
-from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, Tag
+from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, GATE_HANDED_OVER, Tag
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.challenger_slot import ChallengerSlot
 from tabular_mlops.serving.holder import ModelHolder, Served
@@ -27,6 +27,8 @@ from tabular_mlops.stats.routing import RoutingPlan, bucket, canary_plan, weight
 from tabular_mlops.store.deploy_log import DeployEvent, DeployLog
 
 log = logging.getLogger(__name__)
+# Strategies in which the challenger's answers reach callers: only a version the gate handed over may take them.
+LIVE_STRATEGIES = ("canary", "ab_test", "bandit")
 
 SPLITS = ("canary", "ab_test", "bandit")
 
@@ -186,6 +188,14 @@ class Deployment:
                 raise StrategyRefused(
                     f"cannot switch to {strategy}: no {CHALLENGER} is warm ({self.challenger.last_reason})"
                 )
+            if strategy in LIVE_STRATEGIES and challenger is not None:
+                gate = str(challenger.loaded.tags.get(Tag.GATE_DECISION, "none"))
+                if not gate.startswith(GATE_HANDED_OVER):
+                    # register_challenger sets the alias before the gate runs: a live split must wait for the gate.
+                    raise StrategyRefused(
+                        f"cannot switch to {strategy}: {CHALLENGER} v{challenger.version} has not passed the "
+                        f"gate ({Tag.GATE_DECISION}: {gate[:200]}); only shadow scores an ungated version"
+                    )
             change = DeployEvent(
                 at=_now(), model_name=self.model_name, event=event, from_strategy=self.state.strategy,
                 to_strategy=strategy, actor=actor, champion_version=champion,
