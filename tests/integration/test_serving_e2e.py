@@ -118,7 +118,7 @@ def train_version(params, project: Path, candidate: dict) -> dict:
     version = register(params, project).version
     # the ledger in the service's monitoring database: the service serves only versions the gate promoted there
     ledger = sa.create_engine(f"sqlite:///{project / 'var' / 'monitoring.db'}")
-    return registry.promote_if_better(params, project, version, ledger, "serving-e2e")
+    return registry.promote_if_better(params, project, version, ledger, "serving-e2e").to_dict()
 
 
 def body_of(row: pd.Series, schema) -> dict:
