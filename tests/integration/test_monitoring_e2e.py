@@ -166,7 +166,8 @@ def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
     assert night["note"].startswith(f"**RETRAIN** night {SHIFT}, champion v1"), night["note"]
     assert "drift share" in night["note"] and "has_smartphone" in night["note"]
     retrain = _dag_run("train_model", drill["retrain"].run_id)
-    assert f"why this training ran (monitoring night {SHIFT}):" in retrain["note"], retrain["note"]
+    assert f"| monitoring night {SHIFT} |" in retrain["note"], retrain["note"]
+    assert "\n- why: " in retrain["note"], retrain["note"]
     assert "PROMOTED" in retrain["note"]
 
 

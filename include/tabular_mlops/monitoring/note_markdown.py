@@ -1,5 +1,5 @@
-"""Run notes as Markdown that Airflow's UI renders (GitHub-flavoured): a bold headline (the line Airflow shows
-while a note is collapsed), a one-row table of figures, the reasons as a list, each link a paragraph of its own.
+"""Run notes as Markdown that Airflow's UI renders (GitHub-flavoured): a headline (the line Airflow shows while
+a note is collapsed; the caller sets its bold), a one-row table of figures, the reasons as a list, each link a paragraph of its own.
 
 A note must fit Airflow's 1000-character note column; what does not fit is left out whole, never cut mid-word
 or mid-number: the list ends with a line that counts the left-out items and says where they are in full."""
@@ -29,28 +29,29 @@ class Note:
     extra: tuple[str, ...] = ()
 
     def render(self, limit: int = MAX_NOTE) -> str:
-        """The note's Markdown; items left out from the end (counted in the last item) until it fits."""
-        for kept in range(len(self.items), -1, -1):
-            text = self._markdown(self.items[:kept], len(self.items) - kept)
+        """The note's Markdown. Too long: items are left out from the end (the list counts them), then the extra
+        paragraphs, then links from the end; each goes whole."""
+        items, extra, links = len(self.items), len(self.extra), len(self.links)
+        while True:
+            text = self._markdown(items, extra, links)
             if len(text) <= limit:
                 return text
-        # Headline, figures and links alone are too long: the links go last, whole.
-        for links in range(len(self.links) - 1, -1, -1):
-            text = _join(
-                self._head(),
-                _list(self.items_title, (), len(self.items), self.full_list_at),
-                *_links(self.links[:links]),
-            )
-            if len(text) <= limit:
-                return text
-        return _join(f"**{_one_line(self.headline)}**")[:limit]
+            if items:
+                items -= 1
+            elif extra:
+                extra -= 1
+            elif links:
+                links -= 1
+            else:
+                return text[:limit]  # a headline and figures longer than a note: nothing left to leave out
 
-    def _head(self) -> str:
-        return _join(f"**{_one_line(self.headline)}**", _table(self.figures), *self.extra)
-
-    def _markdown(self, items: Sequence[str], left_out: int) -> str:
+    def _markdown(self, items: int, extra: int, links: int) -> str:
         return _join(
-            self._head(), _list(self.items_title, items, left_out, self.full_list_at), *_links(self.links)
+            _one_line(self.headline),
+            _table(self.figures),
+            *self.extra[:extra],
+            _list(self.items_title, self.items[:items], len(self.items) - items, self.full_list_at),
+            *_links(self.links[:links]),
         )
 
 

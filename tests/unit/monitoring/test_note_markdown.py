@@ -15,7 +15,7 @@ def _blocks(text: str) -> list[str]:
 
 def test_each_part_is_its_own_markdown_block():
     note = Note(
-        "RETRAIN night 2026-03-17, champion v1",
+        "**RETRAIN** night 2026-03-17, champion v1",
         figures=(
             ("drift share", "0.3636 (threshold 0.3)"),
             ("score PSI", "0.0777"),
@@ -25,7 +25,7 @@ def test_each_part_is_its_own_markdown_block():
         links=LINKS,
     ).render()
     blocks = _blocks(note)
-    assert blocks[0] == "**RETRAIN night 2026-03-17, champion v1**"
+    assert blocks[0] == "**RETRAIN** night 2026-03-17, champion v1"
     assert blocks[1].splitlines() == [
         "| drift share | score PSI | rows |",
         "| --- | --- | --- |",
@@ -57,5 +57,17 @@ def test_what_does_not_fit_is_left_out_whole_and_counted():
 
 
 def test_a_short_note_keeps_everything():
-    note = Note("KEEP night 2026-03-17", items=("no drift",)).render()
-    assert note == "**KEEP night 2026-03-17**\n\nReasons:\n\n- no drift"
+    note = Note("**KEEP** night 2026-03-17", items=("no drift",)).render()
+    assert note == "**KEEP** night 2026-03-17\n\nReasons:\n\n- no drift"
+
+
+def test_after_the_items_the_extra_paragraphs_then_the_links_go_whole():
+    note = Note(
+        "**FAILED**", items=("a" * 50,), extra=("b" * 400,), links=(("c" * 300, None), ("d" * 300, None))
+    )
+    counted = "Reasons:\n\n- … and 1 more, in full in the task log"
+    assert note.render(2000) == "\n\n".join(
+        ["**FAILED**", "b" * 400, "Reasons:", "- " + "a" * 50, "c" * 300, "d" * 300]
+    )
+    assert note.render(1000) == "\n\n".join(["**FAILED**", counted, "c" * 300, "d" * 300])
+    assert note.render(400) == "\n\n".join(["**FAILED**", counted, "c" * 300])
