@@ -22,7 +22,7 @@ MARKS: dict[str, tuple[str, str]] = {
     "hold": ("x", "#8c564b"),
     "too few rows": ("circle-open", "#7f7f7f"),
 }
-# The decision's first reason says why a night that called for retraining was kept (monitoring/decision.py).
+# A reason says why a night that called for retraining was kept (monitoring/decision.py).
 _KEPT_BECAUSE = {"cooldown after": "cooldown", "a retraining is already in flight": "in flight"}
 
 
@@ -33,9 +33,13 @@ def night_mark(decision: Decision) -> str:
         return "no data"
     if decision.action is None:  # too few rows: a report, no decision
         return "too few rows"
-    if decision.action is Action.KEEP and decision.reasons:
-        first = decision.reasons[0]
-        return next((mark for start, mark in _KEPT_BECAUSE.items() if first.startswith(start)), "keep")
+    if decision.action is Action.KEEP:
+        # Not necessarily the first reason: a widened low-volume window puts its note first.
+        for reason in decision.reasons:
+            for start, mark in _KEPT_BECAUSE.items():
+                if reason.startswith(start):
+                    return mark
+        return "keep"
     return str(decision.action)
 
 
@@ -44,8 +48,8 @@ class NightPoint:
     """One monitored night as the chart draws it (kept in the workspace's nights file)."""
 
     night: str
-    champion: str
-    mark: str
+    champion: str = ""
+    mark: str = ""
     drift_share: float | None = None
     score_psi: float | None = None
     rows: int = 0
@@ -56,7 +60,9 @@ class NightPoint:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> NightPoint:
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        """Also a record written before points were kept (night, champion, decision only)."""
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**{"mark": str(raw.get("decision", "")), **known})
 
 
 def first_labels_sentence(points: Sequence[NightPoint], label_delay_days: int) -> str | None:
@@ -126,3 +132,38 @@ def nights_figure(points: Sequence[NightPoint], figure: str, threshold: float, t
         legend={"orientation": "h"},
     )
     return fig
+
+
+def chart_widgets(
+    points: Sequence[NightPoint], drift_share_threshold: float, score_psi_threshold: float
+) -> list[Any]:
+    """The two charts as Evidently widgets (Plotly, which the report page renders)."""
+    from evidently.legacy.renderers.html_widgets import plotly_figure
+
+    return [
+        plotly_figure(
+            title="Over the nights: share of drifted columns (what the decision compares with its threshold)",
+            figure=nights_figure(points, "drift_share", drift_share_threshold, "share of drifted columns"),
+        ),
+        plotly_figure(
+            title="Over the nights: score drift (PSI of the champion's scores)",
+            figure=nights_figure(points, "score_psi", score_psi_threshold, "score PSI"),
+        ),
+    ]
+
+
+def banner_widget(title: str, lines: Sequence[str]) -> Any:
+    """The report page's banner: the night, champion and decision, the rows behind the figures (Markdown)."""
+    from evidently.legacy.renderers.html_widgets import text_widget
+
+    return text_widget(title=title, text="\n".join(f"- {line}" for line in lines))
+
+
+def prepend_widgets(snapshot: Any, widgets: Sequence[Any]) -> None:
+    """Put widgets at the top of a report snapshot, after its banner (the leading text widgets). Evidently 0.7
+    stores a snapshot's widgets as data and its UI serves them as stored, but `Snapshot` has no public call to
+    add one: its `_widgets` list is the place."""
+    at = 0
+    while at < len(snapshot._widgets) and snapshot._widgets[at].type == "text":
+        at += 1
+    snapshot._widgets[at:at] = list(widgets)
