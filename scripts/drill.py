@@ -36,6 +36,7 @@ STACK_ENV = REPO / "var" / "stack.env"
 TERMINAL = {"success", "failed"}
 SQLALCHEMY_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
 RUN_TIMEOUT = 900  # seconds per DAG run; a night takes well under a minute on an idle stack
+PROGRESS_EVERY = 30  # seconds between progress lines while a retraining runs
 
 
 class DrillError(Exception):
@@ -117,20 +118,36 @@ def trigger_and_wait(dag_id: str, night: dt.date, env: dict[str, str], timeout: 
 
 
 def wait(
-    dag_id: str, run_id: str, env: dict[str, str], timeout: int = RUN_TIMEOUT, stale_end: str | None = None
+    dag_id: str,
+    run_id: str,
+    env: dict[str, str],
+    timeout: int = RUN_TIMEOUT,
+    stale_end: str | None = None,
+    progress_every: float | None = None,
 ) -> str:
-    deadline = time.time() + timeout
+    """Poll the run until it ends; with `progress_every`, print a progress line that often (a retraining takes
+    minutes, and a silent terminal looks hung)."""
+    started = time.time()
+    deadline = started + timeout
+    last_said = started
     state = "not found"
     while time.time() < deadline:
         run = next((r for r in list_runs(dag_id, env) if r["run_id"] == run_id), None)
         state = run["state"] if run else "not found"
         if run and run["state"] in TERMINAL and (stale_end is None or run.get("end_date") != stale_end):
             return run["state"]
+        if progress_every is not None and time.time() - last_said >= progress_every:
+            last_said = time.time()
+            print(progress_line(dag_id, run_id, state, last_said - started, timeout), flush=True)
         time.sleep(5)
     raise DrillError(
         f"{dag_id} run {run_id} did not finish within {timeout} s (still {state}): is the scheduler up and "
         "the dvc_repo pool free? `make status`, the run's log in the Airflow UI; --timeout waits longer"
     )
+
+
+def progress_line(dag_id: str, run_id: str, state: str, elapsed: float, timeout: int) -> str:
+    return f"  ... {dag_id} run {run_id}: {state} for {elapsed / 60:.1f} min (gives up after {timeout // 60} min)"
 
 
 def first_night(params: Params, judged: set[dt.date], nights: int, today: dt.date) -> dt.date:
@@ -181,13 +198,22 @@ def _top_psi(result: NightResult | None) -> str:
     if result is None or result.summary.window is None:
         return "-"
     top = result.summary.window.top_psi(3)
-    return ", ".join(f"{c.column} {c.psi:.2f}{'*' if c.drifted else ''}" for c in top)
+    return ", ".join(f"{c.column} {c.psi:.3f}{'*' if c.drifted else ''}" for c in top)
 
 
 def _rows(result: NightResult | None, record: NightRecord | None) -> str:
+    """The window's rows (what the decision, the notes and the dashboards count) beside the night's own."""
     if result is not None:
-        return str(result.summary.night_rows)
-    return "0" if record is not None and record.status is Status.NO_DATA else "-"
+        summary = result.summary
+        return f"rows {summary.rows} in the window ({summary.night_rows} last night)"
+    return "rows 0" if record is not None and record.status is Status.NO_DATA else "rows -"
+
+
+def _champions(judged: str | None, after: str | None) -> str:
+    """The champion that judged the night, and the one after its retraining (if any) was decided."""
+    if judged is None or judged == after:
+        return f"champion v{after}"
+    return f"champion v{judged} -> v{after}"
 
 
 def night_line(
@@ -198,20 +224,23 @@ def night_line(
     gate: str,
     champion: str | None,
 ) -> str:
-    """One line per night: DAG states, rows, drift, matured labels, decision, retraining, gate, champion."""
+    """One night: DAG states, rows, drift, matured labels, decision, retraining, gate, the champion that judged
+    -> the champion after; then the decision's reasons in full, one a line (as the run note lists them)."""
     share = None if record is None else record.drift_share
     action = None if record is None else record.action
-    reasons = "; ".join(record.reasons if record else ())[:300]
+    judged = record.champion_version if record is not None else None
     retraining = "no"
     if record is not None and record.triggered_run_id:
         retraining = f"triggered: {states.get('retraining')}"
-    return (
+    line = (
         f"{night} | ingest {states.get('ingest')} | monitor {states.get('monitor')} | "
-        f"rows {_rows(result, record)} | "
-        f"drift share {share if share is None else round(share, 2)} | top PSI {_top_psi(result)} | "
-        f"{_labels(result)} | decision {None if action is None else action.value} ({reasons}) | "
-        f"retraining {retraining} | gate {gate} | champion v{champion}"
+        f"{_rows(result, record)} | "
+        f"drift share {share if share is None else round(share, 4)} | top PSI {_top_psi(result)} | "
+        f"{_labels(result)} | decision {None if action is None else action.value} | "
+        f"retraining {retraining} | gate {gate} | {_champions(judged, champion)}"
     )
+    reasons = record.reasons if record is not None else ()
+    return "\n".join([line, *(f"    - {reason}" for reason in reasons)])
 
 
 def gate_text(params: Params, triggered_run_id: str | None) -> str:
@@ -289,7 +318,13 @@ def drill(args: argparse.Namespace) -> None:
         record = decisions_log.night_record(monitoring_db, night)
         triggered = record.triggered_run_id if record else None
         if triggered:
-            states["retraining"] = wait(TRAIN_DAG_ID, triggered, env, max(args.timeout, 3600))
+            print(
+                f"{night}: waiting for the retraining it triggered ({TRAIN_DAG_ID} run {triggered})",
+                flush=True,
+            )
+            states["retraining"] = wait(
+                TRAIN_DAG_ID, triggered, env, max(args.timeout, 3600), progress_every=PROGRESS_EVERY
+            )
         print(
             night_line(
                 night,

@@ -109,6 +109,29 @@ def test_validations_are_named_by_batch_and_listed_offline(gx_project, repo_para
     assert "passed" in passed_row
 
 
+def test_each_offline_row_links_to_its_validation_page(gx_project, repo_params):
+    """A night's row links (relative to the index) to the GX page of that batch's validation, failed or not."""
+    import re
+
+    from tabular_mlops.data.docs_index import offline_dir
+
+    _ingest(gx_project, repo_params, "stable", 40)
+    with pytest.raises(ValidationFailedError):
+        _ingest(gx_project, repo_params, "null_burst", 41)
+    folder = offline_dir(gx_project / repo_params.paths.expectations_dir)
+    page = (folder / "index.html").read_text()
+    for index in (40, 41):
+        night = DAY + dt.timedelta(days=index + repo_params.schema.label_delay_days)
+        batch = f"{night}_{night + dt.timedelta(days=1)}"
+        row = next(row for row in page.split("<tr") if f"<td>{batch}</td>" in row)
+        hrefs = set(re.findall(r'href="([^"]+)"', row))
+        assert len(hrefs) == 1, row
+        href = hrefs.pop()
+        assert not href.startswith(("/", "file:")) and href.startswith("../local_site/validations/")
+        target = (folder / href).resolve()
+        assert target.is_file() and batch in target.read_text(), target
+
+
 def test_validation_waits_for_the_gx_project_lock(gx_project, repo_params, monkeypatch):
     """Nights of a backfill validate one at a time: while another process holds the GX project lock, a
     validation waits (here: gives up after its timeout) and leaves the landed batch as it was."""

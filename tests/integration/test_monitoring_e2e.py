@@ -166,7 +166,8 @@ def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
     assert night["note"].startswith(f"**RETRAIN** night {SHIFT}, champion v1"), night["note"]
     assert "drift share" in night["note"] and "has_smartphone" in night["note"]
     retrain = _dag_run("train_model", drill["retrain"].run_id)
-    assert f"why this training ran (monitoring night {SHIFT}):" in retrain["note"], retrain["note"]
+    assert f"| monitoring night {SHIFT} |" in retrain["note"], retrain["note"]
+    assert "\n- why: " in retrain["note"], retrain["note"]
     assert "PROMOTED" in retrain["note"]
 
 
@@ -243,7 +244,17 @@ def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):
     assert logged("drift/score_psi") == pytest.approx(evidently["score"])
     for column in result.summary.window.columns:
         assert logged(f"drift/psi.{column.column}") == pytest.approx(column.psi, abs=1e-6)
-    assert snapshot.metadata == {"night": SHIFT.isoformat(), "champion": "v1", "decision": "retrain"}
+    labels = {"night": SHIFT.isoformat(), "champion": "v1", "decision": "retrain", "mark": "retrain"}
+    assert snapshot.metadata == labels
+    # The report page names the night, champion and decision, then draws the nights with the decision's figure.
+    banner_widget, drift_chart = snapshot.widgets[:2]
+    assert banner_widget.title == f"{SHIFT} drift report: champion v1, decision retrain"
+    assert f"drift share {record.drift_share:.3f}" in banner_widget.params["text"]
+    line, *marks = drift_chart.params["data"]
+    assert dict(zip(line["x"], line["y"], strict=True))[SHIFT.isoformat()] == pytest.approx(
+        record.drift_share
+    )
+    assert SHIFT.isoformat() in next(m for m in marks if m["name"] == "retrain night")["x"]
 
 
 def test_the_reference_is_prepared_once_per_champion_version_and_reused(drill):

@@ -51,5 +51,7 @@ def test_a_failed_run_names_its_failed_task_and_why_it_ran(airflow_db):
     assert str(run.state) == "failed"
     note = _note("train_model", run.run_id)
     assert note.startswith("**FAILED** train_model: task(s) later failed")
-    assert "why this run started: share of drifted columns 0.36 > 0.3" in note
+    # Markdown blocks: the reason a list item, the earlier note its own paragraph (rendered, not run together).
+    assert "\n\nWhy this run started:\n\n- share of drifted columns 0.36 > 0.3" in note
+    assert "\n\n**RETRAIN** night 2026-02-04" in note
     assert "**RETRAIN** night 2026-02-04" in note

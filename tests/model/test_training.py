@@ -158,3 +158,29 @@ def test_a_data_rule_threshold_is_chosen_on_validation_and_recorded_on_the_versi
     assert loaded.tags[Tag.DECISION_THRESHOLD] == f"{chosen:.6f}"
     assert loaded.threshold(rule) == pytest.approx(chosen, abs=1e-6)
     assert MlflowClient().get_run(info["run_id"]).data.tags[Tag.DECISION_THRESHOLD] == f"{chosen:.6f}"
+
+
+def test_a_training_run_is_named_by_window_and_reason_then_by_its_version(trained_project, monkeypatch):
+    """Two trainings of the same window never share a name: the version joins it at registration."""
+    project, params = trained_project
+    monkeypatch.setenv(
+        "MLOPS_TRIGGER_REASON",
+        "last night: share of drifted columns 0.36 > 0.3; score drift PSI 0.078 > 0.05",
+    )
+    configure_tracking(params, project)
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    names = []
+    for _ in range(2):
+        info = train(params, project)
+        window_end = info["window"]["window_end"]
+        assert client.get_run(info["run_id"]).info.run_name == f"train {window_end} drift"
+        evaluate(params, project)
+        version = register(params, project).version
+        names.append(client.get_run(info["run_id"]).info.run_name)
+        assert names[-1] == f"train v{version} {window_end} drift"
+        # Registering again (a retried task) keeps the name.
+        register(params, project)
+        assert client.get_run(info["run_id"]).info.run_name == names[-1]
+    assert names[0] != names[1]

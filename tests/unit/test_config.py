@@ -39,6 +39,15 @@ def test_repo_params_load(repo_params):
         (lambda r: r["paths"].pop("evidently_workspace"), "paths.evidently_workspace"),
         (lambda r: r["ingest"].__setitem__("chunk_rows", 0), "ingest.chunk_rows"),
         (lambda r: r["ingest"].__setitem__("chunk_rows", 2_000_000), "ingest.chunk_rows"),
+        (lambda r: r["schema"]["features"]["age"].__setitem__("example", 12), "schema.features.age.example"),
+        (
+            lambda r: r["schema"]["features"]["age"].__setitem__("example", 35.5),
+            "schema.features.age.example",
+        ),
+        (
+            lambda r: r["schema"]["features"]["region"].__setitem__("example", "mars"),
+            "schema.features.region.example",
+        ),
     ],
 )
 def test_malformed_params_name_the_key(tmp_path, mutate, key):

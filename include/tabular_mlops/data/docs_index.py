@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from tabular_mlops.core.atomic_files import atomic_write_json
 
@@ -41,8 +43,11 @@ def record_validation(
     success: bool,
     failures: list[str],
     statistics: dict[str, Any],
+    validation_page: str | None = None,
 ) -> Path:
-    """Write the batch's record and rebuild the index; returns the index path."""
+    """Write the batch's record and rebuild the index; returns the index path. `validation_page` is the file://
+    URL of GX's page for this validation; the record keeps it relative to the index, so the link survives a
+    moved checkout."""
     folder = offline_dir(expectations_dir)
     atomic_write_json(
         folder / RECORDS_DIR / f"{batch_id}.json",
@@ -56,18 +61,32 @@ def record_validation(
             "evaluated": statistics.get("evaluated_expectations"),
             "successful": statistics.get("successful_expectations"),
             "validated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "page": page_link(folder, validation_page),
         },
     )
     return render_index(folder)
+
+
+def page_link(folder: Path, url: str | None) -> str | None:
+    """A GX page's file:// URL as a path relative to the index folder (None: no page, or not a local file)."""
+    if not url or urlparse(url).scheme != "file":
+        return None
+    return Path(os.path.relpath(unquote(urlparse(url).path), folder)).as_posix()
+
+
+def _linked(text: str, href: str | None) -> str:
+    shown = html.escape(text)
+    return f'<a href="{html.escape(href)}">{shown}</a>' if href else shown
 
 
 def _row(r: dict[str, Any]) -> str:
     status = "passed" if r["success"] else "FAILED"
     failures = "".join(f"<li>{html.escape(f)}</li>" for f in r["failures"])
     counts = f"{r.get('successful')}/{r.get('evaluated')}"
+    page = r.get("page")  # records written before pages were kept have none
     return (
-        f'<tr class="{status.lower()}"><td>{html.escape(r["night"])}</td><td>{html.escape(r["batch_id"])}</td>'
-        f"<td>{html.escape(r['asset'])}</td><td>{status}</td><td>{counts}</td>"
+        f'<tr class="{status.lower()}"><td>{_linked(r["night"], page)}</td><td>{html.escape(r["batch_id"])}</td>'
+        f"<td>{html.escape(r['asset'])}</td><td>{_linked(status, page)}</td><td>{counts}</td>"
         f"<td><ul>{failures}</ul></td><td>{html.escape(r['validated_at'])}</td></tr>"
     )
 
@@ -89,8 +108,9 @@ ul {{ margin: 0; padding-left: 18px; }}
 </style></head><body>
 <h1>Data validations</h1>
 <p>{len(records)} batches, {failed} failed. Each row is one ingestion batch (night = the run's logical date),
-validated by the Great Expectations suite; a failed batch was quarantined. This page needs no network; Great
-Expectations' own pages are in <code>../local_site/index.html</code> (run name = the batch id).</p>
+validated by the Great Expectations suite; a failed batch was quarantined. This page needs no network; a night
+or result links to Great Expectations' own page for that validation (all of them:
+<code>../local_site/index.html</code>, run name = the batch id), which draws its full layout only online.</p>
 <table id="validations"><thead><tr><th>night</th><th>batch</th><th>data asset</th><th>result</th>
 <th>expectations met</th><th>failed expectations (observed)</th><th>validated</th></tr></thead>
 <tbody>

@@ -33,6 +33,8 @@ class ValidationOutcome:
     failures: list[str]
     result: dict[str, Any]
     data_docs: str | None
+    validation_page: str | None = None
+    """The file:// URL of the Data Docs page this run wrote (GX names it by suite, run name, time and batch)."""
 
     def message(self) -> str:
         return "; ".join(self.failures)
@@ -150,6 +152,13 @@ def validate_batch(
         run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)) if run_name else None
         result = _checkpoint(schema, rules, context).run(batch_parameters={"dataframe": df}, run_id=run_id)
         docs = context.get_docs_sites_urls()
+        # The page UpdateDataDocsAction wrote for this run: GX keys it by the run's validation result id.
+        pages = [
+            site["site_url"]
+            for key in result.run_results
+            for site in context.get_docs_sites_urls(resource_identifier=key)
+            if site.get("site_url")
+        ]
     described = result.describe_dict()
     failures = []
     for run_result in result.run_results.values():
@@ -161,6 +170,7 @@ def validate_batch(
         failures=failures,
         result=described,
         data_docs=docs[0]["site_url"] if docs else None,
+        validation_page=pages[0] if pages else None,
     )
 
 
@@ -215,6 +225,7 @@ def validate_landed(
             outcome.success,
             outcome.failures,
             outcome_summary(outcome, schema),
+            outcome.validation_page,
         )
     if outcome.success:
         summary = outcome_summary(outcome, schema)

@@ -30,6 +30,7 @@ import pandas as pd
 from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 from tabular_mlops.monitoring.drift import column_drift, numeric_psi
 from tabular_mlops.monitoring.log_window import Population
+from tabular_mlops.monitoring.nights_chart import banner_widget, prepend_widgets
 from tabular_mlops.monitoring.reference_profile import (
     SCORE_COLUMN,
     NumericProfile,
@@ -371,5 +372,12 @@ def evidently_reports(
         snapshot.save_html(str(tmp))
         add_banner(tmp, banner[kind])
         tmp.replace(path)
+        # The same banner on the report's page in the Evidently UI, which titles a report by its id alone.
+        about = (
+            f": champion {labels['champion']}, decision {labels.get('mark', labels['decision'])}"
+            if labels
+            else ""
+        )
+        prepend_widgets(snapshot, [banner_widget(f"{night} {kind} report{about}", banner[kind])])
         results[kind] = (path, snapshot)
     return results

@@ -23,6 +23,7 @@ from tabular_mlops.monitoring.evidently_reports import decision_lines, evidently
 from tabular_mlops.monitoring.log_window import read_night_log
 from tabular_mlops.monitoring.night_record import monitoring_run, record_night
 from tabular_mlops.monitoring.night_summary import summarize
+from tabular_mlops.monitoring.nights_chart import NightPoint, night_mark
 from tabular_mlops.monitoring.results import NightResult, Status
 from tabular_mlops.monitoring.shadow_analysis import compare_shadow
 from tabular_mlops.monitoring.workspace import publish_reports
@@ -65,7 +66,18 @@ def monitor_night(
         "night": night.isoformat(),
         "champion": f"v{champion.version}",
         "decision": str(decision.action or summary.status),
+        # keep / retrain / cooldown / in flight / hold: the dashboard colours each night's bar by it
+        "mark": night_mark(decision),
     }
+    point = NightPoint(
+        night.isoformat(),
+        labels["champion"],
+        labels["mark"],
+        summary.drift_share,
+        summary.score_psi,
+        summary.rows,
+        summary.labelled_rows,
+    )
     made = {}
     if summary.status is Status.NO_DATA:
         if night_dir.exists():
@@ -86,7 +98,14 @@ def monitor_night(
             population=counts,
         )
     published = publish_reports(
-        root / paths.evidently_workspace, f"{champion.name} monitoring", night, made, monitor, labels
+        root / paths.evidently_workspace,
+        f"{champion.name} monitoring",
+        night,
+        made,
+        monitor,
+        labels,
+        point,
+        schema.label_delay_days,
     )
     problems = list(published.problems)
     if not_promoted:

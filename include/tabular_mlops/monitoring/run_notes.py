@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tabular_mlops.monitoring.note_markdown import MAX_NOTE, Note
 from tabular_mlops.monitoring.results import NightResult, ShadowComparison
 from tabular_mlops.monitoring.rollout_verdict import RolloutStep
 
-# Airflow stores a run note in a 1000-character column.
-MAX_NOTE = 1000
+# The collapsed note shows its first line: a longer first reason stays in the list only.
+HEADLINE_MAX = 160
 
 
 @dataclass(frozen=True)
@@ -55,24 +56,13 @@ class Links:
         return f"{self.evidently}/projects/{project_id}" if self.evidently else None
 
 
-def _link(label: str, url: str | None) -> str:
-    return f"[{label}]({url})" if url else label
-
-
-def _fit(head: list[str], reasons: list[str], tail: list[str]) -> str:
-    """Head and tail (decision, figures, links) always fit; reasons are shortened to what room is left."""
-    fixed = len("\n".join([*head, *tail])) + 2
-    room = MAX_NOTE - fixed
-    kept = []
-    for reason in reasons:
-        line = f"- {reason}"
-        if len(line) + 1 > room:
-            if room > 20:
-                kept.append(line[: room - 2] + "…")
-            break
-        kept.append(line)
-        room -= len(line) + 1
-    return "\n".join([*head, *kept, *tail])[:MAX_NOTE]
+def _headline(action: str, what: str, first_reason: str | None) -> str:
+    """The line Airflow shows while the note is collapsed: the decision, and its first reason when it is short
+    enough to read there whole (it is in the list below in any case)."""
+    line = f"**{action}** {what}"
+    if first_reason and len(line) + len(first_reason) + 2 <= HEADLINE_MAX:
+        line += f": {first_reason}"
+    return line
 
 
 def shadow_line(shadow: ShadowComparison) -> str:
@@ -102,37 +92,38 @@ def night_note(
     reports: Mapping[str, str],
     drift_share_threshold: float,
 ) -> str:
-    """The monitoring run's note: action, the decision's figures, reasons, links (MLflow run, champion version,
-    Evidently reports: kind -> "project_id/snapshot_id")."""
+    """The monitoring run's note: the decision, a table of its figures, the reasons as a list, then links (MLflow
+    run, champion version, Evidently reports: kind -> "project_id/snapshot_id"), each on its own line."""
     summary, window = result.summary, result.summary.window
     action = str(result.action or summary.status).upper()
-    # Airflow shows a note's first line until it is opened: the decision and its first reason.
-    first = f": {result.decision.reasons[0]}" if result.decision.reasons else ""
-    head = [f"**{action}** night {summary.night}, champion v{result.champion_version}{first}"[:200]]
+    reasons = result.decision.reasons
+    figures: list[tuple[str, str]] = [("rows in the window", str(summary.rows))]
     if window is not None:
-        head.append(
-            f"drift share {window.drift_share:.3f} (threshold {drift_share_threshold}), score PSI "
-            f"{window.score_psi:.3f}, {window.rows} rows"
-        )
+        figures += [
+            ("drift share", f"{window.drift_share:.4f} (threshold {drift_share_threshold})"),
+            ("score PSI", f"{window.score_psi:.4f}"),
+        ]
     if summary.last_night is not None:
-        head.append(f"newest night alone: drift share {summary.last_night.drift_share:.3f}")
-    if result.shadow is not None:
-        head.append(shadow_line(result.shadow)[:400])
-    tail = [
-        " · ".join(
-            [
-                _link("MLflow monitoring run", links.mlflow_run(experiment_id, result.monitoring_run_id)),
-                _link(
-                    f"model v{result.champion_version}", links.model_version(model, result.champion_version)
-                ),
-                *(
-                    _link(f"Evidently {kind} report", links.evidently_report(*ref.split("/", 1)))
-                    for kind, ref in reports.items()
-                ),
-            ]
-        )
-    ]
-    return _fit(head, list(result.decision.reasons), tail)
+        figures.append(("newest night alone", f"drift share {summary.last_night.drift_share:.4f}"))
+    return Note(
+        _headline(
+            action,
+            f"night {summary.night}, champion v{result.champion_version}",
+            reasons[0] if reasons else None,
+        ),
+        figures=tuple(figures),
+        items=tuple(reasons),
+        extra=(shadow_line(result.shadow),) if result.shadow is not None else (),
+        links=(
+            ("MLflow monitoring run", links.mlflow_run(experiment_id, result.monitoring_run_id)),
+            (f"model v{result.champion_version}", links.model_version(model, result.champion_version)),
+            *(
+                (f"Evidently {kind} report", links.evidently_report(*ref.split("/", 1)))
+                for kind, ref in reports.items()
+            ),
+        ),
+        full_list_at=f"`tabular-mlops why --night {summary.night}`",
+    ).render(MAX_NOTE)
 
 
 def training_note(
@@ -143,56 +134,59 @@ def training_note(
     experiment_id: str | None,
     run_id: str | None,
 ) -> str:
-    """The training run's note: why it ran (the trigger's reason and night), the gate's decision on the version
-    it registered, each gate's verdict, links to the MLflow run and the model version."""
+    """The training run's note: the gate's decision on the version it registered, why it ran (the monitoring
+    night and its reasons, as a list), each gate's verdict, links to the MLflow run and the model version."""
     version = str(result.get("version", "")) or None
-    why = str(conf.get("reason") or "scheduled")
-    night = f" (monitoring night {conf['night']})" if conf.get("night") else ""
     verdict = "PROMOTED" if result.get("promoted") else "NOT PROMOTED"
-    head = [
-        f"**{verdict}** v{version}: {result.get('decision', '')}"[:300],
-        f"why this training ran{night}: {why}"[:300],
-    ]
+    # The monitoring decision's reasons arrive joined by "; " in the trigger's conf.
+    why = [r.strip() for r in str(conf.get("reason") or "scheduled").split("; ") if r.strip()]
+    trigger = f"monitoring night {conf['night']}" if conf.get("night") else "no monitoring night"
     gates = [
         f"{g['name']}: {'passed' if g['passed'] else 'failed'}: {g['reason']}"
         for g in result.get("gates", [])
     ]
-    tail = [
-        " · ".join(
-            [
-                _link("MLflow training run", links.mlflow_run(experiment_id, run_id) if run_id else None),
-                _link(f"model v{version}", links.model_version(model, version)),
-            ]
-        )
-    ]
-    return _fit(head, gates, tail)
+    return Note(
+        _headline(verdict, f"v{version}", str(result.get("decision", "")) or None),
+        figures=(("version", f"v{version}"), ("started by", trigger)),
+        items=tuple([*(f"why: {r}" for r in why), *gates]),
+        items_title="Why it ran, and the gates",
+        links=(
+            ("MLflow training run", links.mlflow_run(experiment_id, run_id) if run_id else None),
+            (f"model v{version}", links.model_version(model, version)),
+        ),
+        full_list_at="the gate_and_promote task's XCom and the model version's gate.* tags",
+    ).render(MAX_NOTE)
 
 
 def rollout_note(step: RolloutStep | None, why: str, model: str, links: Links) -> str:
     """deploy_model's note: the step's action and stages, then every check with its figures, and a link to the
     challenger's version (its `rollout.*` tags hold the same)."""
     if step is None:
-        return f"**NOTHING TO DEPLOY**: {why}"[:MAX_NOTE]
-    head = [
-        f"**{str(step.action).upper()}** {model} v{step.challenger_version}: {step.stage} -> {step.next_stage} "
-        f"on {step.night} (champion v{step.champion_version})"
-    ]
+        return Note(f"**NOTHING TO DEPLOY**: {why}").render(MAX_NOTE)
     checks = [
         f"{c.name}: {'passed' if c.passed else 'failed' if c.passed is False else 'waiting'}: {c.reason}"
         for c in step.checks
     ]
-    tail = [_link(f"model v{step.challenger_version}", links.model_version(model, step.challenger_version))]
-    return _fit(head, checks, tail)
+    return Note(
+        f"**{str(step.action).upper()}** {model} v{step.challenger_version}: {step.stage} -> {step.next_stage} "
+        f"on {step.night} (champion v{step.champion_version})",
+        items=tuple(checks),
+        items_title="Checks",
+        links=((f"model v{step.challenger_version}", links.model_version(model, step.challenger_version)),),
+        full_list_at=f"the rollout.* tags of model v{step.challenger_version}",
+    ).render(MAX_NOTE)
 
 
 def failed_note(dag_id: str, failed_tasks: list[str], conf: Mapping[str, Any], earlier: str | None) -> str:
     """A failed run's note: which tasks failed, why the run was started, and what was decided before."""
-    lines = [f"**FAILED** {dag_id}: task(s) {', '.join(failed_tasks) or 'unknown'} failed (see their logs)"]
-    if conf.get("reason"):
-        lines.append(f"why this run started: {conf['reason']}")
-    if earlier:
-        lines.append(earlier)
-    return "\n".join(lines)[:MAX_NOTE]
+    why = [r.strip() for r in str(conf.get("reason") or "").split("; ") if r.strip()]
+    return Note(
+        f"**FAILED** {dag_id}: task(s) {', '.join(failed_tasks) or 'unknown'} failed (see their logs)",
+        items=tuple(why),
+        items_title="Why this run started",
+        extra=(earlier,) if earlier else (),
+        full_list_at="the run's conf",
+    ).render(MAX_NOTE)
 
 
 def experiment_of(run_id: str | None) -> str | None:

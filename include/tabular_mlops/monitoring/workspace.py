@@ -13,6 +13,13 @@ from typing import Any
 
 from tabular_mlops.core.atomic_files import atomic_write_json
 from tabular_mlops.core.config import MonitorConfig
+from tabular_mlops.monitoring.nights_chart import (
+    MARKS,
+    NightPoint,
+    chart_widgets,
+    first_labels_sentence,
+    prepend_widgets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +38,17 @@ class DashboardSettings:
     key_features: tuple[str, ...]
     # params.yaml wording.positive_rate (or "rate of <target> = 1"): the matured-label rate panel's words.
     positive_rate: str = "positive rate"
+    # schema.label_delay_days: when the first matured labels come ("first matured labels on <date>").
+    label_delay_days: int = 0
 
     @classmethod
-    def of(cls, monitor: MonitorConfig) -> DashboardSettings:
+    def of(cls, monitor: MonitorConfig, label_delay_days: int = 0) -> DashboardSettings:
         return cls(
             monitor.drift_share_threshold,
             monitor.score_psi_threshold,
             monitor.psi_significant,
             tuple(monitor.key_features),
+            label_delay_days=label_delay_days,
         )
 
 
@@ -47,98 +57,96 @@ class DashboardSettings:
 MONITORED_AT = "monitored_at"
 
 
-def _history_text(nights: dict[str, dict[str, str]], last: int = 20) -> str:
-    """Promotions (the champion changed between two monitoring runs) and retrain decisions, newest first."""
-    lines, previous = [], None
+def _history_text(nights: dict[str, dict[str, Any]], last: int = 20) -> str:
+    """Retrain decisions and promotions, newest first. A promotion is dated by the night whose retraining made
+    it (as Airflow and `tabular-mlops why` date it), not by the next night, the first its new champion judged."""
+    lines: list[str] = []
+    previous: str | None = None
+    deciding: str | None = None
     for night in sorted(nights, key=lambda n: (nights[n].get(MONITORED_AT, ""), n)):
         champion = nights[night].get("champion")
         if previous is not None and champion != previous:
-            lines.append(f"{night}: promotion, {champion} replaces {previous}")
+            by = f"the retraining decided on {deciding}" if deciding else "a retraining outside monitoring"
+            lines.append(f"{deciding or night}: promotion, {champion} replaces {previous} ({by})")
+            deciding = None
         if nights[night].get("decision") == "retrain":
             lines.append(f"{night}: retrain decided (champion {champion})")
+            deciding = night
         previous = champion
     return " | ".join(reversed(lines[-last:])) or "no retrain decision and no promotion yet"
 
 
-def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[str, dict[str, str]]) -> None:
-    """(Re)build the project's dashboard: decision figures first, then per-feature PSI, performance, volume."""
+def _by_mark(legend: str, **metric: Any) -> list[Any]:
+    """One series a decision kind (the snapshots' `mark` tag): each night's bar coloured by what was decided."""
     from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
+
+    return [PanelMetric(legend=f"{legend}: {mark}", tags=[f"mark={mark}"], **metric) for mark in MARKS]
+
+
+def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[str, dict[str, Any]]) -> None:
+    """(Re)build the project's dashboard, in the order the README describes: decision, features, performance.
+
+    Bars, not lines: Evidently 0.7's line panels smooth the curve, draw a single night on the zero gridline and
+    have no threshold line or per-night marker. A bar rises from 0, one a night, coloured by the decision; the
+    thresholds are in the titles, and each night's drift report opens with the line chart that draws them."""
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import bar_plot_panel, text_panel
 
     from tabular_mlops.monitoring.evidently_reports import stattest_name
 
     s = settings or DashboardSettings(0.3, 0.25, 0.25, ())
     share = {"metric": "DriftedColumnsCount", "metric_labels": {"value_type": "share"}}
     psi = stattest_name("psi")
+    points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
+    labels_sentence = first_labels_sentence(points, s.label_delay_days)
     panels = [
-        (
-            "Decision",
-            line_plot_panel(
-                f"Share of drifted columns: retrain above {s.drift_share_threshold}",
-                [PanelMetric(legend="drift share", **share)],
-                description=f"the decision's drift share (project tests, params.yaml); the threshold is "
-                f"{s.drift_share_threshold}: a point above it on a night with enough rows means retrain",
-            ),
+        text_panel(
+            "How to read this dashboard",
+            "One bar a night, from 0, coloured by what was decided (keep, retrain, cooldown: retraining called "
+            "for but kept by the cooldown, in flight, hold). Each night's drift report (Reports) opens with its "
+            "banner (night, champion, decision, rows) and the line chart over the nights with the thresholds.",
         ),
-        (
-            "Decision",
-            bar_plot_panel(
-                "Retrain decisions: the nights the pipeline decided to retrain (bar = drift share)",
-                [PanelMetric(legend="retrain night", tags=["decision=retrain"], **share)],
-                size="half",
-            ),
+        bar_plot_panel(
+            f"Share of drifted columns: retrain above {s.drift_share_threshold}",
+            _by_mark("drift share", **share),
+            description=f"the decision's drift share (project tests, params.yaml); a bar above "
+            f"{s.drift_share_threshold} on a night with enough rows means retrain, unless the cooldown holds it",
         ),
-        (
-            "Decision",
-            text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
+        text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
+        bar_plot_panel(
+            f"Score drift (PSI): retrain above {s.score_psi_threshold}",
+            _by_mark("score PSI", metric="ValueDrift", metric_labels={"column": "score"}),
+            description="champion scores of the current window vs its training data, the decision's PSI",
+            size="half",
         ),
-        (
-            "Decision",
-            line_plot_panel(
-                f"Score drift (PSI, retrain above {s.score_psi_threshold})",
-                [PanelMetric(legend="score PSI", metric="ValueDrift", metric_labels={"column": "score"})],
-                description="champion scores of the current window vs its training data, the decision's PSI",
-                size="half",
-            ),
+        bar_plot_panel(
+            "Rows in the current window (the decision's rows)",
+            [PanelMetric(legend="rows", metric="RowCount", tags=["kind=drift"])],
+            size="half",
         ),
-        (
-            "Decision",
-            line_plot_panel(
-                "Rows in the current window",
-                [PanelMetric(legend="rows", metric="RowCount", tags=["kind=drift"])],
-                size="half",
-            ),
+        bar_plot_panel(
+            f"PSI of the key features (significant above {s.psi_significant})",
+            [
+                PanelMetric(legend=f, metric="ValueDrift", metric_labels={"column": f, "method": psi})
+                for f in s.key_features
+            ],
         ),
-        (
-            "Features",
-            line_plot_panel(
-                f"PSI of the key features (significant above {s.psi_significant})",
-                [
-                    PanelMetric(legend=f, metric="ValueDrift", metric_labels={"column": f, "method": psi})
-                    for f in s.key_features
-                ],
-            ),
+        *([text_panel("Matured labels", labels_sentence)] if labels_sentence else []),
+        bar_plot_panel(
+            "Matured-label ROC AUC (current champion)",
+            [PanelMetric(legend="ROC AUC", metric="RocAuc")],
+            size="half",
         ),
-        (
-            "Performance",
-            line_plot_panel(
-                "Matured-label ROC AUC (current champion)",
-                [PanelMetric(legend="ROC AUC", metric="RocAuc")],
-                size="half",
-            ),
-        ),
-        (
-            "Performance",
-            line_plot_panel(
-                f"Matured {s.positive_rate}",
-                [PanelMetric(legend=s.positive_rate, metric="MeanValue", metric_labels={"column": "label"})],
-                size="half",
-            ),
+        bar_plot_panel(
+            f"Matured {s.positive_rate}",
+            [PanelMetric(legend=s.positive_rate, metric="MeanValue", metric_labels={"column": "label"})],
+            size="half",
         ),
     ]
     project.dashboard.clear_dashboard()
-    for tab, panel in panels:
-        project.dashboard.add_panel(panel, tab=tab)
+    # One page: Evidently 0.7's UI does not render dashboard tabs, so the order above is the reading order.
+    for panel in panels:
+        project.dashboard.add_panel(panel)
 
 
 def project_for(workspace: Any, name: str, description: str) -> Any:  # Evidently Workspace -> Project
@@ -176,11 +184,21 @@ def publish_night(
     snapshots: dict[str, object],
     settings: DashboardSettings | None = None,
     labels: dict[str, str] | None = None,
+    point: NightPoint | None = None,
 ) -> dict[str, str]:
     """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them. With
     `settings`, the dashboard is rebuilt (thresholds, key features, the nights' decisions and champions from
-    `labels`: champion, decision)."""
+    `labels`: champion, decision, mark) and the drift report opens with the chart of the nights' `point`s."""
     workspace = open_workspace(workspace_dir)
+    nights_path = workspace_dir / NIGHTS_FILE
+    nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
+    if settings is not None and labels:
+        extra = point.to_dict() if point is not None else {}
+        nights[night.isoformat()] = {**extra, **labels, MONITORED_AT: dt.datetime.now(dt.UTC).isoformat()}
+        if point is not None and "drift" in snapshots:
+            points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
+            charts = chart_widgets(points, settings.drift_share_threshold, settings.score_psi_threshold)
+            prepend_widgets(snapshots["drift"], charts)
     project = project_for(workspace, project_name, "Nightly monitoring reports written by monitor_nightly")
     index_path = workspace_dir / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -194,15 +212,13 @@ def publish_night(
         del index[key]
     atomic_write_json(index_path, index)
     published = {}
+    about = f" (champion {labels['champion']}, {labels.get('mark') or labels['decision']})" if labels else ""
     for kind, snapshot in snapshots.items():
-        ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}")
+        ref = workspace.add_run(project.id, snapshot, name=f"{night.isoformat()} {kind}{about}")
         index[prefix + kind] = published[kind] = str(ref.id)
         atomic_write_json(index_path, index)
     if settings is not None:
-        nights_path = workspace_dir / NIGHTS_FILE
-        nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
         if labels:
-            nights[night.isoformat()] = {**labels, MONITORED_AT: dt.datetime.now(dt.UTC).isoformat()}
             atomic_write_json(nights_path, nights)
         _dashboard(project, settings, nights)
     return published
@@ -236,6 +252,8 @@ def publish_reports(
     made: dict[str, tuple[Path, object]],
     monitor: MonitorConfig,
     labels: dict[str, str],
+    point: NightPoint | None = None,
+    label_delay_days: int = 0,
 ) -> Published:
     """Publish the night's reports (kind -> (HTML path, snapshot)). The workspace is a second view of the same
     reports: a failure there is a problem to alert, not fatal."""
@@ -245,7 +263,8 @@ def publish_reports(
     try:
         # A re-run night without data still clears the snapshots an earlier run of it left.
         snapshots = {kind: snapshot for kind, (_, snapshot) in made.items()}
-        publish_night(workspace_dir, project_name, night, snapshots, DashboardSettings.of(monitor), labels)
+        settings = DashboardSettings.of(monitor, label_delay_days)
+        publish_night(workspace_dir, project_name, night, snapshots, settings, labels, point)
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)
         problems = (f"Evidently workspace {workspace_dir} not updated: {exc}",)

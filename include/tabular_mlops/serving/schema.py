@@ -29,17 +29,26 @@ def _feature_type(spec: FeatureSpec) -> Any:
 
 
 def example_application(schema: SchemaConfig) -> dict[str, Any]:
-    """A valid request body: every feature at the middle of its range (or its first category). Shown at /docs
-    and in the `make run` summary's curl line."""
+    """A valid request body that reads like a real one: each feature's configured `example`, else the middle of
+    its range (or its first category). Shown at /docs and in the `make run` summary's curl line."""
     body: dict[str, Any] = {schema.id_column: "example-1"}
     for spec in schema.features:
-        if spec.is_categorical:
-            body[spec.name] = spec.categories[0]
-            continue
-        low = spec.min if spec.min is not None else 0.0
-        middle = (low + (spec.max if spec.max is not None else low)) / 2
-        body[spec.name] = round(middle) if spec.type == "int" else middle
+        body[spec.name] = _example_value(spec)
     return body
+
+
+def _example_value(spec: FeatureSpec) -> Any:
+    if spec.is_categorical:
+        if spec.example is None:
+            return spec.categories[0]
+        # The config reads a whole-number code as a float; the request must carry the category as listed.
+        return next(c for c in spec.categories if c == spec.example)
+    if spec.example is not None:
+        value = float(spec.example)
+    else:
+        low = spec.min if spec.min is not None else 0.0
+        value = (low + (spec.max if spec.max is not None else low)) / 2
+    return round(value) if spec.type == "int" else value
 
 
 def application_model(schema: SchemaConfig) -> type[BaseModel]:

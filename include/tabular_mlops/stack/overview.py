@@ -13,6 +13,7 @@ from tabular_mlops.core.contracts import (
     TRAIN_DAG_ID,
     Tag,
 )
+from tabular_mlops.data.docs_index import INDEX_FILE, offline_dir
 from tabular_mlops.serving.schema import example_application
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
@@ -110,17 +111,9 @@ def print_summary(layout: Layout, params: Params, train_reason: str) -> None:
         f"           'Model training' (MLflow 3 opens in its GenAI view) > Models > {model}: aliases champion /"
     )
     say("           challenger / previous_champion, gate.* tags per version.")
-    docs = (
-        layout.repo
-        / "include"
-        / "expectations"
-        / "gx"
-        / "uncommitted"
-        / "data_docs"
-        / "local_site"
-        / "index.html"
-    )
-    say(f"  GX       Data Docs: {docs}")
+    # The offline index, not GX's local_site: GX's pages load their layout from a CDN and are blank offline.
+    docs = offline_dir(layout.repo / params.paths.expectations_dir) / INDEX_FILE
+    say(f"  GX       validations by night (offline; each row links to its Great Expectations page): {docs}")
     say(
         f"  Logs     {layout.logs}/<airflow|mlflow|evidently|supervisord>.log, task logs under {layout.airflow_home / 'logs'}"
     )

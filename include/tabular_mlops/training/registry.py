@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ from tabular_mlops.training.registry_records import (
     RollbackResult,
     defined_metrics,
 )
+from tabular_mlops.training.run_names import versioned_run_name
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -94,9 +95,10 @@ def register_challenger(
     except MlflowException:
         client.create_registered_model(name, description=description)
     existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
-    if existing:
-        return RegisteredVersion(str(existing[0].version), info["run_id"], new=False)
     run = client.get_run(info["run_id"])
+    if existing:
+        _name_by_version(client, run, str(existing[0].version))
+        return RegisteredVersion(str(existing[0].version), info["run_id"], new=False)
     lineage = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
     if Tag.DECISION_THRESHOLD in info:
         lineage[Tag.DECISION_THRESHOLD] = f"{info[Tag.DECISION_THRESHOLD]:.6f}"
@@ -111,10 +113,18 @@ def register_challenger(
             client.log_artifact(info["run_id"], str(lock), artifact_path="lineage")
         client.set_registered_model_alias(name, CHALLENGER, mv.version)
         client.set_model_version_tag(name, mv.version, Tag.GATE_DECISION, GATE_PENDING)
+        _name_by_version(client, run, str(mv.version))
     except Exception:
         client.delete_model_version(name, mv.version)
         raise
     return RegisteredVersion(str(mv.version), info["run_id"], new=True)
+
+
+def _name_by_version(client: MlflowClient, run: Any, version: str) -> None:
+    """Put the version in the training run's name (`train v3 2026-03-17 drift`): known only now."""
+    named = versioned_run_name(run.info.run_name or "train", version)
+    if named != run.info.run_name:
+        client.update_run(run.info.run_id, name=named)
 
 
 def model_description(wording: WordingConfig, schema: SchemaConfig) -> str:

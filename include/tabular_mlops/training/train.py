@@ -23,6 +23,7 @@ from tabular_mlops.model.scoring import model_frame, score_frame
 from tabular_mlops.model.tracking import Heartbeat, configure_tracking, fail_orphaned_runs, lineage_tags
 from tabular_mlops.training.features import build_pipeline
 from tabular_mlops.training.parts import chunks, concat, head, part_rows, read_part
+from tabular_mlops.training.run_names import training_run_name
 from tabular_mlops.training.threshold import choose_threshold
 
 
@@ -130,9 +131,10 @@ def train(params: Params, root: Path) -> dict:
     tags = lineage_tags(root)
     rule = params.evaluate.decision_threshold
 
+    run_name = training_run_name(window["window_end"], tags[Tag.RETRAIN_REASON])
     with (
         Heartbeat() as heartbeat,
-        mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window['window_end']}") as parent,
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent,
     ):
         heartbeat.add(parent.info.run_id)
         mlflow.set_tags(

@@ -155,20 +155,49 @@ def _result():
     return NightResult(summary, decision, (), "1", "run", (), NIGHT - dt.timedelta(days=30))
 
 
-def test_night_line(drill):
+def test_night_line_says_what_the_uis_say(drill):
+    """The window's rows beside the night's, the champion that judged -> the one after, every reason in full
+    (never cut mid-number), one a line."""
     result = _result()
-    record = NightRecord(NIGHT, Status.OK, Action.RETRAIN, ("drift", "label drift"), "1", 0.754, "retrain__x")
-    states = {"ingest": "success", "monitor": "success", "retraining": "success"}
-    line = drill.night_line(NIGHT, states, result, record, "v2: promoted", "2")
-    assert line == (
-        "2026-04-01 | ingest success | monitor success | rows 1200 | drift share 0.75 | "
-        "top PSI income 0.52*, has_smartphone 0.40*, age 0.31* | "
-        "matured AUC 0.612, default rate 9.51% (label drift) | decision retrain (drift; label drift) | "
-        "retraining triggered: success | gate v2: promoted | champion v2"
+    long_reason = (
+        "last night: drift in key features income (PSI 0.280, ks 0.300), has_smartphone (PSI 0.519, psi 0.400)"
+        ", age (PSI 0.310, ks 0.200); share of drifted columns 0.36 > 0.3; score drift PSI 0.078 > 0.05 " * 3
+    ).strip()
+    record = NightRecord(
+        NIGHT, Status.OK, Action.RETRAIN, (long_reason, "label drift"), "1", 0.3636, "retrain__x"
     )
+    states = {"ingest": "success", "monitor": "success", "retraining": "success"}
+    lines = drill.night_line(NIGHT, states, result, record, "v2: promoted", "2").splitlines()
+    assert lines[0] == (
+        "2026-04-01 | ingest success | monitor success | rows 8400 in the window (1200 last night) | "
+        "drift share 0.3636 | top PSI income 0.520*, has_smartphone 0.400*, age 0.310* | "
+        "matured AUC 0.612, default rate 9.51% (label drift) | decision retrain | "
+        "retraining triggered: success | gate v2: promoted | champion v1 -> v2"
+    )
+    assert lines[1:] == [f"    - {long_reason}", "    - label drift"]
     empty = NightRecord(NIGHT, Status.NO_DATA, None, ("no rows in the current window",), "1", None, None)
-    line = drill.night_line(NIGHT, {"ingest": "success", "monitor": "success"}, None, empty, "-", "1")
-    assert "rows 0 | drift share None | top PSI - | matured labels - | decision None" in line
-    assert "retraining no | gate - | champion v1" in line
+    text = drill.night_line(NIGHT, {"ingest": "success", "monitor": "success"}, None, empty, "-", "1")
+    assert "rows 0 | drift share None | top PSI - | matured labels - | decision None" in text
+    assert text.splitlines()[0].endswith("retraining no | gate - | champion v1")
+    assert text.splitlines()[1] == "    - no rows in the current window"
     quiet = replace(result, summary=replace(result.summary, matured_roc_auc=None, label_drift=LabelDrift()))
     assert "matured labels none yet" in drill.night_line(NIGHT, states, quiet, record, "-", "1")
+    # A held retraining leaves the judging champion in place.
+    assert (
+        drill.night_line(NIGHT, states, result, record, "v2: refused", "1")
+        .splitlines()[0]
+        .endswith("| champion v1")
+    )
+
+
+def test_a_progress_line_while_a_retraining_runs(drill, monkeypatch, capsys):
+    polls = iter([[{"run_id": "r", "state": "queued"}]] * 2 + [[{"run_id": "r", "state": "running"}]] * 2)
+    final = [{"run_id": "r", "state": "success", "end_date": "x"}]
+    monkeypatch.setattr(drill, "list_runs", lambda dag_id, env: next(polls, final))
+    clock = iter(range(0, 10_000, 20))
+    monkeypatch.setattr(drill.time, "time", lambda: next(clock))
+    monkeypatch.setattr(drill.time, "sleep", lambda seconds: None)
+    assert drill.wait("train_model", "r", {}, timeout=3600, progress_every=30) == "success"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("  ... train_model run r: ") for line in lines)
+    assert "queued for 1.0 min (gives up after 60 min)" in lines[0] and "running" in lines[-1]

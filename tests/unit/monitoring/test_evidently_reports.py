@@ -9,6 +9,7 @@ import pytest
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.evidently_reports import evidently_reports
 from tabular_mlops.monitoring.log_window import Population
+from tabular_mlops.monitoring.nights_chart import MARKS, NightPoint
 from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
@@ -110,7 +111,7 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     profile = build_profile(reference, schema, monitor)
     decision = window_drift(profile, current, schema, monitor)
     assert decision.drift_share > monitor.drift_share_threshold  # the drill's situation: drift detected
-    labels = {"night": night.isoformat(), "champion": "v3", "decision": "retrain"}
+    labels = {"night": night.isoformat(), "champion": "v3", "decision": "retrain", "mark": "retrain"}
     made = evidently_reports(
         schema,
         monitor,
@@ -124,9 +125,13 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
         decision_lines=["decision's figures: drift share 0.364"],
     )
     settings = DashboardSettings(
-        monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features), "rate of moved_out = yes"
+        monitor.drift_share_threshold, 0.25, 0.25, tuple(monitor.key_features), "rate of moved_out = yes", 30
     )
-    ids = publish_night(tmp_path / "ws", "p", night, {k: s for k, (_, s) in made.items()}, settings, labels)
+    point = NightPoint(
+        night.isoformat(), "v3", "retrain", decision.drift_share, decision.score_psi, len(current)
+    )
+    snapshots = {k: s for k, (_, s) in made.items()}
+    ids = publish_night(tmp_path / "ws", "p", night, snapshots, settings, labels, point)
     workspace = Workspace.create(str(tmp_path / "ws"))
     (project,) = workspace.search_project("p")
     stored = workspace.get_run(project.id, ids["drift"])
@@ -149,14 +154,31 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
     assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
-    assert any("PSI of the key features" in t for t in titles) and len(panels) == 8
+    assert any("PSI of the key features" in t for t in titles) and len(panels) == 9
     assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
     assert not any("default" in t.lower() for t in titles)
-    markers = next(p for p in panels if p.title.startswith("Retrain decisions"))
-    assert [v.tags for v in markers.values] == [["decision=retrain"]]
+    # Bars (from 0, no smoothing, one night visible), each night coloured by what was decided.
+    assert {p.plot_params["plot_type"] for p in panels} == {"bar", "text"}
+    share = next(p for p in panels if p.title.startswith("Share of drifted columns"))
+    assert [v.tags for v in share.values] == [[f"mark={m}"] for m in MARKS]
     history = next(p for p in panels if p.title.startswith("Decisions and promotions"))
     assert history.subtitle == "2026-04-01: retrain decided (champion v3)"
-    assert stored.metadata == labels and {"decision=retrain", "kind=drift"} <= set(stored.tags)
+    # No label has matured on the first night: the dashboard says when the first will.
+    matured = next(p for p in panels if p.title == "Matured labels")
+    assert matured.subtitle.endswith(f"come on {night + dt.timedelta(days=30)}.")
+    assert stored.metadata == labels and {"mark=retrain", "kind=drift"} <= set(stored.tags)
+    # The report page: named by night, champion and decision; the banner first, then the nights chart.
+    assert stored.name == "2026-04-01 drift (champion v3, retrain)"
+    banner, drift_chart, psi_chart = stored.widgets[:3]
+    assert banner.type == "text" and banner.title == "2026-04-01 drift report: champion v3, decision retrain"
+    assert "- decision's figures: drift share 0.364" in banner.params["text"]
+    assert "the rows the decision used" in banner.params["text"]
+    assert (drift_chart.type, psi_chart.type) == ("big_graph", "big_graph")
+    (threshold,) = drift_chart.params["layout"]["shapes"]
+    assert threshold["y0"] == threshold["y1"] == monitor.drift_share_threshold
+    (line, mark) = drift_chart.params["data"]
+    assert line["line"]["shape"] == "linear" and mark["name"] == "retrain night"
+    assert mark["y"] == [pytest.approx(decision.drift_share)]
     html = made["drift"][0].read_text()
     assert "the rows the decision used" in html and "drift share 0.364" in html
     assert f"threshold {monitor.drift_share_threshold}" in html or "0.3" in html
@@ -201,8 +223,10 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
         "2026-02-04": {"champion": "v1", "decision": "retrain"},
         "2026-02-05": {"champion": "v2", "decision": "keep"},
     }
+    # The promotion is dated by the night whose retraining made it, as Airflow and `why` date it.
     assert _history_text(nights) == (
-        "2026-02-05: promotion, v2 replaces v1 | 2026-02-04: retrain decided (champion v1)"
+        "2026-02-04: promotion, v2 replaces v1 (the retraining decided on 2026-02-04) | "
+        "2026-02-04: retrain decided (champion v1)"
     )
     assert _history_text({}) == "no retrain decision and no promotion yet"
     # A drill monitors past nights after today's: the champion changed between monitoring runs, not dates.
@@ -212,7 +236,8 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
         "2026-04-02": {"champion": "v3", "decision": "keep", "monitored_at": "2026-11-28T01:37:00"},
     }
     assert _history_text(drill) == (
-        "2026-04-02: promotion, v3 replaces v2 | 2026-04-01: retrain decided (champion v2)"
+        "2026-04-01: promotion, v3 replaces v2 (the retraining decided on 2026-04-01) | "
+        "2026-04-01: retrain decided (champion v2)"
     )
 
 

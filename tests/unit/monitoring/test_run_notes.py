@@ -44,19 +44,31 @@ def test_the_night_note_states_the_decision_figures_reasons_and_links():
         {"drift": "p1/s1"},
         0.3,
     )
-    assert note.splitlines()[0] == (
-        "**RETRAIN** night 2026-02-04, champion v1: window: share of drifted columns 0.36 > 0.3"
+    # Markdown blocks: Airflow renders a headline, a table, a list and each link as its own paragraph.
+    assert note.split("\n\n") == [
+        "**RETRAIN** night 2026-02-04, champion v1: window: share of drifted columns 0.36 > 0.3",
+        "| rows in the window | drift share | score PSI |\n| --- | --- | --- |\n| 3600 | 0.3640 (threshold 0.3) | 0.0500 |",
+        "Reasons:",
+        "- window: share of drifted columns 0.36 > 0.3",
+        "[MLflow monitoring run](http://127.0.0.1:5000/#/experiments/7/runs/abc123)",
+        "[model v1](http://127.0.0.1:5000/#/models/credit_default/versions/1)",
+        "[Evidently drift report](http://127.0.0.1:8000/projects/p1/reports/s1)",
+    ]
+
+
+def test_reasons_that_do_not_fit_are_left_out_whole_and_links_survive():
+    reasons = tuple(
+        f"last night: drift in key features income (PSI 0.28{i}, ks 0.300) " + "x" * 200 for i in range(10)
     )
-    assert "drift share 0.364 (threshold 0.3), score PSI 0.050" in note
-    assert "- window: share of drifted columns 0.36 > 0.3" in note
-    assert "[MLflow monitoring run](http://127.0.0.1:5000/#/experiments/7/runs/abc123)" in note
-    assert "[model v1](http://127.0.0.1:5000/#/models/credit_default/versions/1)" in note
-    assert "[Evidently drift report](http://127.0.0.1:8000/projects/p1/reports/s1)" in note
-
-
-def test_long_reasons_are_shortened_but_links_survive():
-    note = night_note(_result(tuple("x" * 300 for _ in range(10))), "m", LINKS, "7", {"drift": "p1/s1"}, 0.3)
+    note = night_note(_result(reasons), "m", LINKS, "7", {"drift": "p1/s1"}, 0.3)
     assert len(note) <= MAX_NOTE and note.endswith("reports/s1)")
+    listed = [line[2:] for line in note.splitlines() if line.startswith("- ")]
+    assert all(line in reasons for line in listed[:-1]) and listed
+    assert (
+        listed[-1] == f"… and {10 - len(listed) + 1} more, in full in `tabular-mlops why --night 2026-02-04`"
+    )
+    # The first reason is too long for the collapsed line: the headline stays whole without it.
+    assert note.splitlines()[0] == "**RETRAIN** night 2026-02-04, champion v1"
 
 
 def test_without_an_mlflow_server_there_is_no_dead_link():
@@ -72,12 +84,17 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
         "decision": "promoted",
         "gates": [{"name": "thresholds", "passed": True, "reason": "roc_auc 0.80 >= 0.7"}],
     }
-    conf = {"reason": "window: share of drifted columns 0.36 > 0.3", "night": "2026-02-04"}
+    conf = {
+        "reason": "window: share of drifted columns 0.36 > 0.3; window: score drift PSI 0.078 > 0.05",
+        "night": "2026-02-04",
+    }
     note = training_note(conf, result, "credit_default", LINKS, "3", "run9")
-    assert note.startswith("**PROMOTED** v2: promoted")
-    assert (
-        "why this training ran (monitoring night 2026-02-04): window: share of drifted columns 0.36 > 0.3"
-        in note
-    )
-    assert "- thresholds: passed: roc_auc 0.80 >= 0.7" in note
-    assert "(http://127.0.0.1:5000/#/experiments/3/runs/run9)" in note
+    assert note.split("\n\n") == [
+        "**PROMOTED** v2: promoted",
+        "| version | started by |\n| --- | --- |\n| v2 | monitoring night 2026-02-04 |",
+        "Why it ran, and the gates:",
+        "- why: window: share of drifted columns 0.36 > 0.3\n- why: window: score drift PSI 0.078 > 0.05\n"
+        "- thresholds: passed: roc_auc 0.80 >= 0.7",
+        "[MLflow training run](http://127.0.0.1:5000/#/experiments/3/runs/run9)",
+        "[model v2](http://127.0.0.1:5000/#/models/credit_default/versions/2)",
+    ]

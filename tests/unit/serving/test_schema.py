@@ -6,7 +6,7 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from tabular_mlops.serving.schema import application_model, batch_model
+from tabular_mlops.serving.schema import application_model, batch_model, example_application
 from tabular_mlops.serving.validation_errors import field_errors
 
 from tests.support.scoring_service import example
@@ -94,3 +94,20 @@ def test_the_documented_example_is_a_valid_application(repo_params):
     model = application_model(repo_params.schema)
     example = model.model_json_schema()["examples"][0]
     assert model.model_validate(example).model_dump(by_alias=True) == example
+
+
+def test_the_documented_example_reads_like_a_real_application(repo_params):
+    """The curl line shows the simulator's typical applicant (params.yaml `example`), not the middle of a
+    bound such as income 1,000,000 or debt-to-income 1.5."""
+    example = application_model(repo_params.schema).model_json_schema()["examples"][0]
+    assert example["income"] == 44_000 and example["debt_to_income"] == 0.32
+    assert example["age"] == 35 and isinstance(example["age"], int)
+    assert example["region"] == "north"  # no example configured: the first category
+
+
+def test_without_an_example_a_feature_shows_the_middle_of_its_range(repo_params):
+    schema = repo_params.schema
+    age = dataclasses.replace(schema.feature("age"), example=None)
+    features = tuple(age if f.name == "age" else f for f in schema.features)
+    body = example_application(dataclasses.replace(schema, features=features))
+    assert body["age"] == 59 and isinstance(body["age"], int)

@@ -48,6 +48,9 @@ class FeatureSpec:
     33), `string` as text."""
     categories: tuple[Text | Annotated[int, Strict()], ...] = ()
     """Category features only: the allowed values; any other value fails validation."""
+    example: Text | Number | None = None
+    """A typical value, shown in the /docs request example and the `make run` curl line (left out: the middle
+    of [min, max], or the first category); a value within the bounds, or one of the categories."""
 
     @property
     def is_categorical(self) -> bool:
@@ -98,8 +101,24 @@ class FeatureSpec:
                 )
             if self.min is not None and self.max is not None and self.min > self.max:
                 problems.append(("min", f"must be <= max {self.max:g} (got {self.min:g})"))
+        problems += self._example_problems()
         _raise_if(problems)
         return self
+
+    def _example_problems(self) -> list[tuple[str, str]]:
+        """The example must be a request the service accepts: one of the categories, or a number in bounds."""
+        value = self.example
+        if value is None:
+            return []
+        if self.is_categorical:
+            return (
+                [] if value in self.categories else [("example", f"{value!r} is not one of the categories")]
+            )
+        if isinstance(value, str) or (self.type == "int" and not float(value).is_integer()):
+            return [("example", f"{value!r} is not a {self.type}")]
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            return [("example", f"{value:g} is outside [{self.min}, {self.max}]")]
+        return []
 
 
 @dataclass(frozen=True, config=_STRICT)
