@@ -30,8 +30,8 @@ def _objects(project, remote) -> dict[str, str]:
 
 @pytest.mark.parametrize("which", ["snapshot", "manifest"])
 def test_one_object_missing_from_the_remote_stops_training(which, project, repo_params):
-    publish_validated(repo_params, project, _stage(project, repo_params, 0))
-    publish_validated(repo_params, project, _stage(project, repo_params, 1))
+    publish_validated(repo_params.paths, project, _stage(project, repo_params, 0))
+    publish_validated(repo_params.paths, project, _stage(project, repo_params, 1))
     remote = project / "var" / "dvc-remote"
     version = check_on_remote(project)
     objects = _objects(project, remote)

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import make_project
-from tests.integration.conftest import project_env, run_dag
+from tests.support.airflow_runs import project_env, run_dag
+from tests.support.project import make_project
 
 pytestmark = pytest.mark.e2e
 

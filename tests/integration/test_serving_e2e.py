@@ -227,7 +227,9 @@ def test_bad_input_is_422_per_field_without_echo(stack):
     resp = client.post("/predict", json=body)
     assert resp.status_code == 422
     fields = {e["field"]: (e["value_type"], e["rule"]) for e in resp.json()["detail"]}
-    assert fields.keys() == {"age", "region", "iban"}
+    # an unknown field is refused without echoing its name (a key can carry data too)
+    assert fields.keys() == {"age", "region", "(unknown field)"}
+    assert "iban" not in resp.text
     assert fields["age"] == ("string", "must be a whole number (JSON integer)")
     assert "Secret Street" not in resp.text and "DE00" not in resp.text and "forty" not in resp.text
     nan = client.post("/predict", content=b'{"income": NaN}', headers={"content-type": "application/json"})
@@ -325,7 +327,7 @@ def test_rollback_is_instant_and_reported(stack):
         "rolled_back_from": stack["v2"]["version"],
     }
     ready = client.get("/health/ready").json()
-    assert ready["status"] == "degraded" and "rolled back in-process" in ready["reasons"][0]
+    assert ready["status"] == "degraded" and any("rolled back in-process" in r for r in ready["reasons"])
     assert (
         client.post("/admin/reload", headers=AUTH).json()["outcome"] == "swapped"
     )  # follow the registry again

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import make_project, simulate
-from tests.integration.conftest import drop_queued_runs, project_env, run_dag, task_states
+from tests.support.airflow_runs import drop_queued_runs, project_env, run_dag, task_states
+from tests.support.project import make_project, simulate
 
 pytestmark = pytest.mark.e2e
 

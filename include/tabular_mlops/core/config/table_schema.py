@@ -101,7 +101,8 @@ class FeatureSpec:
                 )
             if self.min is not None and self.max is not None and self.min > self.max:
                 problems.append(("min", f"must be <= max {self.max:g} (got {self.min:g})"))
-        problems += self._example_problems()
+        if not problems:  # an example is judged against bounds that are themselves valid
+            problems += self._example_problems()
         _raise_if(problems)
         return self
 
