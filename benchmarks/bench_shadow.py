@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -38,7 +39,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_serving import free_port, json_rows, load, request_bytes, stop, wait_http  # noqa: E402
 from tabular_mlops.core.config import load_params  # noqa: E402
-from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, Tag  # noqa: E402
+from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, GATE_PROMOTED, Tag  # noqa: E402
+from tabular_mlops.store.promotion_ledger import promotion_lock  # noqa: E402
 
 MODES = ("champion", "shadow", "shadow_throws", "shadow_hangs_5s")
 
@@ -68,6 +70,13 @@ def register(root: Path, params) -> None:
             sha = verified.sha256
         version = mlflow.register_model(info.model_uri, name, tags={Tag.MODEL_SHA256: sha}).version
         MlflowClient().set_registered_model_alias(name, alias, str(version))
+        if alias == CHAMPION:
+            # the gate's marks (tag + a ledger row in every server's own monitoring database): the service serves
+            # no champion the gate did not promote
+            MlflowClient().set_model_version_tag(name, str(version), Tag.GATE_DECISION, GATE_PROMOTED)
+            for mode in MODES:
+                with promotion_lock(sa.create_engine(f"sqlite:///{root / f'{mode}.db'}"), name) as ledger:
+                    ledger.record("promote", None, str(version), "bench_shadow", ["benchmark champion"])
 
 
 class _Throws:
