@@ -81,7 +81,7 @@ traffic: $(STAMP) ## replay simulated applications against the local service: ma
 
 headless: $(STAMP) ## Airflow without make run: migrate var/airflow's DB, create the dvc_repo pool, print the env
 	$(BIN)/tabular-mlops airflow-setup
-	@echo 'next: eval "$$($(BIN)/tabular-mlops airflow-env)" && $(BIN)/airflow dags test ingest_applications YYYY-MM-DD'
+	@echo 'next: eval "$$($(BIN)/tabular-mlops airflow-env)" && $(BIN)/airflow dags test ingest YYYY-MM-DD'
 
 # The documentation site: MkDocs + Material + mkdocstrings, pinned in requirements-docs.txt (resolved against
 # requirements.txt, so both install into .venv). The port is not Evidently's 8000.

@@ -1,7 +1,7 @@
 """One production night at N source rows a day (ingest + score + monitor), without Airflow (issue 13's goal:
 the nightly loop at 1M rows a day under 3 minutes on 2 cores, no stage above 4 GB peak RSS).
 
-Every stage runs the package functions its DAG task calls, with the task's arguments (dags/ingest_applications.py,
+Every stage runs the package functions its DAG task calls, with the task's arguments (dags/ingest.py,
 dags/monitor_nightly.py), each in a FRESH interpreter (`python bench_nightly.py --child STAGE ...`), as Airflow
 runs each task in its own process; what a task returns (its XCom) is handed to the next stage as a JSON file:
 
@@ -188,7 +188,7 @@ class Child:
     def mark(self) -> None:
         self.called = time.perf_counter()
 
-    # ---- ingest_applications
+    # ---- ingest
     def extract(self, night: dt.date) -> dict:
         from tabular_mlops.data.ingest import extract_interval
 
@@ -496,9 +496,7 @@ def facts(records: list[dict]) -> list[str]:
     lines = []
     for (stage, night), res in by.items():
         if stage == "extract":
-            lines.append(
-                f"extract {night}: {res.get('rows'):,} rows of application days {res.get('application_days')}"
-            )
+            lines.append(f"extract {night}: {res.get('rows'):,} rows of days {res.get('row_days')}")
         elif stage == "version":
             lines.append(f"version {night}: published {res.get('published')}")
         elif stage == "score":
@@ -627,7 +625,7 @@ def again(stage: str, tmp: Path, window_days: int | None, max_rss_gib: float) ->
 
 def again_loop(tmp: Path, max_rss_gib: float) -> int:
     """The whole loop of night N again in a kept project, twice: its six stages one after another (the sum the
-    goal is judged on), then as the scheduler runs a night, ingest_applications' three tasks beside
+    goal is judged on), then as the scheduler runs a night, ingest's three tasks beside
     monitor_nightly's three (two chains at once, each task a fresh process), timed from the first task's start
     to the last one's end."""
     from concurrent.futures import ThreadPoolExecutor
@@ -681,7 +679,7 @@ def again_loop(tmp: Path, max_rss_gib: float) -> int:
         f"| **{t2 - t1:.1f}** | {sum(r['cpu_seconds'] for r in ingest + monitor):.1f} | |"
     )
     print(
-        f"ingest_applications alone (at once): {sum(r['seconds'] for r in ingest):.1f} s; monitor_nightly: "
+        f"ingest alone (at once): {sum(r['seconds'] for r in ingest):.1f} s; monitor_nightly: "
         f"{sum(r['seconds'] for r in monitor):.1f} s. Load average (1 min) {load0:.2f} -> {os.getloadavg()[0]:.2f}"
     )
     return 0 if all("error" not in r for r in sequential + ingest + monitor) else 1

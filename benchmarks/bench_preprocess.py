@@ -37,7 +37,7 @@ def generate(root: Path, rows: int, days: int) -> None:
     for i in range(days):
         day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
         batch = generate_day(day, rows, 1).sort_values(["applied_at", "application_id"], kind="mergesort")
-        batch.reset_index(drop=True).to_parquet(root / "data" / f"applied_date={day}.parquet", index=False)
+        batch.reset_index(drop=True).to_parquet(root / "data" / f"day={day}.parquet", index=False)
 
 
 def measure(root: Path, days: int, holdout: int) -> dict:

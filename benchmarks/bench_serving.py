@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> str:
         "tabular-mlops serve": (
             [str(BIN / "tabular-mlops"), "--params", str(params_file), "serve", "--host", "127.0.0.1"],
             "/health/ready",
-            lambda rows_: {"applications": rows_},
+            lambda rows_: {"rows": rows_},
             "/predict/batch",
         ),
     }  # fmt: skip
@@ -330,12 +330,12 @@ def single_row_breakdown(params, model, bodies: list[dict], reps: int = 500) -> 
     from tabular_mlops.model.scoring import model_columns, score_frame
     from tabular_mlops.serving.candidate import probe_frame
     from tabular_mlops.serving.compiled import compile_pipeline
-    from tabular_mlops.serving.schema import application_model
+    from tabular_mlops.serving.schema import row_model
 
     schema = params.schema
-    Application = application_model(schema)
+    Row = row_model(schema)
     raw = json.dumps(bodies[0]).encode()
-    record = Application.model_validate(json.loads(raw)).model_dump(by_alias=True)
+    record = Row.model_validate(json.loads(raw)).model_dump(by_alias=True)
     plain = {name: [record.get(name)] for name in schema.feature_names}
     compiled, how = compile_pipeline(model, schema, probe_frame(schema))
     if compiled is None or compiled.trees is None:
@@ -348,7 +348,7 @@ def single_row_breakdown(params, model, bodies: list[dict], reps: int = 500) -> 
     assert score_frame(compiled, plain, schema)[0] == score_frame(model, frame, schema)[0]
     return {
         "json + request validation (pydantic model from params.yaml)": _median_ms(
-            lambda: Application.model_validate(json.loads(raw)).model_dump(by_alias=True), reps
+            lambda: Row.model_validate(json.loads(raw)).model_dump(by_alias=True), reps
         ),
         "input arrays (`model_columns` on plain columns)": _median_ms(
             lambda: model_columns(plain, schema), reps

@@ -307,7 +307,7 @@ def worker(rows: int, days: int, out: Path, keep: bool) -> None:
             night + dt.timedelta(days=1),
             day=day.isoformat(),
         )
-        assert extracted.application_days == (day.isoformat(),) and extracted.rows == rows, extracted
+        assert extracted.row_days == (day.isoformat(),) and extracted.rows == rows, extracted
         validated = rec.run(
             "validate",
             ingest.validate_extracted,

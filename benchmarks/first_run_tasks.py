@@ -2,7 +2,7 @@
 
 Usage (after or during `make run`; read-only, works on a stopped stack too):
 
-    .venv/bin/python benchmarks/first_run_tasks.py [--db var/airflow/airflow.db] [--dag-id ingest_applications]
+    .venv/bin/python benchmarks/first_run_tasks.py [--db var/airflow/airflow.db] [--dag-id ingest]
 
 Prints, for the backfill runs of the DAG: per task the mean and p90 of its run time (task start to end, i.e. the
 task process's imports and work) and of its queue wait (queued to start); the scheduler's hand-over between the
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--db", type=Path, default=Path("var/airflow/airflow.db"))
-    parser.add_argument("--dag-id", default="ingest_applications")
+    parser.add_argument("--dag-id", default="ingest")
     args = parser.parse_args(argv)
     with sqlite3.connect(f"file:{args.db}?mode=ro", uri=True) as conn:
         rows = conn.execute(QUERY, (args.dag_id,)).fetchall()

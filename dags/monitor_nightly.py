@@ -1,4 +1,4 @@
-"""Nightly monitoring: score the night's applications with the champion into the prediction log, join labels
+"""Nightly monitoring: score the night's rows with the champion into the prediction log, join labels
 that matured, build the Evidently report and drift statistics against the champion's training data, decide
 `retrain` or `keep` with reasons, and trigger `train_model` (reason and window in its conf) when it says so."""
 
@@ -60,7 +60,7 @@ def _night(context: dict) -> dt.date:
 def monitor_nightly() -> None:
     @task
     def score(**context) -> dict:
-        """Champion scores for the night's applications; a re-run replaces the night's rows."""
+        """Champion scores for the night's rows; a re-run replaces the night's rows."""
         from pathlib import Path
 
         from tabular_mlops.model.tracking import configure_tracking
@@ -80,7 +80,7 @@ def monitor_nightly() -> None:
 
     @task
     def join_labels(scored: dict, **context) -> dict:
-        """Delayed ground truth: labels of the applications of `night - label_delay_days`."""
+        """Delayed ground truth: labels of the rows of `night - label_delay_days`."""
 
         from tabular_mlops.monitoring.batch_scoring import join_matured_labels
         from tabular_mlops.store import source_db

@@ -18,7 +18,7 @@ ROOT = project_root(__file__)
 
 @dag(
     dag_id="simulate_source",
-    # Before ingest_applications and monitor_nightly (params.yaml dags.schedules): they read what it wrote.
+    # Before ingest and monitor_nightly (params.yaml dags.schedules): they read what it wrote.
     schedule=dag_schedule(ROOT, "simulate_source"),
     start_date=None,
     catchup=False,

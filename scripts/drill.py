@@ -179,8 +179,9 @@ def judged_nights(engine: sa.Engine) -> set[dt.date]:
     return {r.night for r in decisions_log.history(engine) if r.status is not Status.NO_DATA}
 
 
-def _labels(result: NightResult | None) -> str:
-    """Matured-label ROC AUC and default rate (labels arrive label_delay_days after the applications)."""
+def _labels(result: NightResult | None, rate_name: str) -> str:
+    """Matured-label ROC AUC and base rate, named as params.yaml `wording` says (labels arrive label_delay_days
+    after their rows)."""
     if result is None:
         return "matured labels -"
     summary = result.summary
@@ -189,7 +190,7 @@ def _labels(result: NightResult | None) -> str:
         return "matured labels none yet"
     rate = labels.matured_rate
     return (
-        f"matured AUC {'-' if auc is None else round(auc, 3)}, default rate "
+        f"matured AUC {'-' if auc is None else round(auc, 3)}, {rate_name} "
         f"{'-' if rate is None else f'{rate:.2%}'}{' (label drift)' if labels.drifted else ''}"
     )
 
@@ -223,6 +224,7 @@ def night_line(
     record: NightRecord | None,
     gate: str,
     champion: str | None,
+    rate_name: str = "positive rate",
 ) -> str:
     """One night: DAG states, rows, drift, matured labels, decision, retraining, gate, the champion that judged
     -> the champion after; then the decision's reasons in full, one a line (as the run note lists them)."""
@@ -236,7 +238,7 @@ def night_line(
         f"{night} | ingest {states.get('ingest')} | monitor {states.get('monitor')} | "
         f"{_rows(result, record)} | "
         f"drift share {share if share is None else round(share, 4)} | top PSI {_top_psi(result)} | "
-        f"{_labels(result)} | decision {None if action is None else action.value} | "
+        f"{_labels(result, rate_name)} | decision {None if action is None else action.value} | "
         f"retraining {retraining} | gate {gate} | {_champions(judged, champion)}"
     )
     reasons = record.reasons if record is not None else ()
@@ -333,6 +335,7 @@ def drill(args: argparse.Namespace) -> None:
                 record,
                 gate_text(params, triggered),
                 champion_version(params.registry.model_name),
+                params.wording.rate_text(params.schema.target_column),
             ),
             flush=True,
         )

@@ -147,15 +147,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
-    """Replay simulated applications against the service; exit 1 when no request got a 200."""
+    """Replay the example simulator's rows against the service; exit 1 when no request got a 200."""
     from tabular_mlops.serving.reload_client import service_url
-    from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_applications
+    from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_rows
 
     params = load_params(args.params or project_dir() / "params.yaml")
     schema = params.schema
     plan = TrafficPlan(args.url or service_url(params.serving), args.rate, args.concurrency, args.requests,
                        args.resubmit_share, args.timeout, args.seed)  # fmt: skip
-    bodies = simulated_applications(args.day, min(args.requests, 50_000), args.seed, id_column=schema.id_column,
+    bodies = simulated_rows(args.day, min(args.requests, 50_000), args.seed, id_column=schema.id_column,
                                     feature_columns=schema.feature_names, scenario=args.scenario)  # fmt: skip
     summary = run_traffic(plan, bodies, id_column=schema.id_column)
     print(json.dumps(summary.to_dict(), indent=2))
@@ -359,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=_positive, help="port (default $MLOPS_SERVING_PORT, else serving.port)")
     sv.set_defaults(func=cmd_serve)
 
-    tr = sub.add_parser("traffic", help="replay simulated applications against the service's POST /predict")
+    tr = sub.add_parser(
+        "traffic", help="replay the example simulator's rows against the service's POST /predict"
+    )
     tr.add_argument("--url", help="the service (default $MLOPS_SERVING_URL, else serving.host and port)")
     tr.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     tr.add_argument("--concurrency", type=_positive, default=4, help="requests in flight at most (default 4)")

@@ -143,7 +143,7 @@ def gate_links(root: str) -> tuple[BaseOperatorLink, ...]:
 
 
 def validation_links(root: str) -> tuple[BaseOperatorLink, ...]:
-    """ingest_applications' validation: it returns the Data Docs site; the offline index is always linked."""
+    """The ingest DAG's validation: it returns the Data Docs site; the offline index is always linked."""
     return (DataDocsLink(), DataDocsIndexLink(root))
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.support.project import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-EXPECTED = {"ingest_applications", "train_model", "monitor_nightly", "simulate_source", "deploy_model"}
+EXPECTED = {"ingest", "train_model", "monitor_nightly", "simulate_source", "deploy_model"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_dag_settings(dagbag, dag_id):
 
 
 def test_validation_never_retries_and_dvc_tasks_share_one_pool(dagbag):
-    ingest = dagbag.dags["ingest_applications"]
+    ingest = dagbag.dags["ingest"]
     assert ingest.get_task("validate").retries == 0
     assert ingest.get_task("extract").retries >= 1
     assert ingest.get_task("version").pool == "dvc_repo"
@@ -47,7 +47,7 @@ def test_validation_never_retries_and_dvc_tasks_share_one_pool(dagbag):
 
 
 def test_ingestion_wires_extract_validate_version(dagbag):
-    dag = dagbag.dags["ingest_applications"]
+    dag = dagbag.dags["ingest"]
     assert dag.get_task("extract").downstream_task_ids == {"validate"}
     assert dag.get_task("validate").downstream_task_ids == {"version"}
 

@@ -18,7 +18,7 @@ from tabular_mlops_airflow.settings import check_night, project_params, retraini
 from tests.support.project import REPO
 
 EXPECTED_SCHEDULES = {
-    "ingest_applications": "@daily",
+    "ingest": "@daily",
     "train_model": "0 3 * * *",
     "monitor_nightly": "@daily",
     "simulate_source": "0 23 * * *",
@@ -55,12 +55,12 @@ def test_the_example_keeps_its_schedules_and_first_night(repo_params):
 
 def test_schedules_follow_params_yaml(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["dags"]["schedules"]["ingest_applications"] = "0 6 * * 1"
+    raw["dags"]["schedules"]["ingest"] = "0 6 * * 1"
     raw["dags"]["schedules"]["train_model"] = None
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     bag = _bag(tmp_path)
     assert bag.import_errors == {}
-    assert bag.dags["ingest_applications"].schedule == "0 6 * * 1"
+    assert bag.dags["ingest"].schedule == "0 6 * * 1"
     assert bag.dags["train_model"].schedule is None
 
 

@@ -108,11 +108,11 @@ def test_the_dags_give_their_tasks_the_links_as_the_api_server_sees_them(monkeyp
         for dag_id, task_id in [
             ("monitor_nightly", "report_and_decide"),
             ("train_model", "gate_and_promote"),
-            ("ingest_applications", "validate"),
+            ("ingest", "validate"),
         ]
     }
     assert names == {
         ("monitor_nightly", "report_and_decide"): sorted(link.name for link in monitoring_links(".")),
         ("train_model", "gate_and_promote"): ["MLflow run", "Model version"],
-        ("ingest_applications", "validate"): ["Data Docs", "Data Docs index (offline)"],
+        ("ingest", "validate"): ["Data Docs", "Data Docs index (offline)"],
     }

@@ -35,7 +35,7 @@ def test_other_failures_stay_retryable():
 
 
 def test_a_manual_ingest_without_a_logical_date_fails_without_retry():
-    ingest = _dag_module("ingest_applications")
+    ingest = _dag_module("ingest")
     with pytest.raises(AirflowFailException, match="no logical date.*window_start and window_end"):
         ingest._interval({"params": {}, "logical_date": None})
     assert ingest._interval({"params": {"window_start": "2026-02-01", "window_end": "2026-02-03"}}) == (

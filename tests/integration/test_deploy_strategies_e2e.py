@@ -37,7 +37,7 @@ from tabular_mlops.model.trusted_files import verified_copy
 from tabular_mlops.serving.deployment import LIVE_STRATEGIES as LIVE
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ServiceEnv
-from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_applications
+from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_rows
 from tabular_mlops.stats.routing import canary_plan
 from tabular_mlops.store.deploy_log import DeployLog
 from tabular_mlops.training.features import build_pipeline
@@ -123,7 +123,7 @@ def _switch(admin: httpx.Client, strategy: str) -> dict:
 
 def _bodies(repo_params, n: int, seed: int = 11) -> list[dict]:
     schema = repo_params.schema
-    return simulated_applications(
+    return simulated_rows(
         dt.date(2026, 3, 1), n, seed, id_column=schema.id_column, feature_columns=schema.feature_names
     )
 

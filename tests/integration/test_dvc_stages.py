@@ -190,7 +190,7 @@ def committed(tmp_path_factory):
     shutil.copy2(REPO / ".dvcignore", project / ".dvcignore")
     repo_stages = stages(project)
     (project / "data").mkdir()
-    (project / "data" / "applied_date=2026-01-01.parquet").write_bytes(b"placeholder")
+    (project / "data" / "day=2026-01-01.parquet").write_bytes(b"placeholder")
     for stage in repo_stages.values():
         for section in ("outs", "metrics", "plots"):
             for path in stage.paths(section):

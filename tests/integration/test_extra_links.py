@@ -86,11 +86,11 @@ def test_the_links_api_returns_the_urls_the_tasks_computed(airflow_db, mlflow_ru
         "gate_and_promote": _run(
             "train_model", "gate_and_promote", gate_links(root), {"version": "4", "run_id": run_id}
         ),
-        "validate_failed": _run("ingest_applications", "validate", validation_links(root), None),
+        "validate_failed": _run("ingest", "validate", validation_links(root), None),
     }
     dag_of = {"report_and_decide": "monitor_nightly", "gate_and_promote": "train_model"}
     links = {
-        name: _api_links(dag_of.get(name, "ingest_applications"), run, name.removesuffix("_failed"))
+        name: _api_links(dag_of.get(name, "ingest"), run, name.removesuffix("_failed"))
         for name, run in runs.items()
     }
 

@@ -52,7 +52,7 @@ def timeline(tmp_path_factory, airflow_db):
         "window_start": (START + dt.timedelta(days=LAG)).isoformat(),
         "window_end": TRAIN_NIGHT.isoformat(),
     }
-    assert str(run_dag("ingest_applications", conf=window).state) == "success"
+    assert str(run_dag("ingest", conf=window).state) == "success"
     assert str(run_dag("train_model", logical_date=TRAIN_NIGHT).state) == "success"
     out = {"project": project, "monitor_db": monitor_db, "states": {}}
     nights = [*STABLE_NIGHTS, *[LABEL_DRIFT + dt.timedelta(days=i) for i in range(7)]]
@@ -72,7 +72,7 @@ def timeline(tmp_path_factory, airflow_db):
             "window_start": (TRAIN_NIGHT + dt.timedelta(days=1)).isoformat(),
             "window_end": out["caught"].isoformat(),
         }
-        assert str(run_dag("ingest_applications", conf=window).state) == "success"
+        assert str(run_dag("ingest", conf=window).state) == "success"
         out["retrain"] = run_dag("train_model", logical_date=out["caught"], conf=triggered)
         # The night after, under whichever champion the gate left: matured rows are re-scored by it.
         out["after"] = out["caught"] + dt.timedelta(days=1)

@@ -34,7 +34,7 @@ def drill(tmp_path_factory, airflow_db):
     assert (
         str(
             run_dag(
-                "ingest_applications",
+                "ingest",
                 conf={
                     "window_start": night0.isoformat(),
                     "window_end": (night0 + dt.timedelta(days=20)).isoformat(),
@@ -66,7 +66,7 @@ def drill(tmp_path_factory, airflow_db):
     out["triggered"] = _dag_run("train_model", f"retrain__{SHIFT.isoformat()}")
     # The scheduler would now run the triggered retraining: run it with the same conf, after one more night
     # of matured data has been ingested (otherwise DVC rightly finds nothing new to train on).
-    run_dag("ingest_applications", logical_date=night0 + dt.timedelta(days=20))
+    run_dag("ingest", logical_date=night0 + dt.timedelta(days=20))
     out["retrain"] = run_dag("train_model", logical_date=SHIFT, conf=out["triggered"]["conf"])
     # History is not rewritten: after the promotion, re-running an old night keeps the version that scored it,
     # unless the run asks to re-score with today's champion.

@@ -47,12 +47,12 @@ def pipeline(tmp_path_factory, airflow_db):
     out = {"project": project}
     # History in one manual run with an explicit window (application days 0..13), then one scheduled-style night.
     out["window_run"] = run_dag(
-        "ingest_applications",
+        "ingest",
         conf={"window_start": night(0).isoformat(), "window_end": night(14).isoformat()},
     )
-    out["night_run"] = run_dag("ingest_applications", logical_date=night(14))
+    out["night_run"] = run_dag("ingest", logical_date=night(14))
     out["after_first"] = tree_bytes(project / "data") | {"data.dvc": (project / "data.dvc").read_bytes()}
-    out["night_rerun"] = run_dag("ingest_applications", logical_date=night(14))
+    out["night_rerun"] = run_dag("ingest", logical_date=night(14))
     out["after_rerun"] = tree_bytes(project / "data") | {"data.dvc": (project / "data.dvc").read_bytes()}
 
     out["train_1"] = run_dag("train_model", logical_date=night(15), conf={"reason": "e2e first training"})
@@ -69,7 +69,7 @@ def pipeline(tmp_path_factory, airflow_db):
 
     # A broken batch (null burst in income) must stop at validation.
     dvc_before = (project / "data.dvc").read_bytes()
-    out["bad_batch"] = run_dag("ingest_applications", logical_date=night(15))
+    out["bad_batch"] = run_dag("ingest", logical_date=night(15))
     out["dvc_unchanged_after_bad_batch"] = (project / "data.dvc").read_bytes() == dvc_before
     out["champion_3"] = _champion(params)
 
@@ -79,7 +79,7 @@ def pipeline(tmp_path_factory, airflow_db):
             {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "nobody", "schema": "none"}
         )
     )
-    out["unreachable"] = run_dag("ingest_applications", logical_date=night(16))
+    out["unreachable"] = run_dag("ingest", logical_date=night(16))
     yield out
     env.restore()
 
@@ -109,7 +109,7 @@ def test_ingestion_runs_succeed_and_version_the_data(pipeline):
     assert str(pipeline["window_run"].state) == "success"
     assert str(pipeline["night_run"].state) == "success"
     data = pipeline["project"] / "data"
-    assert len(list(data.glob("applied_date=*.parquet"))) == 15
+    assert len(list(data.glob("day=*.parquet"))) == 15
     assert (pipeline["project"] / "data.dvc").exists()
     remote = pipeline["project"] / "var" / "dvc-remote"
     assert any(remote.rglob("*")), "dvc push sent nothing to the remote"
@@ -180,9 +180,9 @@ def test_bad_batch_is_quarantined_and_nothing_downstream_runs(pipeline):
     assert states["validate"] == ("failed", 1), "validation failures must not retry"
     assert states["version"][0] == "upstream_failed"
     quarantine = pipeline["project"] / "quarantine"
-    assert list(quarantine.glob("*/applied_date=2026-01-16.parquet"))
+    assert list(quarantine.glob("*/day=2026-01-16.parquet"))
     assert list(quarantine.glob("*/validation_result.json"))
-    assert not (pipeline["project"] / "data" / "applied_date=2026-01-16.parquet").exists()
+    assert not (pipeline["project"] / "data" / "day=2026-01-16.parquet").exists()
     assert pipeline["dvc_unchanged_after_bad_batch"]
     assert pipeline["champion_3"]["version"] == pipeline["champion_1"]["version"]
 

@@ -55,7 +55,7 @@ def survey(tmp_path_factory, airflow_db):
     out = {"project": project, "params": load_params(params_file), "runs": {}}
     try:
         for night in [*NIGHTS, TOO_EARLY]:
-            out["runs"][night] = run_dag("ingest_applications", logical_date=night)
+            out["runs"][night] = run_dag("ingest", logical_date=night)
         yield out
     finally:
         env.restore()
@@ -103,7 +103,7 @@ def test_headless_setup_and_dags_test_ingest_a_night(survey):
     script = (
         f"{printed}\n"
         f"{venv_bin}/airflow pools get dvc_repo >/dev/null && "
-        f"{venv_bin}/airflow dags test ingest_applications {HEADLESS_NIGHT.isoformat()}"
+        f"{venv_bin}/airflow dags test ingest {HEADLESS_NIGHT.isoformat()}"
     )
     run = subprocess.run(["bash", "-c", script], env=base, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -66,7 +66,7 @@ def survey(tmp_path_factory, airflow_db):
     out = {"project": project, "params": load_params(params_file), "monitor": {}}
     try:
         out["history"] = run_dag(
-            "ingest_applications",
+            "ingest",
             conf={"window_start": second_table.START.isoformat(), "window_end": HISTORY_END.isoformat()},
         )
         out["train"] = run_dag("train_model", logical_date=HISTORY_END, conf={"reason": "first survey model"})

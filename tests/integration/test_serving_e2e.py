@@ -209,9 +209,9 @@ def test_online_scores_equal_nightly_batch_scores_bit_for_bit(stack):
     rows = source_db.read_window(source_db.connect(stack["source"]), params.schema, *_day(night)).head(200)
     bodies = [body_of(r, params.schema) for _, r in rows.iterrows()]
     singles = [client.post("/predict", json=b).json() for b in bodies[:50]]
-    batched = client.post("/predict/batch", json={"applications": bodies}).json()["predictions"]
+    batched = client.post("/predict/batch", json={"rows": bodies}).json()["predictions"]
     for answer in singles + batched:
-        assert answer["score"] == batch[answer["application_id"]], answer  # exact float equality
+        assert answer["score"] == batch[answer["entity_id"]], answer  # exact float equality
     assert len(batched) == 200
 
 

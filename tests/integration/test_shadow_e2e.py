@@ -86,7 +86,7 @@ def shadowed(tmp_path_factory, airflow_db):
         "window_start": (START + dt.timedelta(days=LAG)).isoformat(),
         "window_end": TRAIN_NIGHT.isoformat(),
     }
-    assert str(run_dag("ingest_applications", conf=window).state) == "success"
+    assert str(run_dag("ingest", conf=window).state) == "success"
     assert str(run_dag("train_model", logical_date=TRAIN_NIGHT).state) == "success"
     challenger = _register_challenger()
     out = {"project": project, "monitor_db": monitor_db, "challenger": challenger, "shadow_rows": {}}

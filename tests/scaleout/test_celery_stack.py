@@ -248,11 +248,11 @@ def failed_detail(stack, dag_id, run_id) -> str:
 @pytest.fixture(scope="module")
 def pipeline(stack):
     api = stack["api"]
-    wait_for_dags(stack, ["ingest_applications", "train_model"])
-    for dag_id in ("ingest_applications", "train_model"):
+    wait_for_dags(stack, ["ingest", "train_model"])
+    for dag_id in ("ingest", "train_model"):
         api.set_paused(dag_id, False)
     history = api.trigger(
-        "ingest_applications",
+        "ingest",
         {
             "dag_run_id": "history",
             "logical_date": None,
@@ -263,10 +263,10 @@ def pipeline(stack):
     for i in range(NIGHTS):
         n = night(HISTORY_DAYS + i)
         body = {"dag_run_id": f"night_{n}", "logical_date": f"{n.isoformat()}T00:00:00Z", "conf": {}}
-        runs.append(api.trigger("ingest_applications", body)["dag_run_id"])
-    ingest = wait_runs(stack, "ingest_applications", runs)
+        runs.append(api.trigger("ingest", body)["dag_run_id"])
+    ingest = wait_runs(stack, "ingest", runs)
     for run_id, state in ingest.items():
-        assert state == "success", failed_detail(stack, "ingest_applications", run_id)
+        assert state == "success", failed_detail(stack, "ingest", run_id)
     last = night(HISTORY_DAYS + NIGHTS)
     train_body = {"dag_run_id": "train_scaleout", "logical_date": f"{last.isoformat()}T03:00:00Z"}
     train_body["conf"] = {"reason": "scale-out test"}
@@ -275,7 +275,7 @@ def pipeline(stack):
     assert train_state == "success", failed_detail(stack, "train_model", train)
     tis = [
         (ti["task_id"], ti.get("hostname"), ti.get("queue"))
-        for dag_id, ids in (("ingest_applications", runs), ("train_model", [train]))
+        for dag_id, ids in (("ingest", runs), ("train_model", [train]))
         for run_id in ids
         for ti in api.task_instances(dag_id, run_id)
     ]

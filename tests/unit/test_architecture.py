@@ -217,7 +217,7 @@ CONTRACT_VALUES = {
     contracts.LogColumn.SAMPLE_KEY,
     *(v for k, v in vars(contracts.TriggerEnv).items() if k.isupper()),
 } - WORD_VALUES
-CONTRACT_FRAGMENTS = ("applied_date=", "@champion", "@challenger")
+CONTRACT_FRAGMENTS = ("day=", "@champion", "@challenger")
 CODE_DIRS = ("include/tabular_mlops", "dags", "plugins", "scripts")
 
 

@@ -16,13 +16,9 @@ from tabular_mlops.training.registry_records import (
 )
 
 RECORDS = [
-    ExtractedBatch(
-        "2026-01-31_2026-02-01", ("2026-01-01",), 400, ("/p/landing/applied_date=2026-01-01.parquet",)
-    ),
-    ValidatedBatch("2026-01-31_2026-02-01", ("/p/landing/applied_date=2026-01-01.parquet",), None),
-    PublishedBatch(
-        "2026-01-31_2026-02-01", ("/p/data/applied_date=2026-01-01.parquet",), "abc.dir", "file:///d"
-    ),
+    ExtractedBatch("2026-01-31_2026-02-01", ("2026-01-01",), 400, ("/p/landing/day=2026-01-01.parquet",)),
+    ValidatedBatch("2026-01-31_2026-02-01", ("/p/landing/day=2026-01-01.parquet",), None),
+    PublishedBatch("2026-01-31_2026-02-01", ("/p/data/day=2026-01-01.parquet",), "abc.dir", "file:///d"),
     RegisteredVersion("4", "run-4", new=True),
     PromotionResult(
         "4",
@@ -62,7 +58,7 @@ def test_an_undefined_metric_is_none_in_the_record_never_nan():
 
 def test_a_record_with_an_unknown_key_is_refused():
     with pytest.raises(ValueError, match=r"ExtractedBatch: unknown keys \['paths_'\]"):
-        ExtractedBatch.from_dict({"batch_id": "b", "application_days": [], "rows": 0, "paths_": []})
+        ExtractedBatch.from_dict({"batch_id": "b", "row_days": [], "rows": 0, "paths_": []})
 
 
 def test_records_are_frozen():

@@ -15,15 +15,18 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
 # --- validated daily snapshots in `paths.raw_dir` (what data.dvc versions) ------------------------------------
-SNAPSHOT_GLOB = "applied_date=*.parquet"
-_SNAPSHOT_RE = re.compile(r"applied_date=(\d{4}-\d{2}-\d{2})\.parquet$")
+# Neutral words on purpose: the file names are the user's, whatever their table holds (docs/own-data.md has the
+# migration note for stacks that wrote the example's earlier names).
+SNAPSHOT_PREFIX = "day="
+SNAPSHOT_GLOB = f"{SNAPSHOT_PREFIX}*.parquet"
+_SNAPSHOT_RE = re.compile(rf"(?:^|[/\\]){SNAPSHOT_PREFIX}(\d{{4}}-\d{{2}}-\d{{2}})\.parquet$")
 # Great Expectations result summary written beside each published snapshot.
 GX_SIDECAR_SUFFIX = ".gx.json"
 
 
 def snapshot_name(day: dt.date) -> str:
-    """File name of the snapshot that holds the applications of `day`."""
-    return f"applied_date={day.isoformat()}.parquet"
+    """File name of the snapshot that holds the rows of `day` (the day of their time column)."""
+    return f"{SNAPSHOT_PREFIX}{day.isoformat()}.parquet"
 
 
 def snapshot_day(name: str) -> dt.date | None:
@@ -63,7 +66,7 @@ TYPE_FAULTS_FILE = "type_faults.json"
 
 def raw_rows_name(day: dt.date) -> str:
     """File name of a quarantined day's source rows as read (JSON lines: each value keeps its type)."""
-    return f"applied_date={day.isoformat()}.raw.jsonl"
+    return f"{SNAPSHOT_PREFIX}{day.isoformat()}.raw.jsonl"
 
 
 # --- DVC ----------------------------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ class LogSource:
 
     BATCH = "batch"
     ONLINE = "online"
-    # A challenger's shadow answers: same application id as the online answer it shadows, never returned to the
+    # A challenger's shadow answers: same entity id as the online answer it shadows, never returned to the
     # caller (deploy.strategy = shadow).
     SHADOW = "shadow"
 
@@ -236,7 +239,7 @@ class RolloutStage:
 
 
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------
-INGEST_DAG_ID = "ingest_applications"
+INGEST_DAG_ID = "ingest"
 TRAIN_DAG_ID = "train_model"
 MONITOR_DAG_ID = "monitor_nightly"
 SIMULATE_DAG_ID = "simulate_source"

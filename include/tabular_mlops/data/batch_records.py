@@ -11,10 +11,10 @@ from tabular_mlops.stats.records import JsonRecord
 
 @dataclass(frozen=True)
 class ExtractedBatch(JsonRecord):
-    """The applications of an interval landed as one snapshot per application day (`paths`)."""
+    """The rows of an interval landed as one snapshot per day (`paths`)."""
 
     batch_id: str
-    application_days: tuple[str, ...]
+    row_days: tuple[str, ...]
     rows: int
     paths: tuple[str, ...]
 

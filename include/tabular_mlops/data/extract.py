@@ -1,6 +1,6 @@
 """Extract one data interval from the source database into daily Parquet snapshots (landing area).
 
-The run for interval [start, end) extracts the applications of [start - label_delay, end - label_delay):
+The run for interval [start, end) extracts the rows of [start - label_delay, end - label_delay):
 their labels have matured by the end of the interval, so a label is never read before it exists.
 
 A day is read and written in chunks (`ingest.chunk_rows`): each chunk is conformed to the schema's types and
@@ -33,8 +33,8 @@ from tabular_mlops.model.target_labels import encode_target_counted, label_error
 from tabular_mlops.store.time_columns import to_naive_utc
 
 
-def application_days(label_delay_days: int, start: dt.date, end: dt.date) -> list[dt.date]:
-    """Application days whose labels mature in the run interval [start, end)."""
+def row_days(label_delay_days: int, start: dt.date, end: dt.date) -> list[dt.date]:
+    """Days (of the rows' time column) whose labels mature in the run interval [start, end)."""
     if end <= start:
         raise ValueError(f"empty data interval: start {start} is not before end {end}")
     lag = dt.timedelta(days=label_delay_days)
@@ -222,7 +222,7 @@ def write_days(
     out_dir: Path,
     chunks_of: Callable[[dt.date], Iterable[pd.DataFrame]],
 ) -> tuple[list[Path], int]:
-    """One Parquet file per application day from that day's chunks (`chunks_of(day)`, at least one, maybe empty:
+    """One Parquet file per day from that day's chunks (`chunks_of(day)`, at least one, maybe empty:
     an empty day still gets a 0-row file); returns the paths and the rows written. Every day is written to a
     temporary file and renamed only when all days are written: a failure (unknown labels or values of the wrong
     type in any chunk, a lost connection) leaves no new or half-written file. Values of the wrong type raise

@@ -34,13 +34,13 @@ def extract_interval(
     end: dt.date,
     conn_id: str = SOURCE_CONN_ID,
 ) -> ExtractedBatch:
-    """Extract the applications whose labels matured in [start, end) into the landing area, a day at a time and
+    """Extract the rows whose labels matured in [start, end) into the landing area, a day at a time and
     `ingest.chunk_rows` rows at a time. Values not of their schema type quarantine the batch and raise
     SourceTypeError (not retryable): nothing is landed."""
     from tabular_mlops.data import extract
     from tabular_mlops.store import source_db
 
-    days = extract.application_days(schema.label_delay_days, start, end)
+    days = extract.row_days(schema.label_delay_days, start, end)
     engine = source_db.connect(db_url, conn_id=conn_id)
 
     def chunks_of(day: dt.date) -> Iterator[pd.DataFrame]:
@@ -62,7 +62,7 @@ def extract_interval(
         raise extract.type_error(exc.faults, schema, where) from exc
     return ExtractedBatch(
         batch_id=batch_id(start, end),
-        application_days=tuple(d.isoformat() for d in days),
+        row_days=tuple(d.isoformat() for d in days),
         rows=rows,
         paths=tuple(str(p) for p in landed),
     )

@@ -25,7 +25,7 @@ def score_night(
     conn_id: str = SOURCE_CONN_ID,
     rescore: bool = False,
 ) -> dict:
-    """Score the applications received during `night` and replace that night's batch rows in the log.
+    """Score the rows received during `night` and replace that night's batch rows in the log.
 
     History is not rewritten: a re-run of a night that is already logged scores it with the version that scored
     it first (the champion of that night), unless `rescore` asks for the current champion; the result says which.
@@ -98,7 +98,7 @@ def join_matured_labels(
     night: dt.date,
     conn_id: str = SOURCE_CONN_ID,
 ) -> dict:
-    """Labels of the applications of `night - label_delay_days` have matured: write them onto the log."""
+    """Labels of the rows of `night - label_delay_days` have matured: write them onto the log."""
     schema = params.schema
     day = night - dt.timedelta(days=schema.label_delay_days)
     start = dt.datetime.combine(day, dt.time())
@@ -109,4 +109,4 @@ def join_matured_labels(
     labels = labels.assign(**{schema.target_column: encode_target(labels[schema.target_column], schema)})
     joined_at = dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
     updated = prediction_log.join_labels(log_engine, schema, labels, joined_at)
-    return {"application_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}
+    return {"row_day": day.isoformat(), "labels": len(labels), "predictions_labelled": updated}

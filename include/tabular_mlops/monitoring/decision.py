@@ -46,7 +46,7 @@ def drift_reasons(summary: NightSummary, monitor: MonitorConfig) -> list[str]:
 
 
 def label_drift_reason(summary: NightSummary, rate_name: str = "positive rate") -> str | None:
-    """The label-drift reason, the base rate named as `wording.positive_rate` says ("default rate")."""
+    """The label-drift reason, the base rate named as `wording.positive_rate` says."""
     labels = summary.label_drift
     if not labels.drifted:
         return None

@@ -325,7 +325,7 @@ def evidently_reports(
             categorical_columns=["label"],
             classification=[BinaryClassification(target="label", prediction_probas="score")],
         )
-        # The matured default rate (mean of the label) for the dashboard's performance panel.
+        # The matured positive rate (mean of the label, wording.positive_rate) for the dashboard's performance panel.
         perf = Report(
             [ValueDrift(column="label", method="psi"), ClassificationPreset(), MeanValue(column="label")]
         )

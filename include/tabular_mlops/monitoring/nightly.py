@@ -106,6 +106,7 @@ def monitor_night(
         labels,
         point,
         schema.label_delay_days,
+        rate_name,
     )
     problems = list(published.problems)
     if not_promoted:

@@ -65,7 +65,9 @@ class NightPoint:
         return cls(**{"mark": str(raw.get("decision", "")), **known})
 
 
-def first_labels_sentence(points: Sequence[NightPoint], label_delay_days: int) -> str | None:
+def first_labels_sentence(
+    points: Sequence[NightPoint], label_delay_days: int, positive_rate: str = "positive rate"
+) -> str | None:
     """While no night has matured labels: when the first will (the first monitored night's rows plus the
     label delay). None once a night has them."""
     if not points or any(p.labelled_rows for p in points):
@@ -73,8 +75,8 @@ def first_labels_sentence(points: Sequence[NightPoint], label_delay_days: int) -
     first = min(dt.date.fromisoformat(p.night) for p in points)
     ready = first + dt.timedelta(days=label_delay_days)
     return (
-        f"No matured labels yet: a label is known {label_delay_days} days after its application, so the first "
-        f"matured labels (ROC AUC, default rate) come on {ready}."
+        f"No matured labels yet: a label is known {label_delay_days} days after its row, so the first "
+        f"matured labels (ROC AUC, {positive_rate}) come on {ready}."
     )
 
 

@@ -116,8 +116,8 @@ class LabelDrift(_Json):
 @dataclass(frozen=True)
 class OnlineServing(_Json):
     """The night's online answers (prediction-log rows with source `online`): how many, how fast, how many were
-    the fallback decision (the model failed on them). `answers` counts applications: a batch request of n
-    applications is n answers. Latency: request arrival to answer ready, in the service (ms)."""
+    the fallback decision (the model failed on them). `answers` counts rows: a batch request of n
+    rows is n answers. Latency: request arrival to answer ready, in the service (ms)."""
 
     answers: int
     fallbacks: int
@@ -196,7 +196,7 @@ class Alert(_Json):
 
 @dataclass(frozen=True)
 class ShadowComparison(_Json):
-    """The champion against the challenger that scored the same applications in shadow (issue 25). `recent`:
+    """The champion against the challenger that scored the same rows in shadow (issue 25). `recent`:
     the current window's pairs (how alike: score correlation, decision agreement, score PSI); `matured`: every
     pair with a matured label since the challenger began shadowing (loss and ROC AUC differences, challenger -
     champion, with intervals); `test`: the always-valid test of the per-row `loss` improvement, carried from

@@ -1,5 +1,5 @@
 """Step 4b of a night: the paired shadow comparison (issue 25). When a challenger scored the night's
-applications in shadow (prediction-log rows with source `shadow` and the champion's application ids), the two are
+rows in shadow (prediction-log rows with source `shadow` and the champion's entity ids), the two are
 compared on the same rows: how alike they are on the current window, and, on every pair whose label has matured
 since the challenger began shadowing, the paired loss and ROC AUC differences with intervals, and the always-valid
 sequential test of the per-row loss improvement (stats/sequential.py), whose state is carried from night to night
@@ -139,7 +139,7 @@ def compare_shadow(
         else None
     )
     if recent is None:
-        reasons.append(f"no application scored by both v{champion.version} and v{challenger} in the window")
+        reasons.append(f"no row scored by both v{champion.version} and v{challenger} in the window")
     matured = test = None
     if len(matured_pairs):
         y = matured_pairs["label"].to_numpy(float)
@@ -148,5 +148,5 @@ def compare_shadow(
         previous = _previous_test(log_engine, night, champion.version, challenger)
         test = update(sequential_design(deploy), previous, paired_look(loss_improvements(y, a, b, loss)))
     else:
-        reasons.append("no paired application has a matured label yet: no loss or AUC difference, no test")
+        reasons.append("no paired row has a matured label yet: no loss or AUC difference, no test")
     return ShadowComparison(champion.version, challenger, loss, recent, matured, test, tuple(reasons))

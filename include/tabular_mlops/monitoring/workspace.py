@@ -42,12 +42,15 @@ class DashboardSettings:
     label_delay_days: int = 0
 
     @classmethod
-    def of(cls, monitor: MonitorConfig, label_delay_days: int = 0) -> DashboardSettings:
+    def of(
+        cls, monitor: MonitorConfig, label_delay_days: int = 0, positive_rate: str = "positive rate"
+    ) -> DashboardSettings:
         return cls(
             monitor.drift_share_threshold,
             monitor.score_psi_threshold,
             monitor.psi_significant,
             tuple(monitor.key_features),
+            positive_rate=positive_rate,
             label_delay_days=label_delay_days,
         )
 
@@ -98,7 +101,7 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
     share = {"metric": "DriftedColumnsCount", "metric_labels": {"value_type": "share"}}
     psi = stattest_name("psi")
     points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
-    labels_sentence = first_labels_sentence(points, s.label_delay_days)
+    labels_sentence = first_labels_sentence(points, s.label_delay_days, s.positive_rate)
     panels = [
         text_panel(
             "How to read this dashboard",
@@ -254,16 +257,18 @@ def publish_reports(
     labels: dict[str, str],
     point: NightPoint | None = None,
     label_delay_days: int = 0,
+    positive_rate: str = "positive rate",
 ) -> Published:
     """Publish the night's reports (kind -> (HTML path, snapshot)). The workspace is a second view of the same
-    reports: a failure there is a problem to alert, not fatal."""
+    reports: a failure there is a problem to alert, not fatal. `positive_rate`: params.yaml's wording for the
+    base rate, the matured-label rate panel's title."""
     if not made and not workspace_dir.exists():
         return Published()
     problems: tuple[str, ...] = ()
     try:
         # A re-run night without data still clears the snapshots an earlier run of it left.
         snapshots = {kind: snapshot for kind, (_, snapshot) in made.items()}
-        settings = DashboardSettings.of(monitor, label_delay_days)
+        settings = DashboardSettings.of(monitor, label_delay_days, positive_rate)
         publish_night(workspace_dir, project_name, night, snapshots, settings, labels, point)
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)

@@ -1,4 +1,4 @@
-"""Answers to applications: the shared scoring function on the model serving now, the decision rule of batch
+"""Answers to scoring requests: the shared scoring function on the model serving now, the decision rule of batch
 scoring, the fallback decision when the model fails, and the prediction-log rows of every answer.
 
 Answers are plain dicts shaped like `schema.Prediction` (the routes' documented model): building and
@@ -54,7 +54,7 @@ class Answerer:
     def score_groups(
         self, groups: list[Records], received: list[float] | None = None, served: Served | None = None
     ) -> list[list[Answer]]:
-        """Several requests' applications in one model call (see batcher.py), answers split back per request.
+        """Several requests' rows in one model call (see batcher.py), answers split back per request.
 
         `received[i]` is when request i arrived (`time.perf_counter()`), for the latency its log rows carry. A
         model failure answers the fallback decision and the process goes on; when several requests were scored
@@ -96,7 +96,7 @@ class Answerer:
         arrived: list[float],
         before_logging: Callable[[], None] = lambda: None,
     ) -> int:
-        """Score `records` with the shadow model and log its answers (source shadow, the primary's application
+        """Score `records` with the shadow model and log its answers (source shadow, the primary's entity
         id and prediction key); returns the rows logged. Raises whatever the model (or `before_logging`, the
         caller's deadline check) raises: the caller counts it."""
         threshold = served.loaded.threshold(self.rule)
@@ -105,7 +105,7 @@ class Answerer:
         before_logging()
         answers = [
             self._answer(served, r, float(s), int(c))
-            | {"prediction_id": _shadow_id(p), "application_id": p["application_id"]}
+            | {"prediction_id": _shadow_id(p), "entity_id": p["entity_id"]}
             for r, s, c, p in zip(records, scores, codes, primary, strict=True)
         ]
         rows = self._log_rows(served, records, answers, arrived, time.perf_counter(), SHADOW_SOURCE)
@@ -128,14 +128,14 @@ class Answerer:
             raise ValueError(f"the model returned {scores.shape} scores that are not probabilities in [0, 1]")
         return scores
 
-    def _application_id(self, record: dict[str, Any]) -> str:
+    def _entity_id(self, record: dict[str, Any]) -> str:
         return str(record.get(self.schema.id_column) or uuid.uuid4().hex)
 
     def _answer(self, served: Served, record: dict[str, Any], score: float, code: int) -> Answer:
         high = code == HIGH_RISK  # the decision rule's code, as batch scoring logs it
         return {
             "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
-            "application_id": self._application_id(record),
+            "entity_id": self._entity_id(record),
             "score": score,
             "decision": self.serving.high_risk_decision if high else self.serving.low_risk_decision,
             "fallback": False,
@@ -145,13 +145,13 @@ class Answerer:
 
     def _fallback(self, served: Served, records: Records, exc: Exception) -> list[Answer]:
         self.metrics.fallbacks.labels(type(exc).__name__).inc(len(records))
-        # The payload is not logged (credit data), only what failed.
-        log.error("model v%s failed on %d application(s), answered %r: %s: %s", served.version, len(records),
+        # The payload is not logged (it may be personal data), only what failed.
+        log.error("model v%s failed on %d row(s), answered %r: %s: %s", served.version, len(records),
                   self.serving.fallback_decision, type(exc).__name__, str(exc)[:300])  # fmt: skip
         return [
             {
                 "prediction_id": f"{ONLINE_SOURCE}:{uuid.uuid4().hex}",
-                "application_id": self._application_id(r),
+                "entity_id": self._entity_id(r),
                 "score": None,
                 "decision": self.serving.fallback_decision,
                 "fallback": True,
@@ -178,7 +178,7 @@ class Answerer:
             self.schema,
             by,
             [a["prediction_id"] for a in answers],
-            [a["application_id"] for a in answers],
+            [a["entity_id"] for a in answers],
             at,
             {f: [r.get(f) for r in records] for f in self.schema.feature_names},
             [a["score"] for a in answers],

@@ -14,7 +14,7 @@ from tabular_mlops.serving.api.main import api_router
 from tabular_mlops.serving.batcher import MicroBatcher
 from tabular_mlops.serving.host_check import HOST_RULE, TrustedHosts
 from tabular_mlops.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
-from tabular_mlops.serving.schema import ValidationErrors, application_model, batch_model
+from tabular_mlops.serving.schema import ValidationErrors, batch_model, row_model
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.validation_errors import field_errors
 
@@ -24,7 +24,7 @@ _SCORING_ROUTES = ("/predict", "/predict/batch")
 
 def create_app(service: ScoringService) -> FastAPI:
     """The app; its startup and shutdown start and stop the service's threads (registry watcher, log writer)."""
-    application = application_model(service.schema)
+    row = row_model(service.schema)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +53,7 @@ def create_app(service: ScoringService) -> FastAPI:
     app.add_middleware(TrustedHosts)  # outermost: a request for another host name reaches nothing
     app.add_exception_handler(RequestValidationError, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(AdminRefused, _admin_refused)  # type: ignore[arg-type]
-    app.include_router(api_router(application, batch_model(application, service.serving.max_batch)))
+    app.include_router(api_router(row, batch_model(row, service.serving.max_batch)))
     return app
 
 

@@ -1,6 +1,6 @@
 """A fitted HistGradientBoostingClassifier's trees as flat numpy arrays, walked for all trees at once.
 
-For one application, the estimator's `predict_proba` is the largest cost of an answer (about two thirds of the
+For one row, the estimator's `predict_proba` is the largest cost of an answer (about two thirds of the
 served model call): input validation, then one call into compiled code per tree (200 for the default
 candidate), each with its own set-up. The fitted trees are plain arrays already (`_predictors[i][0].nodes`):
 here they are concatenated once per loaded model, and a request walks every tree one level per numpy step

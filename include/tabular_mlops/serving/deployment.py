@@ -141,7 +141,7 @@ class Deployment:
         for group, primary, arrived in zip(groups, answers, received, strict=True):
             picked = [
                 (r, a) for r, a in zip(group, primary, strict=True)
-                if fraction >= 1 or bucket(str(a["application_id"]), salt) < fraction
+                if fraction >= 1 or bucket(str(a["entity_id"]), salt) < fraction
             ]  # fmt: skip
             if picked:
                 records, shadowed = [r for r, _ in picked], [a for _, a in picked]

@@ -28,7 +28,7 @@ def _feature_type(spec: FeatureSpec) -> Any:
     return kind | None if spec.nullable else kind
 
 
-def example_application(schema: SchemaConfig) -> dict[str, Any]:
+def example_row(schema: SchemaConfig) -> dict[str, Any]:
     """A valid request body that reads like a real one: each feature's configured `example`, else the middle of
     its range (or its first category). Shown at /docs and in the `make run` summary's curl line."""
     body: dict[str, Any] = {schema.id_column: "example-1"}
@@ -51,14 +51,14 @@ def _example_value(spec: FeatureSpec) -> Any:
     return round(value) if spec.type == "int" else value
 
 
-def application_model(schema: SchemaConfig) -> type[BaseModel]:
-    """One application: every feature (nullable ones may be left out or null) and an optional id.
+def row_model(schema: SchemaConfig) -> type[BaseModel]:
+    """One row of the table: every feature (nullable ones may be left out or null) and an optional id.
 
     Fields are declared by alias: the feature names come from the config and may clash with pydantic's own
     attribute names (`schema`, `model_*`), the aliases never do.
     """
     fields: dict[str, Any] = {
-        "application_id": (
+        "entity_id": (
             Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID_LENGTH)] | None,
             Field(
                 default=None,
@@ -70,21 +70,21 @@ def application_model(schema: SchemaConfig) -> type[BaseModel]:
     for i, spec in enumerate(schema.features):
         default: Any = None if spec.nullable else ...
         fields[f"f{i}"] = (_feature_type(spec), Field(default, alias=spec.name))
-    config = ConfigDict(**_STRICT_BODY, json_schema_extra={"examples": [example_application(schema)]})
-    return create_model("Application", __config__=config, **fields)
+    config = ConfigDict(**_STRICT_BODY, json_schema_extra={"examples": [example_row(schema)]})
+    return create_model("Row", __config__=config, **fields)
 
 
-def batch_model(application: type[BaseModel], max_batch: int) -> type[BaseModel]:
-    """Up to `max_batch` applications scored in one call."""
-    items = Annotated[list[application], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
-    return create_model("ApplicationBatch", __config__=_STRICT_BODY, applications=(items, ...))
+def batch_model(row: type[BaseModel], max_batch: int) -> type[BaseModel]:
+    """Up to `max_batch` rows scored in one call."""
+    items = Annotated[list[row], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    return create_model("RowBatch", __config__=_STRICT_BODY, rows=(items, ...))
 
 
 class Prediction(BaseModel):
     """One answer: the score and decision of the model version that made it, or the fallback decision."""
 
     prediction_id: str
-    application_id: str
+    entity_id: str = Field(description="the request's id (the schema's id column), or one generated")
     score: float | None = Field(
         description="the model's probability of the positive class; null when the answer is a fallback"
     )
@@ -99,7 +99,7 @@ class BatchPrediction(BaseModel):
 
 
 class FieldError(BaseModel):
-    """One invalid field. The submitted value is never echoed (credit data): only its JSON type and the rule."""
+    """One invalid field. The submitted value is never echoed (it may be personal data): only its JSON type and the rule."""
 
     field: str
     value_type: str

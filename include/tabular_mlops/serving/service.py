@@ -156,7 +156,7 @@ class ScoringService:
     # ------------------------------------------------------------------ answers
 
     def score(self, records: Records) -> list[Answer]:
-        """Score applications (validated, keyed by column name) with the model serving now."""
+        """Score rows (validated, keyed by column name) with the model serving now."""
         return self.answers.score_groups([records])[0]
 
     def score_groups(self, groups: list[Records], received: list[float] | None = None) -> list[list[Answer]]:

@@ -65,8 +65,8 @@ UNKNOWN_FIELD = "(unknown field)"
 
 
 def _field(loc: Sequence[Any], kind: str = "") -> str:
-    """`income`, `applications[3].age`; the body itself is `(body)`. An unknown key is the client's text: it is
-    never repeated (`applications[3].(unknown field)`), nor is a parse error's character position."""
+    """`income`, `rows[3].age`; the body itself is `(body)`. An unknown key is the client's text: it is
+    never repeated (`rows[3].(unknown field)`), nor is a parse error's character position."""
     parts = list(loc[1:] if loc and loc[0] == "body" else loc)
     if kind == "extra_forbidden" and parts:
         parts[-1] = UNKNOWN_FIELD

@@ -163,7 +163,7 @@ def settle_scheduled_runs(api: AirflowAPI, dag_id: str, timeout: float = SCHEDUL
 
 def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> None:
     """Say how tonight's scheduled run ended. With `simulate.live_source` (the default) it has data and succeeds;
-    without it a night past the simulated history finds no applications and fails (said so here)."""
+    without it a night past the simulated history finds no rows and fails (said so here)."""
     scheduled = [r for r in api.dag_runs(INGEST_DAG_ID) if r.get("run_type") == "scheduled"]
     latest = max(scheduled, key=lambda r: r.get("run_after") or "", default=None)
     if latest is None:

@@ -14,7 +14,7 @@ from tabular_mlops.core.contracts import (
     Tag,
 )
 from tabular_mlops.data.docs_index import INDEX_FILE, offline_dir
-from tabular_mlops.serving.schema import example_application
+from tabular_mlops.serving.schema import example_row
 from tabular_mlops.stack import commands
 from tabular_mlops.stack.console import say
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
@@ -65,8 +65,8 @@ def print_champion(info: dict | None) -> None:
 
 
 def serving_curl(layout: Layout, params: Params) -> str:
-    """A curl line that scores the schema's example application."""
-    body = json.dumps(example_application(params.schema), separators=(",", ":"))
+    """A curl line that scores the schema's example row."""
+    body = json.dumps(example_row(params.schema), separators=(",", ":"))
     return f"curl -s {layout.serving_url}/predict -H 'content-type: application/json' -d '{body}'"
 
 

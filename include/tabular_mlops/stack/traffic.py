@@ -1,8 +1,8 @@
-"""A load generator: replays the simulator's applications against the scoring service's POST /predict at a
-given rate with at most `concurrency` requests in flight, re-submitting a share of earlier applications with
+"""A load generator: replays the simulator's rows against the scoring service's POST /predict at a
+given rate with at most `concurrency` requests in flight, re-submitting a share of earlier rows with
 the same id (so sticky routing can be seen), and summarises statuses, latencies and answering versions.
 
-Open loop: request i is due at start + i / rate whatever the answers do, as real applicants arrive; when every
+Open loop: request i is due at start + i / rate whatever the answers do, as real clients arrive; when every
 connection is busy it waits, and the summary's achieved rate shows it. Used to rehearse every deployment
 strategy on the local stack.
 """
@@ -33,7 +33,7 @@ _ERROR_SAMPLES = 5
 @dataclass(frozen=True)
 class TrafficPlan:
     """Where and how hard: the service's base URL, requests per second, connections, how many requests, the
-    share that re-submits an earlier application (same id and body), the per-request timeout, the seed."""
+    share that re-submits an earlier row (same id and body), the per-request timeout, the seed."""
 
     url: str
     rate_per_second: float
@@ -82,7 +82,7 @@ class TrafficSummary:
 
 @dataclass
 class _Answer:
-    application_id: str
+    entity_id: str
     resubmitted: bool
     status: str
     latency_ms: float | None
@@ -91,7 +91,7 @@ class _Answer:
     error: str | None = None
 
 
-def simulated_applications(
+def simulated_rows(
     day: dt.date,
     rows: int,
     seed: int,
@@ -111,18 +111,14 @@ def simulated_applications(
     ]
 
 
-def run_traffic(
-    plan: TrafficPlan, applications: Sequence[dict[str, Any]], *, id_column: str
-) -> TrafficSummary:
-    """Replay `applications` per `plan` and wait for every answer (blocking; see `replay` for async code)."""
-    return asyncio.run(replay(plan, applications, id_column=id_column))
+def run_traffic(plan: TrafficPlan, records: Sequence[dict[str, Any]], *, id_column: str) -> TrafficSummary:
+    """Replay `records` per `plan` and wait for every answer (blocking; see `replay` for async code)."""
+    return asyncio.run(replay(plan, records, id_column=id_column))
 
 
-async def replay(
-    plan: TrafficPlan, applications: Sequence[dict[str, Any]], *, id_column: str
-) -> TrafficSummary:
+async def replay(plan: TrafficPlan, records: Sequence[dict[str, Any]], *, id_column: str) -> TrafficSummary:
     """The async load generator behind `run_traffic`."""
-    bodies = _request_bodies(plan, applications, id_column)
+    bodies = _request_bodies(plan, records, id_column)
     limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
     slots = asyncio.Semaphore(plan.concurrency)
     answers: list[_Answer] = []
@@ -143,12 +139,12 @@ async def replay(
 
 
 def _request_bodies(
-    plan: TrafficPlan, applications: Sequence[dict[str, Any]], id_column: str
+    plan: TrafficPlan, records: Sequence[dict[str, Any]], id_column: str
 ) -> list[tuple[dict[str, Any], bool]]:
     """The bodies in sending order, each with whether it re-submits an earlier one. Past the end of
-    `applications` they are reused under new ids (`<id>~2`, ...), so a fresh request is a fresh id."""
-    if not applications or any(id_column not in a for a in applications):
-        raise ValueError(f"traffic: every application needs its id column {id_column!r}")
+    `records` they are reused under new ids (`<id>~2`, ...), so a fresh request is a fresh id."""
+    if not records or any(id_column not in a for a in records):
+        raise ValueError(f"traffic: every row needs its id column {id_column!r}")
     rng = random.Random(plan.seed)
     sent: list[dict[str, Any]] = []
     bodies: list[tuple[dict[str, Any], bool]] = []
@@ -156,8 +152,8 @@ def _request_bodies(
         if sent and rng.random() < plan.resubmit_share:
             bodies.append((rng.choice(sent), True))
             continue
-        lap, index = divmod(len(sent), len(applications))
-        body = dict(applications[index])
+        lap, index = divmod(len(sent), len(records))
+        body = dict(records[index])
         if lap:
             body[id_column] = f"{body[id_column]}~{lap + 1}"
         sent.append(body)
@@ -168,7 +164,7 @@ def _request_bodies(
 async def _send(
     client: httpx.AsyncClient,
     body: dict[str, Any],
-    application_id: str,
+    entity_id: str,
     resubmitted: bool,
     slots: asyncio.Semaphore,
     answers: list[_Answer],
@@ -178,11 +174,11 @@ async def _send(
         response = await client.post("/predict", json=body)
         elapsed_ms = (time.perf_counter() - began) * 1e3
     except httpx.HTTPError as exc:
-        answers.append(_Answer(application_id, resubmitted, TRANSPORT_ERROR, None, error=type(exc).__name__))
+        answers.append(_Answer(entity_id, resubmitted, TRANSPORT_ERROR, None, error=type(exc).__name__))
         return
     finally:
         slots.release()
-    answer = _Answer(application_id, resubmitted, str(response.status_code), elapsed_ms)
+    answer = _Answer(entity_id, resubmitted, str(response.status_code), elapsed_ms)
     if response.status_code == 200:
         payload = response.json()
         answer.model_version, answer.fallback = (
@@ -199,7 +195,7 @@ def _summary(answers: list[_Answer], seconds: float) -> TrafficSummary:
     versions_by_id: dict[str, set[str]] = defaultdict(set)
     for a in answers:
         if a.model_version is not None:
-            versions_by_id[a.application_id].add(a.model_version)
+            versions_by_id[a.entity_id].add(a.model_version)
     return TrafficSummary(
         requests=len(answers),
         seconds=round(seconds, 3),

@@ -1,5 +1,5 @@
 """Sticky traffic assignment: an entity id and a salt hash to a point in [0, 1), and arms own consecutive
-slices of that interval in the plan's order. A re-submitted application (same id) gets the same arm while the
+slices of that interval in the plan's order. A re-submitted row (same id) gets the same arm while the
 plan is unchanged; a new salt reshuffles everyone (a new experiment).
 
 In a canary plan the challenger owns the first slice [0, share), so raising the share only adds ids to the

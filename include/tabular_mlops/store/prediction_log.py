@@ -1,6 +1,6 @@
 """The prediction log: the single record of what the models said (nightly batch scoring and the online service).
 
-One row per (application id, source). A night's batch scoring replaces that night's batch rows (delete + insert
+One row per (entity id, source). A night's batch scoring replaces that night's batch rows (delete + insert
 in one transaction), so a backfilled night never duplicates. Labels are joined in place as they mature. Online
 rows also carry the answer's latency and whether it was the fallback decision (no score then).
 
@@ -93,7 +93,7 @@ class AnsweredBy:
 
 
 def prediction_id(source: str, key: str) -> str:
-    """A log row's primary key: its source and a key unique within it (the application id for batch rows)."""
+    """A log row's primary key: its source and a key unique within it (the entity id for batch rows)."""
     return f"{source}:{key}"
 
 
@@ -101,7 +101,7 @@ def log_columns(
     schema: SchemaConfig,
     by: AnsweredBy,
     prediction_ids: Any,
-    application_ids: Any,
+    entity_ids: Any,
     at: Any,
     features: Any,
     scores: Any,
@@ -114,7 +114,7 @@ def log_columns(
     fallback). Batch scoring makes a DataFrame of it, the service a record per row (`log_records`)."""
     return {
         LogColumn.PREDICTION_ID: prediction_ids,
-        schema.id_column: application_ids,
+        schema.id_column: entity_ids,
         schema.timestamp_column: at,
         **{name: features[name] for name in schema.feature_names},
         LogColumn.SCORE: scores,
@@ -349,7 +349,7 @@ def read_shadow_pairs(
     champion_version: str,
     challenger_version: str,
 ) -> pd.DataFrame:
-    """The applications in [start, end) scored by both the champion (its online answer, else its batch score)
+    """The rows in [start, end) scored by both the champion (its online answer, else its batch score)
     and the challenger in shadow: one row per id with timestamp, `champion_score`, `challenger_score` and
     `label` (NaN until it matures). Rows without a score (fallback answers) are left out."""
     table = ensure_table(engine, schema)

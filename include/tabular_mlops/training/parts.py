@@ -1,4 +1,4 @@
-"""The window's parts (processed/train.parquet, holdout.parquet: one row group per application day) read a row
+"""The window's parts (processed/train.parquet, holdout.parquet: one row group per day) read a row
 group at a time, so training, evaluation and the gate never need a whole part in memory at once."""
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def split_window(params: Params, root: Path) -> dict:
     days = sorted(snapshots)[-pp.window_days :]
     start, end = days[0], days[-1]
     holdout_start = days[-min(pp.holdout_days, len(days))]
-    # One snapshot per application day, each in (timestamp, id) order, so day order is row order: each part is
+    # One snapshot per day, each in (timestamp, id) order, so day order is row order: each part is
     # the concatenation of its days, written day by day.
     columns = _window_schema({d: snapshots[d] for d in days})
     out = root / params.paths.processed_dir

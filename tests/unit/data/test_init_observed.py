@@ -92,7 +92,7 @@ def test_limits_and_volume_follow_the_observed_rows(proposed):
     assert monitor.min_rows >= 30
     assert monitor.row_count_tolerance >= 18 / 11 - 1, "18 rows against a mean of 11 is Poisson noise"
     assert not params.simulate.live_source
-    assert params.dags.schedules.ingest_applications is not None, "a schedule the user can backfill"
+    assert params.dags.schedules.ingest is not None, "a schedule the user can backfill"
 
 
 def test_thresholds_are_read_against_the_base_rate(proposed):
@@ -110,7 +110,7 @@ def test_a_name_that_needs_quoting_loads_as_written(proposed):
 
 def test_a_null_ingestion_schedule_is_refused_with_how_to_pause(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["dags"]["schedules"]["ingest_applications"] = None
+    raw["dags"]["schedules"]["ingest"] = None
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    with pytest.raises(ConfigError, match=r"dags.schedules.ingest_applications.*cannot be backfilled.*pause"):
+    with pytest.raises(ConfigError, match=r"dags.schedules.ingest.*cannot be backfilled.*pause"):
         load_params(tmp_path / "params.yaml")

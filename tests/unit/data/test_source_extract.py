@@ -25,14 +25,12 @@ def test_write_day_replaces_rather_than_duplicates(db, repo_params):
 def test_run_interval_extracts_matured_applications(repo_params):
     lag = repo_params.schema.label_delay_days
     night = DAY + dt.timedelta(days=lag)
-    assert extract.application_days(
-        repo_params.schema.label_delay_days, night, night + dt.timedelta(days=2)
-    ) == [
+    assert extract.row_days(repo_params.schema.label_delay_days, night, night + dt.timedelta(days=2)) == [
         DAY,
         DAY + dt.timedelta(days=1),
     ]
     with pytest.raises(ValueError, match="empty data interval"):
-        extract.application_days(repo_params.schema.label_delay_days, night, night)
+        extract.row_days(repo_params.schema.label_delay_days, night, night)
 
 
 def test_reextracting_an_interval_gives_identical_bytes(db, repo_params, tmp_path):

@@ -75,7 +75,7 @@ def test_values_of_the_wrong_type_quarantine_the_night(kind, repo_params, tmp_pa
     assert sorted(faults["columns"]["income"]["row_ids"]) == sorted(bad_income)
     assert sorted(faults["columns"]["age"]["row_ids"]) == sorted(bad_age)
     assert "52,000" not in json.dumps(faults)
-    raw = pd.read_json(quarantine / f"applied_date={DAY.isoformat()}.raw.jsonl", lines=True, dtype=False)
+    raw = pd.read_json(quarantine / f"day={DAY.isoformat()}.raw.jsonl", lines=True, dtype=False)
     assert len(raw) == ROWS
     by_id = raw.set_index(schema.id_column)
     assert set(by_id.loc[bad_income, "income"]) == {"52,000"}

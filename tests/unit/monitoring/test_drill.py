@@ -123,7 +123,7 @@ def test_first_night_follows_the_history_skips_judged_nights_and_never_the_futur
 def test_a_future_night_is_refused_before_anything_is_triggered(drill):
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     with pytest.raises(drill.DrillError, match="in the future"):
-        drill.trigger_and_wait("ingest_applications", tomorrow, {}, timeout=1)
+        drill.trigger_and_wait("ingest", tomorrow, {}, timeout=1)
 
 
 def _result():
@@ -167,7 +167,9 @@ def test_night_line_says_what_the_uis_say(drill):
         NIGHT, Status.OK, Action.RETRAIN, (long_reason, "label drift"), "1", 0.3636, "retrain__x"
     )
     states = {"ingest": "success", "monitor": "success", "retraining": "success"}
-    lines = drill.night_line(NIGHT, states, result, record, "v2: promoted", "2").splitlines()
+    lines = drill.night_line(
+        NIGHT, states, result, record, "v2: promoted", "2", rate_name="default rate"
+    ).splitlines()
     assert lines[0] == (
         "2026-04-01 | ingest success | monitor success | rows 8400 in the window (1200 last night) | "
         "drift share 0.3636 | top PSI income 0.520*, has_smartphone 0.400*, age 0.310* | "

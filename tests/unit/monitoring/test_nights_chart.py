@@ -76,9 +76,10 @@ def test_one_night_is_a_point_inside_a_true_axis():
 
 def test_a_sentence_until_labels_mature():
     points = _points()
-    assert first_labels_sentence(points, 30) == (
-        "No matured labels yet: a label is known 30 days after its application, so the first matured labels "
-        "(ROC AUC, default rate) come on 2026-04-16."
+    # The base rate in the config's words (params.yaml `wording.positive_rate`), never the example's.
+    assert first_labels_sentence(points, 30, "share of union = 1") == (
+        "No matured labels yet: a label is known 30 days after its row, so the first matured labels "
+        "(ROC AUC, share of union = 1) come on 2026-04-16."
     )
     matured = [*points[:2], NightPoint("2026-04-16", "v2", "keep", 0.1, 0.01, 6000, labelled_rows=1800)]
     assert first_labels_sentence(matured, 30) is None

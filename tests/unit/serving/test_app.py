@@ -41,7 +41,7 @@ def test_predict_answers_with_the_shared_scoring_function(client, repo_params, a
         repo_params.serving.high_risk_decision if high else repo_params.serving.low_risk_decision
     )
     assert answer["model_version"] == "1" and answer["fallback"] is False
-    assert answer["application_id"] == str(applications.iloc[3][schema.id_column])
+    assert answer["entity_id"] == str(applications.iloc[3][schema.id_column])
     assert (
         'serving_requests_total{route="/predict",status="200",version="1"} 1.0' in client.get("/metrics").text
     )
@@ -50,7 +50,7 @@ def test_predict_answers_with_the_shared_scoring_function(client, repo_params, a
 def test_batch_keeps_order_and_matches_batch_scoring(client, repo_params, applications, fitted):
     schema = repo_params.schema
     bodies = [example(applications, schema, i) for i in range(25)]
-    resp = client.post("/predict/batch", json={"applications": bodies})
+    resp = client.post("/predict/batch", json={"rows": bodies})
     assert resp.status_code == 200, resp.text
     scores = [p["score"] for p in resp.json()["predictions"]]
     assert scores == score_frame(fitted, applications.head(25), schema).tolist()
@@ -81,7 +81,7 @@ def test_invalid_input_is_422_per_field_and_never_echoed(client, repo_params, ap
 def test_bodies_above_the_limit_are_413_before_parsing(repo_params, tmp_path, fitted):
     service = make_service(repo_params, tmp_path, fitted, max_body_bytes=2048)
     with TestClient(create_app(service)) as client:
-        big = json.dumps({"applications": ["x" * 4000]}).encode()
+        big = json.dumps({"rows": ["x" * 4000]}).encode()
         assert (
             client.post(
                 "/predict/batch", content=big, headers={"content-type": "application/json"}
@@ -100,7 +100,7 @@ def test_bodies_above_the_limit_are_413_before_parsing(repo_params, tmp_path, fi
 def test_batch_above_max_batch_is_422(repo_params, tmp_path, fitted, applications):
     service = make_service(repo_params, tmp_path, fitted, max_batch=3)
     with TestClient(create_app(service)) as client:
-        body = {"applications": [example(applications, repo_params.schema, i) for i in range(4)]}
+        body = {"rows": [example(applications, repo_params.schema, i) for i in range(4)]}
         resp = client.post("/predict/batch", json=body)
         assert resp.status_code == 422 and resp.json()["detail"][0]["rule"] == "must hold at most 3 item(s)"
 

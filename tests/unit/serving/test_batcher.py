@@ -31,7 +31,7 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
     answers = asyncio.run(many())
     alone = score_frame(fitted, applications.head(40), repo_params.schema)
     assert [a[0]["score"] for a in answers] == alone.tolist()
-    assert [a[0]["application_id"] for a in answers] == [b["application_id"] for b in bodies]
+    assert [a[0]["entity_id"] for a in answers] == [b["application_id"] for b in bodies]
     assert sum(calls) == 40 and len(calls) < 40, calls  # requests waiting behind a call were scored together
 
 

@@ -17,7 +17,7 @@ from tabular_mlops.stack.traffic import (
     TrafficPlan,
     TrafficSummary,
     run_traffic,
-    simulated_applications,
+    simulated_rows,
 )
 
 from tests.support.scoring_service import make_service
@@ -48,12 +48,12 @@ def service_url(repo_params, tmp_path, fitted):
 @pytest.fixture(scope="module")
 def bodies(repo_params):
     schema = repo_params.schema
-    return simulated_applications(
+    return simulated_rows(
         dt.date(2026, 2, 1), 150, 9, id_column=schema.id_column, feature_columns=schema.feature_names
     )
 
 
-def test_simulated_applications_replayed_against_the_real_service(service_url, bodies, repo_params):
+def test_simulated_rows_replayed_against_the_real_service(service_url, bodies, repo_params):
     plan = TrafficPlan(url=service_url, rate_per_second=100, concurrency=4, requests=200, resubmit_share=0.2)
     summary = run_traffic(plan, bodies, id_column=repo_params.schema.id_column)
     assert summary.statuses == {"200": 200}, summary.errors
@@ -87,9 +87,7 @@ def test_a_bad_plan_is_refused_by_name():
     with pytest.raises(ValueError, match="url='localhost:8000'"):
         TrafficPlan(url="localhost:8000", rate_per_second=1, concurrency=1, requests=1)
     with pytest.raises(ValueError, match="lack columns \\['nope'\\]"):
-        simulated_applications(
-            dt.date(2026, 2, 1), 5, 1, id_column="application_id", feature_columns=["nope"]
-        )
+        simulated_rows(dt.date(2026, 2, 1), 5, 1, id_column="application_id", feature_columns=["nope"])
 
 
 def test_the_traffic_command_replays_against_the_service(service_url, tmp_path):

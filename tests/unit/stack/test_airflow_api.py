@@ -48,11 +48,11 @@ class FakeAirflow(BaseHTTPRequestHandler):
             cls.failures_left -= 1
             return self._send(503, {"detail": "busy"})
         path, _, query = self.path.partition("?")
-        if path == "/api/v2/dags/ingest_applications" and method == "GET":
-            return self._send(200, {"dag_id": "ingest_applications", "is_paused": True})
-        if path == "/api/v2/dags/ingest_applications" and method == "PATCH":
-            return self._send(200, {"dag_id": "ingest_applications", **body})
-        if path == "/api/v2/dags/ingest_applications/dagRuns":
+        if path == "/api/v2/dags/ingest" and method == "GET":
+            return self._send(200, {"dag_id": "ingest", "is_paused": True})
+        if path == "/api/v2/dags/ingest" and method == "PATCH":
+            return self._send(200, {"dag_id": "ingest", **body})
+        if path == "/api/v2/dags/ingest/dagRuns":
             params = dict(p.split("=") for p in query.split("&"))
             offset, limit = int(params["offset"]), int(params["limit"])
             return self._send(
@@ -89,7 +89,7 @@ def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_logs_in_once_and_reads_a_dag(server: str) -> None:
     api = AirflowAPI(server, "admin", "secret")
-    assert api.dag("ingest_applications")["is_paused"] is True
+    assert api.dag("ingest")["is_paused"] is True
     assert api.dag("no_such_dag") is None  # 404: not loaded yet
     assert FakeAirflow.tokens_issued == 1
 
@@ -98,28 +98,28 @@ def test_an_expired_token_is_renewed(server: str) -> None:
     api = AirflowAPI(server, "admin", "secret")
     api.login()
     FakeAirflow.valid_token = "rotated"  # the server no longer accepts the first token
-    api.set_paused("ingest_applications", False)
+    api.set_paused("ingest", False)
     assert FakeAirflow.tokens_issued == 2
-    assert ("PATCH", "/api/v2/dags/ingest_applications", {"is_paused": False}) in FakeAirflow.requests
+    assert ("PATCH", "/api/v2/dags/ingest", {"is_paused": False}) in FakeAirflow.requests
 
 
 def test_server_errors_are_retried_client_errors_are_not(server: str) -> None:
     api = AirflowAPI(server, "admin", "secret")
     FakeAirflow.failures_left = 2
-    assert api.dag("ingest_applications") is not None
+    assert api.dag("ingest") is not None
     FakeAirflow.failures_left = 10
     with pytest.raises(AirflowAPIError) as err:
-        api.dag("ingest_applications")
+        api.dag("ingest")
     assert err.value.status == 503
 
 
 def test_runs_are_read_page_by_page(server: str) -> None:
-    runs = AirflowAPI(server, "admin", "secret").dag_runs("ingest_applications")
+    runs = AirflowAPI(server, "admin", "secret").dag_runs("ingest")
     assert [r["dag_run_id"] for r in runs] == [f"r{i}" for i in range(250)]
 
 
 def test_wrong_password_and_no_password_fail_clearly(server: str) -> None:
     with pytest.raises(StackError, match="login as 'admin' failed .HTTP 401"):
-        AirflowAPI(server, "admin", "wrong").dag("ingest_applications")
+        AirflowAPI(server, "admin", "wrong").dag("ingest")
     with pytest.raises(StackError, match="no password"):
-        AirflowAPI(server, "admin", None).dag("ingest_applications")
+        AirflowAPI(server, "admin", None).dag("ingest")

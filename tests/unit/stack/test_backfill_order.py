@@ -63,9 +63,9 @@ def test_backfill_runs_beside_the_scheduled_run_which_is_settled_before_training
     backfill.ensure(SimpleNamespace(source_url=None), api, _params())  # type: ignore[arg-type]
 
     assert api.calls == [
-        "unpause ingest_applications",
+        "unpause ingest",
         "wait 3 nights",
-        "settle ingest_applications",
+        "settle ingest",
         "report",
     ]
     assert not any(c == "backfill pause" for c in api.calls)

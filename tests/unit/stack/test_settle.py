@@ -44,13 +44,13 @@ def test_future_and_backfill_runs_are_not_waited_for() -> None:
 
 def test_a_future_run_does_not_block(capsys) -> None:
     api = FakeAPI([_run("drill__tomorrow", "queued", NOW + dt.timedelta(days=1))])
-    backfill.settle_scheduled_runs(api, "ingest_applications", timeout=5)  # type: ignore[arg-type]
+    backfill.settle_scheduled_runs(api, "ingest", timeout=5)  # type: ignore[arg-type]
     assert api.marked == []
-    assert "skipped ingest_applications run drill__tomorrow" in capsys.readouterr().out
+    assert "skipped ingest run drill__tomorrow" in capsys.readouterr().out
 
 
 def test_a_stuck_run_is_marked_failed_after_the_timeout(capsys) -> None:
     api = FakeAPI([_run("drill__stuck", "running", NOW - dt.timedelta(hours=2))])
-    backfill.settle_scheduled_runs(api, "ingest_applications", timeout=1)  # type: ignore[arg-type]
-    assert api.marked == [("ingest_applications", "drill__stuck", "failed")]
-    assert "marked ingest_applications run drill__stuck (manual, running" in capsys.readouterr().out
+    backfill.settle_scheduled_runs(api, "ingest", timeout=1)  # type: ignore[arg-type]
+    assert api.marked == [("ingest", "drill__stuck", "failed")]
+    assert "marked ingest run drill__stuck (manual, running" in capsys.readouterr().out

@@ -19,7 +19,7 @@ def _holdout(tmp_path, params):
     for i in range(params.preprocess.window_days):
         day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
         atomic_write_parquet(
-            tmp_path / "data" / f"applied_date={day}.parquet",
+            tmp_path / "data" / f"day={day}.parquet",
             conform(generate_day(day, 60, 3), params.schema),
         )
     split_window(params, tmp_path)
@@ -45,7 +45,7 @@ def test_scores_are_stored_once_and_reused_only_for_the_same_run_and_holdout(tmp
     assert stored_scores(tmp_path / "missing.parquet", holdout, "run-a", "sha-a") is None
     # A new holdout (another window) makes the stored scores stale.
     atomic_write_parquet(
-        tmp_path / "data" / "applied_date=2026-03-01.parquet",
+        tmp_path / "data" / "day=2026-03-01.parquet",
         conform(generate_day(dt.date(2026, 3, 1), 60, 3), schema),
     )
     split_window(repo_params, tmp_path)

@@ -11,7 +11,7 @@ def _snapshots(root, params, days):
     for i in range(days):
         day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
         atomic_write_parquet(
-            root / "data" / f"applied_date={day}.parquet", conform(generate_day(day, 50, 1), params.schema)
+            root / "data" / f"day={day}.parquet", conform(generate_day(day, 50, 1), params.schema)
         )
 
 
@@ -56,7 +56,7 @@ def test_a_row_outside_its_snapshot_day_is_a_clear_error(tmp_path, repo_params):
     day = pd.read_parquet(path)
     day.loc[0, "applied_at"] = day.loc[0, "applied_at"] - pd.Timedelta(days=3)
     day.to_parquet(path, index=False)
-    with pytest.raises(ValueError, match=r"applied_date=.*1 row\(s\) with 'applied_at' missing or outside"):
+    with pytest.raises(ValueError, match=r"day=.*1 row\(s\) with 'applied_at' missing or outside"):
         split_window(repo_params, tmp_path)
     assert not (tmp_path / "processed" / "train.parquet").exists()
 
@@ -66,7 +66,7 @@ def test_a_gap_in_the_history_still_gives_a_full_window(tmp_path, repo_params):
     _snapshots(tmp_path, repo_params, repo_params.preprocess.window_days)
     late = dt.date(2026, 10, 28)
     atomic_write_parquet(
-        tmp_path / "data" / f"applied_date={late}.parquet",
+        tmp_path / "data" / f"day={late}.parquet",
         conform(generate_day(late, 50, 1), repo_params.schema),
     )
     window = split_window(repo_params, tmp_path)

@@ -142,8 +142,8 @@ Schedule = Annotated[str | None, BeforeValidator(_schedule)]
 class DagSchedules:
     """One schedule per DAG (the field names are orchestration.DAG_IDS; tests/dags checks they agree)."""
 
-    ingest_applications: Schedule
-    """Schedule of ingest_applications: extract, validate and version a night's batch."""
+    ingest: Schedule
+    """Schedule of the ingest DAG: extract, validate and version a night's batch."""
     train_model: Schedule
     """Schedule of train_model: dvc repro, register, gate and promote."""
     monitor_nightly: Schedule
@@ -162,7 +162,7 @@ class DagSchedules:
             (name, "must be a schedule, not null: a DAG without one cannot be backfilled (Airflow's "
              "DagNonPeriodicScheduleException); keep a schedule and pause the DAG to stop its runs "
              f"(`airflow dags pause {name}` or the toggle in the UI)")
-            for name in ("ingest_applications", "monitor_nightly")
+            for name in ("ingest", "monitor_nightly")
             if getattr(self, name) is None
         ])  # fmt: skip
         return self
@@ -176,7 +176,7 @@ class DagsConfig:
     """The first night the pipeline processes; a run for an earlier night fails naming both dates."""
     schedules: DagSchedules
     """Per DAG: an Airflow preset (@daily), a 5-field cron expression, or null (runs only when triggered; not
-    for ingest_applications and monitor_nightly, which are backfilled)."""
+    for ingest and monitor_nightly, which are backfilled)."""
     retrain_stale_after_days: Count
     """A retraining that monitoring triggered and that is still queued this many nights later never
     started (no scheduler): it no longer counts as in flight."""

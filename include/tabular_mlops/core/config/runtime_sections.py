@@ -133,7 +133,7 @@ class ServingConfig:
     port: Annotated[int, Strict(), Field(ge=1, le=65535)]
     """Port of the service (MLOPS_SERVING_PORT overrides it)."""
     max_batch: Annotated[int, Strict(), Field(ge=1, le=10_000)]
-    """Most applications per POST /predict/batch; more is a 422."""
+    """Most rows per POST /predict/batch; more is a 422."""
     max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=64 * 2**20)]
     """Request bodies above this get 413 before they are parsed."""
     poll_seconds: Annotated[float, Strict(), Field(ge=0.5, le=3600)]

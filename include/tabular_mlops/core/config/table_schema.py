@@ -127,7 +127,7 @@ class SchemaConfig:
     table: Text
     """The source table in the `source_db` connection."""
     id_column: Text
-    """Unique id of a row (an application); kept in the prediction log."""
+    """Unique id of a row (the example: an application); kept in the prediction log."""
     timestamp_column: Text
     """When a row happened; extraction reads one day of it per night."""
     target_column: Text

@@ -7,10 +7,10 @@ from tabular_mlops.serving.api.routes import admin, health, rollout
 from tabular_mlops.serving.api.routes.predict import predict_router
 
 
-def api_router(application: type[BaseModel], batch: type[BaseModel]) -> APIRouter:
+def api_router(row: type[BaseModel], batch: type[BaseModel]) -> APIRouter:
     """Scoring (for this config's request models), health and model, admin, deployment."""
     router = APIRouter()
-    router.include_router(predict_router(application, batch))
+    router.include_router(predict_router(row, batch))
     router.include_router(health.router)
     router.include_router(admin.router)
     router.include_router(rollout.router)

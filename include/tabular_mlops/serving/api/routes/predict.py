@@ -22,21 +22,21 @@ def json_response(payload: object) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
 
 
-def predict_router(application: type[BaseModel], batch: type[BaseModel]) -> APIRouter:
+def predict_router(row: type[BaseModel], batch: type[BaseModel]) -> APIRouter:
     """The scoring routes for the request models of this config."""
     router = APIRouter(tags=["scoring"])
-    Application, ApplicationBatch = application, batch
+    Row, RowBatch = row, batch
 
     @router.post("/predict", response_model=Prediction, responses=REFUSED)
-    async def predict(application: Application, request: Request, batcher: BatcherDep) -> Response:  # type: ignore[valid-type]
-        record = application.model_dump(by_alias=True)  # type: ignore[attr-defined]
+    async def predict(row: Row, request: Request, batcher: BatcherDep) -> Response:  # type: ignore[valid-type]
+        record = row.model_dump(by_alias=True)  # type: ignore[attr-defined]
         answer = (await batcher.score([record], getattr(request.state, RECEIVED_KEY, None)))[0]
         setattr(request.state, MODEL_VERSION_KEY, answer["model_version"])
         return json_response(answer)
 
     @router.post("/predict/batch", response_model=BatchPrediction, responses=REFUSED)
-    async def predict_batch(batch: ApplicationBatch, request: Request, batcher: BatcherDep) -> Response:  # type: ignore[valid-type]
-        records = [a.model_dump(by_alias=True) for a in batch.applications]  # type: ignore[attr-defined]
+    async def predict_batch(batch: RowBatch, request: Request, batcher: BatcherDep) -> Response:  # type: ignore[valid-type]
+        records = [a.model_dump(by_alias=True) for a in batch.rows]  # type: ignore[attr-defined]
         answers = await batcher.score(records, getattr(request.state, RECEIVED_KEY, None))
         setattr(request.state, MODEL_VERSION_KEY, answers[0]["model_version"])
         return json_response({"predictions": answers})

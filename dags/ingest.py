@@ -39,8 +39,8 @@ def _interval(context: dict) -> tuple[str, str]:
 
 
 @dag(
-    dag_id="ingest_applications",
-    schedule=dag_schedule(ROOT, "ingest_applications"),
+    dag_id="ingest",
+    schedule=dag_schedule(ROOT, "ingest"),
     # No Airflow start_date: Airflow creates no task for a logical date before it (a "successful" empty run).
     # params.yaml dags.start_date is checked by the first task instead, which fails naming both dates.
     start_date=None,
@@ -64,12 +64,12 @@ def _interval(context: dict) -> tuple[str, str]:
     },
     doc_md=__doc__,
 )
-def ingest_applications() -> None:
+def ingest() -> None:
     # Each task returns its step's record as a dict (XCom holds JSON) and the next reads it back with
     # `from_dict`: the records are frozen, nothing between the steps edits them.
     @task
     def extract(**context) -> dict:
-        """Applications whose labels matured in this interval -> landing area (byte-identical on re-run)."""
+        """Rows whose labels matured in this interval -> landing area (byte-identical on re-run)."""
         import datetime as dt
         from pathlib import Path
 
@@ -124,4 +124,4 @@ def ingest_applications() -> None:
     version(add_links(validate(extract()), *validation_links(ROOT)))
 
 
-ingest_applications()
+ingest()
