@@ -183,7 +183,7 @@ def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("credit_default_monitoring")
-    run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
+    (run,) = client.search_runs([exp.experiment_id], "tags.monitoring_series = 'credit_default'")
     # Each night's metrics carry the night as their timestamp, so MLflow's wall-time axis reads as dates.
     auc = {
         dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date(): m.value

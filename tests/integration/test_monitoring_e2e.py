@@ -192,14 +192,18 @@ def test_metrics_are_logged_per_night_in_mlflow(drill):
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("credit_default_monitoring")
-    run = client.search_runs([exp.experiment_id], "tags.monitored_version = '1'")[0]
+    # One series for the registered model, whatever the champion: a chart over nights is one line.
+    (run,) = client.search_runs([exp.experiment_id], "tags.monitoring_series = 'credit_default'")
     history = client.get_metric_history(run.info.run_id, "drift/share")
     assert len({m.step for m in history}) >= 5
     assert any(m.value > 0 for m in history)
     assert "drift/psi.income" in run.data.metrics
-    # Wall time is the night; the step is the champion's age in nights, not days since 1970.
-    stamps = {dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date() for m in history}
-    assert SHIFT in stamps and max(m.step for m in history) < 365
+    # Wall time is the night; the step is the night's day count since the series' first night (one per night).
+    stamps = {dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date(): m.step for m in history}
+    start = dt.date.fromisoformat(run.data.tags["series_start"])
+    assert SHIFT in stamps and all(step == (night - start).days for night, step in stamps.items())
+    versions = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "champion/version")}
+    assert set(versions) == set(stamps.values()) and versions[min(versions)] == 1.0
 
 
 def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):

@@ -175,7 +175,9 @@ class Tag:
     DECISION_THRESHOLD = "decision_threshold"
     ROLLED_BACK = "rolled_back"
     MONITORED_MODEL = "monitored_model"
-    MONITORED_VERSION = "monitored_version"
+    MONITORED_VERSION = "monitored_version"  # on the monitoring series: the champion of its latest night
+    MONITORING_SERIES = "monitoring_series"  # the registered model whose nights the run collects
+    SERIES_START = "series_start"  # the series' step 0: its first recorded night (step = days since it)
     LAST_NIGHT = "last_night"
     DECISION_PREFIX = "decision."  # decision.<night> on the monitoring run
     # Deployment strategy of a challenger (serving/deployment.py): the one in force, the last change as JSON

@@ -1,6 +1,6 @@
 """Step 7 of a night, its record: the night's result (`NightResult`) as JSON beside its reports, in MLflow (one
-run per champion version, a metric per figure with step = the champion's age in nights), and in the decision
-record (`decisions_log`) that cooldown, `tabular-mlops why` and the audit read.
+series per registered model: a metric per figure, one integer step per night, the champion that judged the night
+logged beside it), and in the decision record (`decisions_log`) that cooldown, `tabular-mlops why` and the audit read.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -33,22 +34,77 @@ ONLINE_FALLBACK_RATE = "online.fallback_rate"
 ONLINE_LATENCY_MS = {50: "online.latency_p50_ms", 95: "online.latency_p95_ms", 99: "online.latency_p99_ms"}
 
 
-def monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, version: str) -> str:
-    """One MLflow run per champion version collects every night's metrics (step = night), so the MLflow UI
-    plots them over time; it is tagged with the model version it watches."""
+# Logged beside every night's figures, so a chart over nights shows which champion judged each one and how long
+# it had been in service (a promotion does not start a new series: the line runs on across champions).
+CHAMPION_VERSION = "champion/version"
+CHAMPION_AGE_DAYS = "champion/age_days"
+
+
+def monitoring_run(mlflow_dir: Path, experiment_name: str, model_name: str, night: dt.date) -> str:
+    """The registered model's monitoring series: one MLflow run collects every night's metrics whatever the
+    champion (a metric chart is then one line across champions). Created on the first night recorded, which
+    becomes its step 0 (`Tag.SERIES_START`)."""
     from mlflow import MlflowClient
 
     experiment_id = ensure_experiment(mlflow_dir, experiment_name)
     client = MlflowClient()
-    runs = client.search_runs([experiment_id], f"tags.{Tag.MONITORED_VERSION} = '{version}'", max_results=1)
+    # Quotes would end the filter string; a registered model name is checked on load, this guards the filter.
+    if "'" in model_name:
+        raise ValueError(
+            f"registry.model_name {model_name!r} contains a quote: MLflow filters cannot hold it"
+        )
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.{Tag.MONITORING_SERIES} = '{model_name}'",
+        max_results=1,
+        order_by=["attributes.start_time ASC"],
+    )
     if runs:
         return runs[0].info.run_id
     run = client.create_run(
         experiment_id,
-        run_name=f"monitor {model_name} v{version}",
-        tags={Tag.MONITORED_MODEL: model_name, Tag.MONITORED_VERSION: version},
+        run_name=f"monitor {model_name}",
+        tags={
+            Tag.MONITORING_SERIES: model_name,
+            Tag.MONITORED_MODEL: model_name,
+            Tag.SERIES_START: night.isoformat(),
+        },
     )
     return run.info.run_id
+
+
+def night_step(night: dt.date, series_start: dt.date) -> int:
+    """A night's step in its series: days since the series' first night (an earlier night backfilled later gets a
+    negative step), so every night has its own integer step and a re-run night lands on the same one."""
+    return (night - series_start).days
+
+
+def log_night_metrics(run_id: str, night: dt.date, metrics: Mapping[str, float]) -> None:
+    """Log figures of `night` to the monitoring series `run_id` (from `monitoring_run`): step = `night_step`,
+    wall time = the night at 00:00 UTC. Idempotent for identical figures: MLflow stores a (key, step, time,
+    value) row once, so re-running a night with the same figures adds nothing; a figure that changed since
+    (labels matured meanwhile) is appended at the same step and time, and MLflow shows the larger as latest."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    client = MlflowClient()
+    start = client.get_run(run_id).data.tags.get(Tag.SERIES_START)
+    step = night_step(night, dt.date.fromisoformat(start) if start else night)
+    stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    rows = [Metric(key, float(value), stamp, step) for key, value in metrics.items() if math.isfinite(value)]
+    if rows:
+        client.log_batch(run_id, metrics=rows)
+
+
+def champion_metrics(
+    champion_version: str, trained_until: dt.date | None, night: dt.date
+) -> dict[str, float]:
+    """Which champion judged the night (its registry version as a number) and its age in days since its
+    training data ends (left out when unknown)."""
+    metrics = {CHAMPION_VERSION: float(champion_version)} if champion_version.isdigit() else {}
+    if trained_until is not None:
+        metrics[CHAMPION_AGE_DAYS] = float(max((night - trained_until).days, 0))
+    return metrics
 
 
 def night_metrics(summary: NightSummary) -> dict[str, float]:
@@ -90,12 +146,6 @@ def night_metrics(summary: NightSummary) -> dict[str, float]:
         metrics["performance/matured_default_rate"] = labels.matured_rate
         metrics["drift/label"] = float(labels.drifted)
     return metrics
-
-
-def metric_step(night: dt.date, trained_until: dt.date | None) -> int:
-    """The step of a night's metrics: the champion's age in days (nights since its training data ends), so the
-    step axis reads as nights in service; the wall-time axis is the night itself."""
-    return max((night - trained_until).days, 0) if trained_until else 0
 
 
 def online_metrics(online: OnlineServing | None) -> dict[str, float]:
@@ -149,25 +199,32 @@ def shadow_metrics(shadow: ShadowComparison | None) -> dict[str, float]:
 
 
 def log_to_mlflow(run_id: str, result: NightResult, trained_until: dt.date | None = None) -> None:
-    """Metrics stamped with the night (step: `metric_step`), the night's result as `nights/<night>/summary.json`, its reports, and the
-    decision as a tag."""
+    """The night's figures and its champion on the series (`log_night_metrics`), the night's result as
+    `nights/<night>/summary.json`, its reports, and the decision as a tag."""
     import mlflow
     from mlflow import MlflowClient
 
     night = result.summary.night
-    client, step = MlflowClient(), metric_step(night, trained_until)
-    stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
-    for key, value in {**night_metrics(result.summary), **shadow_metrics(result.shadow)}.items():
-        client.log_metric(run_id, key, value, timestamp=stamp, step=step)
+    log_night_metrics(
+        run_id,
+        night,
+        {
+            **night_metrics(result.summary),
+            **shadow_metrics(result.shadow),
+            **champion_metrics(result.champion_version, trained_until, night),
+        },
+    )
     with mlflow.start_run(run_id=run_id):
         mlflow.log_dict(result.to_dict(), f"nights/{night}/{NIGHT_RESULT_FILE}")
         for path in result.reports:
             mlflow.log_artifact(path, artifact_path=f"nights/{night}")
+    client = MlflowClient()
     client.set_tag(run_id, Tag.LAST_NIGHT, night.isoformat())
+    client.set_tag(run_id, Tag.MONITORED_VERSION, result.champion_version)  # the champion of the latest night
     client.set_tag(
         run_id,
         f"{Tag.DECISION_PREFIX}{night}",
-        f"{result.action}: {result.reason}"[:4900],
+        f"v{result.champion_version} {result.action}: {result.reason}"[:4900],
     )
 
 

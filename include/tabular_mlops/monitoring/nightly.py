@@ -118,7 +118,7 @@ def monitor_night(
         alerts=alerts_for(summary, decision, monitor, params.gate, problems),
         champion_version=champion.version,
         monitoring_run_id=monitoring_run(
-            root / paths.mlflow_dir, monitor.experiment_name, champion.name, champion.version
+            root / paths.mlflow_dir, monitor.experiment_name, champion.name, night
         ),
         reports=tuple(str(path) for path, _ in made.values()),
         training_window_end=window.label_night,
