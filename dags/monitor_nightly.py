@@ -131,6 +131,7 @@ def monitor_nightly() -> None:
         conf={
             RetrainConf.REASON: "{{ ti.xcom_pull(task_ids='report_and_decide')['reason'] }}",
             RetrainConf.NIGHT: "{{ ds }}",
+            RetrainConf.MONITOR_RUN_ID: "{{ run_id }}",
             RetrainConf.WINDOW_END: "{{ ti.xcom_pull(task_ids='report_and_decide')['training_window_end'] }}",
         },
         skip_when_already_exists=True,

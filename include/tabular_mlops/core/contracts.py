@@ -277,6 +277,7 @@ class RetrainConf:
     REASON = "reason"  # why the retraining runs (the night's decision reasons)
     NIGHT = "night"  # the monitored night (YYYY-MM-DD)
     WINDOW_END = "window_end"  # the newest day whose labels have matured
+    MONITOR_RUN_ID = "monitor_run_id"  # the monitor_nightly run that triggered it (the notes link both ways)
 
 
 class TriggerEnv:

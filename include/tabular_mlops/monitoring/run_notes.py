@@ -4,7 +4,9 @@ The package writes the note (Markdown, at most `MAX_NOTE` characters: Airflow's 
 pushes it to XCom under `RUN_NOTE_KEY`, and the plugin's listener copies it onto the DAG run when the run ends
 (the Task SDK has no database access, the scheduler does). Links point at the local stack's UIs (ports from
 MLOPS_*_PORT; the MLflow UI from MLOPS_MLFLOW_URL, else MLFLOW_TRACKING_URI when it is a server); without a server
-a link is left out. The tasks' extra links (plugins/) are built with the same `Links`.
+a link is left out. Links to another Airflow run (a monitoring night and the training it triggered, both ways) are
+paths on the UI that shows the note, so they work on any host and port. The tasks' extra links (plugins/) are
+built with the same `Links`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from tabular_mlops.core.contracts import MONITOR_DAG_ID, TRAIN_DAG_ID, RetrainConf, retrain_run_id
 from tabular_mlops.monitoring.note_markdown import MAX_NOTE, Note
-from tabular_mlops.monitoring.results import NightResult, ShadowComparison
+from tabular_mlops.monitoring.results import Action, NightResult, ShadowComparison
 from tabular_mlops.monitoring.rollout_verdict import RolloutStep
 
 # The collapsed note shows its first line: a longer first reason stays in the list only.
@@ -24,10 +28,12 @@ HEADLINE_MAX = 160
 
 @dataclass(frozen=True)
 class Links:
-    """Base URLs of the MLflow and Evidently UIs (None: not served, no link)."""
+    """Base URLs of the MLflow and Evidently UIs (None: not served, no link), and of the Airflow UI ("": the
+    links are paths on the UI that shows the note)."""
 
     mlflow: str | None = None
     evidently: str | None = None
+    airflow: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Links:
@@ -37,7 +43,12 @@ class Links:
         mlflow = uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
         port = environ.get("MLOPS_EVIDENTLY_PORT", "8000")
         evidently = environ.get("MLOPS_EVIDENTLY_URL") or f"http://127.0.0.1:{port}"
-        return cls(mlflow=mlflow, evidently=evidently.rstrip("/"))
+        airflow = environ.get("MLOPS_AIRFLOW_URL", "")
+        return cls(mlflow=mlflow, evidently=evidently.rstrip("/"), airflow=airflow.rstrip("/"))
+
+    def airflow_run(self, dag_id: str, run_id: str) -> str:
+        """The Airflow UI's page of a DAG run (run ids hold ':' and '+': quoted)."""
+        return f"{self.airflow}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
 
     def mlflow_run(self, experiment_id: str | None, run_id: str) -> str | None:
         if not self.mlflow or not experiment_id:
@@ -98,6 +109,14 @@ def night_note(
     action = str(result.action or summary.status).upper()
     reasons = result.decision.reasons
     figures: list[tuple[str, str]] = [("rows in the window", str(summary.rows))]
+    # The training this night starts (monitor_nightly triggers it under a run id named by the night): listed
+    # first among the links, which are the last thing a long note leaves out.
+    started: tuple[tuple[str, str | None], ...] = ()
+    if result.action is Action.RETRAIN:
+        training = retrain_run_id(summary.night.isoformat())
+        started = (
+            (f"training it started: {TRAIN_DAG_ID} {training}", links.airflow_run(TRAIN_DAG_ID, training)),
+        )
     if window is not None:
         figures += [
             ("drift share", f"{window.drift_share:.4f} (threshold {drift_share_threshold})"),
@@ -115,6 +134,7 @@ def night_note(
         items=tuple(reasons),
         extra=(shadow_line(result.shadow),) if result.shadow is not None else (),
         links=(
+            *started,
             ("MLflow monitoring run", links.mlflow_run(experiment_id, result.monitoring_run_id)),
             (f"model v{result.champion_version}", links.model_version(model, result.champion_version)),
             *(
@@ -140,7 +160,18 @@ def training_note(
     verdict = "PROMOTED" if result.get("promoted") else "NOT PROMOTED"
     # The monitoring decision's reasons arrive joined by "; " in the trigger's conf.
     why = [r.strip() for r in str(conf.get("reason") or "scheduled").split("; ") if r.strip()]
-    trigger = f"monitoring night {conf['night']}" if conf.get("night") else "no monitoring night"
+    trigger = (
+        f"monitoring night {conf[RetrainConf.NIGHT]}"
+        if conf.get(RetrainConf.NIGHT)
+        else "no monitoring night"
+    )
+    # The monitoring run that started this training (its run id is in the trigger's conf), first among the links.
+    monitor_run = str(conf.get(RetrainConf.MONITOR_RUN_ID) or "")
+    started_by = (
+        ((f"started by: {trigger} ({MONITOR_DAG_ID})", links.airflow_run(MONITOR_DAG_ID, monitor_run)),)
+        if monitor_run
+        else ()
+    )
     gates = [
         f"{g['name']}: {'passed' if g['passed'] else 'failed'}: {g['reason']}"
         for g in result.get("gates", [])
@@ -151,6 +182,7 @@ def training_note(
         items=tuple([*(f"why: {r}" for r in why), *gates]),
         items_title="Why it ran, and the gates",
         links=(
+            *started_by,
             ("MLflow training run", links.mlflow_run(experiment_id, run_id) if run_id else None),
             (f"model v{version}", links.model_version(model, version)),
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from tabular_mlops.monitoring.results import (
     Action,
@@ -50,6 +51,8 @@ def test_the_night_note_states_the_decision_figures_reasons_and_links():
         "| rows in the window | drift share | score PSI |\n| --- | --- | --- |\n| 3600 | 0.3640 (threshold 0.3) | 0.0500 |",
         "Reasons:",
         "- window: share of drifted columns 0.36 > 0.3",
+        # The training this night started, on the Airflow UI that shows the note (a path: any host, any port).
+        "[training it started: train_model retrain__2026-02-04](/dags/train_model/runs/retrain__2026-02-04)",
         "[MLflow monitoring run](http://127.0.0.1:5000/#/experiments/7/runs/abc123)",
         "[model v1](http://127.0.0.1:5000/#/models/credit_default/versions/1)",
         "[Evidently drift report](http://127.0.0.1:8000/projects/p1/reports/s1)",
@@ -62,6 +65,10 @@ def test_reasons_that_do_not_fit_are_left_out_whole_and_links_survive():
     )
     note = night_note(_result(reasons), "m", LINKS, "7", {"drift": "p1/s1"}, 0.3)
     assert len(note) <= MAX_NOTE and note.endswith("reports/s1)")
+    assert (
+        "[training it started: train_model retrain__2026-02-04](/dags/train_model/runs/retrain__2026-02-04)"
+        in note
+    )
     listed = [line[2:] for line in note.splitlines() if line.startswith("- ")]
     assert all(line in reasons for line in listed[:-1]) and listed
     assert (
@@ -74,7 +81,10 @@ def test_reasons_that_do_not_fit_are_left_out_whole_and_links_survive():
 def test_without_an_mlflow_server_there_is_no_dead_link():
     assert Links.from_env({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}).mlflow is None
     note = night_note(_result(()), "m", Links(), None, {}, 0.3)
-    assert "](" not in note and "MLflow monitoring run" in note
+    # Only the link to the training run stays: it is on the Airflow UI that shows the note.
+    assert (
+        note.count("](") == 1 and "](/dags/train_model/" in note and "\n\nMLflow monitoring run\n\n" in note
+    )
 
 
 def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
@@ -87,6 +97,7 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
     conf = {
         "reason": "window: share of drifted columns 0.36 > 0.3; window: score drift PSI 0.078 > 0.05",
         "night": "2026-02-04",
+        "monitor_run_id": "scheduled__2026-02-04T00:00:00+00:00",
     }
     note = training_note(conf, result, "credit_default", LINKS, "3", "run9")
     assert note.split("\n\n") == [
@@ -95,6 +106,41 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
         "Why it ran, and the gates:",
         "- why: window: share of drifted columns 0.36 > 0.3\n- why: window: score drift PSI 0.078 > 0.05\n"
         "- thresholds: passed: roc_auc 0.80 >= 0.7",
+        # Back to the monitoring night that started it (the run id quoted: ':' and '+' are not path characters).
+        "[started by: monitoring night 2026-02-04 (monitor_nightly)]"
+        "(/dags/monitor_nightly/runs/scheduled__2026-02-04T00%3A00%3A00%2B00%3A00)",
         "[MLflow training run](http://127.0.0.1:5000/#/experiments/3/runs/run9)",
         "[model v2](http://127.0.0.1:5000/#/models/credit_default/versions/2)",
     ]
+
+
+def test_the_cross_links_are_the_last_to_go_and_go_whole():
+    """A note too long for Airflow's column leaves out reasons, then the other links, never the link to the other
+    run, and never cuts one."""
+    reasons = tuple(f"reason {i} " + "x" * 300 for i in range(5))
+    note = night_note(
+        _result(reasons), "m", Links(evidently="http://e:1", airflow="http://a:2"), "7", {}, 0.3
+    )
+    assert len(note) <= MAX_NOTE
+    assert (
+        "[training it started: train_model retrain__2026-02-04](http://a:2/dags/train_model/runs/retrain__2026-02-04)"
+        in note
+    )
+    links = [block for block in note.split("\n\n") if block.startswith("[")]
+    assert links and all(re.fullmatch(r"\[[^\]\n]+\]\([^)\s]+\)", block) for block in links)
+    conf = {
+        "reason": "; ".join("y" * 300 for _ in range(5)),
+        "night": "2026-02-04",
+        "monitor_run_id": "manual__1",
+    }
+    result = {"version": "2", "promoted": False, "decision": "rejected", "gates": []}
+    note = training_note(conf, result, "m", LINKS, "3", "run9")
+    assert len(note) <= MAX_NOTE and "(/dags/monitor_nightly/runs/manual__1)" in note
+
+
+def test_a_night_that_keeps_its_champion_links_to_no_training():
+    result = _result(())
+    keep = NightResult(
+        result.summary, Decision(NIGHT, Status.OK, Action.KEEP, ()), (), "1", "abc123", (), NIGHT, {}
+    )
+    assert "/dags/train_model/" not in night_note(keep, "m", LINKS, "7", {}, 0.3)
