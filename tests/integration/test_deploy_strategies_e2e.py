@@ -31,40 +31,23 @@ from tabular_mlops.core.contracts import (
     SHADOW_SOURCE,
     Tag,
 )
-from tabular_mlops.data.simulate import generate_day
-from tabular_mlops.model.scoring import model_frame
-from tabular_mlops.model.trusted_files import verified_copy
 from tabular_mlops.serving.deployment import LIVE_STRATEGIES as LIVE
 from tabular_mlops.serving.service import ScoringService
 from tabular_mlops.serving.settings import ServiceEnv
 from tabular_mlops.stack.traffic import TrafficPlan, run_traffic, simulated_rows
 from tabular_mlops.stats.routing import canary_plan
 from tabular_mlops.store.deploy_log import DeployLog
-from tabular_mlops.training.features import build_pipeline
-from tabular_mlops.training.train import log_model
 
 from tests.support.airflow_runs import Env
 from tests.support.gate_marks import promote_as_the_gate
 from tests.support.live_service import admin_client, live_service
-from tests.support.project import REPO
+from tests.support.registered_models import register_small_model
 
 pytestmark = pytest.mark.e2e
 
 NAME = "credit_default"
 TOKEN = "deploy-admin-token"
 SHARE = 0.3
-
-
-def _register(schema, seed: int, max_iter: int) -> str:
-    days = [generate_day(dt.date(2026, 2, 1) + dt.timedelta(days=i), 1000, seed) for i in range(2)]
-    df = pd.concat(days)
-    model = build_pipeline(schema, {"model": "hist_gradient_boosting", "max_iter": max_iter}, seed)
-    model.fit(model_frame(df, schema), df[schema.target_column].astype(int))
-    with mlflow.start_run():
-        info = log_model(model, model_frame(df.head(50), schema), REPO)
-    with verified_copy(info.model_uri) as verified:
-        sha = verified.sha256
-    return str(mlflow.register_model(info.model_uri, NAME, tags={Tag.MODEL_SHA256: sha}).version)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +60,10 @@ def registry(tmp_path_factory, repo_params):
     mlflow.set_tracking_uri(uri)
     exp = mlflow.create_experiment("deploy", artifact_location=(root / "artifacts").as_uri())
     env.set(MLFLOW_EXPERIMENT_ID=exp)
-    champion, challenger = _register(repo_params.schema, 1, 20), _register(repo_params.schema, 2, 25)
+    champion, challenger = (
+        register_small_model(NAME, repo_params.schema, 1, 20),
+        register_small_model(NAME, repo_params.schema, 2, 25),
+    )
     client = MlflowClient()
     client.set_registered_model_alias(NAME, CHAMPION, champion)
     client.set_registered_model_alias(NAME, CHALLENGER, challenger)
@@ -210,6 +196,7 @@ def test_a_shadow_never_changes_the_primary_answer(repo_params, tmp_path, regist
             _inject(service, _Hangs(service.deployment.challenger.served.loaded.model, 5.0))
         responses = _post_all(url, bodies)
         counts = _settled_shadow_counts(admin, len(bodies))
+        metrics = httpx.get(f"{url}/metrics", trust_env=False).text
     assert [r.status_code for r in responses] == [200] * len(bodies)
     answers = [r.json() for r in responses]
     assert {a["model_version"] for a in answers} == {registry["champion"]}
@@ -217,20 +204,32 @@ def test_a_shadow_never_changes_the_primary_answer(repo_params, tmp_path, regist
     logged = _log(tmp_path)
     online, shadow = logged[logged["source"] == ONLINE_SOURCE], logged[logged["source"] == SHADOW_SOURCE]
     assert len(online) == len(bodies)
+    # /metrics says what the deploy state says, in rows by outcome (an outcome with none is absent or 0).
+    for outcome in ("scored", "errors", "timeouts", "dropped"):
+        assert _metric(metrics, f'serving_shadow_rows_total{{outcome="{outcome}"}}') == counts[outcome], (
+            outcome
+        )
     if fault == "none":
         # Scored by both models (the ones the bounded pool took), paired by application id and prediction key.
-        assert counts["failed"] == 0
-        assert len(shadow) == counts["logged"] > 0
+        assert counts["errors"] == 0
+        assert len(shadow) == counts["scored"] > 0
         assert set(shadow["model_version"]) == {registry["challenger"]}
         assert set(shadow[schema.id_column]) <= set(online[schema.id_column])
         keys = {p.partition(":")[2] for p in online["prediction_id"]}
         assert {p.partition(":")[2] for p in shadow["prediction_id"]} <= keys
     elif fault == "throws":
-        assert shadow.empty and counts["failed"] > 0 and "exploded" in counts["last_error"]
+        assert shadow.empty and counts["errors"] > 0 and "exploded" in counts["last_error"]
     else:
         assert (
-            shadow.empty and counts["logged"] == 0 and counts["timed_out"] + counts["skipped"] == len(bodies)
+            shadow.empty and counts["scored"] == 0 and counts["timeouts"] + counts["dropped"] == len(bodies)
         )
+
+
+def _metric(exposition: str, series: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def _settled_shadow_counts(admin: httpx.Client, requests: int) -> dict:
@@ -238,7 +237,7 @@ def _settled_shadow_counts(admin: httpx.Client, requests: int) -> dict:
     deadline = time.monotonic() + 30
     while True:
         counts = admin.get("/admin/deploy").json()["shadow"]
-        done = counts["logged"] + counts["failed"] + counts["timed_out"] + counts["skipped"]
+        done = counts["scored"] + counts["errors"] + counts["timeouts"] + counts["dropped"]
         if done >= requests or time.monotonic() > deadline:
             assert done == requests, counts
             return counts
@@ -335,3 +334,36 @@ def test_an_ungated_challenger_may_shadow_but_never_answer_callers(repo_params, 
         assert answer.status_code == 409, (strategy, answer.text)
         assert "has not passed the gate" in answer.json()["reason"]
     assert shadow.status_code == 200 and service.deployment.state.strategy == "shadow"
+
+
+def test_a_restarted_service_puts_back_the_strategy_in_force(repo_params, tmp_path, registry):
+    """A restart mid-canary does not silently go back to the champion alone: the new process reads the deploy
+    log and restores canary for the same challenger version, recorded as strategy_restored."""
+    first = _service(repo_params, tmp_path, registry)
+    with live_service(first) as url, admin_client(url, TOKEN) as admin:
+        _switch(admin, "canary")
+    first.stop()
+    again = _service(repo_params, tmp_path, registry)
+    bodies = _bodies(repo_params, 200, seed=8)
+    with live_service(again) as url, admin_client(url, TOKEN) as admin:
+        state = admin.get("/admin/deploy").json()
+        answers = {r.json()["model_version"] for r in _post_all(url, bodies)}
+        events = admin.get("/admin/deploy/log").json()
+    again.stop()
+    assert (state["strategy"], state["actor"]) == ("canary", "service-restart"), state
+    assert "restored after a restart: canary" in state["reason"] and "by test" in state["reason"]
+    assert answers == {registry["champion"], registry["challenger"]}  # the split goes on
+    assert (events[0]["event"], events[0]["from_strategy"], events[0]["to_strategy"]) == (
+        "strategy_restored",
+        "champion",
+        "canary",
+    )
+    # No challenger warm any more (its alias went away meanwhile): the old record puts nothing back.
+    MlflowClient().delete_registered_model_alias(NAME, CHALLENGER)
+    try:
+        third = ScoringService(again.params, again.env, tmp_path)
+        third.load_initial()
+        assert third.deployment.state.strategy == "champion"
+        third.stop()
+    finally:
+        MlflowClient().set_registered_model_alias(NAME, CHALLENGER, registry["challenger"])

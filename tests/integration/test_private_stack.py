@@ -7,7 +7,6 @@ MLflow; a version set champion by hand is refused by the service and the refusal
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from tabular_mlops.core.contracts import CHAMPION, Tag
+from tabular_mlops.core.contracts import CHAMPION
 from tabular_mlops.stack import commands, services
 from tabular_mlops.stack.layout import Layout
 from tabular_mlops.stack.private_state import make_private, mlflow_auth_config
@@ -149,24 +148,11 @@ def test_the_evidently_ui_answers_only_trusted_host_names(stack):
 
 def _register(seed: int) -> str:
     """A valid model, logged and registered with its own correct checksum (what the intruder did)."""
-    import mlflow
-    import pandas as pd
     from tabular_mlops.core.config import load_params
-    from tabular_mlops.data.simulate import generate_day
-    from tabular_mlops.model.scoring import model_frame
-    from tabular_mlops.model.trusted_files import verified_copy
-    from tabular_mlops.training.features import build_pipeline
-    from tabular_mlops.training.train import log_model
 
-    schema = load_params(REPO / "params.yaml").schema
-    df = pd.concat([generate_day(dt.date(2026, 2, 1) + dt.timedelta(days=i), 800, seed) for i in range(2)])
-    model = build_pipeline(schema, {"model": "hist_gradient_boosting", "max_iter": 15}, seed)
-    model.fit(model_frame(df, schema), df[schema.target_column].astype(int))
-    with mlflow.start_run():
-        info = log_model(model, model_frame(df.head(50), schema), REPO)
-    with verified_copy(info.model_uri) as verified:
-        sha = verified.sha256
-    return str(mlflow.register_model(info.model_uri, NAME, tags={Tag.MODEL_SHA256: sha}).version)
+    from tests.support.registered_models import register_small_model
+
+    return register_small_model(NAME, load_params(REPO / "params.yaml").schema, seed, 15, rows_per_day=800)
 
 
 @pytest.fixture(scope="module")

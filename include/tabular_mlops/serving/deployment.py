@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 LIVE_STRATEGIES = ("canary", "ab_test", "bandit")
 
 SPLITS = ("canary", "ab_test", "bandit")
+# Deploy-log events that put a strategy in force (bandit_allocation only re-weighs the bandit).
+STATE_EVENTS = ("strategy_change", "canary_rollback", "strategy_restored")
 
 
 class StrategyRefused(ValueError):
@@ -76,7 +78,8 @@ class Deployment:
         self.holder, self.answers = holder, answers
         self._store, self._tag_version = store, tag_version
         self.challenger = ChallengerSlot(params)
-        self.shadow = ShadowRunner(answers, self.deploy.shadow.timeout_ms)
+        sh = self.deploy.shadow
+        self.shadow = ShadowRunner(answers, sh.timeout_ms, sh.batch_ms, sh.max_queued_rows, answers.metrics)
         self.state = StrategyState(self.deploy.strategy, _now(), "params.yaml", "deploy.strategy at start")
         self.window: CanaryWindow | None = None
         self.bandit: BanditState | None = None
@@ -220,6 +223,41 @@ class Deployment:
                 tags[Tag.DEPLOY_ROLLBACK] = f"{change.at}: {reason}"[:5000]
             self._tag(change.challenger_version, tags)
         return change
+
+    def restore(self) -> str:
+        """After a restart: put back the strategy the deploy log last recorded for this model (a restart mid-canary
+        must not silently go back to the champion alone), recorded as `strategy_restored`. Only for the same
+        challenger version, warm again; otherwise deploy.strategy stays and the reason is logged and returned."""
+        try:
+            events = self._store().history(self.model_name, limit=50)
+        except Exception as exc:  # noqa: BLE001 - an unreadable log: start with params.yaml, say why
+            return self._kept(f"the deploy log cannot be read: {exc}")
+        last = next((e for e in events if e.event in STATE_EVENTS), None)
+        if last is None:
+            return self._kept("the deploy log has no strategy for this model")
+        if last.to_strategy == self.state.strategy:
+            return self._kept(f"{last.to_strategy} is already in force")
+        challenger = self.challenger.served
+        if last.to_strategy != "champion" and (
+            challenger is None or challenger.version != last.challenger_version
+        ):
+            now = challenger.version if challenger else None
+            return self._kept(
+                f"the last strategy {last.to_strategy} was for {CHALLENGER} v{last.challenger_version}, "
+                f"the warm one is v{now}"
+            )
+        why = f"restored after a restart: {last.to_strategy} since {last.at} by {last.actor} ({last.reason[:300]})"
+        try:
+            self.switch(
+                last.to_strategy, "service-restart", why, "strategy_restored", {"restored": last.to_dict()}
+            )
+        except StrategyRefused as exc:
+            return self._kept(str(exc))
+        return why
+
+    def _kept(self, why: str) -> str:
+        log.warning("deploy strategy %s kept at start: %s", self.state.strategy, why)
+        return why
 
     def _tag(self, version: str, tags: dict[str, str]) -> None:
         try:

@@ -55,6 +55,12 @@ class ServingMetrics:
         self.log_buffered = Gauge(
             "serving_log_buffered_rows", "Rows waiting for the prediction log", registry=r
         )
+        self.shadow_rows = Counter(
+            "serving_shadow_rows",
+            "Rows the challenger scored in shadow, by outcome: scored (logged), errors, timeouts, dropped",
+            ["outcome"],
+            registry=r,
+        )
         self.model = Gauge(
             "serving_model", "1 for the version that answers", ["name", "version", "origin"], registry=r
         )

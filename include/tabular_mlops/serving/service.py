@@ -81,6 +81,7 @@ class ScoringService:
         if self.holder.loaded:
             self._announce()
             self.deployment.challenger.refresh(self.follower.last_champion)
+            self.deployment.restore()
             return first
         try:
             cached = self.cache.load_last_good()

@@ -42,6 +42,11 @@ class ShadowConfig:
     """Per-row loss of the paired comparison once labels mature (lower is better)."""
     timeout_ms: Positive = 1000.0
     """A shadow answer ready later than this after its request is abandoned, never logged."""
+    batch_ms: Positive = 20.0
+    """Shadow rows are gathered this long and scored in one model call off the critical path (cheaper for
+    the primary than a call per request)."""
+    max_queued_rows: Count = 5000
+    """Rows waiting for the shadow model beyond this are dropped (counted): a hung challenger never grows memory."""
 
 
 @dataclass(frozen=True, config=_STRICT)
