@@ -4,6 +4,12 @@ sequential test and the canary guard's rules on the challenger's own answers. Th
 every check passes; a failed check rolls the challenger back by itself. Each step's checks and figures are the
 run's note and the challenger version's `rollout.*` tags.
 
+Each step puts the matching strategy in force in the running scoring service through its token-protected admin
+API ($MLOPS_SERVING_URL, $MLOPS_SERVING_ADMIN_TOKEN or _FILE, as the local stack sets them): shadow, then canary,
+then the champion alone after promotion or rollback; the service records each switch (this run as who, when,
+from, to) in the deploy log and on the version's tags. A service that cannot be reached fails the run, naming
+its URL, before any alias or tag changes.
+
 Picks up the version the gate handed over (`deploy.require_proof: true`: alias `challenger`, tag `rollout.stage`),
 or, started by hand, the version given in the trigger form (its shadow begins that night)."""
 
@@ -51,6 +57,7 @@ def deploy_model() -> None:
         from tabular_mlops.model.tracking import configure_mlflow
         from tabular_mlops.monitoring.rollout_night import rollout_step as judge_and_apply
         from tabular_mlops.monitoring.run_notes import Links, rollout_note
+        from tabular_mlops.serving.strategy_client import StrategyClient
         from tabular_mlops.store import source_db
         from tabular_mlops_airflow.connections import sqlalchemy_url
 
@@ -67,6 +74,7 @@ def deploy_model() -> None:
             params.deploy,
             log,
             night,
+            StrategyClient.from_environ(params.serving),
             version=str(context["params"].get("version") or "") or None,
             actor=f"airflow:{run.dag_id}/{run.run_id}",
         )

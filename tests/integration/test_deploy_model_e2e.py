@@ -1,15 +1,19 @@
-"""deploy_model through real Airflow (dag.test), a real MLflow registry and a real SQLite monitoring database.
+"""deploy_model through real Airflow (dag.test), a real MLflow registry with real (small) models, a real SQLite
+monitoring database and a real scoring service on uvicorn that the DAG switches through its admin API.
 
 The nightly evidence is what monitor_nightly records (paired shadow comparisons with the sequential test carried
 night to night, computed here by the same stats functions) and what the service logs (online answers of both
-versions with latency and fallback flags). A better challenger goes shadow -> canary -> full and ends champion;
-a canary whose answers fail rolls back by itself; a challenger the test finds worse never leaves shadow; a version
-given in the trigger form starts its shadow. Every step is on the version's tags and in the run's note.
+versions with latency and fallback flags). A better challenger goes shadow -> canary -> full and ends champion,
+the service switched shadow -> canary -> champion alone by the run; a canary whose answers fail rolls back by
+itself and the service leaves canary; a challenger the test finds worse never leaves shadow; a version given in
+the trigger form starts its shadow; a service that cannot be reached fails the run, naming its URL, and changes
+nothing. Every step is on the version's tags and in the run's note; every switch in the deploy log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -18,13 +22,17 @@ import sqlalchemy as sa
 import yaml
 
 from tests.support.airflow_runs import project_env, run_dag
+from tests.support.gate_marks import promote_as_the_gate
+from tests.support.live_service import admin_client, free_port, live_service
 from tests.support.project import make_project
+from tests.support.registered_models import register_small_model
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "credit_default"
 NIGHT = dt.date(2026, 3, 1)
 PAIRS = 4000
+TOKEN = "deploy-model-admin-token"
 
 
 def _night(i: int) -> dt.date:
@@ -33,6 +41,15 @@ def _night(i: int) -> dt.date:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, airflow_db):
+    import dataclasses
+
+    import mlflow
+    from mlflow import MlflowClient
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import GATE_HANDED_OVER, Tag
+    from tabular_mlops.serving.service import ScoringService
+    from tabular_mlops.serving.settings import ServiceEnv
+
     project = make_project(tmp_path_factory.mktemp("deploy") / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["deploy"]["require_proof"] = True
@@ -40,18 +57,52 @@ def project(tmp_path_factory, airflow_db):
     params["deploy"]["canary"]["guard"].update({"min_requests": 100, "min_latencies": 100, "min_scores": 100})
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env, _, monitor_db = project_env(project)
-    from mlflow import MlflowClient
-    from tabular_mlops.core.contracts import CHAMPION
-
+    uri = f"sqlite:///{project / 'var' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment(
+        "deploy", artifact_location=(project / "var" / "artifacts").as_uri()
+    )
+    env.set(MLFLOW_EXPERIMENT_ID=experiment)
+    loaded = load_params(project / "params.yaml")
+    versions = [register_small_model(MODEL, loaded.schema, seed, 8 + seed) for seed in range(1, 6)]
+    assert versions == ["1", "2", "3", "4", "5"]
     client = MlflowClient()
-    client.create_registered_model(MODEL)
-    model_dir = project / "var" / "model"
-    model_dir.mkdir(parents=True)
-    for _ in range(5):
-        client.create_model_version(MODEL, str(model_dir), tags={"decision_threshold": "0.5"})
-    client.set_registered_model_alias(MODEL, CHAMPION, "1")
-    yield {"project": project, "engine": sa.create_engine(f"sqlite:///{monitor_db}"), "client": client}
+    engine = sa.create_engine(f"sqlite:///{monitor_db}")
+    promote_as_the_gate(MODEL, "1", engine)
+    for version in ("2", "3", "4"):  # handed over by the gate (deploy.require_proof); v5 is started by hand
+        client.set_model_version_tag(MODEL, version, Tag.GATE_DECISION, GATE_HANDED_OVER)
+    # The service follows the registry only when asked (the DAG asks), so each switch is the run's doing.
+    serving = dataclasses.replace(loaded.serving, poll_seconds=3600.0, log_flush_seconds=0.05)
+    service = ScoringService(
+        dataclasses.replace(loaded, serving=serving),
+        ServiceEnv(uri, f"sqlite:///{monitor_db}", TOKEN),
+        project,
+    )
+    service.load_initial()
+    with live_service(service) as url:
+        env.set(MLOPS_SERVING_URL=url, MLOPS_SERVING_ADMIN_TOKEN=TOKEN)
+        yield {"project": project, "engine": engine, "client": client, "service": service, "url": url,
+               "env": env}  # fmt: skip
+    service.stop()
+    mlflow.set_tracking_uri(None)
     env.restore()
+
+
+def _in_force(project) -> dict:
+    with admin_client(project["url"], TOKEN) as admin:
+        return admin.get("/admin/deploy").json()
+
+
+def _switches(project, version: str) -> list[tuple[str, str, str]]:
+    """The deploy log's strategy changes for `version`, oldest first: (from, to, who)."""
+    from tabular_mlops.store.deploy_log import DeployLog
+
+    events = DeployLog(project["engine"]).history(MODEL, limit=1000)
+    return [
+        (e.from_strategy or "", e.to_strategy, e.actor)
+        for e in reversed(events)
+        if e.challenger_version == version and e.event == "strategy_change"
+    ]
 
 
 def _hand_over(client, version: str) -> None:
@@ -156,11 +207,16 @@ def test_a_better_challenger_goes_shadow_canary_full(project):
     _record_shadow_night(project, _night(0), "1", "2", lift=0.15, seed=0)
     note = _deploy(_night(0))
     assert note.startswith("**WAIT** credit_default v2: shadow -> shadow") and "1 of 2 nights" in note, note
+    state = _in_force(project)  # the gate handed it over; the run put the service in shadow
+    assert (state["strategy"], state["challenger"]) == ("shadow", "2") and state["actor"].startswith(
+        "airflow:deploy_model/"
+    ), state
     _record_shadow_night(project, _night(1), "1", "2", lift=0.15, seed=1)
     note = _deploy(_night(1))
     assert note.startswith("**ADVANCE** credit_default v2: shadow -> canary"), note
     assert "score_psi: passed" in note and "sequential_test: passed" in note
     assert _aliases(client) == {"champion": "1", "challenger": "2"}  # the alias has not moved yet
+    assert _in_force(project)["strategy"] == "canary"
     _log_online(project, _night(2), "1", 400, 0.0, seed=2)
     _log_online(project, _night(2), "2", 400, 0.0, seed=3)
     _record_shadow_night(project, _night(2), "1", "2", lift=0.15, seed=4)
@@ -175,6 +231,19 @@ def test_a_better_challenger_goes_shadow_canary_full(project):
     assert tags[steps[1]].startswith("shadow advance") and tags[steps[2]].startswith("canary promote")
     (entry,) = [e for e in history(engine, MODEL) if e.to_version == "2"]
     assert entry.action == "promote" and entry.from_version == "1" and entry.actor.startswith("airflow:")
+    # The service answers with the new champion alone; each switch is the run's, in the log and on the tags.
+    assert _in_force(project)["strategy"] == "champion"
+    assert project["service"].holder.current.version == "2"
+    switches = _switches(project, "2")
+    assert [(f, t) for f, t, _ in switches] == [
+        ("champion", "shadow"),
+        ("shadow", "canary"),
+        ("canary", "champion"),
+    ]
+    assert all(who.startswith("airflow:deploy_model/") for _, _, who in switches), switches
+    last = json.loads(tags[Tag.DEPLOY_LAST_CHANGE])
+    assert (last["from"], last["to"], tags[Tag.DEPLOY_STRATEGY]) == ("canary", "champion", "champion")
+    assert last["by"].startswith("airflow:deploy_model/") and last["at"]
 
 
 def test_a_failing_canary_rolls_back_by_itself(project):
@@ -184,6 +253,10 @@ def test_a_failing_canary_rolls_back_by_itself(project):
     _hand_over(client, "3")
     client.set_model_version_tag(MODEL, "3", Tag.ROLLOUT_STAGE, RolloutStage.CANARY)
     client.set_model_version_tag(MODEL, "3", Tag.ROLLOUT_SINCE, _night(3).isoformat())
+    with admin_client(project["url"], TOKEN) as admin:  # where an earlier run left it: v3 in canary
+        assert admin.post("/admin/challenger/reload").json()["challenger"] == "3"
+        switched = admin.put("/admin/strategy", json={"strategy": "canary", "actor": "test"})
+        assert switched.status_code == 200, switched.text
     _log_online(project, _night(4), "2", 400, 0.0, seed=5)
     _log_online(project, _night(4), "3", 400, 0.3, seed=6)  # 30% of its answers fail
     note = _deploy(_night(4))
@@ -192,6 +265,10 @@ def test_a_failing_canary_rolls_back_by_itself(project):
     assert _aliases(client) == {"champion": "2", "previous_champion": "1"}  # the champion stays
     tags = client.get_model_version(MODEL, "3").tags
     assert tags[Tag.ROLLOUT_STAGE] == "rolled_back" and "error rate" in tags[Tag.ROLLED_BACK]
+    state = _in_force(project)  # the challenger is out of callers' answers
+    assert state["strategy"] == "champion" and state["actor"].startswith("airflow:deploy_model/"), state
+    assert "canary rollback" in state["reason"] and "error rate" in state["reason"]
+    assert _switches(project, "3")[-1][:2] == ("canary", "champion")
 
 
 def test_a_worse_challenger_never_leaves_shadow(project):
@@ -218,3 +295,33 @@ def test_a_version_given_by_hand_starts_its_shadow_and_nothing_else_is_touched(p
     assert tags[Tag.ROLLOUT_STAGE] == "shadow" and tags[Tag.ROLLOUT_SINCE] == _night(7).isoformat()
     # The service shadows the version holding the `challenger` alias; the champion has not moved.
     assert _aliases(client) == {"champion": "2", "previous_champion": "1", "challenger": "5"}
+    state = _in_force(project)
+    assert (state["strategy"], state["challenger"]) == ("shadow", "5"), state
+
+
+def test_an_unreachable_service_fails_the_step_naming_its_url_and_changes_nothing(project):
+    """v5 (in shadow since the test above) with the service's URL pointing where nothing listens."""
+    import re
+
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.monitoring.rollout_night import rollout_step
+    from tabular_mlops.serving.strategy_client import ServiceUnreachable, StrategyClient
+
+    client, env = project["client"], project["env"]
+    before = (_aliases(client), client.get_model_version(MODEL, "5").tags)
+    dead = f"http://127.0.0.1:{free_port()}"
+    env.set(MLOPS_SERVING_URL=dead)
+    try:
+        run = run_dag("deploy_model", logical_date=_night(8))
+    finally:
+        env.set(MLOPS_SERVING_URL=project["url"])
+    assert str(run.state) == "failed"
+    assert (_aliases(client), client.get_model_version(MODEL, "5").tags) == before
+    params = load_params(project["project"] / "params.yaml")
+    with pytest.raises(
+        ServiceUnreachable, match=re.escape(f"the scoring service at {dead} cannot be reached")
+    ):
+        rollout_step(
+            MODEL, params.schema, params.deploy, project["engine"], _night(8), StrategyClient(dead, TOKEN)
+        )
+    assert (_aliases(client), client.get_model_version(MODEL, "5").tags) == before

@@ -8,7 +8,7 @@ away and leaves the champion where it is.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
@@ -40,6 +40,47 @@ from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
 from tabular_mlops.store.promotion_ledger import promotion_lock
 
 ACTIVE = (RolloutStage.SHADOW, RolloutStage.CANARY)
+# The service's strategy while the challenger is in each stage; after promotion or rollback, the champion alone.
+STRATEGY_OF_STAGE = {RolloutStage.SHADOW: "shadow", RolloutStage.CANARY: "canary"}
+CHAMPION_ONLY = "champion"
+
+
+class ScoringServiceControl(Protocol):
+    """The running scoring service's admin API (serving.strategy_client.StrategyClient); every method raises
+    with the service's URL in the message when it cannot be reached or refuses."""
+
+    url: str
+
+    def state(self) -> dict[str, Any]: ...
+
+    def prepare_challenger(self) -> str: ...
+
+    def reload_champion(self) -> str: ...
+
+    def switch(self, strategy: str, actor: str, reason: str) -> dict[str, Any]: ...
+
+
+def _put_in_force(
+    service: ScoringServiceControl, in_force: str, strategy: str, actor: str, reason: str
+) -> None:
+    """Switch the service to `strategy` unless it is already in force (a re-run switches nothing)."""
+    if in_force == strategy:
+        return
+    if strategy != CHAMPION_ONLY:  # the service polls the alias every few minutes: load the challenger now
+        service.prepare_challenger()
+    service.switch(strategy, actor, reason)
+
+
+def _service_check(stage: str, state: dict[str, Any]) -> RolloutCheck | None:
+    """In canary, the service must still be in canary: its own guard (or a person) may have taken it out."""
+    if stage != RolloutStage.CANARY or state.get("strategy") == "canary":
+        return None
+    return RolloutCheck(
+        "service_strategy",
+        False,
+        f"the service left canary: {state.get('strategy')} since {state.get('since')} by {state.get('actor')}"
+        f" ({str(state.get('reason') or '')[:300]})",
+    )
 
 
 def _arm(rows: pd.DataFrame) -> ArmWindow:
@@ -135,12 +176,16 @@ def rollout_step(
     deploy: DeployConfig,
     log_engine: sa.Engine,
     night: dt.date,
+    service: ScoringServiceControl,
     version: str | None = None,
     actor: str = "deploy_model",
 ) -> tuple[RolloutStep | None, str]:
     """Judge and apply tonight's step for `version` (started by hand: shadow begins if it has no stage yet), or
-    for the version holding the `challenger` alias that the gate handed over. Returns the step (None when there
-    is nothing to roll out) and a sentence saying why."""
+    for the version holding the `challenger` alias that the gate handed over, and put the matching strategy in
+    force in the scoring service (shadow, canary, then the champion alone after promotion or rollback).
+
+    The service is asked first: when it cannot be reached, this raises (naming its URL) before any alias or tag
+    changes. Returns the step (None when there is nothing to roll out) and a sentence saying why."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -160,6 +205,7 @@ def rollout_step(
     champion = champion_version(model_name)
     if champion is None or champion == version:
         return None, f"{model_name} v{version} is the champion (or there is none): nothing to roll out"
+    in_force = service.state()  # unreachable: raises here, nothing changed
     if stage is None:
         started = RolloutCheck("started", True, f"shadow begins on {night} ({actor})")
         step = RolloutStep(
@@ -170,7 +216,28 @@ def rollout_step(
             client.set_model_version_tag(model_name, version, Tag.ROLLOUT_SINCE, night.isoformat())
         since = dt.date.fromisoformat(tags.get(Tag.ROLLOUT_SINCE) or night.isoformat())
         checks = _checks(log_engine, schema, deploy, stage, since, night, champion, version)
+        left = _service_check(stage, in_force)
+        checks = checks if left is None else (*checks, left)
         action, next_stage = step_action(stage, checks)
         step = RolloutStep(night.isoformat(), champion, version, stage, action, next_stage, checks)
-    _apply(client, model_name, step, log_engine, actor)
+    strategy = STRATEGY_OF_STAGE.get(step.next_stage, CHAMPION_ONLY)
+    reason = f"deploy_model {model_name} v{version}: {step.summary}"
+    current = str(in_force.get("strategy"))
+    if step.action in (StepAction.START, StepAction.PROMOTE):
+        # The registry first: the service loads the version the alias now names.
+        _apply(client, model_name, step, log_engine, actor)
+        try:
+            if step.action is StepAction.PROMOTE:
+                service.reload_champion()
+            _put_in_force(service, current, strategy, actor, reason)
+        except Exception as exc:
+            raise RuntimeError(
+                f"{step.action} of {model_name} v{version} is recorded in the registry, but the service at "
+                f"{service.url} was not switched to {strategy}: {exc}"
+            ) from exc
+    else:
+        # The service first: a challenger is out of callers' answers before the registry says so, and a switch
+        # the service refuses leaves the registry as it was (the step is tried again next night).
+        _put_in_force(service, current, strategy, actor, reason)
+        _apply(client, model_name, step, log_engine, actor)
     return step, step.summary
