@@ -68,7 +68,7 @@ def numeric_psi(ref: np.ndarray | NumericProfile, cur: np.ndarray | Present, bin
     """PSI on the reference's quantile bins (10 by default); missing values form their own bin."""
     profile = ref if isinstance(ref, NumericProfile) else numeric_profile(ref, bins)
     present = Present.of(cur)
-    # Bins [edge_i-1, edge_i), as the reference's counts (profile.psi_bin_counts): values below each edge.
+    # Bins [edge_i-1, edge_i), as the reference's counts (reference_profile.numeric_profile): values below each edge.
     upto = np.searchsorted(present.sorted, profile.psi_edges, side="left")
     cur_counts = np.append(np.diff(upto, prepend=0, append=len(present.sorted)), present.missing)
     return _psi(profile.psi_counts / max(profile.rows, 1), cur_counts / max(present.rows, 1))

@@ -88,8 +88,15 @@ def estimate_business_value(
         )
     p = calibration.calibrator.apply(s)
     flagged = s >= threshold
-    ranked = RankedScores.of(s, threshold)
-    cells = cells_at_threshold(ranked, p[ranked.order], 1.0 - p[ranked.order])
+    # The cells at one threshold need no ranking (a sort of the night): sums over the flagged rows and the rest.
+    flagged_positive, positive = float(p[flagged].sum()), float(p.sum())
+    flagged_rows = int(np.count_nonzero(flagged))
+    cells = ConfusionCells(
+        flagged_positive,
+        flagged_rows - flagged_positive,
+        positive - flagged_positive,
+        (s.size - flagged_rows) - (positive - flagged_positive),
+    )
     total = value_of_cells(cells, values)
     gap = np.where(
         flagged, values.true_positive - values.false_positive, values.false_negative - values.true_negative

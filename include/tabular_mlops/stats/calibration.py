@@ -128,9 +128,10 @@ def fit_calibrator(
     # ECE is dominated by the bulk of low scores; CBPE also needs the spread of the probabilities right. Scores
     # with a low ECE but too little spread understate the ROC AUC CBPE implies (benchmarks/RESULTS-estimation.md),
     # so the error of that implied ROC AUC on the holdout is the second judge.
-    realized_auc = implied_roc_auc(s, y.astype(np.float64))
-    auc_error_raw = abs(implied_roc_auc(s, s) - realized_auc)
-    auc_error_iso = abs(implied_roc_auc(s, out_of_fold) - realized_auc)
+    ranked = RankedScores.of(s, 1.0)  # one ranking serves the three ROC AUCs below
+    realized_auc = _ranked_roc_auc(ranked, y.astype(np.float64))
+    auc_error_raw = abs(_ranked_roc_auc(ranked, s) - realized_auc)
+    auc_error_iso = abs(_ranked_roc_auc(ranked, out_of_fold) - realized_auc)
     figures = (
         f"ECE raw {ece_raw:.4f}, isotonic {ece_iso:.4f}; implied ROC AUC error raw {auc_error_raw:.4f}, "
         f"isotonic {auc_error_iso:.4f} (isotonic cross-fitted, {folds} folds)"
@@ -157,7 +158,10 @@ def _which(ece: bool, auc: bool) -> str:
 def implied_roc_auc(scores: np.ndarray, positive_weight: np.ndarray) -> float:
     """ROC AUC of `scores` when each row counts `positive_weight` as a positive and the rest as a negative: the
     realized figure for 0/1 labels, CBPE's estimate for calibrated probabilities."""
-    ranked = RankedScores.of(scores, 1.0)
+    return _ranked_roc_auc(RankedScores.of(scores, 1.0), positive_weight)
+
+
+def _ranked_roc_auc(ranked: RankedScores, positive_weight: np.ndarray) -> float:
     w = positive_weight[ranked.order]
     return float(weighted_metrics(ranked, w, 1.0 - w)["roc_auc"][0])
 

@@ -18,6 +18,8 @@ from tabular_mlops.stats.metrics import (
     PerformanceEstimate,
     RankedScores,
     cells_at_threshold,
+    draw_block_sizes,
+    drawn_metrics,
     metric_estimates,
     weighted_metrics,
     withheld,
@@ -80,8 +82,13 @@ def estimate_cbpe(
     else:
         sample, p_sample = s, p
     sample_ranked = RankedScores.of(sample, threshold)
-    labels = rng.random((settings.draws, sample_rows)) < p_sample[sample_ranked.order]
-    draws = weighted_metrics(sample_ranked, labels, ~labels)
+    p_drawn = p_sample[sample_ranked.order]
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.random((n, sample_rows)) < p_drawn
+        return labels, ~labels
+
+    draws = drawn_metrics(sample_ranked, draw_block_sizes(settings.draws, sample_rows), draw)
     metrics = metric_estimates(
         point,
         draws,

@@ -22,6 +22,8 @@ from tabular_mlops.stats.metrics import (
     RankedScores,
     cells_at_threshold,
     check_labels,
+    draw_block_sizes,
+    drawn_metrics,
     metric_estimates,
     weighted_metrics,
     withheld,
@@ -226,8 +228,13 @@ def _weighted_estimate(
     # scaled to var/rows + var/ESS: the night's own label noise plus what the weighted reference leaves.
     sample_rows = min(rows, settings.draw_rows)
     rng = np.random.default_rng(settings.seed)
-    counts = rng.poisson(sample_rows * w / w.sum(), size=(settings.draws, w.size))
-    draws = weighted_metrics(ranked, counts * y, counts * (1.0 - y))
+    rates = sample_rows * w / w.sum()
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        counts = rng.poisson(rates, size=(n, w.size))
+        return counts * y, counts * (1.0 - y)
+
+    draws = drawn_metrics(ranked, draw_block_sizes(settings.draws, w.size), draw)
     scale = float(np.sqrt(sample_rows * (1.0 / rows + 1.0 / dw.effective_rows)))
     metrics = metric_estimates(
         point,

@@ -7,7 +7,7 @@ A score is the probability of the positive (bad) class; a row is flagged when it
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,19 +119,55 @@ class RankedScores:
         return cls(ranked, order, group_ends, int(np.count_nonzero(ranked >= threshold)))
 
 
+# Elements of one block of draws (draws x rows): a block's temporaries (a few MB) are reused from the heap, where
+# one draws x rows array per step (300 x 20,000 doubles = 48 MB each) costs fresh pages every call: that paging
+# was most of a cold process's CBPE time (benchmarks/bench_cold_night.py).
+BLOCK_ELEMENTS = 1 << 18
+
+
+def draw_block_sizes(draws: int, rows: int) -> list[int]:
+    """Sizes of the blocks `draws` draws over `rows` rows are evaluated in (their sum is `draws`)."""
+    block = max(1, BLOCK_ELEMENTS // max(rows, 1))
+    return [min(block, draws - start) for start in range(0, draws, block)]
+
+
+def drawn_metrics(
+    ranked: RankedScores, blocks: list[int], draw: Callable[[int], tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """weighted_metrics over draws made a block at a time: `draw(n)` returns the next n draws' positive and
+    negative weights (n x rows, ranked order). Draws are made in order, so a seeded generator gives the same
+    draws as one call for all of them."""
+    parts = [weighted_metrics(ranked, *draw(size)) for size in blocks]
+    return {name: np.concatenate([part[name] for part in parts]) for name in METRIC_NAMES}
+
+
 def weighted_metrics(
     ranked: RankedScores, positive: np.ndarray, negative: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Every metric of METRIC_NAMES for each row of `positive`/`negative` (draws x rows, in ranked order, or one
     vector): a row's weight as a positive and as a negative. Undefined figures are NaN (no positive, nothing
     flagged); callers turn them into None with a reason."""
-    pos = np.atleast_2d(positive).astype(np.float64, copy=False)
-    neg = np.atleast_2d(negative).astype(np.float64, copy=False)
+    pos = np.atleast_2d(positive)
+    neg = np.atleast_2d(negative)
+    blocks = draw_block_sizes(pos.shape[0], pos.shape[1])
+    if len(blocks) <= 1:
+        return _block_metrics(ranked, pos, neg)
+    starts = np.cumsum([0, *blocks])
+    parts = [_block_metrics(ranked, pos[a:b], neg[a:b]) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in METRIC_NAMES}
+
+
+def _block_metrics(ranked: RankedScores, positive: np.ndarray, negative: np.ndarray) -> dict[str, np.ndarray]:
+    pos = positive.astype(np.float64, copy=False)
+    neg = negative.astype(np.float64, copy=False)
     draws = pos.shape[0]
     cum_pos = np.cumsum(pos, axis=1)
     cum_neg = np.cumsum(neg, axis=1)
-    tp = cum_pos[:, ranked.group_ends]
-    fp = cum_neg[:, ranked.group_ends]
+    if ranked.group_ends.size == ranked.scores.size:
+        tp, fp = cum_pos, cum_neg  # no tied scores: every row ends its own group
+    else:
+        tp = cum_pos[:, ranked.group_ends]
+        fp = cum_neg[:, ranked.group_ends]
     total_pos, total_neg = tp[:, -1], fp[:, -1]
     zeros = np.zeros((draws, 1))
     tp_prev = np.concatenate([zeros, tp[:, :-1]], axis=1)

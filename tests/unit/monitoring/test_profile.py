@@ -104,3 +104,24 @@ def test_profile_and_raw_reference_agree_column_by_column(repo_params):
         assert column_drift(ref, cur, "float", test, repo_params.monitor) == column_drift(
             prof, cur, "float", test, repo_params.monitor
         )
+
+
+@pytest.mark.parametrize("distinct", [7, 50_000])  # ties on the decile edges; a sketch of a sample
+def test_profile_read_off_one_sort_matches_its_definition(distinct):
+    """The profile reads its distinct values, sketch, decile edges and bin counts off one sorted copy; each must be
+    what its definition gives on the raw values (bins [edge_i-1, edge_i), missing values last)."""
+    rng = np.random.default_rng(8)
+    values = _with_missing(rng, rng.integers(0, distinct, 60_000).astype(float))
+    prof = numeric_profile(values, 10)
+    present = values[~np.isnan(values)]
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, 11)[1:-1]))
+    bins = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    np.testing.assert_array_equal(prof.psi_edges, edges)
+    np.testing.assert_array_equal(prof.psi_counts, np.append(bins, np.isnan(values).sum()))
+    assert prof.missing == int(np.isnan(values).sum()) and prof.rows == len(values)
+    if distinct <= SKETCH_POINTS:
+        np.testing.assert_array_equal(prof.points, np.unique(present))
+        assert prof.exact
+    else:
+        assert len(prof.points) <= SKETCH_POINTS and np.all(np.diff(prof.points) > 0)
+    np.testing.assert_array_equal(prof.at_or_below, [np.sum(present <= p) for p in prof.points])

@@ -16,6 +16,8 @@ from tabular_mlops.stats.metrics import (
     MetricEstimate,
     PerformanceEstimate,
     RankedScores,
+    draw_block_sizes,
+    drawn_metrics,
     realized_performance,
     weighted_metrics,
 )
@@ -89,3 +91,26 @@ def test_a_nan_figure_is_refused_when_read_back():
         MetricEstimate.from_dict({"value": float("nan")})
     with pytest.raises(ValueError, match="never NaN"):
         PerformanceEstimate("cbpe", 1, {}, details={"domain_auc": float("nan")}).to_dict()
+
+
+def test_draws_in_blocks_equal_draws_made_at_once():
+    """CBPE and importance weighting evaluate their draws a block at a time (to keep temporaries small); a seeded
+    generator makes the same draws either way, so the figures are those of one draws x rows matrix."""
+    rng = np.random.default_rng(6)
+    scores = np.round(rng.random(5000), 3)  # tied scores too
+    p = scores[RankedScores.of(scores, 0.5).order]
+    ranked = RankedScores.of(scores, 0.5)
+    blocks = draw_block_sizes(200, scores.size)
+    assert len(blocks) > 1 and sum(blocks) == 200
+    at_once = np.random.default_rng(7).random((200, scores.size)) < p
+    expected = weighted_metrics(ranked, at_once, ~at_once)
+    block_rng = np.random.default_rng(7)
+
+    def draw(n):
+        labels = block_rng.random((n, scores.size)) < p
+        return labels, ~labels
+
+    got = drawn_metrics(ranked, blocks, draw)
+    for name in METRIC_NAMES:
+        assert got[name].shape == (200,)
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, err_msg=name)
