@@ -87,10 +87,10 @@ def _estimate(part, calibration, holdout, current, features):
     iw = part(
         "importance",
         lambda: estimate_importance_weighted(
-            holdout[features],
+            holdout,
             holdout["score"].to_numpy(),
             holdout["label"].to_numpy().astype(int),
-            current[features],
+            current,
             features,
             THRESHOLD,
         ),
