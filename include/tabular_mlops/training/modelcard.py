@@ -10,6 +10,16 @@ from tabular_mlops.training.features import ESTIMATOR_DESCRIPTIONS
 from tabular_mlops.training.gate import threshold_rules
 
 
+def _window_notes(window: dict) -> str:
+    """The gap the window starts after and the newer snapshots it leaves out, as extra card lines."""
+    notes = []
+    if window.get("gap_before"):
+        notes.append(f"\n- Contiguous: starts after a gap without snapshots, {window['gap_before']}")
+    if window.get("left_out"):
+        notes.append(f"\n- Left out: {window['left_out']}")
+    return "".join(notes)
+
+
 def render_model_card(
     params: Params,
     version: str,
@@ -40,7 +50,7 @@ def render_model_card(
 
 ## Data
 - Window: {words.rows} {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
-  holdout from {w["holdout_start"]} (time-based)
+  holdout from {w["holdout_start"]} (time-based){_window_notes(w)}
 - Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; {rate} {w["train_default_rate"]:.2%} train,
   {w["holdout_default_rate"]:.2%} holdout
 - DVC data hash (`{DATA_DVC_FILE}`): `{lineage.get(Tag.DVC_DATA_HASH)}`; git commit `{lineage.get(Tag.GIT_COMMIT)}`

@@ -1,6 +1,7 @@
 """DVC stage `preprocess`: the rolling window of validated, label-matured snapshots -> train / holdout split.
 
-The window ends at the newest snapshot in the raw folder (never at "now"), so the same data gives the same split.
+The window ends at the newest snapshot in the raw folder (never at "now"), so the same data gives the same split,
+and it is contiguous: it never spans a gap in the snapshots (see `choose_window`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import datetime as dt
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,52 @@ def list_snapshots(raw_dir: Path) -> dict[dt.date, Path]:
         if day is not None:
             found[day] = path
     return found
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """The training window's days and what was said about the snapshots it does not take."""
+
+    days: list[dt.date]
+    gap_before: str | None  # the gap the window starts after, if any
+    left_out: str | None  # newer snapshots after a gap, too few to train on
+
+
+def _runs(days: list[dt.date], max_gap_days: int) -> list[list[dt.date]]:
+    """Sorted days cut into runs: a new run after more than `max_gap_days` missing days."""
+    runs: list[list[dt.date]] = [[days[0]]]
+    for day in days[1:]:
+        if (day - runs[-1][-1]).days - 1 > max_gap_days:
+            runs.append([])
+        runs[-1].append(day)
+    return runs
+
+
+def _gap(before: dt.date, after: dt.date) -> str:
+    return (
+        f"{before + dt.timedelta(days=1)}..{after - dt.timedelta(days=1)} ({(after - before).days - 1} days)"
+    )
+
+
+def choose_window(days: list[dt.date], window_days: int, max_gap_days: int, fewest_days: int) -> WindowChoice:
+    """The newest `window_days` snapshots of one run without a gap (more than `max_gap_days` missing days).
+
+    The newest run is taken when it holds `fewest_days`; else the newest run that does (a live day months after
+    the seeded history trains nothing on its own, and a window spanning the months would mix two periods under
+    one "N daily snapshots"), and the newer days are named as left out. With no run that long, the newest."""
+    runs = _runs(sorted(days), max_gap_days)
+    chosen = next((r for r in reversed(runs) if len(r) >= fewest_days), runs[-1])
+    at = runs.index(chosen)
+    window = chosen[-window_days:]
+    gap_before = _gap(runs[at - 1][-1], chosen[0]) if at > 0 and window[0] == chosen[0] else None
+    left_out = None
+    if at < len(runs) - 1:
+        newer = [d for r in runs[at + 1 :] for d in r]
+        left_out = (
+            f"{newer[0]}..{newer[-1]}: {len(newer)} snapshot(s) after the gap {_gap(chosen[-1], runs[at + 1][0])}, "
+            f"fewer than the {fewest_days} contiguous ones to train on (preprocess.min_window_days)"
+        )
+    return WindowChoice(window, gap_before, left_out)
 
 
 def _read_day(schema: SchemaConfig, date: dt.date, path: Path) -> pa.Table:
@@ -117,10 +165,10 @@ def split_window(params: Params, root: Path) -> dict:
             f"no validated snapshots (*.parquet) in {raw_dir}: run the ingestion DAG first"
         )
     pp = params.preprocess
-    # The newest `window_days` snapshots, the last `holdout_days` of them held out. Counted in snapshots, not
-    # calendar days: a gap in the history (quarantined days, a stack stopped for months) never leaves a window
-    # without training or holdout days. With a gap-free history the two are the same.
-    days = sorted(snapshots)[-pp.window_days :]
+    # The newest `window_days` snapshots without a gap, the last `holdout_days` of them held out. Counted in
+    # snapshots, not calendar days: a few quarantined nights (up to max_gap_days) do not shorten a window.
+    choice = choose_window(list(snapshots), pp.window_days, pp.max_gap_days, pp.fewest_days())
+    days = choice.days
     start, end = days[0], days[-1]
     holdout_start = days[-min(pp.holdout_days, len(days))]
     # One snapshot per day, each in (timestamp, id) order, so day order is row order: each part is
@@ -153,6 +201,8 @@ def split_window(params: Params, root: Path) -> dict:
         "holdout_rows": holdout_rows,
         "train_default_rate": round(train_pos / train_rows, 6),
         "holdout_default_rate": round(holdout_pos / holdout_rows, 6),
+        "gap_before": choice.gap_before,
+        "left_out": choice.left_out,
     }
     atomic_write_json(out / WINDOW_FILE, window)
     return window
@@ -164,7 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = project_dir()
     params = load_params(args.params or root / "params.yaml")
-    print(split_window(params, root))
+    window = split_window(params, root)
+    print(window)
+    if window["gap_before"]:
+        print(
+            f"window {window['window_start']}..{window['window_end']} starts after a gap: {window['gap_before']}"
+        )
+    if window["left_out"]:
+        print(f"left out of the window: {window['left_out']}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pydantic.dataclasses import dataclass
 from tabular_mlops.core.config.fields import (
     _STRICT,
     Count,
+    Days,
     IsoDate,
     OpenFraction,
     Seed,
@@ -107,13 +108,31 @@ class PreprocessConfig:
     """The window's last days, held out for the gate (must be fewer than window_days)."""
     validation_fraction: OpenFraction
     """The latest share of the training part, on which the candidates are compared."""
+    max_gap_days: Days = 3
+    """Missing days a training window may step over (quarantined nights). A longer run of days without
+    snapshots is a gap: a window never spans one, it starts after it (the gap is recorded in window.json and
+    the model card)."""
+    min_window_days: Count | None = None
+    """Fewest snapshots after the newest gap to train on (null: twice holdout_days, at most window_days).
+    With fewer (a live day months after the seeded history), the window is the newest run of snapshots
+    before the gap that has them, and the newer days are recorded as left out until enough arrive."""
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> PreprocessConfig:
         if self.holdout_days >= self.window_days:
             msg = f"must be < preprocess.window_days {self.window_days}, to leave days to train on"
             _raise_if([("holdout_days", f"{msg} (got {self.holdout_days})")])
+        if (
+            self.min_window_days is not None
+            and not self.holdout_days < self.min_window_days <= self.window_days
+        ):
+            msg = f"must be > holdout_days {self.holdout_days} and <= window_days {self.window_days}"
+            _raise_if([("min_window_days", f"{msg} (got {self.min_window_days})")])
         return self
+
+    def fewest_days(self) -> int:
+        """min_window_days, or its default: twice holdout_days, at most window_days."""
+        return self.min_window_days or min(self.window_days, 2 * self.holdout_days)
 
 
 # --------------------------------------------------------------------------- orchestration
