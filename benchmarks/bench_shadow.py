@@ -3,9 +3,11 @@ throwing, hanging 5 s) against the champion alone, at 1 and 16 connections, inte
 
 A throw-away project: two versions of the params.yaml default candidate fitted on simulated days, logged with
 the training code's `log_model`, registered with their checksums, aliased champion and challenger in a SQLite
-MLflow store. Four servers run side by side (one process each, as `tabular-mlops serve` runs: uvicorn, one
-worker, OMP_NUM_THREADS=1, the same GIL switch interval and gc.freeze): strategy champion; shadow; shadow whose
-challenger raises on every call; shadow whose challenger sleeps 5 s per call. The faults are injected into the
+MLflow store. Five servers run side by side (one process each, as `tabular-mlops serve` runs: uvicorn, one
+worker, OMP_NUM_THREADS=1, the same GIL switch interval and gc.freeze): strategy champion; shadow (every request,
+scored in micro-batches of `deploy.shadow.batch_ms`); shadow of a quarter of the entity ids
+(`deploy.shadow.fraction` 0.25); shadow whose challenger raises on every call; shadow whose challenger sleeps 5 s
+per call. The faults are injected into the
 loaded challenger object in the server process (this script's `serve` subcommand), since a model file that
 throws or hangs would not pass the model tests. Phases are interleaved: every round visits every server at 1
 and 16 connections in a shuffled order, so a burst of load on the shared machine hits all of them alike. The
@@ -42,7 +44,9 @@ from tabular_mlops.core.config import load_params  # noqa: E402
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, GATE_PROMOTED, Tag  # noqa: E402
 from tabular_mlops.store.promotion_ledger import promotion_lock  # noqa: E402
 
-MODES = ("champion", "shadow", "shadow_throws", "shadow_hangs_5s")
+MODES = ("champion", "shadow", "shadow_quarter", "shadow_throws", "shadow_hangs_5s")
+# shadow_quarter: deploy.shadow.fraction 0.25 (a quarter of the entity ids, sticky), the rest as `shadow`.
+QUARTER = 0.25
 
 
 def register(root: Path, params) -> None:
@@ -107,6 +111,10 @@ def serve(args: argparse.Namespace) -> None:
     slot = service.deployment.challenger
     if slot.served is None:
         raise SystemExit(f"no challenger: {slot.last_reason}")
+    if args.mode == "shadow_quarter":
+        deploy = service.deployment.deploy
+        shadow = dataclasses.replace(deploy.shadow, fraction=QUARTER)
+        service.deployment.deploy = dataclasses.replace(deploy, shadow=shadow)
     if args.mode != "champion":
         service.deployment.switch("shadow", "bench_shadow", args.mode)
     if args.mode == "shadow_throws":
