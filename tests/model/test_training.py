@@ -184,3 +184,38 @@ def test_a_training_run_is_named_by_window_and_reason_then_by_its_version(traine
         register(params, project)
         assert client.get_run(info["run_id"]).info.run_name == names[-1]
     assert names[0] != names[1]
+
+
+def test_with_require_proof_the_first_version_is_promoted_and_a_later_one_handed_over(trained_project):
+    """deploy.require_proof hands a passing challenger to deploy_model; with no champion yet there is nothing to
+    prove it against and no service could start, so the first version is promoted."""
+    import dataclasses
+
+    from mlflow import MlflowClient
+    from tabular_mlops.core.contracts import GATE_HANDED_OVER, GATE_PROMOTED, Tag
+
+    project, params = trained_project
+    configure_tracking(params, project)
+    proof = dataclasses.replace(
+        params,
+        registry=dataclasses.replace(params.registry, model_name="proof_first"),
+        deploy=dataclasses.replace(params.deploy, require_proof=True),
+    )
+    train(proof, project)
+    evaluate(proof, project)
+    first = str(register(proof, project).version)
+    result = registry.promote_if_better(proof, project, first, ledger_engine(project), "test")
+    assert result.promoted, result
+    assert registry.alias_version("proof_first", CHAMPION) == first
+    assert MlflowClient().get_model_version("proof_first", first).tags[Tag.GATE_DECISION] == GATE_PROMOTED
+    # A version the gate passes once a champion exists (the same data and seed again: within champion_margin) is
+    # handed over, not promoted.
+    train(proof, project)
+    evaluate(proof, project)
+    second = str(register(proof, project).version)
+    assert second != first
+    result = registry.promote_if_better(proof, project, second, ledger_engine(project), "test")
+    tags = MlflowClient().get_model_version("proof_first", second).tags
+    assert not result.promoted and tags[Tag.GATE_DECISION] == GATE_HANDED_OVER, tags
+    assert registry.alias_version("proof_first", CHAMPION) == first
+    assert registry.alias_version("proof_first", CHALLENGER) == second

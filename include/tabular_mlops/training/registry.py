@@ -284,9 +284,10 @@ def promote_if_better(
                 f"not promoted: the champion moved from {_v(compared)} to {_v(current)} while the gate ran "
                 "(another promotion or a rollback); run the gate again to compare with the new champion"
             )
-        elif params.deploy.require_proof:
+        elif params.deploy.require_proof and current is not None:
             # Proof in production first: deploy_model takes the version through shadow and canary and moves
-            # the alias itself only when every check passes.
+            # the alias itself only when every check passes. The first version has nothing to be proven
+            # against (and the service nothing to serve without it): it is promoted.
             decision = GATE_HANDED_OVER
         else:
             decision = GATE_PROMOTED
