@@ -13,6 +13,13 @@ from typing import Any
 
 from tabular_mlops.core.atomic_files import atomic_write_json
 from tabular_mlops.core.config import MonitorConfig
+from tabular_mlops.monitoring.estimate_panel import (
+    ESTIMATE_KIND,
+    REALIZED,
+    estimate_panel,
+    estimate_snapshot,
+    has_estimate,
+)
 from tabular_mlops.monitoring.nights_chart import (
     MARKS,
     NightPoint,
@@ -134,6 +141,7 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
                 for f in s.key_features
             ],
         ),
+        *([estimate_panel()] if any(has_estimate(p) for p in points) else []),
         *([text_panel("Matured labels", labels_sentence)] if labels_sentence else []),
         bar_plot_panel(
             "Matured-label ROC AUC (current champion)",
@@ -188,20 +196,33 @@ def publish_night(
     settings: DashboardSettings | None = None,
     labels: dict[str, str] | None = None,
     point: NightPoint | None = None,
+    realized: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """Add the night's snapshots (kind -> evidently Snapshot) to the project; a re-run replaces them. With
     `settings`, the dashboard is rebuilt (thresholds, key features, the nights' decisions and champions from
-    `labels`: champion, decision, mark) and the drift report opens with the chart of the nights' `point`s."""
+    `labels`: champion, decision, mark) and the drift report opens with the chart of the nights' `point`s; a
+    point with an estimate adds the night's `estimate` snapshot. `realized` (night -> realized ROC AUC of its
+    window, whose labels matured tonight) is set on those nights, whose estimate snapshots are made again."""
     workspace = open_workspace(workspace_dir)
     nights_path = workspace_dir / NIGHTS_FILE
     nights = json.loads(nights_path.read_text()) if nights_path.exists() else {}
+    matured = {n: v for n, v in (realized or {}).items() if n in nights or n == night.isoformat()}
     if settings is not None and labels:
         extra = point.to_dict() if point is not None else {}
+        # A re-run night keeps the realized figure an earlier night's matured labels gave it.
+        if extra.get(REALIZED) is None and nights.get(night.isoformat(), {}).get(REALIZED) is not None:
+            extra[REALIZED] = nights[night.isoformat()][REALIZED]
         nights[night.isoformat()] = {**extra, **labels, MONITORED_AT: dt.datetime.now(dt.UTC).isoformat()}
+        for matured_night, value in matured.items():
+            nights[matured_night][REALIZED] = value
+        points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
         if point is not None and "drift" in snapshots:
-            points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
             charts = chart_widgets(points, settings.drift_share_threshold, settings.score_psi_threshold)
             prepend_widgets(snapshots["drift"], charts)
+        tonight = NightPoint.from_dict({"night": night.isoformat(), **nights[night.isoformat()]})
+        made = estimate_snapshot(tonight, points, labels, settings.label_delay_days)
+        if made is not None:
+            snapshots = {**snapshots, ESTIMATE_KIND: made}
     project = project_for(workspace, project_name, "Nightly monitoring reports written by monitor_nightly")
     index_path = workspace_dir / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -223,8 +244,41 @@ def publish_night(
     if settings is not None:
         if labels:
             atomic_write_json(nights_path, nights)
+            _remake_estimates(workspace, project.id, index, index_path, nights, matured, night, settings)
         _dashboard(project, settings, nights)
     return published
+
+
+def _remake_estimates(
+    workspace: Any,
+    project_id: Any,
+    index: dict[str, str],
+    index_path: Path,
+    nights: dict[str, dict[str, Any]],
+    matured: dict[str, float],
+    tonight: dt.date,
+    settings: DashboardSettings,
+) -> None:
+    """The estimate snapshots of the earlier nights whose labels matured tonight, made again with the realized
+    figure, so their dashboard bars and charts show it where the estimate was made."""
+    points = [NightPoint.from_dict({"night": n, **v}) for n, v in nights.items()]
+    stored = {str(s) for s in workspace.list_runs(project_id)}
+    for matured_night in sorted(set(matured) - {tonight.isoformat()}):
+        entry = nights[matured_night]
+        labels = {k: str(entry[k]) for k in ("night", "champion", "decision", "mark") if k in entry}
+        point = NightPoint.from_dict({"night": matured_night, **entry})
+        snapshot = estimate_snapshot(point, points, labels, settings.label_delay_days)
+        if snapshot is None:
+            continue
+        key = f"{project_id}/{matured_night}/{ESTIMATE_KIND}"
+        if index.get(key) in stored:
+            workspace.delete_run(project_id, index[key])
+        about = (
+            f" (champion {labels.get('champion', '')}, {labels.get('mark') or labels.get('decision', '')})"
+        )
+        ref = workspace.add_run(project_id, snapshot, name=f"{matured_night} {ESTIMATE_KIND}{about}")
+        index[key] = str(ref.id)
+        atomic_write_json(index_path, index)
 
 
 def night_reports(workspace_dir: Path, night: dt.date) -> dict[str, str]:
@@ -258,10 +312,12 @@ def publish_reports(
     point: NightPoint | None = None,
     label_delay_days: int = 0,
     positive_rate: str = "positive rate",
+    realized: dict[str, float] | None = None,
 ) -> Published:
     """Publish the night's reports (kind -> (HTML path, snapshot)). The workspace is a second view of the same
     reports: a failure there is a problem to alert, not fatal. `positive_rate`: params.yaml's wording for the
-    base rate, the matured-label rate panel's title."""
+    base rate, the matured-label rate panel's title; `realized`: night -> realized ROC AUC of the windows whose
+    labels matured tonight (their estimate snapshots gain it)."""
     if not made and not workspace_dir.exists():
         return Published()
     problems: tuple[str, ...] = ()
@@ -269,7 +325,7 @@ def publish_reports(
         # A re-run night without data still clears the snapshots an earlier run of it left.
         snapshots = {kind: snapshot for kind, (_, snapshot) in made.items()}
         settings = DashboardSettings.of(monitor, label_delay_days, positive_rate)
-        publish_night(workspace_dir, project_name, night, snapshots, settings, labels, point)
+        publish_night(workspace_dir, project_name, night, snapshots, settings, labels, point, realized)
     except Exception as exc:  # noqa: BLE001 - any workspace error becomes an alert with its reason
         log.warning("Evidently workspace not updated for %s: %s", night, exc)
         problems = (f"Evidently workspace {workspace_dir} not updated: {exc}",)
