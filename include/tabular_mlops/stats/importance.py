@@ -92,7 +92,7 @@ def domain_weights(
         if len(current) > settings.max_fit_rows
         else current
     )
-    x, ignored = _design(reference, cur, features)
+    x, categorical, ignored = _design(reference, cur, features)
     is_current = np.r_[np.zeros(len(reference), dtype=np.int8), np.ones(len(cur), dtype=np.int8)]
     if x.shape[1] == 0:
         # Nothing to tell the frames apart by: every reference row counts the same.
@@ -104,12 +104,12 @@ def domain_weights(
             max_iter=100,
             max_leaf_nodes=15,
             min_samples_leaf=40,
-            categorical_features="from_dtype",
+            categorical_features=categorical if categorical.any() else None,
             early_stopping=False,
             random_state=settings.seed,
         )
-        model.fit(x.iloc[train], is_current[train])
-        proba[test] = model.predict_proba(x.iloc[test])[:, 1]
+        model.fit(x[train], is_current[train])
+        proba[test] = model.predict_proba(x[test])[:, 1]
     domain_auc = float(roc_auc_score(is_current, proba))
     # Clipped away from 0 and 1: a perfectly separated row has a huge, not an infinite, ratio (then clipped).
     q = np.clip(proba, 1e-6, 1 - 1e-6)
@@ -126,25 +126,33 @@ def domain_weights(
 
 def _design(
     reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]
-) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Both frames stacked as the classifier's input: numbers as float (NaN = missing), anything else as a
-    pandas category over both frames' values. A column with no value in either frame carries nothing: left out."""
-    columns: dict[str, pd.Series] = {}
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Both frames stacked as the classifier's input, one float matrix: anything not numeric as the codes of a
+    category over both frames' values (sorted; NaN = missing), then the numbers (NaN = missing), with the mask of
+    the categorical columns. That is the matrix HistGradientBoosting builds itself from a frame of pandas
+    categories (categories first, in their order), made here once instead of by its encoder in every fold. A
+    column with no value in either frame carries nothing: left out."""
+    codes: list[np.ndarray] = []
+    numbers: list[np.ndarray] = []
     ignored: list[str] = []
     for name in features:
         both = pd.concat([reference[name], current[name]], ignore_index=True)
         if both.notna().sum() == 0:
             ignored.append(name)
         elif pd.api.types.is_numeric_dtype(both) and not pd.api.types.is_bool_dtype(both):
-            columns[name] = pd.to_numeric(both, errors="coerce").astype(np.float64)
+            numbers.append(pd.to_numeric(both, errors="coerce").to_numpy(np.float64))
         else:
             text = both.astype("string")
             counts = text.value_counts()
             if len(counts) > MAX_CATEGORIES:
                 text = text.where(text.isin(counts.index[: MAX_CATEGORIES - 1]) | text.isna(), OTHER)
-            columns[name] = text.astype("category")
+            code = text.astype("category").cat.codes.to_numpy().astype(np.float64)
+            code[code < 0] = np.nan
+            codes.append(code)
     rows = len(reference) + len(current)
-    return pd.DataFrame(columns, index=pd.RangeIndex(rows)), tuple(ignored)
+    x = np.column_stack([*codes, *numbers]) if codes or numbers else np.empty((rows, 0))
+    categorical = np.r_[np.ones(len(codes), dtype=bool), np.zeros(len(numbers), dtype=bool)]
+    return x, categorical, tuple(ignored)
 
 
 def estimate_importance_weighted(
