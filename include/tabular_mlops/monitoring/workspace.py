@@ -265,7 +265,9 @@ def _remake_estimates(
     stored = {str(s) for s in workspace.list_runs(project_id)}
     for matured_night in sorted(set(matured) - {tonight.isoformat()}):
         entry = nights[matured_night]
-        labels = {k: str(entry[k]) for k in ("night", "champion", "decision", "mark") if k in entry}
+        labels: dict[str, str] = {
+            k: str(entry[k]) for k in ("night", "champion", "decision", "mark") if k in entry
+        }
         point = NightPoint.from_dict({"night": matured_night, **entry})
         snapshot = estimate_snapshot(point, points, labels, settings.label_delay_days)
         if snapshot is None:
