@@ -7,6 +7,7 @@ threshold as a dashed line, each night marked by what was decided, and a sentenc
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,6 +23,8 @@ MARKS: dict[str, tuple[str, str]] = {
     "hold": ("x", "#8c564b"),
     "too few rows": ("circle-open", "#7f7f7f"),
 }
+DAY_MS = 86_400_000  # a Plotly date axis counts in milliseconds
+
 # A reason says why a night that called for retraining was kept (monitoring/decision.py).
 _KEPT_BECAUSE = {"cooldown after": "cooldown", "a retraining is already in flight": "in flight"}
 
@@ -54,12 +57,6 @@ class NightPoint:
     score_psi: float | None = None
     rows: int = 0
     labelled_rows: int = 0
-    # The champion's ROC AUC on the night's window estimated before labels (CBPE) with its interval, and the
-    # realized figure, set when the window's labels mature (monitoring/estimate_panel.py draws them).
-    estimated_roc_auc: float | None = None
-    estimated_roc_auc_lower: float | None = None
-    estimated_roc_auc_upper: float | None = None
-    realized_roc_auc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +124,9 @@ def nights_figure(points: Sequence[NightPoint], figure: str, threshold: float, t
     )
     top = max([threshold, *(getattr(p, figure) for p in drawn)])
     days = [dt.date.fromisoformat(p.night) for p in drawn] or [dt.date.today()]
+    # A tick a whole number of days apart (about ten at most): Plotly's own ticks on a few nights fall every six
+    # hours, and the day-only labels then repeat one date four times under a single point.
+    tick_days = max(1, math.ceil(((max(days) - min(days)).days + 2) / 10))
     fig.update_layout(
         title=title,
         yaxis={"range": [0, top * 1.15], "rangemode": "tozero", "title": figure.replace("_", " ")},
@@ -135,6 +135,8 @@ def nights_figure(points: Sequence[NightPoint], figure: str, threshold: float, t
             "type": "date",
             "range": [str(min(days) - dt.timedelta(days=1)), str(max(days) + dt.timedelta(days=1))],
             "tickformat": "%Y-%m-%d",
+            "dtick": tick_days * DAY_MS,
+            "tick0": str(min(days)),
             "title": "night",
         },
         legend={"orientation": "h"},

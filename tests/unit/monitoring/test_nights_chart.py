@@ -70,6 +70,8 @@ def test_one_night_is_a_point_inside_a_true_axis():
     fig = nights_figure(_points()[:1], "score_psi", 0.05, "Score PSI")
     assert list(fig.data[1].y) == [0.0777]
     assert tuple(fig.layout.xaxis.range) == ("2026-03-16", "2026-03-18")
+    # A tick a day, from a night: each date is written once (Plotly's own ticks would fall every six hours).
+    assert (fig.layout.xaxis.dtick, fig.layout.xaxis.tick0) == (86_400_000, "2026-03-17")
     low, high = fig.layout.yaxis.range
     assert low == 0 < 0.0777 < high
 
@@ -84,3 +86,12 @@ def test_a_sentence_until_labels_mature():
     matured = [*points[:2], NightPoint("2026-04-16", "v2", "keep", 0.1, 0.01, 6000, labelled_rows=1800)]
     assert first_labels_sentence(matured, 30) is None
     assert NightPoint.from_dict(points[0].to_dict()) == points[0]
+
+
+def test_ninety_nights_get_about_ten_ticks_a_whole_number_of_days_apart():
+    start = dt.date(2026, 1, 1)
+    points = [
+        NightPoint((start + dt.timedelta(days=i)).isoformat(), "v1", "keep", 0.1, 0.01) for i in range(90)
+    ]
+    fig = nights_figure(points, "drift_share", 0.3, "Share of drifted columns")
+    assert fig.layout.xaxis.dtick == 10 * 86_400_000
