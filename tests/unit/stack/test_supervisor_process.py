@@ -86,9 +86,9 @@ def test_start_status_and_shutdown_of_a_real_program(sup: Supervisor) -> None:
 
 
 def test_a_program_that_cannot_start_is_reported_with_its_log(sup: Supervisor) -> None:
-    broken = Program(
-        "broken", (sys.executable, "-c", "raise SystemExit('boom')"), sup.files.run_dir, startsecs=1
-    )
+    # A shell exits within milliseconds even on a loaded machine; a Python interpreter could take longer than
+    # startsecs to start and die, and supervisord would then count it as started (seen at load 20).
+    broken = Program("broken", ("/bin/sh", "-c", "echo boom >&2; exit 1"), sup.files.run_dir, startsecs=5)
     sup.write_config([broken], {})
     sup.start_daemon()
     with pytest.raises(StackError) as err:
