@@ -57,6 +57,12 @@ class NightPoint:
     score_psi: float | None = None
     rows: int = 0
     labelled_rows: int = 0
+    # The champion's ROC AUC on the night's window estimated before labels (CBPE) with its interval, and the
+    # realized figure, set when the window's labels mature (monitoring/estimate_panel.py draws them).
+    estimated_roc_auc: float | None = None
+    estimated_roc_auc_lower: float | None = None
+    estimated_roc_auc_upper: float | None = None
+    realized_roc_auc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
