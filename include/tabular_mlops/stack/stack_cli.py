@@ -20,10 +20,11 @@ from tabular_mlops.core.contracts import (
     DVC_POOL_DESCRIPTION,
     DVC_POOL_SLOTS,
     INGEST_DAG_ID,
+    MONITOR_DAG_ID,
     SOURCE_URL_ENV,
     TRAIN_DAG_ID,
 )
-from tabular_mlops.stack import backfill, bootstrap, commands, services, status
+from tabular_mlops.stack import backfill, bootstrap, commands, past_nights, services, status
 from tabular_mlops.stack.console import done, fmt_duration, say, step
 from tabular_mlops.stack.layout import AIRFLOW_USER, Layout
 from tabular_mlops.stack.local_data_versions import keep_data_versions_local
@@ -88,6 +89,7 @@ def cmd_up(layout: Layout) -> int:
         api = airflow_api(layout)
         try:
             bootstrap.ensure_monitoring(layout, api)
+            past_nights.monitor_past_nights(layout, api, params, source)
             bootstrap.ensure_live_source(layout, api, params)
         finally:
             api.close()
@@ -197,6 +199,11 @@ def cmd_up(layout: Layout) -> int:
     timings["serving"] = time.monotonic() - t
 
     bootstrap.ensure_monitoring(layout, api)
+    if source is not None:
+        t = step(f"Monitoring your table's past nights ({MONITOR_DAG_ID} through the scheduler)")
+        past_nights.monitor_past_nights(layout, api, params, source)
+        done(t)
+        timings["past nights"] = time.monotonic() - t
     bootstrap.ensure_live_source(layout, api, params)
     api.close()
     write_state(
