@@ -91,10 +91,19 @@ def read_table(engine: sa.Engine, options: ProfileOptions) -> pd.DataFrame:
     return df
 
 
+# ISO 8601 text as SQLite stores times (a TEXT column): a date, optionally a time and a UTC offset.
+ISO_TIME_TEXT = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:[zZ]|[+-]\d{2}:?\d{2})?$"
+
+
 def _is_time(s: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(s) or (
-        s.dtype == object and s.dropna().map(lambda v: hasattr(v, "year") and hasattr(v, "month")).all()
-    )
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return True
+    present = s.dropna()
+    if s.dtype != object or present.empty:
+        return False
+    if present.map(lambda v: hasattr(v, "year") and hasattr(v, "month")).all():
+        return True
+    return bool(present.map(lambda v: isinstance(v, str)).all() and present.str.match(ISO_TIME_TEXT).all())
 
 
 def _whole(s: pd.Series) -> bool:

@@ -112,3 +112,40 @@ def test_what_init_cannot_tell_it_asks_for(survey_url, tmp_path, capsys, args, m
     assert _init(survey_url, *args, "--out", str(out)) == 2
     assert message in capsys.readouterr().err and not out.exists()
     assert not list(tmp_path.iterdir()), "nothing half-written"
+
+
+def test_a_time_column_stored_as_iso_text_is_found_without_the_flag(tmp_path):
+    """SQLite keeps times as TEXT when the table says so: init finds the column by its values, not only by type."""
+    import sqlite3
+
+    db = tmp_path / "pumps.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE readings (reading_id TEXT, read_at TEXT, vibration REAL, breakdown TEXT)")
+        rows = [
+            (
+                f"R{i:03d}",
+                f"2023-04-{1 + i // 20:02d} {i % 24:02d}:15:00",
+                1.0 + i % 7,
+                "Y" if i % 5 == 0 else "N",
+            )
+            for i in range(200)
+        ]
+        con.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
+    out = tmp_path / "params.yaml"
+    argv = [
+        "--params",
+        str(REPO / "params.yaml"),
+        "init",
+        "--source-url",
+        f"sqlite:///{db}",
+        "--table",
+        "readings",
+    ]
+    assert main([*argv, "--target", "breakdown", "--out", str(out)]) == 0
+    schema = load_params(out).schema
+    assert (schema.timestamp_column, schema.id_column, schema.positive_label) == (
+        "read_at",
+        "reading_id",
+        "Y",
+    )
+    assert schema.feature_names == ["vibration"]
