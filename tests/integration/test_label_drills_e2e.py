@@ -189,7 +189,7 @@ def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
         dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date(): m.value
         for m in client.get_metric_history(run.info.run_id, "performance/matured_roc_auc")
     }
-    rate = client.get_metric_history(run.info.run_id, "performance/matured_default_rate")
+    rate = client.get_metric_history(run.info.run_id, "performance/matured_positive_rate")
     assert len(auc) >= 30 and len(rate) >= 30
     assert auc[timeline["caught"]] < 0.7 < auc[STABLE_NIGHTS[-1]]
 

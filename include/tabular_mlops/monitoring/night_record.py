@@ -143,7 +143,7 @@ def night_metrics(summary: NightSummary) -> dict[str, float]:
         metrics["performance/matured_roc_auc_logged"] = summary.matured_roc_auc_logged
     labels = summary.label_drift
     if labels.matured_rate is not None:
-        metrics["performance/matured_default_rate"] = labels.matured_rate
+        metrics["performance/matured_positive_rate"] = labels.matured_rate
         metrics["drift/label"] = float(labels.drifted)
     return metrics
 

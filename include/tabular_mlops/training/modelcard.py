@@ -51,8 +51,8 @@ def render_model_card(
 ## Data
 - Window: {words.rows} {w["window_start"]} .. {w["window_end"]} ({w["snapshots"]} daily snapshots);
   holdout from {w["holdout_start"]} (time-based){_window_notes(w)}
-- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; {rate} {w["train_default_rate"]:.2%} train,
-  {w["holdout_default_rate"]:.2%} holdout
+- Rows: {w["train_rows"]} train, {w["holdout_rows"]} holdout; {rate} {w["train_positive_rate"]:.2%} train,
+  {w["holdout_positive_rate"]:.2%} holdout
 - DVC data hash (`{DATA_DVC_FILE}`): `{lineage.get(Tag.DVC_DATA_HASH)}`; git commit `{lineage.get(Tag.GIT_COMMIT)}`
 - Airflow: dag `{lineage.get(Tag.AIRFLOW_DAG_ID)}`, run `{lineage.get(Tag.AIRFLOW_RUN_ID)}`; MLflow run `{info["run_id"]}`
 

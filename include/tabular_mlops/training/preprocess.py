@@ -199,8 +199,8 @@ def split_window(params: Params, root: Path) -> dict:
         "snapshots": len(days),
         "train_rows": train_rows,
         "holdout_rows": holdout_rows,
-        "train_default_rate": round(train_pos / train_rows, 6),
-        "holdout_default_rate": round(holdout_pos / holdout_rows, 6),
+        "train_positive_rate": round(train_pos / train_rows, 6),
+        "holdout_positive_rate": round(holdout_pos / holdout_rows, 6),
         "gap_before": choice.gap_before,
         "left_out": choice.left_out,
     }
