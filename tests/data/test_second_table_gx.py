@@ -48,3 +48,24 @@ def test_a_missing_target_says_how_much_not_none_none_none(survey):
     outcome = validate_batch(bad, params.schema, params.validate, project / params.paths.expectations_dir)
     [failure] = [f for f in outcome.failures if "moved_out" in f]
     assert "10.0% unexpected" in failure and "None" not in failure
+
+
+def test_regenerating_the_suite_for_your_table_leaves_no_other_tables_names(survey, capsys):
+    """After `init`, `python -m tabular_mlops.data.validate` writes your table's suite and removes the example's
+    (its file names carry the example's table), and the real GX project still validates your batches."""
+    from tabular_mlops.data.validate import write_suite
+
+    project, params, batch = survey
+    gx_dir = project / params.paths.expectations_dir
+    names = lambda: sorted(p.name for p in (gx_dir / "gx").glob("*/*.json"))  # noqa: E731
+    assert any(
+        n.startswith("loan_applications_batch") for n in names()
+    )  # the example's, copied with the repo
+    write_suite(params.schema, params.validate, gx_dir)
+    assert names() == [
+        "household_survey_batch.json",
+        "household_survey_batch_checkpoint.json",
+        "household_survey_batch_validation.json",
+    ]
+    assert "removed loan_applications_batch_checkpoint" in capsys.readouterr().out
+    assert validate_batch(batch, params.schema, params.validate, gx_dir).success

@@ -250,9 +250,29 @@ def validate_landed(
     )
 
 
+def _prune_other_tables(gx_dir: Path, keep: str) -> list[str]:
+    """Remove the suite, validation definition and checkpoint files another table's schema generated (the
+    example's, after `init` pointed params.yaml at yours), so no other table's names stay in the GX project.
+    Only files named as this module names them (`<table>_batch...`); returns their names."""
+    removed = []
+    for folder, suffix in (
+        ("checkpoints", "_checkpoint"),
+        ("validation_definitions", "_validation"),
+        ("expectations", ""),
+    ):
+        for path in sorted((gx_dir / folder).glob(f"*_batch{suffix}.json")):
+            if path.stem != f"{keep}{suffix}":
+                path.unlink()
+                removed.append(path.stem)
+    return removed
+
+
 def write_suite(schema: SchemaConfig, rules: ValidateConfig, expectations_dir: Path) -> Path:
-    """Generate the suite, validation definition and checkpoint from the schema into the repo's GX folder."""
+    """Generate the suite, validation definition and checkpoint from the schema into the repo's GX folder, and
+    remove those of any other table."""
     _checkpoint(schema, rules, gx_context(expectations_dir))
+    for name in _prune_other_tables(expectations_dir / "gx", suite_name(schema)):
+        print(f"removed {name} (another table's, not params.yaml schema.table {schema.table})")
     return expectations_dir / "gx" / "expectations" / f"{suite_name(schema)}.json"
 
 

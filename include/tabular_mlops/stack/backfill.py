@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tabular_mlops.core.contracts import INGEST_DAG_ID
+from tabular_mlops.core.contracts import INGEST_DAG_ID, SOURCE_URL_ENV
 from tabular_mlops.stack import commands, own_table
 from tabular_mlops.stack.airflow_api import ACTIVE, AirflowAPI, parse_ts
 from tabular_mlops.stack.console import fmt_duration, say
@@ -174,11 +174,11 @@ def report_latest_scheduled(layout: Layout, api: AirflowAPI, params: Params) -> 
     logical = parse_ts(latest.get("logical_date"))
     last_day = window(layout, params)[1]
     apps = (logical - dt.timedelta(days=params.schema.label_delay_days)).date() if logical else None
-    if apps is not None and apps > last_day and not params.simulate.live_source:
+    if apps is not None and apps > last_day and (layout.source_url or not params.simulate.live_source):
+        history = f"your table ({SOURCE_URL_ENV})" if layout.source_url else "the simulated history"
         say(
-            f"      expected with simulate.live_source off: the clock is past the simulated history (last day "
-            f"{last_day}), so this night looks for the {params.wording.rows} of {apps}, finds none, and the GX gate "
-            "quarantines the empty batch"
+            f"      expected: the clock is past {history} (last night {last_day}), so this night looks for the "
+            f"{params.wording.rows} of {apps}, finds none, and the GX gate quarantines the empty batch"
         )
     else:
         why = explain_run(api, layout.airflow_home, INGEST_DAG_ID, latest["dag_run_id"])
