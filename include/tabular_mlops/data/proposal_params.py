@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from typing import Any
 
 from tabular_mlops.core.config import EvaluateConfig
@@ -78,6 +79,11 @@ def _round_up(x: float, step: float) -> float:
     return round(math.ceil(x / step - 1e-9) * step, 6)
 
 
+def _word(name: str) -> str:
+    """A column name as one lower-case word for the service's decisions (`Moved Out` -> `moved_out`)."""
+    return re.sub(r"\W+", "_", name).strip("_").lower() or "positive"
+
+
 def observed_updates(proposal: Proposal) -> list[tuple[str, str, Any, str]]:
     """(section, key, value, why) of every setting that follows from what init saw in the table."""
     s, rate, daily = proposal.schema, proposal.base_rate, max(proposal.daily_rows, 1.0)
@@ -104,6 +110,9 @@ def observed_updates(proposal: Proposal) -> list[tuple[str, str, Any, str]]:
          "flag the base rate's share of rows"),
         ("gate", "min_pr_auc", round(min(0.95, rate * 1.25), 4), f"1.25 x the base rate {rate:.4f} (random ranking)"),
         ("simulate", "live_source", False, "your table is the source: never write simulated rows into it"),
+        # The example's approve / decline are loan words: the service answers in words made from the target.
+        ("serving", "high_risk_decision", f"{_word(s['target_column'])}_likely", "score >= the decision threshold"),
+        ("serving", "low_risk_decision", f"{_word(s['target_column'])}_unlikely", "score below it"),
         ("registry", "model_name", s["table"], ""),
         ("registry", "experiment_name", f"{s['table']}_training", ""),
         ("monitor", "experiment_name", f"{s['table']}_monitoring", ""),

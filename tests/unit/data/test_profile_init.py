@@ -62,8 +62,16 @@ def test_init_proposes_a_schema_that_fits_the_table(survey_url, tmp_path, capsys
     report = yaml.safe_load(capsys.readouterr().out)
     assert 0.15 < report["base_rate"] < 0.35 and report["written"] == str(out)
     # Everything but the schema and the keys that follow from it is the project's params.yaml, comments included.
-    for section in ("train:", "serving:"):
-        assert _block(text, section) == _block((REPO / "params.yaml").read_text(), section)
+    assert _block(text, "train:") == _block((REPO / "params.yaml").read_text(), "train:")
+    # The service answers in words made from the target, not the example's approve / decline.
+    serving = _block((REPO / "params.yaml").read_text(), "serving:").splitlines()
+    assert [line for line in _block(text, "serving:").splitlines() if "risk_decision" not in line] == [
+        line for line in serving if "risk_decision" not in line
+    ]
+    assert (params.serving.high_risk_decision, params.serving.low_risk_decision) == (
+        "moved_out_likely",
+        "moved_out_unlikely",
+    )
     gate = _block((REPO / "params.yaml").read_text(), "gate:").splitlines()
     assert [line for line in _block(text, "gate:").splitlines() if "min_pr_auc" not in line] == [
         line for line in gate if "min_pr_auc" not in line
