@@ -1,6 +1,6 @@
-"""The example's live source: each night writes the simulated applications the next night needs (day D+1 for
+"""The example's live source: each night writes the simulated rows the next night needs (day D+1 for
 scoring, day D+1-label_delay_days for ingestion), so a running local stack has data every night. It only runs
-when params.yaml `simulate.live_source` is true and only writes the example credit table."""
+when params.yaml `simulate.live_source` is true and only writes the example's own simulated table (never yours)."""
 
 from __future__ import annotations
 
