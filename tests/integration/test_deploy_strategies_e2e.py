@@ -204,7 +204,7 @@ def test_a_shadow_never_changes_the_primary_answer(repo_params, tmp_path, regist
     logged = _log(tmp_path)
     online, shadow = logged[logged["source"] == ONLINE_SOURCE], logged[logged["source"] == SHADOW_SOURCE]
     assert len(online) == len(bodies)
-    # /metrics says what the deploy state says, in rows by outcome (an outcome with none is absent or 0).
+    # /metrics says what the deploy state says, in rows by outcome (every outcome present from the start).
     for outcome in ("scored", "errors", "timeouts", "dropped"):
         assert _metric(metrics, f'serving_shadow_rows_total{{outcome="{outcome}"}}') == counts[outcome], (
             outcome
@@ -229,7 +229,7 @@ def _metric(exposition: str, series: str) -> float:
     for line in exposition.splitlines():
         if line.startswith(series + " "):
             return float(line.split()[-1])
-    return 0.0
+    raise AssertionError(f"{series} is not in /metrics")
 
 
 def _settled_shadow_counts(admin: httpx.Client, requests: int) -> dict:

@@ -9,6 +9,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+SHADOW_OUTCOMES = ("scored", "errors", "timeouts", "dropped")
 
 
 class ServingMetrics:
@@ -61,6 +62,8 @@ class ServingMetrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in SHADOW_OUTCOMES:  # every series from the start (0), so a rate() has a baseline
+            self.shadow_rows.labels(outcome)
         self.model = Gauge(
             "serving_model", "1 for the version that answers", ["name", "version", "origin"], registry=r
         )
