@@ -93,6 +93,8 @@ class ReferenceCacheFile:
     PROFILE = "profile.npz"  # the drift tests' reference side (monitoring/profile.py)
     SAMPLE = "reference_sample.parquet"  # the scored rows Evidently's reports compare against
     HOLDOUT = "holdout_sample.parquet"  # the champion's out-of-sample scores, the performance reference
+    # The isotonic (or identity) map from the champion's score to a probability, fitted on its holdout (CBPE).
+    CALIBRATION = "calibration.json"
     COMPLETE = "complete.json"  # written last: a folder without it is an interrupted build
 
 

@@ -119,6 +119,9 @@ def observed_updates(proposal: Proposal) -> list[tuple[str, str, Any, str]]:
         # The example's key features and per-column tests name its own columns: choose yours.
         ("monitor", "key_features", [], "choose your own"),
         ("monitor", "column_tests", {}, "choose your own"),
+        # The example's credit figures mean nothing for another table: the user fills in what a decision is worth.
+        *(("business_value", cell, None, "yours to fill in: the value of one row in this cell (all four, or none)")
+          for cell in ("true_negative", "false_negative", "false_positive", "true_positive")),
     ]  # fmt: skip
 
 

@@ -40,6 +40,11 @@ from tabular_mlops.core.config import MonitorConfig, PathsConfig, SchemaConfig
 from tabular_mlops.core.contracts import ReferenceCacheFile, Tag, parse_window, snapshot_day
 from tabular_mlops.data.versioning import run_dvc
 from tabular_mlops.model.scoring import LoadedModel
+from tabular_mlops.monitoring.champion_calibration import (
+    holdout_calibration,
+    load_calibration,
+    save_calibration,
+)
 from tabular_mlops.monitoring.reference_profile import (
     PROFILE_VERSION,
     SKETCH_POINTS,
@@ -49,6 +54,7 @@ from tabular_mlops.monitoring.reference_profile import (
     load_profile,
     save_profile,
 )
+from tabular_mlops.stats.calibration import CalibrationFit
 from tabular_mlops.store.prediction_log import SAMPLE_KEY_SPAN, sample_keys
 
 _DIR_HASH = re.compile(r"[0-9a-f]{32}\.dir")
@@ -163,6 +169,8 @@ class ChampionReference:
     holdout: (
         pd.DataFrame | None
     )  # the champion's out-of-sample scored holdout sample, when its tags say where
+    # The map from score to probability fitted on that holdout (CBPE), or None with the reason.
+    calibration: CalibrationFit
 
 
 def report_columns(schema: SchemaConfig) -> list[str]:
@@ -257,12 +265,13 @@ def build(
         counts=whole if whole.rows > len(rows) else None,
     )
     holdout = holdout_rows(champion, root, bounded(schema, n))
+    scored_holdout = None if holdout is None else scored(champion, holdout, schema)[report_columns(schema)]
     return ChampionReference(
         profile=profile,
         sample=sample(reference[report_columns(schema)], n).reset_index(drop=True),
-        holdout=None
-        if holdout is None
-        else sample(scored(champion, holdout, schema)[report_columns(schema)], n).reset_index(drop=True),
+        holdout=None if scored_holdout is None else sample(scored_holdout, n).reset_index(drop=True),
+        # Fitted on every scored holdout row read, not only the report sample.
+        calibration=holdout_calibration(scored_holdout, champion.version),
     )
 
 
@@ -275,6 +284,7 @@ def _save(ref: ChampionReference, folder: Path) -> None:
         ref.sample.to_parquet(tmp / ReferenceCacheFile.SAMPLE, index=False)
         if ref.holdout is not None:
             ref.holdout.to_parquet(tmp / ReferenceCacheFile.HOLDOUT, index=False)
+        save_calibration(ref.calibration, tmp)
         (tmp / ReferenceCacheFile.COMPLETE).write_text(json.dumps(ref.profile.meta))
         if folder.exists() and not (folder / ReferenceCacheFile.COMPLETE).exists():  # an interrupted build
             shutil.rmtree(folder)
@@ -289,12 +299,14 @@ def _save(ref: ChampionReference, folder: Path) -> None:
         raise
 
 
-def _load(folder: Path) -> ChampionReference:
-    holdout = folder / ReferenceCacheFile.HOLDOUT
+def _load(folder: Path, version: str) -> ChampionReference:
+    path = folder / ReferenceCacheFile.HOLDOUT
+    holdout = pd.read_parquet(path) if path.exists() else None
     return ChampionReference(
         profile=load_profile(folder / ReferenceCacheFile.PROFILE),
         sample=pd.read_parquet(folder / ReferenceCacheFile.SAMPLE),
-        holdout=pd.read_parquet(holdout) if holdout.exists() else None,
+        holdout=holdout,
+        calibration=load_calibration(folder, holdout, version),
     )
 
 
@@ -305,7 +317,7 @@ def champion_reference(
     folder = root / paths.reference_cache_dir / cache_key(schema, monitor, champion)
     if (folder / ReferenceCacheFile.COMPLETE).exists():
         try:
-            return _load(folder)
+            return _load(folder, champion.version)
         except (OSError, ValueError, KeyError) as exc:  # a damaged entry is rebuilt, never trusted
             log.warning("reference cache %s is unreadable (%s); rebuilding it", folder, exc)
     ref = build(schema, monitor, root, champion)

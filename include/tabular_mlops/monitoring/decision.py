@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from tabular_mlops.core.config import GateConfig, MonitorConfig
+from tabular_mlops.monitoring.estimate_records import EstimatedHarm
 from tabular_mlops.monitoring.results import Action, Alert, Decision, NightSummary, Status, WindowDrift
 from tabular_mlops.stats.counts import unusual_count
 
@@ -65,12 +66,14 @@ def decide(
     last_retrain: dt.date | None,
     retrain_in_flight: bool,
     rate_name: str = "positive rate",
+    harm: EstimatedHarm | None = None,
 ) -> Decision:
     """Rules, in order: no decision without enough data; a night failing quality rules is held (no retraining,
     monitor.hold_on_quality); performance on matured labels below the promotion
-    threshold retrains; drift retrains unless matured labels show the drifted data still performing; label drift
-    is reported (and retrains only if configured); cooldown and single-flight turn a retrain into keep (the
-    reasons say so)."""
+    threshold retrains; drift retrains unless matured labels show the drifted data still performing, or, before
+    labels cover it, unless the estimated ROC AUC (`harm`) lies within monitor.max_estimated_drop of the
+    holdout's; label drift is reported (and retrains only if configured); cooldown and single-flight turn a
+    retrain into keep (the reasons say so)."""
     night, status = summary.night, summary.status
     if status is not Status.OK:
         why = (
@@ -104,20 +107,34 @@ def decide(
     below = underperforming(performance, gate)
     if below:
         reasons.append(f"matured-label ROC AUC {performance:.3f} < promotion threshold {floor}")
-    drifted_but_performing = bool(
+    matured_performing = bool(
         drift and performance is not None and not below and summary.labelled_window_drifted
     )
-    if drift and not drifted_but_performing:
+    performing: str | None = None
+    if matured_performing:
+        performing = f"drifted, performing (matured-label ROC AUC {performance:.3f} >= {floor})"
+    elif drift and not below and harm is not None and harm.drop is not None:
+        # No matured label speaks to this drift yet: the estimate judges whether it hurts the champion.
+        if harm.drop > monitor.max_estimated_drop:
+            reasons += [f"drifted, harmed (estimated): {harm.text}", *drift]
+        else:
+            performing = f"drifted, performing (estimated): {harm.text}"
+    else:
         reasons += drift
-    elif drifted_but_performing:
-        note = f"drifted, performing (matured-label ROC AUC {performance:.3f} >= {floor})"
+    if harm is not None and not (drift and not below and harm.drop is not None and not matured_performing):
+        # The estimate is context here (no drift, matured labels decide, or no estimate): said, not acted on.
+        notes.append(harm.text)
+    if performing is not None:
         if monitor.retrain_when_drifted_but_performing:
-            reasons += [*drift, note + "; retraining because monitor.retrain_when_drifted_but_performing"]
+            reasons += [
+                *drift,
+                performing + "; retraining because monitor.retrain_when_drifted_but_performing",
+            ]
         elif not reasons:
-            return Decision(night, status, Action.KEEP, (note, *drift, *notes), tuple(drift))
+            return Decision(night, status, Action.KEEP, (performing, *drift, *notes), tuple(drift))
         else:
             # Another rule (label drift, configured to retrain) still stands; the drift is context.
-            notes += [note, *drift]
+            notes += [performing, *drift]
     if not reasons:
         return Decision(
             night, status, Action.KEEP, ("no drift or performance rule fired", *notes), tuple(drift)
@@ -170,10 +187,11 @@ def alerts_for(
     monitor: MonitorConfig,
     gate: GateConfig,
     operational: Sequence[str] = (),
+    concept_drift: Sequence[str] = (),
 ) -> tuple[Alert, ...]:
     """Data quality (with `operational` problems of the monitoring itself, e.g. a workspace not updated), a
     retraining decision, label drift that does not retrain, and matured-label performance below the promotion
-    threshold (the decision's own rule)."""
+    threshold (the decision's own rule), and `concept_drift`: the estimator's self-check reasons (night_estimate)."""
     night = summary.night.isoformat()
     alerts = []
     problems = [*quality_problems(summary, monitor), *operational]
@@ -187,6 +205,9 @@ def alerts_for(
         alerts.append(Alert("retraining", f"retraining needed on night {night}", decision.reasons))
     elif summary.label_drift.drifted:
         alerts.append(Alert("drift", f"label drift on night {night}", decision.reasons))
+    if concept_drift:
+        # The estimator's self-check (night_estimate): matured labels keep falling outside its intervals.
+        alerts.append(Alert("drift", f"concept drift suspected on night {night}", tuple(concept_drift)))
     if underperforming(summary.matured_roc_auc, gate):
         alerts.append(
             Alert("performance", f"matured-label ROC AUC {summary.matured_roc_auc:.3f}", decision.reasons)

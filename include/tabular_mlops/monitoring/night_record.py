@@ -18,6 +18,7 @@ from tabular_mlops.core.config import PathsConfig
 from tabular_mlops.core.contracts import NIGHT_RESULT_FILE, Tag
 from tabular_mlops.model.tracking import ensure_experiment
 from tabular_mlops.monitoring import decisions_log
+from tabular_mlops.monitoring.estimate_records import estimate_metrics
 from tabular_mlops.monitoring.results import (
     NightResult,
     NightSummary,
@@ -212,6 +213,7 @@ def log_to_mlflow(run_id: str, result: NightResult, trained_until: dt.date | Non
             **night_metrics(result.summary),
             **shadow_metrics(result.shadow),
             **champion_metrics(result.champion_version, trained_until, night),
+            **estimate_metrics(result.estimate),
         },
     )
     with mlflow.start_run(run_id=run_id):

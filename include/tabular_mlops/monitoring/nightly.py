@@ -1,6 +1,7 @@
 """One night of monitoring, top to bottom, one module per step: the log's windows (log_window), the champion's
 reference and its profile (champion_reference), drift (drift), the summary (night_summary), the comparison with a
-challenger in shadow (shadow_analysis), the decision and its alerts (decision), the reports (evidently_reports,
+challenger in shadow (shadow_analysis), the estimated performance (night_estimate), the decision and its alerts
+(decision), the reports (evidently_reports,
 workspace), the record (night_record) and the run's note (run_notes). Returns the night's typed result."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tabular_mlops.monitoring.decision import alerts_for, decide
 from tabular_mlops.monitoring.drift import night_drift
 from tabular_mlops.monitoring.evidently_reports import decision_lines, evidently_reports
 from tabular_mlops.monitoring.log_window import read_night_log
+from tabular_mlops.monitoring.night_estimate import NightHistory, estimate_night
 from tabular_mlops.monitoring.night_record import monitoring_run, record_night
 from tabular_mlops.monitoring.night_summary import summarize
 from tabular_mlops.monitoring.nights_chart import NightPoint, night_mark
@@ -56,9 +58,22 @@ def monitor_night(
     shadow = compare_shadow(
         log_engine, schema, monitor, params.deploy, params.evaluate.decision_threshold, champion, night
     )
+    # 4c. The champion's performance estimated before the labels arrive, graded as they mature.
+    estimate = estimate_night(
+        reference,
+        current,
+        labelled,
+        features=schema.feature_names,
+        monitor=monitor,
+        threshold=champion.threshold(params.evaluate.decision_threshold),
+        business_value=params.business_value,
+        history=NightHistory(champion.version, night, window.label_night, root, paths),
+    )
     # 5. The decision.
     rate_name = params.wording.rate_text(schema.target_column)
-    decision = decide(summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name)
+    decision = decide(
+        summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name, estimate.harm
+    )
     decision = low_volume.noted(decision, window_choice, monitor.min_rows)
     # 6. The reports, and their snapshots in the Evidently workspace.
     night_dir = root / paths.reports_dir / night.isoformat()
@@ -115,7 +130,7 @@ def monitor_night(
     result = NightResult(
         summary=summary,
         decision=decision,
-        alerts=alerts_for(summary, decision, monitor, params.gate, problems),
+        alerts=alerts_for(summary, decision, monitor, params.gate, problems, estimate.concept_drift),
         champion_version=champion.version,
         monitoring_run_id=monitoring_run(
             root / paths.mlflow_dir, monitor.experiment_name, champion.name, night
@@ -124,6 +139,7 @@ def monitor_night(
         training_window_end=window.label_night,
         evidently=published.snapshots,
         shadow=shadow,
+        estimate=estimate,
     )
     record_night(result, root, paths, log_engine, window.trained_until)
     return result

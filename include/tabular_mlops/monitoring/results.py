@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 from pydantic import TypeAdapter, computed_field
 from pydantic.dataclasses import dataclass
 
+from tabular_mlops.monitoring.estimate_records import NightEstimate
 from tabular_mlops.stats.paired import PairedShadowReport
 from tabular_mlops.stats.sequential import SequentialResult
 
@@ -232,6 +233,8 @@ class NightResult(_Json):
     evidently: dict[str, str] = field(default_factory=dict)
     # The paired comparison with a shadow challenger, on nights one scored beside the champion.
     shadow: ShadowComparison | None = None
+    # The champion's performance estimated before the labels arrive, and graded as they mature (issue 24).
+    estimate: NightEstimate | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tabular_mlops.core.contracts import MONITOR_DAG_ID, TRAIN_DAG_ID, RetrainConf, retrain_run_id
+from tabular_mlops.monitoring.estimate_records import NightEstimate
 from tabular_mlops.monitoring.note_markdown import MAX_NOTE, Note
 from tabular_mlops.monitoring.results import Action, NightResult, ShadowComparison
 from tabular_mlops.monitoring.rollout_verdict import RolloutStep
@@ -95,6 +96,23 @@ def shadow_line(shadow: ShadowComparison) -> str:
     return f"{head}: {'; '.join(parts)}"
 
 
+def estimate_figures(estimate: NightEstimate) -> list[tuple[str, str]]:
+    """The estimate in the note's table: `estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)`, the estimated value per
+    row, and the realized ROC AUC of the window whose labels matured tonight."""
+    figures = [("estimate", estimate.headline())]
+    value = estimate.value
+    if value.per_row is not None:
+        band = ""
+        if value.lower is not None and value.upper is not None and value.rows:
+            band = f" [{value.lower / value.rows:,.2f}, {value.upper / value.rows:,.2f}]"
+        figures.append(("estimated value", f"{value.per_row:,.2f}{band} {estimate.value_unit} per row"))
+    if estimate.realized is not None:
+        realized = estimate.realized.metric("roc_auc")
+        shown = "n/a" if realized.value is None else f"{realized.value:.2f}"
+        figures.append((f"realized ROC AUC ({estimate.matured_night})", shown))
+    return figures
+
+
 def night_note(
     result: NightResult,
     model: str,
@@ -124,6 +142,8 @@ def night_note(
         ]
     if summary.last_night is not None:
         figures.append(("newest night alone", f"drift share {summary.last_night.drift_share:.4f}"))
+    if result.estimate is not None:
+        figures += estimate_figures(result.estimate)
     return Note(
         _headline(
             action,

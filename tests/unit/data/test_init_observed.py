@@ -114,3 +114,23 @@ def test_a_null_ingestion_schedule_is_refused_with_how_to_pause(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(ConfigError, match=r"dags.schedules.ingest.*cannot be backfilled.*pause"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_business_value_is_left_for_the_user_to_fill_in(proposed):
+    """The example's credit figures mean nothing for another table: the proposal leaves every cell null, with a
+    comment, and the file loads (no value is reported until they are set)."""
+    assert not proposed["params"].business_value.configured
+    for cell in ("true_negative", "false_negative", "false_positive", "true_positive"):
+        assert f"  {cell}: null  # init: yours to fill in" in proposed["text"]
+
+
+def test_business_value_is_all_four_cells_or_none(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  false_positive: -40\n", "  false_positive: null\n")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"business_value\.false_positive: .*set every cell's value or none"
+    ):
+        load_params(path)
+    example = load_params(REPO / "params.yaml").business_value
+    assert example.configured and example.false_negative < 0 < example.true_negative

@@ -96,3 +96,21 @@ def test_label_drift_that_keeps_the_champion_is_alerted(repo_params):
     (alert,) = _alerts(_summary(matured_roc_auc=0.8, labelled_rows=8000, label_drift=labels), repo_params)
     assert alert.kind == "drift" and alert.title == f"label drift on night {NIGHT}"
     assert any(d.startswith("label drift: matured default rate 9.50%") for d in alert.details)
+
+
+def test_the_estimators_self_check_raises_concept_drift_suspected(repo_params):
+    from tabular_mlops.monitoring.results import Decision
+
+    night = dt.date(2026, 5, 1)
+    summary = NightSummary(night, Status.NO_DATA, 0, 0, 100, 0.0, 0)
+    decision = Decision(night, Status.NO_DATA, None)
+    reason = (
+        "concept drift suspected: realized roc_auc outside the cbpe interval on 3 matured nights in a row"
+    )
+    alerts = alerts_for(summary, decision, repo_params.monitor, repo_params.gate, (), (reason,))
+    drift = [a for a in alerts if a.title.startswith("concept drift suspected")]
+    assert len(drift) == 1 and drift[0].kind == "drift" and drift[0].details == (reason,)
+    assert not any(
+        a.title.startswith("concept drift")
+        for a in alerts_for(summary, decision, repo_params.monitor, repo_params.gate)
+    )

@@ -154,3 +154,66 @@ def test_label_drift_retrain_survives_a_drifted_but_performing_window(repo_param
     assert d.action is Action.RETRAIN
     assert "retrain_on_label_drift" in d.reasons[0]
     assert any(r.startswith("drifted, performing") for r in d.reasons)
+
+
+def _harm(drop, estimate=0.78):
+    from tabular_mlops.monitoring.estimate_records import EstimatedHarm
+    from tabular_mlops.stats.metrics import MetricEstimate
+
+    if drop is None:
+        return EstimatedHarm(
+            None, None, None, 0.80, "no estimated ROC AUC (CBPE: 40 scored rows, fewer than ...)"
+        )
+    figure = MetricEstimate(estimate, estimate - 0.02, estimate + 0.02)
+    return EstimatedHarm(
+        drop, "cbpe", figure, estimate + drop, f"estimated ROC AUC {estimate:.3f} drop {drop:.3f}"
+    )
+
+
+def _decide_on_harm(summary, params, harm, **monitor):
+    rate_name = params.wording.rate_text(params.schema.target_column)
+    return decide(summary, replace(params.monitor, **monitor), params.gate, None, False, rate_name, harm)
+
+
+def test_drift_the_estimate_says_does_not_hurt_keeps_the_champion(repo_params):
+    d = _decide_on_harm(_summary(drifted=("income",)), repo_params, _harm(0.01))
+    assert d.action is Action.KEEP
+    assert d.reasons[0] == "drifted, performing (estimated): estimated ROC AUC 0.780 drop 0.010"
+    assert "drift in key features income" in d.reasons[1]
+    assert d.drift_reasons  # the drift is still reported
+    # Configured to retrain on any drift: it does, and says the estimate saw no harm.
+    cfg = _decide_on_harm(
+        _summary(drifted=("income",)), repo_params, _harm(0.01), retrain_when_drifted_but_performing=True
+    )
+    assert cfg.action is Action.RETRAIN and "drifted, performing (estimated)" in cfg.reasons[-1]
+
+
+def test_drift_with_an_estimated_drop_beyond_the_limit_retrains_on_the_first_night(repo_params):
+    d = _decide_on_harm(_summary(drifted=("income",)), repo_params, _harm(0.08, 0.70))
+    assert d.action is Action.RETRAIN
+    assert d.reasons[0].startswith("drifted, harmed (estimated): estimated ROC AUC 0.700 drop 0.080")
+    # The limit is monitor.max_estimated_drop: a wider one keeps.
+    wide = _decide_on_harm(
+        _summary(drifted=("income",)), repo_params, _harm(0.08, 0.70), max_estimated_drop=0.1
+    )
+    assert wide.action is Action.KEEP
+
+
+def test_matured_labels_have_the_final_word_over_the_estimate(repo_params):
+    # Labels say below the floor: retrain, though the estimate saw no harm.
+    below = _decide_on_harm(_summary(drifted=("income",), matured=0.55), repo_params, _harm(0.0))
+    assert below.action is Action.RETRAIN and below.reasons[0].startswith("matured-label ROC AUC 0.550 <")
+    # Labels cover the drift and say it performs: keep, though the estimate saw harm.
+    s = _summary(drifted=("income",), matured=0.80, labelled_drifted=("income",))
+    kept = _decide_on_harm(s, repo_params, _harm(0.2, 0.6))
+    assert kept.action is Action.KEEP and kept.reasons[0].startswith("drifted, performing (matured-label")
+    assert any(r.startswith("estimated ROC AUC 0.600") for r in kept.reasons)
+
+
+def test_a_withheld_estimate_leaves_drift_to_retrain_and_says_why(repo_params):
+    d = _decide_on_harm(_summary(drifted=("income",)), repo_params, _harm(None))
+    assert d.action is Action.RETRAIN and "drift in key features" in d.reasons[0]
+    assert d.reasons[-1].startswith("no estimated ROC AUC")
+    stable = _decide_on_harm(_summary(), repo_params, _harm(0.01))
+    assert stable.action is Action.KEEP
+    assert stable.reasons == ("no drift or performance rule fired", "estimated ROC AUC 0.780 drop 0.010")

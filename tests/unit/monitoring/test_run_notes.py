@@ -144,3 +144,33 @@ def test_a_night_that_keeps_its_champion_links_to_no_training():
         result.summary, Decision(NIGHT, Status.OK, Action.KEEP, ()), (), "1", "abc123", (), NIGHT, {}
     )
     assert "/dags/train_model/" not in night_note(keep, "m", LINKS, "7", {}, 0.3)
+
+
+def test_the_night_note_shows_the_estimate_with_its_interval():
+    import dataclasses
+
+    from tabular_mlops.monitoring.estimate_records import EstimatedHarm, NightEstimate
+    from tabular_mlops.stats.business_value import BusinessValue
+    from tabular_mlops.stats.metrics import MetricEstimate, PerformanceEstimate
+
+    figure = MetricEstimate(0.781, 0.762, 0.803)
+    cbpe = PerformanceEstimate("cbpe", 3600, {"roc_auc": figure})
+    estimate = NightEstimate(
+        rows=3600,
+        threshold=0.1,
+        calibrator="isotonic",
+        calibration_reason="isotonic: lowers the ECE",
+        holdout=PerformanceEstimate("realized", 9000, {"roc_auc": MetricEstimate(0.79)}),
+        cbpe=cbpe,
+        importance=PerformanceEstimate("importance_weighting", 3600, {}),
+        value=BusinessValue("cbpe", 3600, 720_000.0, 200.0, 684_000.0, 756_000.0),
+        value_importance=BusinessValue("importance_weighting", 3600, None, None, reason="withheld"),
+        value_unit="EUR",
+        harm=EstimatedHarm(0.009, "cbpe", figure, 0.79, "estimated ROC AUC 0.781 ..."),
+    )
+    result = dataclasses.replace(_result(("x",)), estimate=estimate)
+    note = night_note(result, "credit_default", LINKS, "7", {}, 0.3)
+    table = note.split("\n\n")[1]
+    assert "| estimate | estimated value |" in table.splitlines()[0]
+    assert "estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)" in table
+    assert "200.00 [190.00, 210.00] EUR per row" in table

@@ -69,7 +69,12 @@ from tabular_mlops.core.config.model_sections import (
     TrainConfig,
 )
 from tabular_mlops.core.config.params import Params
-from tabular_mlops.core.config.runtime_sections import MonitorConfig, ServingConfig, WordingConfig
+from tabular_mlops.core.config.runtime_sections import (
+    BusinessValueConfig,
+    MonitorConfig,
+    ServingConfig,
+    WordingConfig,
+)
 from tabular_mlops.core.config.table_schema import FeatureSpec, SchemaConfig
 
 __all__ = [
@@ -117,6 +122,7 @@ __all__ = [
     "EvaluateConfig",
     "GateConfig",
     "RegistryConfig",
+    "BusinessValueConfig",
     "MonitorConfig",
     "ServingConfig",
     "WordingConfig",

@@ -35,6 +35,7 @@ from tabular_mlops.core.config.model_sections import (
     TrainConfig,
 )
 from tabular_mlops.core.config.runtime_sections import (
+    BusinessValueConfig,
     MonitorConfig,
     ServingConfig,
     WordingConfig,
@@ -77,6 +78,8 @@ class Params:
     """How extraction reads the source."""
     deploy: DeployConfig = dataclasses.field(default_factory=DeployConfig)
     """How a gated challenger is proven in production: shadow, canary, A/B test, bandit."""
+    business_value: BusinessValueConfig = dataclasses.field(default_factory=BusinessValueConfig)
+    """The value of each decision at the threshold: estimated every night, realized when labels mature."""
     source_file: str = ""
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 

@@ -18,6 +18,7 @@ from tabular_mlops.core.config.fields import (
     TESTS_FOR_TYPE,
     Count,
     Days,
+    Number,
     OpenFraction,
     Positive,
     Share,
@@ -88,6 +89,13 @@ class MonitorConfig:
     """Above this many rows a window's statistics run on a reproducible sample of about this many (row
     counts stay exact): reading a week of 1M-row nights whole takes minutes and gigabytes for the same
     verdicts."""
+    max_estimated_drop: Share = 0.03
+    """A drifted window whose estimated ROC AUC (CBPE, else importance weighting) lies more than this below
+    the champion's holdout ROC AUC retrains on its first night; within it the champion is kept, reported as
+    "drifted, performing (estimated)". Matured labels, when they cover the drift, have the final word."""
+    concept_drift_nights: Count = 3
+    """Matured nights in a row whose realized ROC AUC falls outside the estimate's interval before the
+    "concept drift suspected" alert: the scores say all is well, the labels disagree."""
 
     @model_validator(mode="after")
     def _bands_and_tests(self) -> MonitorConfig:
@@ -119,6 +127,39 @@ class MonitorConfig:
 
 def _wrong_test(ftype: str, test: str) -> str:
     return f"must be one of {', '.join(TESTS_FOR_TYPE[ftype])} for a {ftype} column (got {test!r})"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class BusinessValueConfig:
+    """The value of one row in each cell of the confusion matrix at the decision threshold (positive = the
+    target's positive label, flagged = score >= threshold), in `unit`. All four set, or none (no value is
+    reported, and the record says why)."""
+
+    true_negative: Number | None = None
+    """Not flagged and negative (credit: an approved loan repaid, the margin earned)."""
+    false_negative: Number | None = None
+    """Not flagged and positive (credit: an approved loan that defaults, the loss; negative)."""
+    false_positive: Number | None = None
+    """Flagged and negative (credit: a good applicant declined, what that costs; zero or negative)."""
+    true_positive: Number | None = None
+    """Flagged and positive (credit: a default declined, usually 0 or the cost of handling it)."""
+    unit: Text = "EUR"
+    """What the values are counted in (shown beside every figure)."""
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> BusinessValueConfig:
+        cells = {
+            k: getattr(self, k)
+            for k in ("true_negative", "false_negative", "false_positive", "true_positive")
+        }
+        missing = [k for k, v in cells.items() if v is None]
+        if missing and len(missing) < len(cells):
+            _raise_if([(k, "set every cell's value or none (got null)") for k in missing])
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return self.true_negative is not None
 
 
 # --------------------------------------------------------------------------- online serving
