@@ -142,4 +142,9 @@ def test_the_chart_draws_the_interval_as_a_band_and_starts_at_a_coin_toss():
     # Upper bounds forwards, lower bounds back: a closed polygon around the estimate.
     assert list(band["y"]) == [0.760, 0.724, 0.754, 0.716, 0.680, 0.722]
     assert figure["layout"]["yaxis"]["range"] == [pytest.approx(0.48), 1.0]
+    # One tick a day from the first night: a few nights never get six-hourly ticks repeating one date.
+    assert (
+        figure["layout"]["xaxis"]["dtick"] == 86_400_000
+        and figure["layout"]["xaxis"]["tick0"] == "2026-03-01"
+    )
     assert {ESTIMATED, LOWER, UPPER, REALIZED} <= set(NightPoint.__dataclass_fields__)
