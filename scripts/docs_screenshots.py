@@ -1,17 +1,17 @@
 """Screenshots for the docs from the running local stack (make docs-screenshots), after a drill:
 
-    make run && make drill SCENARIO=covariate_shift NIGHTS=2 && make docs-screenshots
+    make run && make drill SCENARIO=covariate_shift NIGHTS=3 && make docs-screenshots
 
-Headless Chromium from the system's packages (CHROMIUM overrides the binary), driven by Playwright as the browser
-checks do (tests/browser/test_ui.py). Writes docs/img/*.png and docs/screenshots.md showing them; a page that
+Headless Chromium from the system's packages (CHROMIUM overrides the binary), launched and logged in to Airflow as
+the browser checks do (tabular_mlops.stack.browser, tests/browser/test_ui.py). Writes docs/img/*.png and docs/screenshots.md showing them; a page that
 cannot be captured is named on stderr, the others are still written, and the exit code is 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +48,12 @@ class Stack:
     monitor_dag_id: str
     monitor_runs: tuple[dict[str, Any], ...]
     champion_alias: str
+    id_column: str  # params.yaml schema.id_column: in the example body of POST /predict
+    mlflow_login: tuple[
+        str, str
+    ]  # the stack's MLflow basic-auth user and password (var/mlflow/credentials.json)
+    monitoring_experiment: str
+    evidently_workspace: Path
 
     @classmethod
     def from_running_stack(cls) -> Stack:
@@ -58,6 +64,10 @@ class Stack:
 
         layout = Layout.from_env()
         params = load_params(layout.repo / "params.yaml")
+        login = layout.mlflow_credentials()
+        # The MLflow client reads its login from the environment, as the stack's tasks do.
+        os.environ["MLFLOW_TRACKING_USERNAME"] = login.username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = login.password
         api = airflow_api(layout)
         api.login()
         return cls(
@@ -71,6 +81,10 @@ class Stack:
             monitor_dag_id=MONITOR_DAG_ID,
             monitor_runs=tuple(api.dag_runs(MONITOR_DAG_ID)),
             champion_alias=CHAMPION,
+            id_column=params.schema.id_column,
+            mlflow_login=(login.username, login.password),
+            monitoring_experiment=params.monitor.experiment_name,
+            evidently_workspace=layout.repo / params.paths.evidently_workspace,
         )
 
 
@@ -80,13 +94,18 @@ def airflow_run_note(browser: Any, stack: Stack) -> None:
     if not noted:
         raise RuntimeError(f"no {stack.monitor_dag_id} run has a note: run `make drill` first")
     run = next((r for r in reversed(noted) if "RETRAIN" in r["note"]), noted[-1])
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    context.add_cookies([{"name": "_token", "value": stack.airflow_token, "url": stack.airflow_url}])
+    from tabular_mlops.stack.browser import airflow_context
+
+    context = airflow_context(browser, stack.airflow_url, stack.airflow_token)
     page = context.new_page()
     page.goto(
         f"{stack.airflow_url}/dags/{stack.monitor_dag_id}/runs/{run['dag_run_id']}", wait_until="networkidle"
     )
     page.get_by_text(run["note"].split("**")[1]).first.wait_for(timeout=TIMEOUT_MS)
+    # The run page shows the note's first line; its button opens the whole note, rendered.
+    page.get_by_role("button", name="Edit note").first.click()
+    page.get_by_role("dialog").locator("table").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # the dialog fades in: a shot taken at once shows it half transparent
     page.screenshot(path=str(IMG_DIR / "airflow_run_note.png"))
     context.close()
 
@@ -94,16 +113,63 @@ def airflow_run_note(browser: Any, stack: Stack) -> None:
 def mlflow_champion(browser: Any, stack: Stack) -> None:
     """The registered model's champion version: its aliases, gate tags and model card."""
     from mlflow import MlflowClient
+    from tabular_mlops.stack.browser import close_mlflow_assistant
 
     version = MlflowClient(tracking_uri=stack.mlflow_url).get_model_version_by_alias(
         stack.model_name, stack.champion_alias
     )
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page = _mlflow_page(browser, stack)
     page.goto(
         f"{stack.mlflow_url}/#/models/{stack.model_name}/versions/{version.version}", wait_until="networkidle"
     )
     page.get_by_text(stack.champion_alias).first.wait_for(timeout=TIMEOUT_MS)
+    close_mlflow_assistant(page)
     page.screenshot(path=str(IMG_DIR / "mlflow_champion.png"), full_page=True)
+    page.close()
+
+
+def _mlflow_page(browser: Any, stack: Stack) -> Any:
+    from tabular_mlops.stack.browser import mlflow_context
+
+    return mlflow_context(browser, *stack.mlflow_login).new_page()
+
+
+def mlflow_monitoring_series(browser: Any, stack: Stack) -> None:
+    """The monitoring series' drift share over the nights: one line across champions, a step per night."""
+    from mlflow import MlflowClient
+    from tabular_mlops.core.contracts import Tag
+
+    client = MlflowClient(tracking_uri=stack.mlflow_url)
+    experiment = client.get_experiment_by_name(stack.monitoring_experiment)
+    if experiment is None:
+        raise RuntimeError(f"no MLflow experiment {stack.monitoring_experiment}: run `make drill` first")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], f"tags.{Tag.MONITORING_SERIES} = '{stack.model_name}'"
+    )
+    from tabular_mlops.stack.browser import close_mlflow_assistant, mlflow_metric_page
+
+    page = _mlflow_page(browser, stack)
+    page.goto(mlflow_metric_page(stack.mlflow_url, run.info.run_id, experiment.experiment_id, "drift/share"))
+    page.locator("div.js-plotly-plot path.js-line").first.wait_for(state="attached", timeout=TIMEOUT_MS * 3)
+    close_mlflow_assistant(page)
+    page.wait_for_timeout(2000)  # Plotly redraws to the freed width
+    page.screenshot(path=str(IMG_DIR / "mlflow_monitoring_series.png"))
+    page.close()
+
+
+def evidently_nights_chart(browser: Any, stack: Stack) -> None:
+    """The newest drift report: its banner and the chart of the nights (threshold line, a mark per decision)."""
+    from tabular_mlops.monitoring.workspace import INDEX_FILE
+
+    index = json.loads((stack.evidently_workspace / INDEX_FILE).read_text())
+    newest = max((key for key in index if key.endswith("/drift")), key=lambda k: k.split("/")[1])
+    project_id = newest.split("/")[0]
+    page = browser.new_page(viewport={"width": 1600, "height": 1400})
+    page.goto(
+        f"{stack.evidently_url}/projects/{project_id}/reports/{index[newest]}", wait_until="networkidle"
+    )
+    page.locator("div.js-plotly-plot g.trace").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(IMG_DIR / "evidently_nights_chart.png"))
     page.close()
 
 
@@ -126,7 +192,7 @@ def serving_docs(browser: Any, stack: Stack) -> None:
     predict = page.locator(".opblock-post", has_text="/predict").first
     predict.wait_for(timeout=TIMEOUT_MS)
     predict.locator(".opblock-summary").first.click()
-    page.get_by_text("application_id").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text(stack.id_column).first.wait_for(timeout=TIMEOUT_MS)
     page.screenshot(path=str(IMG_DIR / "serving_docs.png"))
     page.close()
 
@@ -135,8 +201,9 @@ SHOTS = (
     Shot(
         "airflow_run_note.png",
         "Airflow: a monitor_nightly run and its note",
-        "The grid of `monitor_nightly` and the run details of a night that decided to retrain: the note says the "
-        "decision, its figures and reasons, and links to the MLflow run, the model version and the Evidently report.",
+        "The note of a `monitor_nightly` night that decided to retrain, opened from its run page: the decision, its "
+        "figures and reasons, a link to the `train_model` run it started (whose note links back), and links to "
+        "the MLflow run, the model version and the Evidently reports.",
         airflow_run_note,
     ),
     Shot(
@@ -147,10 +214,26 @@ SHOTS = (
         mlflow_champion,
     ),
     Shot(
+        "mlflow_monitoring_series.png",
+        "MLflow: a monitoring metric over the nights",
+        "The monitoring run of the registered model (`monitor credit_default`) collects every night whatever the "
+        "champion: one step per night, so `drift/share` is one line across champions (`champion/version` is "
+        "logged beside it).",
+        mlflow_monitoring_series,
+    ),
+    Shot(
         "evidently_dashboard.png",
         "Evidently: the monitoring dashboard",
         "The share of drifted columns per night against the retrain threshold, with the nights that retrained.",
         evidently_dashboard,
+    ),
+    Shot(
+        "evidently_nights_chart.png",
+        "Evidently: a night's drift report",
+        "Each drift report opens with its banner (night, champion, decision, the rows behind the figures) and the "
+        "chart of the nights: the drift share from 0, the threshold as a dashed line, each night marked by what "
+        "was decided.",
+        evidently_nights_chart,
     ),
     Shot(
         "serving_docs.png",
@@ -166,7 +249,7 @@ def page_text(taken: list[Shot]) -> str:
     lines = [
         "# Screenshots",
         "",
-        "Taken from a running local stack after `make drill SCENARIO=covariate_shift NIGHTS=2` by "
+        "Taken from a running local stack after `make drill SCENARIO=covariate_shift NIGHTS=3` by "
         "`make docs-screenshots` (`scripts/docs_screenshots.py`, headless Chromium), not drawn by hand.",
         "",
     ]
@@ -181,20 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", choices=[s.file.removesuffix(".png") for s in SHOTS], action="append")
     args = parser.parse_args(argv)
-    binary = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        print(
-            "error: no Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chrome)", file=sys.stderr
-        )
-        return 1
     from playwright.sync_api import sync_playwright
+    from tabular_mlops.stack.browser import MISSING_CHROMIUM, chromium_binary, launch_chromium
+
+    binary = chromium_binary()
+    if binary is None:
+        print(f"error: {MISSING_CHROMIUM}", file=sys.stderr)
+        return 1
 
     stack = Stack.from_running_stack()
     IMG_DIR.mkdir(parents=True, exist_ok=True)
     wanted = [s for s in SHOTS if not args.only or s.file.removesuffix(".png") in args.only]
     failed: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        browser = launch_chromium(playwright, binary)
         for shot in wanted:
             try:
                 shot.take(browser, stack)

@@ -199,8 +199,10 @@ def training_note(
     return Note(
         _headline(verdict, f"v{version}", str(result.get("decision", "")) or None),
         figures=(("version", f"v{version}"), ("started by", trigger)),
-        items=tuple([*(f"why: {r}" for r in why), *gates]),
-        items_title="Why it ran, and the gates",
+        # The gates first: they decided the version's fate; the reasons it ran are also on the monitoring night
+        # the first link opens, so they are the ones a long note leaves out.
+        items=tuple([*gates, *(f"why: {r}" for r in why)]),
+        items_title="The gates, and why it ran",
         links=(
             *started_by,
             ("MLflow training run", links.mlflow_run(experiment_id, run_id) if run_id else None),

@@ -21,7 +21,6 @@ from tabular_mlops.monitoring.estimate_panel import (
     has_estimate,
 )
 from tabular_mlops.monitoring.nights_chart import (
-    MARKS,
     NightPoint,
     chart_widgets,
     first_labels_sentence,
@@ -86,19 +85,24 @@ def _history_text(nights: dict[str, dict[str, Any]], last: int = 20) -> str:
     return " | ".join(reversed(lines[-last:])) or "no retrain decision and no promotion yet"
 
 
-def _by_mark(legend: str, **metric: Any) -> list[Any]:
-    """One series a decision kind (the snapshots' `mark` tag): each night's bar coloured by what was decided."""
-    from evidently.sdk.models import PanelMetric
-
-    return [PanelMetric(legend=f"{legend}: {mark}", tags=[f"mark={mark}"], **metric) for mark in MARKS]
+def _decided(nights: dict[str, dict[str, Any]], last: int = 10) -> str:
+    """What the newest nights decided, oldest first ("2026-03-17 retrain, 2026-03-18 cooldown"): the bars beside
+    it cannot say it (see `_dashboard`)."""
+    newest = sorted(nights)[-last:]
+    return ", ".join(f"{n} {nights[n].get('mark') or nights[n].get('decision', '?')}" for n in newest)
 
 
 def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[str, dict[str, Any]]) -> None:
     """(Re)build the project's dashboard, in the order the README describes: decision, features, performance.
 
     Bars, not lines: Evidently 0.7's line panels smooth the curve, draw a single night on the zero gridline and
-    have no threshold line or per-night marker. A bar rises from 0, one a night, coloured by the decision; the
-    thresholds are in the titles, and each night's drift report opens with the line chart that draws them."""
+    have no threshold line or per-night marker. A bar rises from 0, one a night; the thresholds are in the titles,
+    and each night's drift report opens with the line chart that draws them with a mark per decision.
+
+    One series a panel: Evidently 0.7's local storage keys a panel's series by metric and parameters, and checks
+    a snapshot's tags against the first series of the panel that names its metric only, so a panel split into one
+    series per decision (tag `mark=...`) drew the first decision's nights alone and dropped the others (seen in a
+    browser: the cooldown night after a retraining had no bar). What each night decided is written beside."""
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import bar_plot_panel, text_panel
 
@@ -112,20 +116,29 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
     panels = [
         text_panel(
             "How to read this dashboard",
-            "One bar a night, from 0, coloured by what was decided (keep, retrain, cooldown: retraining called "
-            "for but kept by the cooldown, in flight, hold). Each night's drift report (Reports) opens with its "
-            "banner (night, champion, decision, rows) and the line chart over the nights with the thresholds.",
+            "One bar a night, from 0; what each night decided (keep, retrain, cooldown: retraining called for but "
+            "kept by the cooldown, in flight, hold) is listed under the first chart and in Decisions and "
+            "promotions. Each night's drift report (Reports) opens with its banner (night, champion, decision, "
+            "rows) and the line chart over the nights with the threshold and a mark per decision.",
         ),
         bar_plot_panel(
             f"Share of drifted columns: retrain above {s.drift_share_threshold}",
-            _by_mark("drift share", **share),
+            [PanelMetric(legend="drift share", tags=["kind=drift"], **share)],
             description=f"the decision's drift share (project tests, params.yaml); a bar above "
-            f"{s.drift_share_threshold} on a night with enough rows means retrain, unless the cooldown holds it",
+            f"{s.drift_share_threshold} on a night with enough rows means retrain, unless the cooldown holds it. "
+            f"Decided: {_decided(nights) or 'no night yet'}",
         ),
         text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
         bar_plot_panel(
             f"Score drift (PSI): retrain above {s.score_psi_threshold}",
-            _by_mark("score PSI", metric="ValueDrift", metric_labels={"column": "score"}),
+            [
+                PanelMetric(
+                    legend="score PSI",
+                    tags=["kind=drift"],
+                    metric="ValueDrift",
+                    metric_labels={"column": "score"},
+                )
+            ],
             description="champion scores of the current window vs its training data, the decision's PSI",
             size="half",
         ),

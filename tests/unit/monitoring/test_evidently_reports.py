@@ -9,7 +9,7 @@ import pytest
 from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.evidently_reports import evidently_reports
 from tabular_mlops.monitoring.log_window import Population
-from tabular_mlops.monitoring.nights_chart import MARKS, NightPoint
+from tabular_mlops.monitoring.nights_chart import NightPoint
 from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
 
 
@@ -157,10 +157,12 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     assert any("PSI of the key features" in t for t in titles) and len(panels) == 9
     assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
     assert not any("default" in t.lower() for t in titles)
-    # Bars (from 0, no smoothing, one night visible), each night coloured by what was decided.
+    # Bars (from 0, no smoothing, one night visible), one series (Evidently 0.7 draws only the first of series
+    # split by tags), what each night decided written beside.
     assert {p.plot_params["plot_type"] for p in panels} == {"bar", "text"}
     share = next(p for p in panels if p.title.startswith("Share of drifted columns"))
-    assert [v.tags for v in share.values] == [[f"mark={m}"] for m in MARKS]
+    assert [v.tags for v in share.values] == [["kind=drift"]]
+    assert share.subtitle.endswith("Decided: 2026-04-01 retrain")
     history = next(p for p in panels if p.title.startswith("Decisions and promotions"))
     assert history.subtitle == "2026-04-01: retrain decided (champion v3)"
     # No label has matured on the first night: the dashboard says when the first will.

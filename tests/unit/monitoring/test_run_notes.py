@@ -103,9 +103,9 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
     assert note.split("\n\n") == [
         "**PROMOTED** v2: promoted",
         "| version | started by |\n| --- | --- |\n| v2 | monitoring night 2026-02-04 |",
-        "Why it ran, and the gates:",
-        "- why: window: share of drifted columns 0.36 > 0.3\n- why: window: score drift PSI 0.078 > 0.05\n"
-        "- thresholds: passed: roc_auc 0.80 >= 0.7",
+        "The gates, and why it ran:",
+        "- thresholds: passed: roc_auc 0.80 >= 0.7\n"
+        "- why: window: share of drifted columns 0.36 > 0.3\n- why: window: score drift PSI 0.078 > 0.05",
         # Back to the monitoring night that started it (the run id quoted: ':' and '+' are not path characters).
         "[started by: monitoring night 2026-02-04 (monitor_nightly)]"
         "(/dags/monitor_nightly/runs/scheduled__2026-02-04T00%3A00%3A00%2B00%3A00)",
