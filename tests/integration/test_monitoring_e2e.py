@@ -203,7 +203,8 @@ def test_metrics_are_logged_per_night_in_mlflow(drill):
     start = dt.date.fromisoformat(run.data.tags["series_start"])
     assert SHIFT in stamps and all(step == (night - start).days for night, step in stamps.items())
     versions = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "champion/version")}
-    assert set(versions) == set(stamps.values()) and versions[min(versions)] == 1.0
+    # The champion is logged every night, also on a night without a drift window (no drift/share).
+    assert set(stamps.values()) <= set(versions) and versions[min(versions)] == 1.0
 
 
 def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):
