@@ -74,3 +74,23 @@ def close_mlflow_assistant(page: Any) -> None:
     if open_panel.count() and open_panel.first.is_visible():
         page.get_by_role("button", name="Close", exact=True).first.click()
         open_panel.first.wait_for(state="hidden", timeout=10_000)
+
+
+def wait_until_still(page: Any, selector: str, timeout_ms: int = 30_000, interval_ms: int = 250) -> None:
+    """Wait until every element matching `selector` has kept its drawn box for one interval.
+
+    Evidently's bar charts grow their bars from 0 when a page opens: a screenshot or a reading of the SVG taken as
+    soon as the bars exist shows them part-way (seen: a 0.364 bar drawn at 0.121 in a docs screenshot)."""
+    boxes = (
+        "s => [...document.querySelectorAll(s)].map(e => { const b = e.getBoundingClientRect(); "
+        "return [b.x, b.y, b.width, b.height].map(v => Math.round(v * 10)); })"
+    )
+    page.locator(selector).first.wait_for(timeout=timeout_ms)
+    before = page.evaluate(boxes, selector)
+    for _ in range(max(1, timeout_ms // interval_ms)):
+        page.wait_for_timeout(interval_ms)
+        now = page.evaluate(boxes, selector)
+        if now == before:
+            return
+        before = now
+    raise TimeoutError(f"{selector}: still moving after {timeout_ms} ms")
