@@ -113,15 +113,15 @@ def decide(
     performing: str | None = None
     if matured_performing:
         performing = f"drifted, performing (matured-label ROC AUC {performance:.3f} >= {floor})"
-    elif drift and not below and harm is not None and harm.drop is not None:
-        # No matured label speaks to this drift yet: the estimate judges whether it hurts the champion.
-        if harm.drop > monitor.max_estimated_drop:
+    elif drift and not below and harm is not None and harm.judged:
+        # No matured label speaks to this drift yet: the estimates judge whether it hurts the champion.
+        if harm.harmful(monitor.max_estimated_drop):
             reasons += [f"drifted, harmed (estimated): {harm.text}", *drift]
         else:
             performing = f"drifted, performing (estimated): {harm.text}"
     else:
         reasons += drift
-    if harm is not None and not (drift and not below and harm.drop is not None and not matured_performing):
+    if harm is not None and not (drift and not below and harm.judged and not matured_performing):
         # The estimate is context here (no drift, matured labels decide, or no estimate): said, not acted on.
         notes.append(harm.text)
     if performing is not None:

@@ -34,15 +34,26 @@ def interval_text(figure: MetricEstimate, digits: int = 2) -> str:
 
 @dataclass(frozen=True)
 class EstimatedHarm(JsonRecord):
-    """How far the estimated ROC AUC lies below the champion's holdout ROC AUC (`drop` > 0: worse), by the
-    method the decision trusts (CBPE, else importance weighting); `drop` None when there is no estimate or no
-    baseline, and `text` says why. `text` names the figures, for the decision's reasons."""
+    """What the estimates say of harm: `drop`, the larger of the two methods' ROC AUC drops below the
+    champion's holdout ROC AUC (> 0: worse; None when neither has an estimate or there is no baseline), and
+    `unsupported`, importance weighting's reason when the window lies where no holdout row stands for it (the
+    model extrapolates there, and CBPE, which trusts the scores, cannot see it). `method` and `estimate` are the
+    headline figure (CBPE, else importance weighting). `text` names the figures, for the decision's reasons."""
 
     drop: float | None
     method: str | None
     estimate: MetricEstimate | None
     baseline: float | None
     text: str
+    unsupported: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether the estimates can say anything on harm (a drop, or a window beyond the holdout)."""
+        return self.drop is not None or self.unsupported is not None
+
+    def harmful(self, max_drop: float) -> bool:
+        return self.unsupported is not None or (self.drop is not None and self.drop > max_drop)
 
 
 @dataclass(frozen=True)

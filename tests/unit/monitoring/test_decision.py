@@ -217,3 +217,14 @@ def test_a_withheld_estimate_leaves_drift_to_retrain_and_says_why(repo_params):
     stable = _decide_on_harm(_summary(), repo_params, _harm(0.01))
     assert stable.action is Action.KEEP
     assert stable.reasons == ("no drift or performance rule fired", "estimated ROC AUC 0.780 drop 0.010")
+
+
+def test_a_window_beyond_the_holdout_retrains_though_cbpe_sees_no_drop(repo_params):
+    """CBPE trusts the scores; where the model extrapolates (no holdout row like tonight's) it cannot see harm,
+    so importance weighting's no-overlap verdict retrains on the first night."""
+    beyond = replace(_harm(0.0), unsupported="no overlap for 41% of tonight's rows")
+    d = _decide_on_harm(_summary(drifted=("income",)), repo_params, beyond)
+    assert d.action is Action.RETRAIN and d.reasons[0].startswith("drifted, harmed (estimated)")
+    # No estimate at all but the overlap verdict: still judged, still harm.
+    blind = replace(_harm(None), unsupported="no overlap: a classifier tells tonight's rows apart")
+    assert _decide_on_harm(_summary(drifted=("income",)), repo_params, blind).action is Action.RETRAIN

@@ -86,6 +86,8 @@ def test_a_shift_the_model_handles_is_estimated_close_to_the_truth(repo_params, 
     assert est.calibrator in ("isotonic", "identity") and est.calibration_reason
     assert est.headline().startswith("estimated ROC AUC ") and "(CBPE)" in est.headline()
     assert est.harm.drop is not None and "monitor.max_estimated_drop" in est.harm.text
+    assert est.harm.unsupported is None and not est.harm.harmful(0.05)
+    assert "(CBPE, 4000 rows), " in est.harm.text and "(importance weighting, 4000 rows)" in est.harm.text
     assert est.value.per_row is not None and est.value.lower < est.value.total < est.value.upper
     metrics = estimate_metrics(est)
     assert {"estimated/roc_auc", "estimated/roc_auc.lower", "estimated/importance.roc_auc"} <= set(metrics)
@@ -126,6 +128,9 @@ def test_no_overlap_withholds_importance_weighting_and_cbpe_still_answers(repo_p
     assert est.importance.withheld and "no overlap" in est.importance.reason
     assert est.importance.details["domain_auc"] > 0.99
     assert est.cbpe.metric("roc_auc").value is not None
+    # CBPE alone would vouch for these rows; the harm the decision reads says no holdout row stands for them.
+    assert est.harm.unsupported == est.importance.reason and est.harm.harmful(1.0)
+    assert "beyond the champion's holdout" in est.harm.text
     _no_nan(est)
 
 
