@@ -15,7 +15,7 @@ import pandas as pd
 
 from tabular_mlops.core.config import SchemaConfig
 
-DRIFT_SCENARIOS = ("stable", "covariate_shift", "concept_drift", "label_drift")
+DRIFT_SCENARIOS = ("stable", "covariate_shift", "covariate_harmful", "concept_drift", "label_drift")
 QUALITY_SCENARIOS = (
     "null_burst",
     "out_of_range",
@@ -26,6 +26,9 @@ QUALITY_SCENARIOS = (
     "duplicate_ids",
 )
 SCENARIOS = DRIFT_SCENARIOS + QUALITY_SCENARIOS
+
+# Share of covariate_harmful's applicants with 16-30 open accounts (stable days: Poisson(5), hardly ever above 15).
+HARMFUL_SHARE = 0.5
 
 HOME = ["RENT", "OWN", "MORTGAGE", "OTHER"]
 HOME_P = [0.45, 0.15, 0.38, 0.02]
@@ -74,6 +77,8 @@ def _default_logit(df: pd.DataFrame, concept_drift: bool) -> np.ndarray:
         - 0.06 * emp
         - 0.05 * (hist - 10)
         + 0.06 * (accounts - 5)
+        # Many open accounts weigh ever more (hardly any stable applicant has more than 15: covariate_harmful's do).
+        + 0.15 * np.clip(accounts - 15, 0, None)
         - 0.5 * df["has_smartphone"].to_numpy()
         + purpose_risk
         + renters
@@ -92,7 +97,9 @@ def generate_day(
     rng = np.random.default_rng(day_seed(seed, day))
     if scenario == "empty_day":
         rows = 0
-    shifted = scenario == "covariate_shift"
+    # covariate_harmful: covariate_shift's applicants, half of them with more open accounts than any the model
+    # trained on (P(default | x) unchanged): the model extrapolates, flat beyond what it saw, where risk still rises.
+    shifted = scenario in ("covariate_shift", "covariate_harmful")
     income_mean = 65_000 if shifted else 50_000
     age_mean = 32 if shifted else 35
     smartphone_p = 0.95 if shifted else 0.70
@@ -122,6 +129,9 @@ def generate_day(
             "region": rng.choice(REGION, rows, p=REGION_P),
         }
     )
+    if scenario == "covariate_harmful":
+        beyond = rng.random(rows) < HARMFUL_SHARE
+        df.loc[beyond, "num_open_accounts"] = rng.integers(16, 31, int(beyond.sum()))
     logit = _default_logit(df, concept_drift=scenario == "concept_drift")
     if scenario == "label_drift":
         logit = logit + 1.2  # base default rate from a few percent to several times that

@@ -28,6 +28,26 @@ def test_covariate_shift_moves_income_age_and_smartphones():
     assert shifted["has_smartphone"].mean() > 0.9 > stable["has_smartphone"].mean()
 
 
+def test_covariate_harmful_takes_applicants_where_the_model_never_looked():
+    """covariate_shift's moves, and half the applicants with 16-30 open accounts (a stable day hardly has one
+    above 15), where risk keeps rising: a model trained on stable days extrapolates there and ranks worse."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    stable, harmful = _days("stable"), _days("covariate_harmful")
+    assert (stable["num_open_accounts"] > 15).mean() < 0.001
+    assert 0.45 < (harmful["num_open_accounts"] > 15).mean() < 0.55
+    assert harmful["has_smartphone"].mean() > 0.9
+    numeric = ["income", "age", "debt_to_income", "num_open_accounts", "credit_history_length"]
+    model = HistGradientBoostingClassifier(max_depth=3, random_state=0).fit(
+        stable[numeric], stable["defaulted"]
+    )
+    fresh = pd.concat([generate_day(DAY + dt.timedelta(days=40 + i), 3000, 7, "stable") for i in range(5)])
+    on_stable = roc_auc_score(fresh["defaulted"], model.predict_proba(fresh[numeric])[:, 1])
+    on_harmful = roc_auc_score(harmful["defaulted"], model.predict_proba(harmful[numeric])[:, 1])
+    assert on_harmful < on_stable - 0.03, (on_stable, on_harmful)
+
+
 def test_label_drift_raises_default_rate():
     assert _days("label_drift")["defaulted"].mean() > 2 * _days("stable")["defaulted"].mean()
 
