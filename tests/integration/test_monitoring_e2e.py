@@ -1,5 +1,6 @@
-"""Fire drills through real Airflow (dag.test), MLflow, DVC and Evidently: stable nights, then a covariate
-shift that must trigger a retraining with its reasons, the cooldown, idempotent scoring, an empty night."""
+"""Fire drills through real Airflow (dag.test), MLflow, DVC and Evidently: a covariate shift the champion handles
+(kept: "drifted, performing (estimated)"), then one that hurts it (the model extrapolates) and must trigger a
+retraining on its first night with its reasons, the cooldown, idempotent scoring, an empty night."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.e2e
 START = dt.date(2026, 1, 1)
 LAG = 30
 SHIFT = dt.date(2026, 2, 4)
+BENIGN = [SHIFT - dt.timedelta(days=3), SHIFT - dt.timedelta(days=2), SHIFT - dt.timedelta(days=1)]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,10 @@ def drill(tmp_path_factory, airflow_db):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env, db, monitor_db = project_env(project)
     simulate(project, db, START.isoformat(), 40, 1200)
-    simulate(project, db, SHIFT.isoformat(), 3, 1200, scenario="covariate_shift")
+    # Three nights of a shift the model handles (P(default | x) unchanged, inside what it trained on), then one
+    # that hurts it (half the applicants beyond the open-account counts it ever saw).
+    simulate(project, db, BENIGN[0].isoformat(), 3, 1200, scenario="covariate_shift")
+    simulate(project, db, SHIFT.isoformat(), 3, 1200, scenario="covariate_harmful")
     night0 = START + dt.timedelta(days=LAG)
     out = {"project": project, "monitor_db": monitor_db}
     assert (
@@ -131,12 +136,25 @@ def _decisions(path):
     return {r.night: r for r in decisions_log.history(sa.create_engine(f"sqlite:///{path}"))}
 
 
-def test_stable_nights_keep_the_champion(drill):
+def test_a_shift_that_does_not_hurt_keeps_the_champion_on_its_estimate(drill):
+    """The drift rules fire on the benign shift, but the estimated ROC AUC stays within
+    monitor.max_estimated_drop of the holdout's: kept, "drifted, performing (estimated)", with the figures."""
     decisions = _decisions(drill["monitor_db"])
-    for night in (SHIFT - dt.timedelta(days=3), SHIFT - dt.timedelta(days=2), SHIFT - dt.timedelta(days=1)):
+    for night in BENIGN:
         assert str(drill["nights"][night].state) == "success"
         assert decisions[night].action == "keep", decisions[night]
         assert drill["states"][night]["trigger_retraining"][0] == "skipped"
+    last = decisions[BENIGN[-1]]
+    assert last.reasons[0].startswith("drifted, performing (estimated): estimated ROC AUC "), last.reasons
+    assert "monitor.max_estimated_drop 0.03" in last.reasons[0] and "income" in " ".join(last.reasons[1:])
+    estimate = _result(drill["project"], BENIGN[-1]).estimate
+    roc = estimate.cbpe.metric("roc_auc")
+    assert roc.lower < roc.value < roc.upper and estimate.calibrator in ("isotonic", "identity")
+    assert estimate.harm.drop <= 0.03 and estimate.harm.unsupported is None
+    assert estimate.importance.details["effective_rows"] >= 300 and not estimate.importance.withheld
+    assert estimate.value.per_row is not None and estimate.value_unit == "EUR"
+    for name in ("pr_auc", "precision", "recall", "flag_rate", "brier"):
+        assert estimate.cbpe.metric(name).value is not None, name
 
 
 def test_covariate_shift_triggers_retraining_with_reasons(drill):
@@ -147,6 +165,10 @@ def test_covariate_shift_triggers_retraining_with_reasons(drill):
     assert decision.triggered_run_id == f"retrain__{SHIFT.isoformat()}"
     text = " ".join(decision.reasons)
     assert "has_smartphone" in text and "income" in text
+    # Retrained on the shift's first night, on the estimate: matured labels arrive 30 nights later.
+    assert decision.reasons[0].startswith("drifted, harmed (estimated): estimated ROC AUC "), decision.reasons
+    harm = _result(drill["project"], SHIFT).estimate.harm
+    assert harm.unsupported is not None or harm.drop > 0.03, harm
     assert drill["triggered"] is not None, "train_model was not triggered"
     assert "has_smartphone" in drill["triggered"]["conf"]["reason"]
     assert drill["triggered"]["conf"]["night"] == SHIFT.isoformat()
@@ -165,6 +187,8 @@ def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
     night = _dag_run("monitor_nightly", drill["nights"][SHIFT].run_id)
     assert night["note"].startswith(f"**RETRAIN** night {SHIFT}, champion v1"), night["note"]
     assert "drift share" in night["note"] and "has_smartphone" in night["note"]
+    headline = _result(drill["project"], SHIFT).estimate.headline()
+    assert headline.startswith("estimated ROC AUC 0.") and headline in night["note"], night["note"]
     retrain = _dag_run("train_model", drill["retrain"].run_id)
     assert f"| monitoring night {SHIFT} |" in retrain["note"], retrain["note"]
     assert "\n- why: " in retrain["note"], retrain["note"]
@@ -208,6 +232,17 @@ def test_metrics_are_logged_per_night_in_mlflow(drill):
     # The champion is logged every night, also on a night without a drift window (no drift/share); a night
     # monitored again by a later champion keeps both values on its step (MLflow appends, never overwrites).
     assert set(stamps.values()) <= set(versions) and 1.0 in versions[min(versions)]
+    # The estimate beside the drift, the same figures as the night's record.
+    estimate = _result(drill["project"], BENIGN[-1]).estimate
+    stamp = int(dt.datetime.combine(BENIGN[-1], dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    for key, figure in (
+        ("estimated/roc_auc", estimate.cbpe.metric("roc_auc").value),
+        ("estimated/roc_auc.lower", estimate.cbpe.metric("roc_auc").lower),
+        ("estimated/importance.roc_auc", estimate.importance.metric("roc_auc").value),
+        ("estimated/value_per_row", estimate.value.per_row),
+    ):
+        (value,) = [m.value for m in client.get_metric_history(run.info.run_id, key) if m.timestamp == stamp]
+        assert value == pytest.approx(figure), key
 
 
 def test_decision_record_mlflow_and_evidently_agree_on_the_shift_night(drill):

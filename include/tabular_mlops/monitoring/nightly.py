@@ -71,7 +71,9 @@ def monitor_night(
     )
     # 5. The decision.
     rate_name = params.wording.rate_text(schema.target_column)
-    decision = decide(summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name)
+    decision = decide(
+        summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name, estimate.harm
+    )
     decision = low_volume.noted(decision, window_choice, monitor.min_rows)
     # 6. The reports, and their snapshots in the Evidently workspace.
     night_dir = root / paths.reports_dir / night.isoformat()
