@@ -245,3 +245,27 @@ def test_matured_labels_judge_the_current_champion_after_a_promotion(timeline):
         assert summary.matured_roc_auc == pytest.approx(summary.matured_roc_auc_logged)
     # The triggered run is still queued (no scheduler here): whatever fires, single-flight keeps.
     assert _decisions(timeline["monitor_db"])[timeline["after"]].action == "keep"
+
+
+def test_the_estimate_is_recorded_every_night_and_graded_as_labels_mature(timeline):
+    """Each night records the champion's estimated figures; LAG nights later the labels of that window mature
+    and the estimate is set against them: over the stable nights it is close and its interval mostly covers the
+    truth; on the caught concept-drift night the realized ROC AUC falls below the interval."""
+    project, last_stable = timeline["project"], STABLE_NIGHTS[-1]
+    estimate = _result(project, last_stable).estimate
+    roc = estimate.cbpe.metric("roc_auc")
+    assert roc.lower <= roc.value <= roc.upper and not estimate.importance.withheld
+    # The decision record (what `tabular-mlops why` prints) carries the estimate as context on a quiet night.
+    reasons = timeline["decisions"][last_stable].reasons
+    assert any(r.startswith("estimated ROC AUC ") for r in reasons), reasons
+    assert estimate.matured_night == (last_stable - dt.timedelta(days=LAG)).isoformat()
+    figures = estimate.matured["cbpe/roc_auc"]
+    earlier = _result(project, last_stable - dt.timedelta(days=LAG)).estimate.cbpe.metric("roc_auc")
+    assert figures.estimate == earlier.value and figures.realized == estimate.realized.metric("roc_auc").value
+    grade = estimate.grades["cbpe/roc_auc"]
+    print(f"stable nights: CBPE ROC AUC MAE {grade.mean_absolute_error:.4f}, coverage {grade.coverage:.0%}")
+    assert grade.matured_nights >= 20 and grade.mean_absolute_error < 0.06 and grade.coverage >= 0.6
+    assert estimate.value_realized is not None and estimate.value_realized.per_row is not None
+    caught = _result(project, timeline["caught"]).estimate
+    latest = caught.grades["cbpe/roc_auc"].nights[-1]
+    assert latest.night == caught.matured_night and latest.miss == "below", latest
