@@ -276,3 +276,16 @@ def _with_matured(
         matured=matured,
         grades=grades,
     )
+
+
+def estimate_point(estimate: NightEstimate) -> tuple[float | None, float | None, float | None]:
+    """The night's CBPE ROC AUC and its interval, as the nights chart's point carries them (estimate_panel)."""
+    figure = estimate.cbpe.metric("roc_auc")
+    return figure.value, figure.lower, figure.upper
+
+
+def realized_points(estimate: NightEstimate) -> dict[str, float]:
+    """Night -> realized ROC AUC of the window whose labels matured tonight, when the champion that estimated
+    it is tonight's (the panel draws it where the estimate was made)."""
+    figures = estimate.matured.get(CBPE_ROC_AUC)
+    return {} if figures is None or figures.realized is None else {figures.night: figures.realized}

@@ -22,7 +22,12 @@ from tabular_mlops.monitoring.decision import alerts_for, decide
 from tabular_mlops.monitoring.drift import night_drift
 from tabular_mlops.monitoring.evidently_reports import decision_lines, evidently_reports
 from tabular_mlops.monitoring.log_window import read_night_log
-from tabular_mlops.monitoring.night_estimate import NightHistory, estimate_night
+from tabular_mlops.monitoring.night_estimate import (
+    NightHistory,
+    estimate_night,
+    estimate_point,
+    realized_points,
+)
 from tabular_mlops.monitoring.night_record import monitoring_run, record_night
 from tabular_mlops.monitoring.night_summary import summarize
 from tabular_mlops.monitoring.nights_chart import NightPoint, night_mark
@@ -92,6 +97,7 @@ def monitor_night(
         summary.score_psi,
         summary.rows,
         summary.labelled_rows,
+        *estimate_point(estimate),
     )
     made = {}
     if summary.status is Status.NO_DATA:
@@ -122,6 +128,7 @@ def monitor_night(
         point,
         schema.label_delay_days,
         rate_name,
+        realized_points(estimate),
     )
     problems = list(published.problems)
     if not_promoted:

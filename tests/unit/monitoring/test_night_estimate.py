@@ -19,7 +19,12 @@ from tabular_mlops.monitoring.estimate_records import (
     NightEstimate,
     estimate_metrics,
 )
-from tabular_mlops.monitoring.night_estimate import NightHistory, estimate_night
+from tabular_mlops.monitoring.night_estimate import (
+    NightHistory,
+    estimate_night,
+    estimate_point,
+    realized_points,
+)
 from tabular_mlops.monitoring.night_record import result_path
 from tabular_mlops.monitoring.results import Decision, NightResult, NightSummary, Status
 from tabular_mlops.stats.calibration import CalibrationFit
@@ -89,6 +94,8 @@ def test_a_shift_the_model_handles_is_estimated_close_to_the_truth(repo_params, 
     assert est.harm.unsupported is None and not est.harm.harmful(0.05)
     assert "(CBPE, 4000 rows), " in est.harm.text and "(importance weighting, 4000 rows)" in est.harm.text
     assert est.value.per_row is not None and est.value.lower < est.value.total < est.value.upper
+    assert estimate_point(est) == (cbpe.value, cbpe.lower, cbpe.upper)
+    assert realized_points(est) == {}  # no labels matured yet
     metrics = estimate_metrics(est)
     assert {"estimated/roc_auc", "estimated/roc_auc.lower", "estimated/importance.roc_auc"} <= set(metrics)
     assert all(np.isfinite(v) for v in metrics.values())
@@ -203,6 +210,8 @@ def test_matured_nights_grade_the_estimate_and_concept_drift_raises_the_alert(re
         est = _estimate(repo_params, tmp_path, ref, _rows(3000, 50 + i), labelled=rows, night=matured_on)
         assert est.matured_night == estimated_on.isoformat()
         assert CBPE_ROC_AUC in est.matured and est.realized is not None
+        # The Evidently panel draws the realized figure where the estimate was made.
+        assert realized_points(est) == {estimated_on.isoformat(): est.realized.metric("roc_auc").value}
         assert est.value_realized is not None and est.value_realized.per_row is not None
         _record_night(repo_params, tmp_path, matured_on, est)
         alerts.append(est.concept_drift)
