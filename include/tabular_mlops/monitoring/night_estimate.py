@@ -98,23 +98,20 @@ def estimated_harm(
         why = "; ".join(f"{METHOD_NAMES[e.method]}: {e.metric('roc_auc').reason}" for e in (cbpe, importance))
         return EstimatedHarm(None, None, None, baseline, f"no estimated ROC AUC ({why})", unsupported)
     headline = estimated[0]
-    said = ", ".join(
-        f"{interval_text(e.metric('roc_auc'), 3)} ({METHOD_NAMES[e.method]}, {e.rows} rows)"
-        for e in estimated
-    )
+    said = ", ".join(f"{interval_text(e.metric('roc_auc'), 3)} ({METHOD_NAMES[e.method]})" for e in estimated)
     said = f"estimated ROC AUC {said}"
-    if unsupported is not None:
-        said += f"; importance weighting finds the window beyond the champion's holdout: {unsupported}"
+    # Kept short: the reason stands in the run note's 1000 characters beside the drift rules it judges.
+    beyond = "" if unsupported is None else f"; importance weighting: {unsupported.split(' (')[0]}"
     if baseline is None:
         missing = holdout.metric("roc_auc").reason
-        text = f"{said}; no holdout ROC AUC to compare with ({missing})"
+        text = f"{said}, no holdout ROC AUC to compare with ({missing}){beyond}"
         return EstimatedHarm(None, headline.method, headline.metric("roc_auc"), None, text, unsupported)
     drops = [baseline - float(e.metric("roc_auc").value or 0.0) for e in estimated]
     drop = max(drops)
     rule = ">" if drop > max_drop else "<="
     text = (
-        f"{said} vs {baseline:.3f} on the champion's holdout: largest drop {drop:.3f} {rule} "
-        f"monitor.max_estimated_drop {max_drop}"
+        f"{said} vs {baseline:.3f} on the holdout: {'largest ' if len(drops) > 1 else ''}drop {drop:.3f} "
+        f"{rule} monitor.max_estimated_drop {max_drop}{beyond}"
     )
     return EstimatedHarm(drop, headline.method, headline.metric("roc_auc"), baseline, text, unsupported)
 

@@ -97,19 +97,13 @@ def shadow_line(shadow: ShadowComparison) -> str:
 
 
 def estimate_figures(estimate: NightEstimate) -> list[tuple[str, str]]:
-    """The estimate in the note's table: `estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)`, the estimated value per
-    row, and the realized ROC AUC of the window whose labels matured tonight."""
+    """The estimate in the note's table: `estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)`, and the estimated value
+    per row. The rest (realized figures, grades) is in the night's record and MLflow: the note's 1000 characters
+    go to the reasons first."""
     figures = [("estimate", estimate.headline())]
     value = estimate.value
     if value.per_row is not None:
-        band = ""
-        if value.lower is not None and value.upper is not None and value.rows:
-            band = f" [{value.lower / value.rows:,.2f}, {value.upper / value.rows:,.2f}]"
-        figures.append(("estimated value", f"{value.per_row:,.2f}{band} {estimate.value_unit} per row"))
-    if estimate.realized is not None:
-        realized = estimate.realized.metric("roc_auc")
-        shown = "n/a" if realized.value is None else f"{realized.value:.2f}"
-        figures.append((f"realized ROC AUC ({estimate.matured_night})", shown))
+        figures.append(("estimated value", f"{value.per_row:,.2f} {estimate.value_unit} per row"))
     return figures
 
 
