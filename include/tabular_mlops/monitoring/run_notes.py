@@ -97,14 +97,13 @@ def shadow_line(shadow: ShadowComparison) -> str:
 
 
 def estimate_figures(estimate: NightEstimate) -> list[tuple[str, str]]:
-    """The estimate in the note's table: `estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)`, and the estimated value
-    per row. The rest (realized figures, grades) is in the night's record and MLflow: the note's 1000 characters
-    go to the reasons first."""
-    figures = [("estimate", estimate.headline())]
-    value = estimate.value
-    if value.per_row is not None:
-        figures.append(("estimated value", f"{value.per_row:,.2f} {estimate.value_unit} per row"))
-    return figures
+    """The estimate in the note's table: `estimated ROC AUC | 0.78 [0.76, 0.80] (CBPE)` (or why there is none).
+    The rest (the value, realized figures, grades) is in the night's record and MLflow: the note's 1000
+    characters go to the reasons first."""
+    harm = estimate.harm
+    if harm.method is None or harm.estimate is None:
+        return [("estimate", estimate.headline())]
+    return [("estimated ROC AUC", estimate.headline().removeprefix("estimated ROC AUC "))]
 
 
 def night_note(

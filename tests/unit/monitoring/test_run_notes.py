@@ -171,6 +171,5 @@ def test_the_night_note_shows_the_estimate_with_its_interval():
     result = dataclasses.replace(_result(("x",)), estimate=estimate)
     note = night_note(result, "credit_default", LINKS, "7", {}, 0.3)
     table = note.split("\n\n")[1]
-    assert "| estimate | estimated value |" in table.splitlines()[0]
-    assert "estimated ROC AUC 0.78 [0.76, 0.80] (CBPE)" in table
-    assert "| 200.00 EUR per row |" in table
+    assert table.splitlines()[0].endswith("| estimated ROC AUC |")
+    assert table.splitlines()[2].endswith("| 0.78 [0.76, 0.80] (CBPE) |")
