@@ -1,6 +1,6 @@
 """Screenshots for the docs from the running local stack (make docs-screenshots), after a drill:
 
-    make run && make drill SCENARIO=covariate_shift NIGHTS=3 && make docs-screenshots
+    make run && make drill SCENARIO=covariate_harmful NIGHTS=3 && make docs-screenshots
 
 Headless Chromium from the system's packages (CHROMIUM overrides the binary), launched and logged in to Airflow as
 the browser checks do (tabular_mlops.stack.browser, tests/browser/test_ui.py). Writes docs/img/*.png and docs/screenshots.md showing them; a page that
@@ -252,7 +252,7 @@ def page_text(taken: list[Shot]) -> str:
     lines = [
         "# Screenshots",
         "",
-        "Taken from a running local stack after `make drill SCENARIO=covariate_shift NIGHTS=3` by "
+        "Taken from a running local stack after `make drill SCENARIO=covariate_harmful NIGHTS=3` by "
         "`make docs-screenshots` (`scripts/docs_screenshots.py`, headless Chromium), not drawn by hand.",
         "",
     ]

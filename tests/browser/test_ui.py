@@ -1,9 +1,10 @@
 """Real-browser checks of what the UIs draw (opt-in: `make test-browser`, never part of `make test`).
 
 They run headless Chromium from the system's packages (Debian: `apt-get install chromium`), driven by
-Playwright's Python package, against a running local stack after a covariate-shift drill:
+Playwright's Python package, against a running local stack after a drill whose shift hurts the model (it retrains on its first night; a
+harmless `covariate_shift` is now kept on its estimate):
 
-    make run && make drill SCENARIO=covariate_shift NIGHTS=3 && make test-browser
+    make run && make drill SCENARIO=covariate_harmful NIGHTS=3 && make test-browser
 
 Each check reads the page as drawn (the SVG Plotly laid out, the HTML Airflow rendered from a note's Markdown) and
 compares it with the nights' own results (`reports/<night>/summary.json`, what `tabular-mlops why` reads): a bar's
@@ -62,7 +63,7 @@ def nights(layout, params) -> dict[dt.date, object]:
         result = read_result(layout.repo, params.paths, night)
         if result is not None and result.summary.window is not None:
             found[night] = result
-    assert found, "no monitored night: run `make drill SCENARIO=covariate_shift NIGHTS=3` first"
+    assert found, "no monitored night: run `make drill SCENARIO=covariate_harmful NIGHTS=3` first"
     return found
 
 
