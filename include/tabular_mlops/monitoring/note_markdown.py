@@ -27,17 +27,25 @@ class Note:
     full_list_at: str = "the task log"
     # Paragraphs between the figures and the list (a sentence the table cannot hold).
     extra: tuple[str, ...] = ()
+    # The first links that outrank the extra paragraphs; the links after them go before the paragraphs do (a
+    # night's Evidently reports are one click away in Evidently, a shadow comparison's line is nowhere else in the
+    # note). None: every link outranks them.
+    essential_links: int | None = None
 
     def render(self, limit: int = MAX_NOTE) -> str:
-        """The note's Markdown. Too long: items are left out from the end (the list counts them), then the extra
-        paragraphs, then links from the end; each goes whole."""
+        """The note's Markdown. Too long: items are left out from the end (the list counts them), then the links
+        after the essential ones, then the extra paragraphs, then the essential links from the end; each goes
+        whole."""
         items, extra, links = len(self.items), len(self.extra), len(self.links)
+        essential = links if self.essential_links is None else min(self.essential_links, links)
         while True:
             text = self._markdown(items, extra, links)
             if len(text) <= limit:
                 return text
             if items:
                 items -= 1
+            elif links > essential:
+                links -= 1
             elif extra:
                 extra -= 1
             elif links:

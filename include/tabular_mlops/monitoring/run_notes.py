@@ -146,6 +146,8 @@ def night_note(
         figures=tuple(figures),
         items=tuple(reasons),
         extra=(shadow_line(result.shadow),) if result.shadow is not None else (),
+        # The training it started, the MLflow run and the champion outrank the shadow line; the reports do not.
+        essential_links=len(started) + 2,
         links=(
             *started,
             ("MLflow monitoring run", links.mlflow_run(experiment_id, result.monitoring_run_id)),

@@ -23,7 +23,10 @@ FIRST = dt.date(2026, 3, 15)
 
 
 @pytest.fixture()
-def mlflow_dir(tmp_path):
+def mlflow_dir(tmp_path, monkeypatch):
+    # A store of this test's own: an earlier module on the same pytest worker can leave MLFLOW_TRACKING_URI set,
+    # which configure_mlflow would follow, and the tests would then share one series (seen in a full run).
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     configure_mlflow(tmp_path / "mlflow", EXPERIMENT)
     return tmp_path / "mlflow"
 

@@ -71,3 +71,16 @@ def test_after_the_items_the_extra_paragraphs_then_the_links_go_whole():
     )
     assert note.render(1000) == "\n\n".join(["**FAILED**", counted, "c" * 300, "d" * 300])
     assert note.render(400) == "\n\n".join(["**FAILED**", counted, "c" * 300])
+
+
+def test_links_after_the_essential_ones_go_before_the_extra_paragraphs():
+    note = Note(
+        "**KEEP**",
+        items=("a" * 50,),
+        extra=("b" * 300,),
+        links=(("c" * 300, None), ("d" * 300, None)),
+        essential_links=1,
+    )
+    counted = "Reasons:\n\n- … and 1 more, in full in the task log"
+    assert note.render(900) == "\n\n".join(["**KEEP**", "b" * 300, counted, "c" * 300])
+    assert note.render(500) == "\n\n".join(["**KEEP**", counted, "c" * 300])

@@ -44,9 +44,11 @@ def test_scores_are_stored_once_and_reused_only_for_the_same_run_and_holdout(tmp
     assert stored_scores(out, holdout, "run-a", "sha-b") is None  # another model file than the one scored
     assert stored_scores(tmp_path / "missing.parquet", holdout, "run-a", "sha-a") is None
     # A new holdout (another window) makes the stored scores stale.
+    # The day after the window's last (a day after a longer gap would be left out: windows are contiguous).
+    next_day = dt.date(2026, 1, 1) + dt.timedelta(days=repo_params.preprocess.window_days)
     atomic_write_parquet(
-        tmp_path / "data" / "day=2026-03-01.parquet",
-        conform(generate_day(dt.date(2026, 3, 1), 60, 3), schema),
+        tmp_path / "data" / f"day={next_day}.parquet",
+        conform(generate_day(next_day, 60, 3), schema),
     )
     split_window(repo_params, tmp_path)
     assert stored_scores(out, holdout, "run-a", "sha-a") is None
