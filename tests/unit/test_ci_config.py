@@ -67,7 +67,7 @@ def test_the_workflow_runs_ci_run_on_push_and_pull_request_with_its_services():
     PG_PORT, REDIS_PORT = ports.groups()
     flow = workflow()
     assert set(flow[True]) == {"push", "pull_request"}
-    (job,) = flow["jobs"].values()
+    job = flow["jobs"]["ci"]
     assert any(step.get("run") == "bash .ci/run" for step in job["steps"])
     services = job["services"]
     assert f"{PG_PORT}:5432" in services["postgres"]["ports"]
@@ -79,7 +79,7 @@ def test_the_workflow_runs_ci_run_on_push_and_pull_request_with_its_services():
 
 
 def test_the_workflow_caches_uv_and_uploads_the_report_make_test_writes():
-    (job,) = workflow()["jobs"].values()
+    job = workflow()["jobs"]["ci"]
     steps = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
     assert "uv" in steps["actions/cache"]["with"]["path"]
     assert "requirements.txt" in steps["actions/cache"]["with"]["key"]
@@ -87,6 +87,19 @@ def test_the_workflow_caches_uv_and_uploads_the_report_make_test_writes():
     assert upload["if"] == "always()" and upload["with"]["path"] == job["env"]["TEST_REPORT"]
     makefile = (REPO / "Makefile").read_text()
     assert "$(if $(TEST_REPORT),--junitxml=$(TEST_REPORT))" in makefile
+
+
+def test_the_browser_checks_run_after_ci_on_a_stack_after_a_drill_and_upload_their_screenshots():
+    job = workflow()["jobs"]["browser"]
+    assert job["needs"] == "ci"
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert runs[:3] == ["make run", "make drill SCENARIO=covariate_harmful NIGHTS=3", "make test-browser"]
+    assert runs[-1] == "make stop"
+    (upload,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
+    shots = re.search(
+        r'^SHOTS = .*"var" / "browser"', (REPO / "tests" / "browser" / "test_ui.py").read_text(), re.M
+    )
+    assert upload["if"] == "always()" and upload["with"]["path"] == "var/browser/" and shots
 
 
 def test_ci_run_builds_the_docs_strictly_after_the_tests():
