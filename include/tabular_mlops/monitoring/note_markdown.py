@@ -33,21 +33,24 @@ class Note:
     essential_links: int | None = None
 
     def render(self, limit: int = MAX_NOTE) -> str:
-        """The note's Markdown. Too long: items are left out from the end (the list counts them), then the links
-        after the essential ones, then the extra paragraphs, then the essential links from the end; each goes
-        whole."""
+        """The note's Markdown. Too long: items are left out from the end (the list counts them) down to the
+        first, then the links after the essential ones, then the extra paragraphs, then the first item, then the
+        essential links from the end; each goes whole. The first item is the decision's own reason: a note that
+        counts "5 more" and shows none does not say why (seen on a retrain night in a browser)."""
         items, extra, links = len(self.items), len(self.extra), len(self.links)
         essential = links if self.essential_links is None else min(self.essential_links, links)
         while True:
             text = self._markdown(items, extra, links)
             if len(text) <= limit:
                 return text
-            if items:
+            if items > 1:
                 items -= 1
             elif links > essential:
                 links -= 1
             elif extra:
                 extra -= 1
+            elif items:
+                items -= 1
             elif links:
                 links -= 1
             else:

@@ -61,7 +61,7 @@ def test_a_short_note_keeps_everything():
     assert note == "**KEEP** night 2026-03-17\n\nReasons:\n\n- no drift"
 
 
-def test_after_the_items_the_extra_paragraphs_then_the_links_go_whole():
+def test_after_the_items_but_the_first_the_extra_paragraphs_then_the_first_item_then_the_links_go_whole():
     note = Note(
         "**FAILED**", items=("a" * 50,), extra=("b" * 400,), links=(("c" * 300, None), ("d" * 300, None))
     )
@@ -69,18 +69,18 @@ def test_after_the_items_the_extra_paragraphs_then_the_links_go_whole():
     assert note.render(2000) == "\n\n".join(
         ["**FAILED**", "b" * 400, "Reasons:", "- " + "a" * 50, "c" * 300, "d" * 300]
     )
-    assert note.render(1000) == "\n\n".join(["**FAILED**", counted, "c" * 300, "d" * 300])
+    assert note.render(1000) == "\n\n".join(["**FAILED**", "Reasons:", "- " + "a" * 50, "c" * 300, "d" * 300])
     assert note.render(400) == "\n\n".join(["**FAILED**", counted, "c" * 300])
 
 
 def test_links_after_the_essential_ones_go_before_the_extra_paragraphs():
     note = Note(
         "**KEEP**",
-        items=("a" * 50,),
+        items=("a" * 50, "e" * 50),
         extra=("b" * 300,),
         links=(("c" * 300, None), ("d" * 300, None)),
         essential_links=1,
     )
-    counted = "Reasons:\n\n- … and 1 more, in full in the task log"
-    assert note.render(900) == "\n\n".join(["**KEEP**", "b" * 300, counted, "c" * 300])
-    assert note.render(500) == "\n\n".join(["**KEEP**", counted, "c" * 300])
+    first = ["Reasons:", "- " + "a" * 50 + "\n- … and 1 more, in full in the task log"]
+    assert note.render(950) == "\n\n".join(["**KEEP**", "b" * 300, *first, "c" * 300])
+    assert note.render(600) == "\n\n".join(["**KEEP**", *first, "c" * 300])
