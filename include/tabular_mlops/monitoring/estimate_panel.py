@@ -11,11 +11,10 @@ with the realized figure, so its bars and the chart gain the realized value wher
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from tabular_mlops.monitoring.nights_chart import DAY_MS, MARKS, NightPoint, banner_widget
+from tabular_mlops.monitoring.nights_chart import MARKS, NightPoint, banner_widget, nights_axis
 
 ESTIMATE_KIND = "estimate"
 # The snapshot's figures: a column of its one-row frame and a MeanValue metric each (the panel's series).
@@ -107,20 +106,11 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
     ]
     # ROC AUC 0.5 is a coin toss: the axis starts there (or lower, if a figure does), so the band is readable.
     bottom = min([0.5, *values])
-    nights = [dt.date.fromisoformat(p.night) for p in [*drawn, *realized]] or [dt.date.today()]
-    # Ticks a whole number of days apart, from the first night, as the nights chart (no six-hourly repeats).
-    tick_days = max(1, math.ceil(((max(nights) - min(nights)).days + 2) / 10))
+    nights = [dt.date.fromisoformat(p.night) for p in [*drawn, *realized]]
     fig.update_layout(
         title="Estimated ROC AUC before labels arrive, and the realized ROC AUC as they mature",
         yaxis={"range": [bottom - 0.02, 1.0], "title": "ROC AUC"},
-        xaxis={
-            "type": "date",
-            "range": [str(min(nights) - dt.timedelta(days=1)), str(max(nights) + dt.timedelta(days=1))],
-            "tickformat": "%Y-%m-%d",
-            "dtick": tick_days * DAY_MS,
-            "tick0": str(min(nights)),
-            "title": "night (the window ending that night)",
-        },
+        xaxis=nights_axis(nights, "night (the window ending that night)"),
         legend={"orientation": "h"},
     )
     return fig

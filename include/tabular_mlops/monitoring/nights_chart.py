@@ -129,25 +129,29 @@ def nights_figure(points: Sequence[NightPoint], figure: str, threshold: float, t
         annotation_position="top left",
     )
     top = max([threshold, *(getattr(p, figure) for p in drawn)])
-    days = [dt.date.fromisoformat(p.night) for p in drawn] or [dt.date.today()]
-    # A tick a whole number of days apart (about ten at most): Plotly's own ticks on a few nights fall every six
-    # hours, and the day-only labels then repeat one date four times under a single point.
-    tick_days = max(1, math.ceil(((max(days) - min(days)).days + 2) / 10))
     fig.update_layout(
         title=title,
         yaxis={"range": [0, top * 1.15], "rangemode": "tozero", "title": figure.replace("_", " ")},
-        # A date axis with a day of room either side: one night is a point in the middle, not on an edge.
-        xaxis={
-            "type": "date",
-            "range": [str(min(days) - dt.timedelta(days=1)), str(max(days) + dt.timedelta(days=1))],
-            "tickformat": "%Y-%m-%d",
-            "dtick": tick_days * DAY_MS,
-            "tick0": str(min(days)),
-            "title": "night",
-        },
+        xaxis=nights_axis([dt.date.fromisoformat(p.night) for p in drawn], "night"),
         legend={"orientation": "h"},
     )
     return fig
+
+
+def nights_axis(days: Sequence[dt.date], title: str) -> dict[str, Any]:
+    """A Plotly date axis over `days` (today when empty) with a day of room either side, so one night is a point
+    in the middle, not on an edge; and a tick a whole number of days apart (about ten at most): Plotly's own ticks
+    on a few nights fall every six hours, and the day-only labels then repeat one date four times under a point."""
+    days = list(days) or [dt.date.today()]
+    tick_days = max(1, math.ceil(((max(days) - min(days)).days + 2) / 10))
+    return {
+        "type": "date",
+        "range": [str(min(days) - dt.timedelta(days=1)), str(max(days) + dt.timedelta(days=1))],
+        "tickformat": "%Y-%m-%d",
+        "dtick": tick_days * DAY_MS,
+        "tick0": str(min(days)),
+        "title": title,
+    }
 
 
 def chart_widgets(
