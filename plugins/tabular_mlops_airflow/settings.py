@@ -41,17 +41,32 @@ PARAMS_FILE = "params.yaml"
 
 
 @functools.lru_cache(maxsize=4)
-def _params_as_of(path: str, mtime_ns: int, size: int) -> Params:
+def _params_as_of(path: str, mtime_ns: int, size: int, override: tuple[str, int, int] | None) -> Params:
     from tabular_mlops.core.config import load_params
 
     return load_params(Path(path))
 
 
+def _override_stat() -> tuple[str, int, int] | None:
+    """The $MLOPS_PARAMS_OVERRIDE file's path, mtime and size (part of the parse's cache key), or None."""
+    from tabular_mlops.core.config.loader import override_path
+
+    path = override_path()
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:  # the loader names the missing file
+        return (str(path), -1, -1)
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
 def load_project_params(root: str) -> Params:
     """params.yaml of the project, validated, read once per version of the file: every DAG file, task and extra
-    link of a process shares one parse, keyed by the file's path, mtime and size, so an edited file is read
-    again. (A parse validates every section, 30 ms; a task used to parse it up to three times.) `Params` is
-    frozen, so the shared value cannot be changed by a caller. Raises ConfigError naming the file and key."""
+    link of a process shares one parse, keyed by the file's path, mtime and size (and the $MLOPS_PARAMS_OVERRIDE
+    file's), so an edited file is read again. (A parse validates every section, 30 ms; a task used to parse it up
+    to three times.) `Params` is frozen, so the shared value cannot be changed by a caller. Raises ConfigError
+    naming the file and key."""
     path = Path(root) / PARAMS_FILE
     try:
         stat = path.stat()
@@ -59,7 +74,7 @@ def load_project_params(root: str) -> Params:
         from tabular_mlops.core.config import load_params
 
         return load_params(path)
-    return _params_as_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _params_as_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size, _override_stat())
 
 
 def project_params(root: str) -> Params:

@@ -260,6 +260,9 @@ DVC_POOL_DESCRIPTION = "Serialises writes to the DVC workspace and the model reg
 SERVING_URL_ENV = "MLOPS_SERVING_URL"
 # `make run` on your own table: the source database URL (the stack then skips the simulator and its seeding)
 SOURCE_URL_ENV = "MLOPS_SOURCE_URL"
+# A YAML file of params.yaml keys laid over params.yaml by every reader (`load_params`), e.g. the deploy rehearsal's
+# shorter label delay, without editing the committed file; `make run` hands it to every process of the stack.
+PARAMS_OVERRIDE_ENV = "MLOPS_PARAMS_OVERRIDE"
 # Host names the scoring service and the Evidently UI answer to besides 127.0.0.1 and localhost (comma-separated).
 ALLOWED_HOSTS_ENV = "MLOPS_ALLOWED_HOSTS"
 

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from tabular_mlops.core.contracts import (
+    DEPLOY_DAG_ID,
     INGEST_DAG_ID,
     MONITOR_DAG_ID,
     SIMULATE_DAG_ID,
@@ -221,3 +222,17 @@ def ensure_monitoring(layout: Layout, api: AirflowAPI) -> None:
         return
     api.set_paused(MONITOR_DAG_ID, False)
     say(f"    unpaused {MONITOR_DAG_ID} (@daily, catchup=False): it scores each night with the champion")
+
+
+def ensure_deploy(api: AirflowAPI, params: Params) -> None:
+    """deploy_model rolls out what the gate hands over with `deploy.require_proof: true`: unpause it then (a
+    paused DAG would leave the challenger in its first stage for ever). Without it the DAG stays paused: the gate
+    promotes by itself, and a rollout started by hand needs `airflow dags unpause deploy_model` first."""
+    dag = api.dag(DEPLOY_DAG_ID)
+    if dag is None or not dag.get("is_paused"):
+        return
+    if not params.deploy.require_proof:
+        say(f"    {DEPLOY_DAG_ID} stays paused: deploy.require_proof is false (the gate promotes by itself)")
+        return
+    api.set_paused(DEPLOY_DAG_ID, False)
+    say(f"    unpaused {DEPLOY_DAG_ID} (04:00 daily): deploy.require_proof hands accepted challengers to it")

@@ -50,6 +50,8 @@ class Layout:
     trigger_log_port: int = 8794
     # MLOPS_SOURCE_URL: the user's own table instead of the simulated var/source.db (see stack/own_table.py)
     source_url: str | None = None
+    # MLOPS_PARAMS_OVERRIDE: keys laid over params.yaml in every process of the stack (core/config/loader.py)
+    params_override: Path | None = None
 
     @classmethod
     def from_env(cls, repo: Path | None = None, environ: Mapping[str, str] = os.environ) -> Layout:
@@ -69,7 +71,11 @@ class Layout:
         source_url = environ.get(contracts.SOURCE_URL_ENV, "").strip() or None
         if source_url:
             airflow_connection(source_url)  # refuses a URL no Airflow connection can express, naming it
-        return cls(repo=repo, bin_dir=Path(sys.executable).parent, source_url=source_url, **ports)
+        override = environ.get(contracts.PARAMS_OVERRIDE_ENV, "").strip()
+        if override and not Path(override).is_file():
+            raise StackError(f"{contracts.PARAMS_OVERRIDE_ENV}={override!r}: no such file")
+        return cls(repo=repo, bin_dir=Path(sys.executable).parent, source_url=source_url,
+                   params_override=Path(override).resolve() if override else None, **ports)  # fmt: skip
 
     @property
     def var(self) -> Path:
@@ -199,7 +205,7 @@ class Layout:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
             # New DAGs start paused; `up` unpauses them once the history is in place.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        }
+        } | ({contracts.PARAMS_OVERRIDE_ENV: str(self.params_override)} if self.params_override else {})
 
     def headless_env(self, source_url: str | None = None) -> dict[str, str]:
         """What the airflow CLI needs to run any DAG without `make run` (`airflow dags test <dag> <date>`, or a

@@ -89,6 +89,7 @@ def cmd_up(layout: Layout) -> int:
         api = airflow_api(layout)
         try:
             bootstrap.ensure_monitoring(layout, api)
+            bootstrap.ensure_deploy(api, params)
             past_nights.monitor_past_nights(layout, api, params, source)
             bootstrap.ensure_live_source(layout, api, params)
         finally:
@@ -199,6 +200,7 @@ def cmd_up(layout: Layout) -> int:
     timings["serving"] = time.monotonic() - t
 
     bootstrap.ensure_monitoring(layout, api)
+    bootstrap.ensure_deploy(api, params)
     if source is not None:
         t = step(f"Monitoring your table's past nights ({MONITOR_DAG_ID} through the scheduler)")
         past_nights.monitor_past_nights(layout, api, params, source)

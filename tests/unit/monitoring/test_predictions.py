@@ -185,3 +185,26 @@ def test_sample_keys_are_stable_hashes_of_the_id():
     assert len(set(keys)) == 3 and all(0 <= k < prediction_log.SAMPLE_KEY_SPAN for k in keys)
     # Pinned: a change of hash would silently move every logged row's sample.
     assert keys[0] == 651_706_003
+
+
+def test_an_application_answered_online_and_scored_in_batch_is_counted_once(engine, repo_params):
+    """The service answered 30 of the night's 40 applications (3 of them twice: a re-submission), a shadow scored
+    them too, and the nightly batch scored all 40: the window holds 40 rows, the night counts 40 (not 73 or 76,
+    which the row-count rule would hold as twice a normal night), and an online answer for an application the
+    batch never scored (an id outside the source) still counts."""
+    schema = repo_params.schema
+    end = NIGHT + dt.timedelta(days=1)
+    batch = _rows(40)
+    online = pd.concat([_rows(30), _rows(3)], ignore_index=True)
+    online = online.assign(source="online", prediction_id=[f"online:{i}" for i in range(len(online))])
+    shadow = _rows(30).assign(source="shadow", prediction_id=lambda d: "shadow:" + d["application_id"])
+    only_online = _rows(1).assign(source="online", prediction_id="online:x", application_id="not-in-source")
+    online = pd.concat([online, only_online], ignore_index=True)
+    for rows, source in ((online, "online"), (shadow, "shadow")):
+        prediction_log.replace_batch(engine, schema, rows, NIGHT, end, source=source)
+    prediction_log.replace_batch(engine, schema, batch, NIGHT, end)
+    assert len(prediction_log.read_log(engine, schema, NIGHT, end)) == 40 + 34 + 30
+    window = prediction_log.read_window(engine, schema, NIGHT, end, 1_000)
+    assert len(window.rows) == 41
+    assert window.day_counts["rows"].tolist() == [41]
+    assert prediction_log.day_counts(engine, schema, NIGHT, end)["rows"].tolist() == [41]
