@@ -23,7 +23,7 @@ import yaml
 
 from tests.support.airflow_runs import project_env, run_dag
 from tests.support.gate_marks import promote_as_the_gate
-from tests.support.live_service import admin_client, free_port, live_service
+from tests.support.live_service import admin_client, asked_service, free_port, live_service
 from tests.support.project import make_project
 from tests.support.registered_models import register_small_model
 
@@ -41,14 +41,10 @@ def _night(i: int) -> dt.date:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, airflow_db):
-    import dataclasses
-
     import mlflow
     from mlflow import MlflowClient
     from tabular_mlops.core.config import load_params
     from tabular_mlops.core.contracts import GATE_HANDED_OVER, Tag
-    from tabular_mlops.serving.service import ScoringService
-    from tabular_mlops.serving.settings import ServiceEnv
 
     project = make_project(tmp_path_factory.mktemp("deploy") / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -72,13 +68,7 @@ def project(tmp_path_factory, airflow_db):
     for version in ("2", "3", "4"):  # handed over by the gate (deploy.require_proof); v5 is started by hand
         client.set_model_version_tag(MODEL, version, Tag.GATE_DECISION, GATE_HANDED_OVER)
     # The service follows the registry only when asked (the DAG asks), so each switch is the run's doing.
-    serving = dataclasses.replace(loaded.serving, poll_seconds=3600.0, log_flush_seconds=0.05)
-    service = ScoringService(
-        dataclasses.replace(loaded, serving=serving),
-        ServiceEnv(uri, f"sqlite:///{monitor_db}", TOKEN),
-        project,
-    )
-    service.load_initial()
+    service = asked_service(loaded, uri, monitor_db, TOKEN, project)
     with live_service(service) as url:
         env.set(MLOPS_SERVING_URL=url, MLOPS_SERVING_ADMIN_TOKEN=TOKEN)
         yield {"project": project, "engine": engine, "client": client, "service": service, "url": url,

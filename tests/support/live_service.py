@@ -3,16 +3,20 @@ can reach the service object (fault injection into a model) while clients talk H
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
+from tabular_mlops.core.config import Params
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.service import ScoringService
+from tabular_mlops.serving.settings import ServiceEnv
 
 
 def free_port() -> int:
@@ -44,3 +48,18 @@ def admin_client(url: str, token: str) -> httpx.Client:
     return httpx.Client(
         base_url=url, timeout=60, trust_env=False, headers={"Authorization": f"Bearer {token}"}
     )
+
+
+def asked_service(
+    params: Params, tracking_uri: str, monitor_db: Path, token: str, root: Path
+) -> ScoringService:
+    """A service on the registry at `tracking_uri`, loaded, that follows the registry only when asked (its poll is
+    an hour) and flushes its log often: every switch in a test is the test's or the DAG's doing."""
+    serving = dataclasses.replace(params.serving, poll_seconds=3600.0, log_flush_seconds=0.05)
+    service = ScoringService(
+        dataclasses.replace(params, serving=serving),
+        ServiceEnv(tracking_uri, f"sqlite:///{monitor_db}", token),
+        root,
+    )
+    service.load_initial()
+    return service

@@ -1,5 +1,7 @@
 """The `deploy` section: defaults keep today's behaviour, and one wrong value is refused naming the key path."""
 
+import dataclasses
+
 import pytest
 import yaml
 from tabular_mlops.core.config import ConfigError, load_params
@@ -18,7 +20,23 @@ def test_without_a_deploy_section_the_champion_alone_answers(tmp_path):
     raw.pop("deploy")
     deploy = load_params(_write(tmp_path, raw)).deploy
     assert deploy.strategy == "champion" and deploy.require_proof is False
-    assert deploy == load_params(REPO / "params.yaml").deploy  # params.yaml spells out the defaults
+    example = load_params(REPO / "params.yaml").deploy
+    # params.yaml spells out the defaults, but for the bandit's reward: the example sets business_value, so its
+    # bandit is rewarded with each answer's business value (gaussian) rather than the right decision (bernoulli).
+    assert example.bandit.reward == "gaussian" and deploy.bandit.reward == "bernoulli"
+    assert deploy == dataclasses.replace(
+        example, bandit=dataclasses.replace(example.bandit, reward="bernoulli")
+    )
+
+
+def test_a_gaussian_bandit_needs_business_value(tmp_path):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw.pop("business_value")
+    with pytest.raises(ConfigError) as err:
+        load_params(_write(tmp_path, raw))
+    assert "deploy.bandit.reward" in str(err.value) and "business_value" in str(err.value)
+    raw["deploy"]["bandit"]["reward"] = "bernoulli"
+    assert load_params(_write(tmp_path, raw)).deploy.bandit.reward == "bernoulli"
 
 
 CASES = [

@@ -191,6 +191,12 @@ class Tag:
     ROLLOUT_STAGE = "rollout.stage"  # RolloutStage below
     ROLLOUT_SINCE = "rollout.since"  # the night the current stage began
     ROLLOUT_STEP_PREFIX = "rollout.step."  # rollout.step.<night>: "<stage> <action>: checks and figures"
+    # The nightly A/B decision on the challenger's version: the test's verdict, and the night's figures as JSON.
+    AB_TEST_VERDICT = "ab_test.verdict"
+    AB_TEST_RESULT = "ab_test.result"
+    # The nightly bandit update on the challenger's version: the weights in force (JSON), the night's summary.
+    BANDIT_WEIGHTS = "bandit.weights"
+    BANDIT_LAST_UPDATE = "bandit.last_update"
 
 
 # Lineage copied from the training run onto the registered version.

@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-from tabular_mlops.core.config import EvaluateConfig
+from tabular_mlops.core.config import BanditSection, EvaluateConfig
 from tabular_mlops.data.table_proposal import ProfileError, Proposal
 
 
@@ -122,6 +122,8 @@ def observed_updates(proposal: Proposal) -> list[tuple[str, str, Any, str]]:
         # The example's credit figures mean nothing for another table: the user fills in what a decision is worth.
         *(("business_value", cell, None, "yours to fill in: the value of one row in this cell (all four, or none)")
           for cell in ("true_negative", "false_negative", "false_positive", "true_positive")),
+        # Without business value, the bandit is rewarded by the right decision (gaussian once the cells are set).
+        ("deploy", "bandit", dataclasses.asdict(BanditSection()), "reward: gaussian once business_value is set"),
     ]  # fmt: skip
 
 

@@ -221,23 +221,37 @@ def rollout_step(
         action, next_stage = step_action(stage, checks)
         step = RolloutStep(night.isoformat(), champion, version, stage, action, next_stage, checks)
     strategy = STRATEGY_OF_STAGE.get(step.next_stage, CHAMPION_ONLY)
+    carry_out(client, model_name, step, service, str(in_force.get("strategy")), strategy, log_engine, actor)
+    return step, step.summary
+
+
+def carry_out(
+    client: Any,
+    model_name: str,
+    step: RolloutStep,
+    service: ScoringServiceControl,
+    in_force: str,
+    strategy: str,
+    ledger_engine: sa.Engine,
+    actor: str,
+) -> None:
+    """Apply a judged step to the registry and put `strategy` in force in the service, in the safe order: a
+    start or a promotion moves the registry first (the service loads the version the alias now names), any
+    other step switches the service first (a challenger is out of callers' answers before the registry says
+    so, and a switch the service refuses leaves the registry as it was: the step is tried again next night)."""
+    version = step.challenger_version
     reason = f"deploy_model {model_name} v{version}: {step.summary}"
-    current = str(in_force.get("strategy"))
     if step.action in (StepAction.START, StepAction.PROMOTE):
-        # The registry first: the service loads the version the alias now names.
-        _apply(client, model_name, step, log_engine, actor)
+        _apply(client, model_name, step, ledger_engine, actor)
         try:
             if step.action is StepAction.PROMOTE:
                 service.reload_champion()
-            _put_in_force(service, current, strategy, actor, reason)
+            _put_in_force(service, in_force, strategy, actor, reason)
         except Exception as exc:
             raise RuntimeError(
                 f"{step.action} of {model_name} v{version} is recorded in the registry, but the service at "
                 f"{service.url} was not switched to {strategy}: {exc}"
             ) from exc
     else:
-        # The service first: a challenger is out of callers' answers before the registry says so, and a switch
-        # the service refuses leaves the registry as it was (the step is tried again next night).
-        _put_in_force(service, current, strategy, actor, reason)
-        _apply(client, model_name, step, log_engine, actor)
-    return step, step.summary
+        _put_in_force(service, in_force, strategy, actor, reason)
+        _apply(client, model_name, step, ledger_engine, actor)

@@ -24,15 +24,13 @@ from tabular_mlops.serving.shadow import ShadowRunner
 from tabular_mlops.stats.bandit import BanditConfig, BanditState, RewardKind, start_bandit, with_arms
 from tabular_mlops.stats.canary_guard import CanaryWindow, GuardAction, GuardRules
 from tabular_mlops.stats.routing import RoutingPlan, bucket, canary_plan, weighted_plan
-from tabular_mlops.store.deploy_log import DeployEvent, DeployLog
+from tabular_mlops.store.deploy_log import BANDIT_ALLOCATION, STATE_EVENTS, DeployEvent, DeployLog
 
 log = logging.getLogger(__name__)
 # Strategies in which the challenger's answers reach callers: only a version the gate handed over may take them.
 LIVE_STRATEGIES = ("canary", "ab_test", "bandit")
 
 SPLITS = ("canary", "ab_test", "bandit")
-# Deploy-log events that put a strategy in force (bandit_allocation only re-weighs the bandit).
-STATE_EVENTS = ("strategy_change", "canary_rollback", "strategy_restored")
 
 
 class StrategyRefused(ValueError):
@@ -229,10 +227,11 @@ class Deployment:
         must not silently go back to the champion alone), recorded as `strategy_restored`. Only for the same
         challenger version, warm again; otherwise deploy.strategy stays and the reason is logged and returned."""
         try:
-            events = self._store().history(self.model_name, limit=50)
+            # Only the events that put a strategy in force: a month of nightly bandit rows must not hide them.
+            events = self._store().history(self.model_name, limit=1, events=STATE_EVENTS)
         except Exception as exc:  # noqa: BLE001 - an unreadable log: start with params.yaml, say why
             return self._kept(f"the deploy log cannot be read: {exc}")
-        last = next((e for e in events if e.event in STATE_EVENTS), None)
+        last = next(iter(events), None)
         if last is None:
             return self._kept("the deploy log has no strategy for this model")
         if last.to_strategy == self.state.strategy:
@@ -286,7 +285,7 @@ class Deployment:
         store.save_bandit_state(self.model_name, state.to_dict(), dt.datetime.now(dt.UTC))
         reason = change.reason if change else f"bandit started over {arms} with equal weights"
         detail = change.to_dict() if change else {"weights": state.weights}
-        store.record(DeployEvent(_now(), self.model_name, "bandit_allocation", "bandit", "bandit", "service",
+        store.record(DeployEvent(_now(), self.model_name, BANDIT_ALLOCATION, "bandit", "bandit", "service",
                                  champion, challenger.version, reason, detail))  # fmt: skip
         self.bandit = state
 

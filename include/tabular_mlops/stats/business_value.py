@@ -121,3 +121,18 @@ def realized_business_value(
     cells = cells_at_threshold(ranked, y[ranked.order], 1.0 - y[ranked.order])
     total = value_of_cells(cells, values)
     return BusinessValue("realized", int(s.size), total, total / s.size, cells=cells)
+
+
+def row_values(decisions: np.ndarray, labels: np.ndarray, values: CellValues) -> np.ndarray:
+    """Each row's value: the value of its cell (flagged = decision 1, positive = label 1); a bandit's per-row
+    reward when params.yaml sets business_value."""
+    d = np.asarray(decisions, dtype=np.float64).ravel()
+    y = check_labels(labels, "labels").ravel()
+    if d.shape != y.shape:
+        raise ValueError(f"decisions ({d.size}) and labels ({y.size}) differ in length")
+    flagged, positive = d == 1, y == 1
+    return np.where(
+        flagged,
+        np.where(positive, values.true_positive, values.false_positive),
+        np.where(positive, values.false_negative, values.true_negative),
+    ).astype(np.float64)

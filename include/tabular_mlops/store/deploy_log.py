@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,12 @@ from tabular_mlops.store.tables import create_tables
 
 TABLE = "deploy_log"
 BANDIT_TABLE = "deploy_bandit_state"
+# Events that put a strategy in force (the service's switches, its canary guard, a restart putting one back);
+# the others only record what happened under it (bandit allocations, the nightly A/B and bandit steps).
+STATE_EVENTS = ("strategy_change", "canary_rollback", "strategy_restored")
+BANDIT_ALLOCATION = "bandit_allocation"  # the bandit's weights moved (the service's start, a nightly update)
+BANDIT_UPDATE = "bandit_update"  # a nightly update that fed rewards and left the weights where they were
+AB_TEST_NIGHT = "ab_test_night"  # a night's A/B decision: the test's state and the arms' figures
 
 
 @dataclass(frozen=True)
@@ -80,17 +87,30 @@ class DeployLog:
         with self.engine.begin() as conn:
             conn.execute(self.log.insert(), row)
 
-    def history(self, model_name: str, limit: int = 100) -> list[DeployEvent]:
-        """The most recent entries first."""
-        query = (
-            sa.select(*[c for c in self.log.columns if c.name != "id"])
-            .where(self.log.c.model_name == model_name)
-            .order_by(self.log.c.id.desc())
-            .limit(limit)
+    def history(
+        self, model_name: str, limit: int = 100, events: Sequence[str] | None = None
+    ) -> list[DeployEvent]:
+        """The most recent entries first (of these `events` only, when given)."""
+        query = sa.select(*[c for c in self.log.columns if c.name != "id"]).where(
+            self.log.c.model_name == model_name
         )
+        if events is not None:
+            query = query.where(self.log.c.event.in_(list(events)))
+        query = query.order_by(self.log.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [DeployEvent.from_dict({**r, "detail": json.loads(r["detail"])}) for r in rows]
+
+    def in_force_since(self, model_name: str, strategy: str, challenger: str) -> DeployEvent | None:
+        """The event that began the current stretch of `strategy` for `challenger`: the earliest of the state
+        events since the last one that put anything else in force (a restart's `strategy_restored` continues a
+        stretch). None when `strategy` for `challenger` is not what the log last put in force."""
+        first = None
+        for event in self.history(model_name, limit=10_000, events=STATE_EVENTS):
+            if event.to_strategy != strategy or event.challenger_version != challenger:
+                break
+            first = event
+        return first
 
     def bandit_state(self, model_name: str) -> dict[str, Any] | None:
         """The stored BanditState as its `to_dict`, or None when no bandit ran for this model."""

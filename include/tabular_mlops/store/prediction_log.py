@@ -386,3 +386,20 @@ def read_shadow_pairs(
     pairs = pairs.rename(columns={"score": "champion_score", "score_shadow": "challenger_score"})
     columns = [schema.id_column, schema.timestamp_column, "champion_score", "challenger_score", "label"]
     return pairs[columns].sort_values([schema.timestamp_column, schema.id_column]).reset_index(drop=True)
+
+
+def read_arms(
+    engine: sa.Engine, schema: SchemaConfig, start: dt.datetime, end: dt.datetime, versions: Iterable[str]
+) -> pd.DataFrame:
+    """The online answers in [start, end) of these model versions (the arms of a live split): timestamp,
+    `model_version`, `score` (NULL for a fallback answer), `decision` and `label` (NULL until it matures)."""
+    table = ensure_table(engine, schema)
+    ts = table.c[schema.timestamp_column]
+    names = [LogColumn.MODEL_VERSION, LogColumn.SCORE, LogColumn.DECISION, LogColumn.LABEL]
+    query = sa.select(ts, *(table.c[n] for n in names)).where(
+        ts >= start, ts < end, table.c.source == ONLINE_SOURCE, table.c.model_version.in_(list(versions))
+    )
+    with engine.connect() as conn:
+        rows = pd.read_sql(query.order_by(ts, table.c.prediction_id), conn)
+    rows[LogColumn.MODEL_VERSION] = rows[LogColumn.MODEL_VERSION].astype(str)
+    return rows

@@ -120,6 +120,8 @@ def test_business_value_is_left_for_the_user_to_fill_in(proposed):
     """The example's credit figures mean nothing for another table: the proposal leaves every cell null, with a
     comment, and the file loads (no value is reported until they are set)."""
     assert not proposed["params"].business_value.configured
+    # Without business value, the bandit is rewarded by the right decision (gaussian would refuse to load).
+    assert proposed["params"].deploy.bandit.reward == "bernoulli"
     for cell in ("true_negative", "false_negative", "false_positive", "true_positive"):
         assert f"  {cell}: null  # init: yours to fill in" in proposed["text"]
 

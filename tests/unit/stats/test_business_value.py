@@ -61,3 +61,12 @@ def test_cell_values_are_checked_and_round_trip():
     est = estimate_business_value(np.random.default_rng(1).beta(1, 12, 800), 0.15, IDENTITY, CREDIT)
     assert BusinessValue.from_dict(json.loads(json.dumps(est.to_dict(), allow_nan=False))) == est
     assert CellValues.from_dict(CREDIT.to_dict()) == CREDIT
+
+
+def test_row_values_are_the_value_of_each_rows_cell():
+    from tabular_mlops.stats.business_value import CellValues, row_values
+
+    values = CellValues(true_positive=0.0, false_positive=-40.0, false_negative=-1800.0, true_negative=300.0)
+    assert list(row_values(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0]), values)) == [0, -40, -1800, 300]
+    with pytest.raises(ValueError, match="differ in length"):
+        row_values(np.array([1]), np.array([1, 0]), values)

@@ -133,7 +133,8 @@ class BanditSection:
     for a per-row value; `floor` per arm, posterior `draws`, smallest applied move, seed."""
 
     reward: Literal["bernoulli", "gaussian"] = "bernoulli"
-    """Reward model: 0/1 per row (Beta posterior) or a per-row value (Normal-Inverse-Gamma)."""
+    """Reward of an answer once its label matured: bernoulli = 1 when its decision was right (Beta posterior);
+    gaussian = its business value, from `business_value` (Normal-Inverse-Gamma posterior)."""
     floor: Annotated[float, Strict(), Field(ge=0, le=0.5)] = 0.05
     """Least traffic share per arm, so no version starves of labels."""
     draws: Annotated[int, Strict(), Field(ge=100)] = 10_000

@@ -113,6 +113,21 @@ class Params:
         _raise_if(problems)
         return self
 
+    @model_validator(mode="after")
+    def _bandit_reward_has_values(self) -> Params:
+        """A gaussian bandit is rewarded with each answer's business value: the four cells must be set."""
+        if self.deploy.bandit.reward == "gaussian" and not self.business_value.configured:
+            _raise_if(
+                [
+                    (
+                        "deploy.bandit.reward",
+                        "gaussian rewards each answer with its business value: set business_value's four cells, "
+                        "or use bernoulli (1 when the decision was right)",
+                    )
+                ]
+            )
+        return self
+
     def flat(self) -> dict[str, str]:
         """Every parameter as `section.key` -> string, for MLflow params."""
         out: dict[str, str] = {}
