@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # set PYTHONDONTWRITEBYTECODE, which would make every process recompile on every start; not for these targets.
 unexport PYTHONDONTWRITEBYTECODE
 .PHONY: help venv run stop status test test-browser test-fast test-scaleout lint format lock bench clean drill headless \
-	docs docs-serve docs-reference docs-screenshots traffic
+	docs docs-serve docs-reference docs-screenshots traffic rehearse
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -73,6 +73,15 @@ SCENARIO ?= covariate_shift
 NIGHTS ?= 5
 drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_shift NIGHTS=5
 	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
+
+# The deploy_model rehearsal (docs/deployment.md): on a stack started with
+# MLOPS_PARAMS_OVERRIDE=deploy/rehearsal/params.override.yaml make run. OUTCOME=promote (concept_drift: the
+# retrained challenger is truly better), then OUTCOME=rollback (the superseded champion proposed again).
+OUTCOME ?= promote
+MAX_NIGHTS ?= 20
+CHALLENGER ?=
+rehearse: $(STAMP) ## prove a challenger night by night: shadow -> canary -> full, or rolled back (make rehearse OUTCOME=promote|rollback)
+	$(BIN)/python scripts/rehearse.py --outcome $(OUTCOME) --max-nights $(MAX_NIGHTS) $(if $(CHALLENGER),--version $(CHALLENGER))
 
 RATE ?= 50
 REQUESTS ?= 1000
