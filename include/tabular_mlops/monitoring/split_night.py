@@ -18,6 +18,7 @@ from tabular_mlops.monitoring.note_markdown import MAX_NOTE, Note
 from tabular_mlops.monitoring.rollout_night import ScoringServiceControl
 from tabular_mlops.monitoring.run_notes import Links, rollout_note
 from tabular_mlops.monitoring.split_window import SPLIT_STRATEGIES, live_split, strategy_in_force
+from tabular_mlops.store import promotion_ledger
 from tabular_mlops.store.deploy_log import DeployLog
 
 
@@ -64,7 +65,9 @@ def split_night(
     """Decide the A/B test or update the bandit the service runs; returns the run's note and a summary for XCom.
     The service is asked first: unreachable, this raises (naming its URL) before anything changes."""
     state = service.state()
-    split, why = live_split(DeployLog(log_engine), model_name, state, champion_version(model_name))
+    champion = champion_version(model_name)
+    moves = [e.at for e in promotion_ledger.history(log_engine, model_name) if e.to_version == champion]
+    split, why = live_split(DeployLog(log_engine), model_name, state, champion, moves[-1] if moves else None)
     if split is None:
         return Note(f"**NOTHING TO DECIDE**: {why}").render(MAX_NOTE), {"why": why}
     if split.strategy == "ab_test":

@@ -38,11 +38,17 @@ def strategy_in_force(log: DeployLog, model_name: str, deploy: DeployConfig) -> 
 
 
 def live_split(
-    log: DeployLog, model_name: str, state: dict[str, Any], champion: str | None
+    log: DeployLog,
+    model_name: str,
+    state: dict[str, Any],
+    champion: str | None,
+    champion_since: str | None = None,
 ) -> tuple[LiveSplit | None, str]:
     """The split the service reports (`GET /admin/deploy`) with the moment it began: the deploy log's first
     switch of the current stretch (a restart continues it), else the service's own `since` (a strategy set in
-    params.yaml and never switched). None, with the reason, when there is no split to judge."""
+    params.yaml and never switched); or, when the champion alias moved to this champion later
+    (`champion_since`, the promotion ledger's time), from then on: the split compares these two versions over the
+    same days, and a new pair starts a new test. None, with the reason, when there is no split to judge."""
     strategy, challenger = str(state.get("strategy")), state.get("challenger")
     if strategy not in SPLIT_STRATEGIES:
         return None, f"the service runs {strategy}, not a live split ({' or '.join(SPLIT_STRATEGIES)})"
@@ -50,8 +56,10 @@ def live_split(
         why = f"the service runs {strategy} without two versions (champion v{champion}, challenger v{challenger})"
         return None, f"{why}: nothing to judge"
     first = log.in_force_since(model_name, strategy, str(challenger))
-    began = first.at if first is not None else str(state.get("since"))
-    return LiveSplit(strategy, champion, str(challenger), naive_utc(began)), ""
+    since = naive_utc(first.at if first is not None else str(state.get("since")))
+    if champion_since is not None:
+        since = max(since, naive_utc(champion_since))
+    return LiveSplit(strategy, champion, str(challenger), since), ""
 
 
 def label_horizon(night: dt.date, schema: SchemaConfig) -> tuple[dt.date, dt.datetime]:

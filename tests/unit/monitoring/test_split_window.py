@@ -65,3 +65,13 @@ def test_label_horizon_and_naive_utc():
     assert night == dt.date(2026, 3, 31) - dt.timedelta(days=schema.label_delay_days)
     assert end == dt.datetime.combine(night + dt.timedelta(days=1), dt.time())
     assert naive_utc("2026-03-01T10:00:00+02:00") == dt.datetime(2026, 3, 1, 8)
+
+
+def test_a_champion_promoted_during_the_split_restarts_it_from_its_promotion(tmp_path):
+    log = DeployLog(sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}"))
+    _switch(log, "2026-03-01T10:00:00+00:00", "ab_test")
+    state = {"strategy": "ab_test", "challenger": "2"}
+    split, _ = live_split(log, MODEL, state, "5", champion_since="2026-03-04T03:10:00+00:00")
+    assert split is not None and split.since == dt.datetime(2026, 3, 4, 3, 10)
+    earlier, _ = live_split(log, MODEL, state, "1", champion_since="2026-02-01T03:10:00+00:00")
+    assert earlier is not None and earlier.since == dt.datetime(2026, 3, 1, 10)
