@@ -78,7 +78,7 @@ _AIRFLOW_SHIM_WARNING = r"The `airflow\."
 
 @contextlib.contextmanager
 def quiet_module_walk() -> Iterator[None]:
-    """Silence exactly the warnings of Airflow's deprecated-import shims while skops reads a model file.
+    """Silence exactly the warnings of Airflow's deprecated-import shims while skops walks the modules.
 
     skops finds the module of an object that has none (a scipy ufunc) by reading that name on every imported
     module (`skops.io._utils.whichmodule`); inside an Airflow task that walk reads each of Airflow's deprecated
@@ -90,10 +90,17 @@ def quiet_module_walk() -> Iterator[None]:
         yield
 
 
+def skops_io() -> Any:
+    """`skops.io`, imported inside `quiet_module_walk`: importing it walks the modules once already (its list
+    of scipy ufuncs), and that first walk was the one that still flooded a task's log."""
+    with quiet_module_walk():
+        import skops.io as sio
+    return sio
+
+
 def check_model_file(path: Path, where: str, expected_sha256: str | None) -> list[str]:
     """Checksum and type allow-list; returns the non-default types to pass to skops as trusted."""
-    import skops.io as sio
-
+    sio = skops_io()
     if expected_sha256 is not None and sha256_of(path) != expected_sha256:
         raise UntrustedModelError(
             f"{where}: {path.name} does not match the checksum recorded at registration"
@@ -142,8 +149,7 @@ def load_sklearn(model_uri: str, expected_sha256: str | None = None) -> Any:
 
 def load_verified(verified: VerifiedModel, where: str) -> Any:
     """The fitted sklearn pipeline of a folder `verified_copy` checked (`where` names it in errors)."""
-    import skops.io as sio
-
+    sio = skops_io()
     try:
         with quiet_module_walk():
             return sio.load(str(verified.file), trusted=verified.trusted_types)
