@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 from tabular_mlops.core.config import GateConfig, MonitorConfig
 from tabular_mlops.monitoring.estimate_records import EstimatedHarm
-from tabular_mlops.monitoring.results import Action, Alert, Decision, NightSummary, Status, WindowDrift
+from tabular_mlops.monitoring.results import (
+    Action,
+    Alert,
+    ColumnDrift,
+    Decision,
+    NightSummary,
+    Status,
+    WindowDrift,
+)
 from tabular_mlops.stats.counts import unusual_count
 
 
@@ -19,13 +27,20 @@ def underperforming(matured_roc_auc: float | None, gate: GateConfig) -> bool:
     return matured_roc_auc is not None and matured_roc_auc < gate.min_roc_auc
 
 
+def _figures(c: ColumnDrift) -> str:
+    """A drifted column's PSI, and its test's statistic when the test is not PSI itself (once, not
+    "PSI 0.517, psi 0.517")."""
+    if c.test == "psi":
+        return f"PSI {c.psi:.3f}"
+    return f"PSI {c.psi:.3f}, {c.test} {c.statistic:.3f}"
+
+
 def _rules(part: WindowDrift, monitor: MonitorConfig, where: str) -> list[str]:
     reasons = []
     key = [c for c in part.columns if c.column in monitor.key_features and c.drifted]
     if key:
         reasons.append(
-            f"{where}: drift in key features "
-            + ", ".join(f"{c.column} (PSI {c.psi:.3f}, {c.test} {c.statistic:.3f})" for c in key)
+            f"{where}: drift in key features " + ", ".join(f"{c.column} ({_figures(c)})" for c in key)
         )
     if part.drift_share > monitor.drift_share_threshold:
         reasons.append(
@@ -37,12 +52,14 @@ def _rules(part: WindowDrift, monitor: MonitorConfig, where: str) -> list[str]:
 
 
 def drift_reasons(summary: NightSummary, monitor: MonitorConfig) -> list[str]:
-    """Rules on the whole current window and on the newest night alone (a fresh shift is diluted in a window)."""
+    """Rules on the whole current window and on the newest night alone (a fresh shift is diluted in a window).
+    A window of the newest night only is judged once: the same rows would repeat every reason word for word."""
     reasons = []
-    if summary.window is not None:
-        reasons += _rules(summary.window, monitor, f"last {monitor.window_days} nights")
-    if summary.last_night is not None:
-        reasons += _rules(summary.last_night, monitor, "last night")
+    window, last = summary.window, summary.last_night
+    if window is not None:
+        reasons += _rules(window, monitor, f"last {monitor.window_days} nights")
+    if last is not None and (window is None or last.rows < window.rows):
+        reasons += _rules(last, monitor, "last night")
     return reasons
 
 

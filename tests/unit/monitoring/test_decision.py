@@ -72,8 +72,28 @@ def test_key_feature_drift_retrains_before_labels_mature(repo_params):
     d = _decide(_summary(drifted=("income",)), repo_params)
     assert d.action is Action.RETRAIN and d.retrain
     window = repo_params.monitor.window_days
-    assert d.reasons == (f"last {window} nights: drift in key features income (PSI 0.400, psi 0.400)",)
+    # A PSI-tested column names its PSI once (it was "PSI 0.400, psi 0.400").
+    assert d.reasons == (f"last {window} nights: drift in key features income (PSI 0.400)",)
     assert d.drift_reasons == d.reasons
+
+
+def test_a_ks_tested_column_names_its_psi_and_its_statistic(repo_params):
+    s = _summary()
+    income = replace(s.window.columns[0], test="ks", statistic=0.205, p_value=0.0, psi=0.257, drifted=True)
+    s = replace(s, window=replace(s.window, columns=(income, *s.window.columns[1:])))
+    (reason,) = _decide(s, repo_params).reasons
+    assert reason.endswith("drift in key features income (PSI 0.257, ks 0.205)"), reason
+
+
+def test_a_window_of_the_newest_night_alone_is_judged_once(repo_params):
+    """On a champion's first monitored night the window is that night: the same rows, the same reasons (seen
+    in the drill, `why` and the run note: every reason twice, word for word)."""
+    s = _summary(drifted=("income",), share=0.6)
+    s = replace(s, last_night=s.window)
+    window = repo_params.monitor.window_days
+    assert all(r.startswith(f"last {window} nights: ") for r in _decide(s, repo_params).reasons)
+    fewer = replace(s, last_night=replace(s.window, rows=700))
+    assert any(r.startswith("last night: ") for r in _decide(fewer, repo_params).reasons)
 
 
 def test_drift_share_and_the_newest_night_alone(repo_params):
