@@ -190,7 +190,7 @@ def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
     # The reasons fit whole or are counted and pointed to (`tabular-mlops why`), never cut.
     result = _result(drill["project"], SHIFT)
     assert "has_smartphone" in night["note"] or (
-        f"more, in full in `tabular-mlops why --night {SHIFT}`" in night["note"]
+        f"more, in full in tabular-mlops why --night {SHIFT}" in night["note"]
         and "has_smartphone" in " ".join(result.decision.reasons)
     ), night["note"]
     headline = result.estimate.headline()

@@ -157,7 +157,9 @@ def night_note(
                 for kind, ref in reports.items()
             ),
         ),
-        full_list_at=f"`tabular-mlops why --night {summary.night}`",
+        # Plain text, no inline code: Airflow draws a code span's box over the line above it, hiding the
+        # underscores of the reason there ("monitor.max_estimated_drop" read "monitor.max estimated drop").
+        full_list_at=f"tabular-mlops why --night {summary.night}",
     ).render(MAX_NOTE)
 
 

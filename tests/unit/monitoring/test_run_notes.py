@@ -71,9 +71,10 @@ def test_reasons_that_do_not_fit_are_left_out_whole_and_links_survive():
     )
     listed = [line[2:] for line in note.splitlines() if line.startswith("- ")]
     assert all(line in reasons for line in listed[:-1]) and listed
-    assert (
-        listed[-1] == f"… and {10 - len(listed) + 1} more, in full in `tabular-mlops why --night 2026-02-04`"
-    )
+    assert listed[-1] == f"… and {10 - len(listed) + 1} more, in full in tabular-mlops why --night 2026-02-04"
+    # No inline code in the list: Airflow paints a code span's box over the line above it (a reason's
+    # underscores vanished under it in the browser).
+    assert "`" not in note
     # The first reason is too long for the collapsed line: the headline stays whole without it.
     assert note.splitlines()[0] == "**RETRAIN** night 2026-02-04, champion v1"
 
