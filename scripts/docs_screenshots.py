@@ -180,7 +180,9 @@ def evidently_dashboard(browser: Any, stack: Stack) -> None:
     page = browser.new_page(viewport={"width": 1600, "height": 1400})
     page.goto(stack.evidently_url, wait_until="networkidle")
     page.get_by_text(f"{stack.model_name} monitoring").first.click()
-    title = f"Share of drifted columns: retrain above {stack.drift_share_threshold}"
+    from tabular_mlops.monitoring.workspace import drift_share_title
+
+    title = drift_share_title(stack.drift_share_threshold)
     page.get_by_text(title).first.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
     wait_until_still(page, "rect.MuiBarElement-root", timeout_ms=TIMEOUT_MS)

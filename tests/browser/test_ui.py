@@ -114,13 +114,14 @@ def _plot_under(page, title: str):
 def test_the_evidently_dashboard_draws_each_nights_drift_share_from_zero_coloured_by_its_decision(
     browser, layout, params, nights
 ):
+    from tabular_mlops.monitoring.workspace import drift_share_title
     from tabular_mlops.stack.browser import wait_until_still
 
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
     page.goto(layout.evidently_url, wait_until="networkidle")
     page.get_by_text(f"{params.registry.model_name} monitoring").first.click()
     threshold = params.monitor.drift_share_threshold
-    heading = page.get_by_text(f"Share of drifted columns: retrain above {threshold}", exact=True).first
+    heading = page.get_by_text(drift_share_title(threshold), exact=True).first
     heading.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
     wait_until_still(page, "rect.MuiBarElement-root", timeout_ms=TIMEOUT_MS)

@@ -125,7 +125,9 @@ def nights_figure(points: Sequence[NightPoint], figure: str, threshold: float, t
     fig.add_hline(
         y=threshold,
         line={"dash": "dash", "color": "#d62728"},
-        annotation_text=f"threshold {threshold}: retrain above",
+        # Above it is drift; the decision retrains only when the drift hurts the champion (the marks say what
+        # each night decided): "retrain above" contradicted every kept night above the line.
+        annotation_text=f"threshold {threshold}: drift above",
         annotation_position="top left",
     )
     top = max([threshold, *(getattr(p, figure) for p in drawn)])

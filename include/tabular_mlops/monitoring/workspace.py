@@ -66,6 +66,12 @@ class DashboardSettings:
 MONITORED_AT = "monitored_at"
 
 
+def drift_share_title(threshold: float) -> str:
+    """The dashboard's drift share panel title (the browser checks and the docs' screenshots find it by it).
+    Drift above the threshold retrains only when it hurts the champion (issue 24): not "retrain above"."""
+    return f"Share of drifted columns: drift above {threshold}"
+
+
 def _history_text(nights: dict[str, dict[str, Any]], last: int = 20) -> str:
     """Retrain decisions and promotions, newest first. A promotion is dated by the night whose retraining made
     it (as Airflow and `tabular-mlops why` date it), not by the next night, the first its new champion judged."""
@@ -116,21 +122,23 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
     panels = [
         text_panel(
             "How to read this dashboard",
-            "One bar a night, from 0; what each night decided (keep, retrain, cooldown: retraining called for but "
-            "kept by the cooldown, in flight, hold) is listed under the first chart and in Decisions and "
+            "One bar a night, from 0; what each night decided (keep: no rule fired, or drifted while the "
+            "champion performs, as estimated or on matured labels; retrain; cooldown: retraining called for but "
+            "kept by the cooldown; in flight; hold) is listed under the first chart and in Decisions and "
             "promotions. Each night's drift report (Reports) opens with its banner (night, champion, decision, "
             "rows) and the line chart over the nights with the threshold and a mark per decision.",
         ),
         bar_plot_panel(
-            f"Share of drifted columns: retrain above {s.drift_share_threshold}",
+            drift_share_title(s.drift_share_threshold),
             [PanelMetric(legend="drift share", tags=["kind=drift"], **share)],
             description=f"the decision's drift share (project tests, params.yaml); a bar above "
-            f"{s.drift_share_threshold} on a night with enough rows means retrain, unless the cooldown holds it. "
-            f"Decided: {_decided(nights) or 'no night yet'}",
+            f"{s.drift_share_threshold} on a night with enough rows is drift: it retrains when the champion is "
+            "estimated to lose more than monitor.max_estimated_drop (or matured labels show it underperforming), "
+            f"unless the cooldown holds it. Decided: {_decided(nights) or 'no night yet'}",
         ),
         text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
         bar_plot_panel(
-            f"Score drift (PSI): retrain above {s.score_psi_threshold}",
+            f"Score drift (PSI): drift above {s.score_psi_threshold}",
             [
                 PanelMetric(
                     legend="score PSI",

@@ -10,7 +10,7 @@ from tabular_mlops.data.simulate import generate_day
 from tabular_mlops.monitoring.evidently_reports import evidently_reports
 from tabular_mlops.monitoring.log_window import Population
 from tabular_mlops.monitoring.nights_chart import NightPoint
-from tabular_mlops.monitoring.workspace import DashboardSettings, publish_night
+from tabular_mlops.monitoring.workspace import DashboardSettings, drift_share_title, publish_night
 
 
 def _window(params, scenario, start, days, rows=400):
@@ -153,7 +153,7 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     assert "Row count in dataset" in names
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
-    assert f"Share of drifted columns: retrain above {monitor.drift_share_threshold}" in titles
+    assert drift_share_title(monitor.drift_share_threshold) in titles
     assert any("PSI of the key features" in t for t in titles) and len(panels) == 9
     assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
     assert not any("default" in t.lower() for t in titles)
