@@ -196,14 +196,26 @@ def open_workspace(workspace_dir: Path) -> Any:  # an Evidently Workspace
     `Workspace(path)` also builds a dataset manager that parses every stored snapshot when it is created: one more
     night's worth each night, so the nightly publish grew slower with the workspace's age (8 s on the first of
     40 test nights, 15 s on the last). Snapshots, projects and dashboards go through the workspace's file state
-    alone; the dataset manager serves only `add_dataset`, which is never called here."""
+    alone; the dataset manager serves only `add_dataset`, which is never called here.
+
+    A snapshot is written with `json.dumps` (the C encoder, one string), not Evidently's `json.dump` (the pure-Python
+    encoder, one write per token): the same bytes, in a quarter of the CPU time (0.18 -> 0.04 s for a 1.4 MB drift
+    snapshot), several snapshots a night."""
+    from evidently.legacy.utils import NumpyEncoder
     from evidently.ui.storage.local.base import LocalState
     from evidently.ui.workspace import Workspace
+
+    class OneStringState(LocalState):
+        def write_snapshot(self, project_id: Any, snapshot_id: Any, snapshot: Any) -> None:
+            self.location.makedirs(self._snapshot_dir(project_id))
+            text = json.dumps(snapshot.dict(), cls=NumpyEncoder)
+            with self.location.open(self._snapshot_path(project_id, snapshot_id), "w") as f:
+                f.write(text)
 
     class SnapshotWorkspace(Workspace):
         def __init__(self, path: str) -> None:  # no super().__init__: it is the dataset manager's full reload
             self.path = path
-            self.state = LocalState(path)
+            self.state = OneStringState(path)
 
     workspace_dir.mkdir(parents=True, exist_ok=True)
     return SnapshotWorkspace(str(workspace_dir))
