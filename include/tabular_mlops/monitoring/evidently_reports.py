@@ -29,6 +29,7 @@ import pandas as pd
 
 from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 from tabular_mlops.monitoring.drift import column_drift, numeric_psi
+from tabular_mlops.monitoring.evidently_figures import one_figure_per_column
 from tabular_mlops.monitoring.log_window import Population
 from tabular_mlops.monitoring.nights_chart import banner_widget, prepend_widgets
 from tabular_mlops.monitoring.reference_profile import (
@@ -360,7 +361,7 @@ def evidently_reports(
         ),
     }
     for kind, report, r, c, definition, path in outputs:
-        with project_tests(schema, monitor, profile, c):
+        with project_tests(schema, monitor, profile, c), one_figure_per_column():
             snapshot = report.run(
                 current_data=Dataset.from_pandas(c, data_definition=definition),
                 reference_data=Dataset.from_pandas(r, data_definition=definition),
