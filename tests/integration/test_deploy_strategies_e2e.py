@@ -367,3 +367,52 @@ def test_a_restarted_service_puts_back_the_strategy_in_force(repo_params, tmp_pa
         third.stop()
     finally:
         MlflowClient().set_registered_model_alias(NAME, CHALLENGER, registry["challenger"])
+
+
+def test_a_new_challenger_takes_no_callers_from_a_split_put_in_force_for_another(
+    repo_params, tmp_path, registry
+):
+    """In canary for v2, a retraining registers v3 and moves the `challenger` alias to it before its gate runs
+    (the make rehearse path: a second retraining during a rollout). The service follows the alias, but v3 was
+    never switched to: the champion answers every caller until a switch names v3."""
+    client = MlflowClient()
+    newer = register_small_model(NAME, repo_params.schema, 3, 15)
+    service = _service(repo_params, tmp_path, registry)
+    bodies = _bodies(repo_params, 300, seed=12)
+    try:
+        with live_service(service) as url, admin_client(url, TOKEN) as admin:
+            _switch(admin, "canary")
+            before = {r.json()["model_version"] for r in _post_all(url, bodies)}
+            client.set_registered_model_alias(NAME, CHALLENGER, newer)
+            reloaded = admin.post("/admin/challenger/reload")
+            after = [r.json()["model_version"] for r in _post_all(url, bodies)]
+            state = admin.get("/admin/deploy").json()
+    finally:
+        client.set_registered_model_alias(NAME, CHALLENGER, registry["challenger"])
+        service.stop()
+    assert before == {registry["champion"], registry["challenger"]}
+    assert reloaded.status_code == 200 and service.deployment.challenger.served.version == newer
+    assert set(after) == {registry["champion"]}, after
+    assert state["strategy"] == "canary"
+
+
+def test_a_challenger_loaded_before_its_gate_decided_may_take_callers_once_handed_over(
+    repo_params, tmp_path, registry
+):
+    """register_challenger sets the alias before the gate runs, so the service loads the version while its
+    gate decision is pending; once the gate hands it over, deploy_model's switch to canary must be accepted (the
+    make rehearse night where the switch was refused for ever on the tags the version was loaded with)."""
+    client = MlflowClient()
+    client.set_model_version_tag(NAME, registry["challenger"], Tag.GATE_DECISION, GATE_PENDING)
+    try:
+        service = _service(repo_params, tmp_path, registry)  # loads the challenger: gate pending
+        with live_service(service) as url, admin_client(url, TOKEN) as admin:
+            refused = admin.put("/admin/strategy", json={"strategy": "canary", "actor": "test"})
+            client.set_model_version_tag(NAME, registry["challenger"], Tag.GATE_DECISION, GATE_HANDED_OVER)
+            accepted = admin.put("/admin/strategy", json={"strategy": "canary", "actor": "test"})
+        service.stop()
+    finally:
+        client.set_model_version_tag(NAME, registry["challenger"], Tag.GATE_DECISION, GATE_HANDED_OVER)
+    assert refused.status_code == 409 and "has not passed the gate" in refused.json()["reason"]
+    assert accepted.status_code == 200, accepted.text
+    assert service.deployment.state.strategy == "canary"

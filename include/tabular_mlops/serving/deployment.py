@@ -17,6 +17,7 @@ from typing import Any
 
 from tabular_mlops.core.config import STRATEGIES, DeployConfig, Params
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, GATE_HANDED_OVER, Tag
+from tabular_mlops.model.scoring import version_record
 from tabular_mlops.serving.answers import Answer, Answerer, Records
 from tabular_mlops.serving.challenger_slot import ChallengerSlot
 from tabular_mlops.serving.holder import ModelHolder, Served
@@ -43,6 +44,8 @@ class StrategyState:
     since: str
     actor: str
     reason: str
+    # The challenger a switch put the strategy in force for (None: deploy.strategy at start, not pinned).
+    challenger_version: str | None = None
 
 
 def _now() -> str:
@@ -97,6 +100,11 @@ class Deployment:
             answers = self.answers.score_groups(groups, received)
             self._shadow(challenger, groups, answers, received)
             return answers
+        pinned = self.state.challenger_version
+        if pinned is not None and challenger.version != pinned:
+            # The alias moved since the split was put in force (register_challenger sets it before the gate
+            # runs): a version that was never switched to answers nobody; the champion does until a switch.
+            return self.answers.score_groups(groups, received)
         plan = self._routing(champion, challenger)
         if plan is None:
             return self.answers.score_groups(groups, received)
@@ -190,7 +198,7 @@ class Deployment:
                     f"cannot switch to {strategy}: no {CHALLENGER} is warm ({self.challenger.last_reason})"
                 )
             if strategy in LIVE_STRATEGIES and challenger is not None:
-                gate = str(challenger.loaded.tags.get(Tag.GATE_DECISION, "none"))
+                gate = self._gate_decision(challenger)
                 if not gate.startswith(GATE_HANDED_OVER):
                     # register_challenger sets the alias before the gate runs: a live split must wait for the gate.
                     raise StrategyRefused(
@@ -212,7 +220,7 @@ class Deployment:
                     raise StrategyRefused(f"the deploy log cannot record the switch: {exc}") from exc
                 log.error("deploy log: could not record %s (%s): %s", event, reason, exc)
             self.window = self._new_window() if strategy == "canary" else None
-            self.state = StrategyState(strategy, change.at, actor, reason)
+            self.state = StrategyState(strategy, change.at, actor, reason, change.challenger_version)
             self._plan = None
         log.warning("deploy strategy %s -> %s by %s: %s", change.from_strategy, strategy, actor, reason)
         if change.challenger_version is not None:
@@ -253,6 +261,19 @@ class Deployment:
         except StrategyRefused as exc:
             return self._kept(str(exc))
         return why
+
+    def _gate_decision(self, challenger: Served) -> str:
+        """The challenger's gate decision as the registry says it now. register_challenger sets the alias before
+        the gate runs, so the service often loads the version while its decision is still pending: the tags it
+        loaded with would refuse a live split for ever after the gate handed the version over."""
+        try:
+            tags = version_record(self.model_name, challenger.version).tags
+        except Exception as exc:  # noqa: BLE001 - the registry unreachable: the tags loaded with, said so
+            log.warning(
+                "gate decision of v%s from the registry: %s; using its tags at load", challenger.version, exc
+            )
+            tags = challenger.loaded.tags
+        return str(tags.get(Tag.GATE_DECISION, "none"))
 
     def _kept(self, why: str) -> str:
         log.warning("deploy strategy %s kept at start: %s", self.state.strategy, why)
