@@ -16,6 +16,7 @@ A night is flagged when its estimated ROC AUC is below the holdout's ROC AUC min
 
     PYTHONPATH=include python benchmarks/bench_estimation.py                # drills + cost at 1M rows
     PYTHONPATH=include python benchmarks/bench_estimation.py --nights 12 --no-nannyml --no-cost   # quick look
+    PYTHONPATH=include python benchmarks/bench_estimation.py --no-cost --importance-before   # domain classifier's budget vs before
 
 NannyML runs in its own venv (.bench-venv: python3.11 -m venv .bench-venv && .bench-venv/bin/pip install
 nannyml==0.13.1 statsmodels 'pandas<3'), through benchmarks/estimation_nannyml_worker.py on parquet files."""
@@ -30,11 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from estimation_report import summarize
+from estimation_report import BEFORE, summarize
 from sklearn.ensemble import HistGradientBoostingClassifier
 from tabular_mlops.data.simulate import HOME, PURPOSE, REGION, generate_day
 from tabular_mlops.stats.business_value import CellValues, estimate_business_value, realized_business_value
@@ -66,6 +68,8 @@ MARGIN = 0.03
 DTI_SEEN = 0.5
 CREDIT = CellValues(true_positive=0.0, false_positive=-120.0, false_negative=-2500.0, true_negative=300.0)
 START = dt.date(2026, 1, 1)
+# ImportanceSettings before the domain classifier got its budget (--importance-before).
+IMPORTANCE_BEFORE = {"folds": 3, "train_rows": 20_000, "trees": 100, "learning_rate": 0.1}
 
 
 def applications(day: dt.date, rows: int, scenario: str, high_dti_share: float = 0.0) -> pd.DataFrame:
@@ -123,6 +127,10 @@ def run_drills(args: argparse.Namespace) -> dict:
     )
     settings = EstimationSettings(min_rows=500, draws=300, seed=SEED)
     importance = ImportanceSettings(seed=SEED)
+    # The domain classifier as it was before its budget (3 folds on every row, 100 trees), run on the same nights.
+    variants = {"importance_weighting": importance}
+    if args.importance_before:
+        variants[BEFORE] = replace(importance, **IMPORTANCE_BEFORE)
     print(
         f"holdout: {len(holdout)} rows, ROC AUC {reference_auc.metric('roc_auc').value:.4f}; {calibration.reason}"
     )
@@ -140,22 +148,28 @@ def run_drills(args: argparse.Namespace) -> dict:
             scores = model.predict_proba(model_input(df))[:, 1]
             labels = df["defaulted"].to_numpy()
             cbpe = estimate_cbpe(scores, THRESHOLD, calibration, settings)
-            iw = estimate_importance_weighted(
-                model_input(holdout),
-                holdout["score"].to_numpy(),
-                holdout["defaulted"].to_numpy(),
-                model_input(df),
-                FEATURES,
-                THRESHOLD,
-                settings,
-                importance,
-            )
+            weighted, cpu = {}, {}
+            # Interleaved: the variants swap places every night, so neither always runs on a warmer cache.
+            for name in list(variants)[:: 1 if night % 2 else -1]:
+                started_cpu = time.process_time()
+                weighted[name] = estimate_importance_weighted(
+                    model_input(holdout),
+                    holdout["score"].to_numpy(),
+                    holdout["defaulted"].to_numpy(),
+                    model_input(df),
+                    FEATURES,
+                    THRESHOLD,
+                    settings,
+                    variants[name],
+                ).to_dict()
+                cpu[name] = time.process_time() - started_cpu
             rows.append(
                 {
                     "night": night,
                     "realized": realized_performance(scores, labels, THRESHOLD).to_dict(),
                     "cbpe": cbpe.to_dict(),
-                    "importance_weighting": iw.to_dict(),
+                    **weighted,
+                    "importance_cpu_s": cpu,
                     "value_estimated": estimate_business_value(
                         scores, THRESHOLD, calibration, CREDIT
                     ).to_dict(),
@@ -271,6 +285,11 @@ def main() -> None:
     parser.add_argument("--no-cost", dest="cost", action="store_false")
     parser.add_argument(
         "--no-drills", dest="drills", action="store_false", help="only the cost at --cost-rows"
+    )
+    parser.add_argument(
+        "--importance-before",
+        action="store_true",
+        help="also run importance weighting as it was before the domain classifier's budget, on the same nights",
     )
     parser.add_argument("--json", type=Path, help="write every night's figures here")
     args = parser.parse_args()

@@ -7,6 +7,9 @@ import numpy as np
 from tabular_mlops.stats.business_value import CellValues
 from tabular_mlops.stats.estimate_grading import NightFigures, grade_estimates
 
+# Importance weighting with the domain classifier as it was before its budget (bench_estimation --importance-before).
+BEFORE = "importance_weighting_before"
+
 
 def night_figures(rows: list[dict], method: str, metric: str) -> list[NightFigures]:
     out = []
@@ -84,7 +87,7 @@ def summarize(result: dict, onset: int, margin: float, credit: CellValues) -> st
             f"| {drill} | realized | {below[0] if below else '-'} | {len(below)} | mean {before:.3f} before, "
             f"{after:.3f} from onset | | | | |"
         )
-        methods = [(m, night_figures(rows, m, "roc_auc")) for m in ("cbpe", "importance_weighting")]
+        methods = [(m, night_figures(rows, m, "roc_auc")) for m in _methods(rows)]
         if nml_ok:
             methods.append(
                 ("nannyml (±3σ, shipped)", nannyml_figures(rows, nml["drills"][drill], "roc_auc", None))
@@ -111,7 +114,7 @@ def summarize(result: dict, onset: int, margin: float, credit: CellValues) -> st
     metrics = ("pr_auc", "precision", "recall", "brier")
     lines += ["| drill | method | " + " | ".join(metrics) + " |", "| --- | --- |" + " --- |" * len(metrics)]
     for drill, rows in result["drills"].items():
-        for name in ("cbpe", "importance_weighting", "nannyml (±1.96σ)"):
+        for name in (*_methods(rows), "nannyml (±1.96σ)"):
             cells = []
             for metric in metrics:
                 if name.startswith("nannyml"):
@@ -151,6 +154,31 @@ def summarize(result: dict, onset: int, margin: float, credit: CellValues) -> st
             f"| {drill} | {np.mean([r['per_row'] for r in real]):.2f} | {np.mean([e['per_row'] for e in est]):.2f} | "
             f"{g.mean_absolute_error:.2f} | {g.coverage:.0%} |"
         )
+    if BEFORE in result["drills"][next(iter(result["drills"]))][0]:
+        lines += ["", *_importance_cost(result)]
     if not nml_ok:
         lines += ["", f"NannyML: not run ({nml.get('error', 'disabled with --no-nannyml')})"]
     return "\n".join(lines)
+
+
+def _methods(rows: list[dict]) -> tuple[str, ...]:
+    return ("cbpe", "importance_weighting", *((BEFORE,) if BEFORE in rows[0] else ()))
+
+
+def _importance_cost(result: dict) -> list[str]:
+    """CPU seconds of one importance-weighted estimate a night, now and before the budget (same nights)."""
+    lines = [
+        "Importance weighting's CPU seconds a night (median; min-max), the two designs interleaved on the same nights:",
+        "",
+        "| drill | now | before | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for drill, rows in result["drills"].items():
+        now = [r["importance_cpu_s"]["importance_weighting"] for r in rows]
+        before = [r["importance_cpu_s"][BEFORE] for r in rows]
+        lines.append(
+            f"| {drill} | {np.median(now):.2f} ({min(now):.2f}-{max(now):.2f}) | "
+            f"{np.median(before):.2f} ({min(before):.2f}-{max(before):.2f}) | "
+            f"{np.median(before) / np.median(now):.1f}x |"
+        )
+    return lines

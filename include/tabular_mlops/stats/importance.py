@@ -32,15 +32,20 @@ from tabular_mlops.stats.metrics import (
 METHOD = "importance_weighting"
 # HistGradientBoosting takes at most 255 bins; the rest of a high-cardinality column's categories share one.
 MAX_CATEGORIES = 250
-OTHER = "__other__"
 
 
 @dataclass(frozen=True)
 class ImportanceSettings:
-    """The domain classifier's budget and the limits on the weights it yields."""
+    """The domain classifier's budget and the limits on the weights it yields. `max_fit_rows` rows a side are
+    weighted and scored; each of the `folds` fits learns from at most `train_rows` rows a side of the other folds,
+    with `trees` boosting rounds (benchmarks/MONITORING_RESULTS.md: 2 folds x 4,000 rows x 40 trees estimate as
+    3 x 13,333 x 100 did on the accuracy drills, at a fraction of the cost)."""
 
-    folds: int = 3
+    folds: int = 2
     max_fit_rows: int = 20_000
+    train_rows: int = 4_000
+    trees: int = 40
+    learning_rate: float = 0.2
     max_weight: float = 20.0
     min_effective_rows: int = 300
     max_domain_auc: float = 0.99
@@ -52,6 +57,12 @@ class ImportanceSettings:
             raise ValueError(f"importance folds must be at least 2, got {self.folds}")
         if self.max_fit_rows < 100:
             raise ValueError(f"importance max_fit_rows must be at least 100, got {self.max_fit_rows}")
+        if self.train_rows < 100:
+            raise ValueError(f"importance train_rows must be at least 100, got {self.train_rows}")
+        if self.trees < 1:
+            raise ValueError(f"importance trees must be at least 1, got {self.trees}")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"importance learning_rate must be in (0, 1], got {self.learning_rate}")
         if self.max_weight <= 1.0:
             raise ValueError(f"importance max_weight must exceed 1, got {self.max_weight}")
         if not 0.5 < self.max_domain_auc <= 1.0:
@@ -80,8 +91,9 @@ def domain_weights(
     reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str], settings: ImportanceSettings
 ) -> DomainWeights:
     """Weights for every row of `reference` from a classifier cross-fitted on both frames (at most
-    `max_fit_rows` of the night's rows). Reference rows get only out-of-fold predictions, so a row's weight
-    never comes from a model that saw it."""
+    `max_fit_rows` of the night's rows). Every row gets an out-of-fold prediction, so a row's weight never comes
+    from a model that saw it; each fold's model learns from at most `train_rows` rows a side of the other folds
+    (the weights need a smooth density ratio, not every row: the fit is most of the cost)."""
     for name, frame in (("reference", reference), ("current", current)):
         lacking = [c for c in features if c not in frame.columns]
         if lacking:
@@ -100,8 +112,10 @@ def domain_weights(
     proba = np.empty(len(is_current))
     folds = StratifiedKFold(settings.folds, shuffle=True, random_state=settings.seed)
     for train, test in folds.split(x, is_current):
+        train = _budget(train, is_current, settings.train_rows, rng)
         model = HistGradientBoostingClassifier(
-            max_iter=100,
+            max_iter=settings.trees,
+            learning_rate=settings.learning_rate,
             max_leaf_nodes=15,
             min_samples_leaf=40,
             categorical_features=categorical if categorical.any() else None,
@@ -124,14 +138,38 @@ def domain_weights(
     return DomainWeights(weights, domain_auc, effective, float(clipped.mean()), unsupported, ignored)
 
 
+def _budget(rows: np.ndarray, side: np.ndarray, per_side: int, rng: np.random.Generator) -> np.ndarray:
+    """At most `per_side` of `rows` from each side (reference 0, current 1), drawn at random, in order."""
+    kept = []
+    for value in (0, 1):
+        mine = rows[side[rows] == value]
+        kept.append(mine if mine.size <= per_side else rng.choice(mine, per_side, replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+def _category_codes(values: pd.Series) -> np.ndarray:
+    """A category's codes in order of first appearance (NaN = missing), the rarest beyond MAX_CATEGORIES - 1
+    sharing one code. Hashing the values as they are (no text conversion) is what keeps the encoding cheap."""
+    code, uniques = pd.factorize(values)
+    if len(uniques) > MAX_CATEGORIES:
+        counts = np.bincount(code[code >= 0], minlength=len(uniques))
+        kept = np.argsort(-counts, kind="stable")[: MAX_CATEGORIES - 1]
+        to = np.full(len(uniques), MAX_CATEGORIES - 1)
+        to[kept] = np.arange(kept.size)
+        code = np.where(code >= 0, to[np.maximum(code, 0)], -1)
+    out = code.astype(np.float64)
+    out[code < 0] = np.nan
+    return out
+
+
 def _design(
     reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Both frames stacked as the classifier's input, one float matrix: anything not numeric as the codes of a
-    category over both frames' values (sorted; NaN = missing), then the numbers (NaN = missing), with the mask of
-    the categorical columns. That is the matrix HistGradientBoosting builds itself from a frame of pandas
-    categories (categories first, in their order), made here once instead of by its encoder in every fold. A
-    column with no value in either frame carries nothing: left out."""
+    category over both frames' values (`_category_codes`), then the numbers (NaN = missing), with the mask of the
+    categorical columns. That is the matrix HistGradientBoosting builds itself from a frame of pandas categories
+    (categories first), made here once instead of by its encoder in every fold. A column with no value in either
+    frame carries nothing: left out."""
     codes: list[np.ndarray] = []
     numbers: list[np.ndarray] = []
     ignored: list[str] = []
@@ -142,13 +180,7 @@ def _design(
         elif pd.api.types.is_numeric_dtype(both) and not pd.api.types.is_bool_dtype(both):
             numbers.append(pd.to_numeric(both, errors="coerce").to_numpy(np.float64))
         else:
-            text = both.astype("string")
-            counts = text.value_counts()
-            if len(counts) > MAX_CATEGORIES:
-                text = text.where(text.isin(counts.index[: MAX_CATEGORIES - 1]) | text.isna(), OTHER)
-            code = text.astype("category").cat.codes.to_numpy().astype(np.float64)
-            code[code < 0] = np.nan
-            codes.append(code)
+            codes.append(_category_codes(both))
     rows = len(reference) + len(current)
     x = np.column_stack([*codes, *numbers]) if codes or numbers else np.empty((rows, 0))
     categorical = np.r_[np.ones(len(codes), dtype=bool), np.zeros(len(numbers), dtype=bool)]
