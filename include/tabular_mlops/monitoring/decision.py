@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -196,6 +197,17 @@ def quality_problems(summary: NightSummary, monitor: MonitorConfig) -> list[str]
         problems.append(f"{summary.rows} rows where about {summary.expected_rows:.0f} are normal")
     problems += [f"column '{c}': {'; '.join(f)}" for c, f in summary.window.flags.items()]
     return problems
+
+
+def with_self_check(decision: Decision, concept_drift: Sequence[str]) -> Decision:
+    """The decision with the estimator's concept-drift self-check (night_estimate) second among its reasons, so
+    the decision record, `tabular-mlops why` and the run note say it: reported, not acted on (matured labels
+    below the promotion threshold are what retrains). The first alerting grade stands for the others."""
+    if not concept_drift:
+        return decision
+    first, *rest = decision.reasons or ("",)
+    reasons = (first, concept_drift[0], *rest) if first else (concept_drift[0],)
+    return dataclasses.replace(decision, reasons=reasons)
 
 
 def alerts_for(

@@ -18,6 +18,11 @@ CBPE_ROC_AUC = "cbpe/roc_auc"
 IMPORTANCE_ROC_AUC = "importance_weighting/roc_auc"
 CBPE_VALUE_PER_ROW = "cbpe/value_per_row"
 GRADED = (CBPE_ROC_AUC, IMPORTANCE_ROC_AUC, CBPE_VALUE_PER_ROW)
+# The grades whose misses raise the concept-drift alert: ROC AUC, which a change of the base rate alone does not
+# move. The value per row misses under label drift too (more defaults, same scores), which has its own alert
+# (tests/integration/test_label_drills_e2e.py: 4 label-drift days missed it 6 nights in a row); it is graded
+# and logged, not alerted on.
+SELF_CHECKED = (CBPE_ROC_AUC, IMPORTANCE_ROC_AUC)
 
 METHOD_NAMES = {"cbpe": "CBPE", "importance_weighting": "importance weighting", "realized": "realized"}
 
@@ -93,8 +98,8 @@ class NightEstimate(JsonRecord):
 
     @property
     def concept_drift(self) -> tuple[str, ...]:
-        """The reasons of every grade that raises the concept-drift alert tonight."""
-        return tuple(g.reason for g in self.grades.values() if g.alert)
+        """The reasons of every ROC AUC grade (SELF_CHECKED) that raises the concept-drift alert tonight."""
+        return tuple(self.grades[k].reason for k in SELF_CHECKED if k in self.grades and self.grades[k].alert)
 
 
 def _figure_metrics(prefix: str, estimate: PerformanceEstimate) -> dict[str, float | None]:
@@ -111,7 +116,8 @@ def _figure_metrics(prefix: str, estimate: PerformanceEstimate) -> dict[str, flo
 def estimate_metrics(estimate: NightEstimate | None) -> dict[str, float]:
     """The night's estimate as MLflow metrics: `estimated/*` (CBPE as `estimated/<metric>`, importance weighting
     as `estimated/importance.<metric>`, each with `.lower` / `.upper`, the value, the drop the decision reads)
-    and `realized/*` (the window whose labels matured tonight, and the estimator's running error and coverage).
+    and `realized/*` (the window whose labels matured tonight, the estimator's running error and coverage, its
+    misses in a row, and for ROC AUC the concept-drift alert, 1 while it stands).
     Figures without a value are left out, never NaN."""
     if estimate is None:
         return {}
@@ -141,7 +147,11 @@ def estimate_metrics(estimate: NightEstimate | None) -> dict[str, float]:
         metrics |= {
             f"realized/error.{name}": grade.mean_absolute_error,
             f"realized/coverage.{name}": grade.coverage,
+            # The self-check: matured nights in a row outside the interval, and 1 while its alert stands.
+            f"realized/misses_in_a_row.{name}": grade.nights[-1].consecutive_misses if grade.nights else None,
         }
+        if key in SELF_CHECKED:
+            metrics[f"realized/concept_drift.{name}"] = float(grade.alert)
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
 
 

@@ -151,9 +151,10 @@ def _figures(night: str, estimate: NightEstimate, key: str, realized: Performanc
 
 
 def _history(
-    root: Path, paths: PathsConfig, night: dt.date, keys: Sequence[str]
+    root: Path, paths: PathsConfig, night: dt.date, keys: Sequence[str], champion_version: str
 ) -> dict[str, list[NightFigures]]:
-    """The matured figures recorded by earlier nights (each night records the window that matured on it)."""
+    """The matured figures recorded by earlier nights of this champion (each night records the window that
+    matured on it): a new champion's grades start afresh, so an old champion's misses do not keep its alert up."""
     found: dict[str, list[NightFigures]] = {k: [] for k in keys}
     for back in range(GRADING_LOOKBACK_NIGHTS, 0, -1):
         try:
@@ -164,7 +165,7 @@ def _history(
         ) as exc:  # a damaged result file costs one night of history, not the night
             log.warning("night %s: result unreadable for grading (%s)", night - dt.timedelta(days=back), exc)
             continue
-        if earlier is None or earlier.estimate is None:
+        if earlier is None or earlier.estimate is None or earlier.champion_version != champion_version:
             continue
         for key, figures in earlier.estimate.matured.items():
             if key in found:
@@ -240,7 +241,7 @@ def _with_matured(
     the same champion), and the grades of every matured night so far."""
     night, label_night, root, paths = history.night, history.label_night, history.root, history.paths
     champion_version = history.champion_version
-    earlier = _history(root, paths, night, GRADED)
+    earlier = _history(root, paths, night, GRADED, champion_version)
     scores, labels, _ = _labelled(labelled)
     matured: dict[str, NightFigures] = {}
     realized = value_realized = None

@@ -18,7 +18,7 @@ from tabular_mlops.model.gate_promotion import not_promoted_reason
 from tabular_mlops.model.scoring import load_champion
 from tabular_mlops.monitoring import low_volume
 from tabular_mlops.monitoring.champion_reference import champion_reference
-from tabular_mlops.monitoring.decision import alerts_for, decide
+from tabular_mlops.monitoring.decision import alerts_for, decide, with_self_check
 from tabular_mlops.monitoring.drift import night_drift
 from tabular_mlops.monitoring.evidently_reports import decision_lines, evidently_reports
 from tabular_mlops.monitoring.log_window import read_night_log
@@ -79,7 +79,9 @@ def monitor_night(
     decision = decide(
         summary, monitor, params.gate, window.last_retrain, retrain_in_flight, rate_name, estimate.harm
     )
-    decision = low_volume.noted(decision, window_choice, monitor.min_rows)
+    decision = low_volume.noted(
+        with_self_check(decision, estimate.concept_drift), window_choice, monitor.min_rows
+    )
     # 6. The reports, and their snapshots in the Evidently workspace.
     night_dir = root / paths.reports_dir / night.isoformat()
     labels = {

@@ -114,3 +114,19 @@ def test_the_estimators_self_check_raises_concept_drift_suspected(repo_params):
         a.title.startswith("concept drift")
         for a in alerts_for(summary, decision, repo_params.monitor, repo_params.gate)
     )
+
+
+def test_the_self_check_is_said_second_among_the_reasons_and_not_acted_on():
+    from tabular_mlops.monitoring.decision import with_self_check
+    from tabular_mlops.monitoring.results import Action, Decision
+
+    night = dt.date(2026, 5, 1)
+    keep = Decision(
+        night, Status.OK, Action.KEEP, ("no drift or performance rule fired", "estimated ROC AUC 0.75")
+    )
+    first, second = "concept drift suspected: realized roc_auc outside the cbpe interval", "and importance's"
+    noted = with_self_check(keep, (first, second))
+    assert noted.reasons == ("no drift or performance rule fired", first, "estimated ROC AUC 0.75")
+    assert noted.action is Action.KEEP and noted.drift_reasons == keep.drift_reasons
+    assert with_self_check(keep, ()) is keep
+    assert with_self_check(Decision(night, Status.OK, Action.KEEP), (first,)).reasons == (first,)

@@ -166,6 +166,36 @@ def test_an_all_missing_feature_is_left_out_of_the_domain_classifier_by_name(rep
     _no_nan(est)
 
 
+def test_every_feature_missing_weights_every_holdout_row_alike(repo_params, tmp_path):
+    """Nothing to tell the frames apart by: importance weighting is the holdout's own figure, each column named."""
+    holdout, current = _rows(3000, 1), _rows(2000, 2)
+    for frame in (holdout, current):
+        frame["x"], frame["colour"] = np.nan, None
+    est = _estimate(repo_params, tmp_path, _reference(holdout), current)
+    assert est.importance.details["ignored_columns"] == "x, colour"
+    assert est.importance.details["domain_auc"] == 0.5
+    assert est.importance.details["effective_rows"] == pytest.approx(3000)
+    assert est.importance.metric("roc_auc").value == pytest.approx(est.holdout.metric("roc_auc").value)
+    _no_nan(est)
+
+
+def test_a_calibrator_that_does_not_help_is_the_identity_and_the_record_says_so(repo_params, tmp_path):
+    """A holdout whose scores are already calibrated: isotonic would not lower the error, so the raw scores are
+    used (identity, with the reason) and CBPE still answers."""
+    levels = np.array([0.02, 0.05, 0.1, 0.2, 0.4])
+    scores = np.repeat(levels, 1000)
+    labels = np.concatenate(
+        [(np.arange(1000) % round(1 / p) == 0) for p in levels[:4]] + [np.arange(1000) % 5 < 2]
+    ).astype(int)
+    holdout = _rows(5000, 1).assign(score=scores, label=labels)
+    current = _rows(3000, 2).assign(score=np.random.default_rng(3).choice(levels, 3000))
+    est = _estimate(repo_params, tmp_path, _reference(holdout), current)
+    assert est.calibrator == "identity", est.calibration_reason
+    assert est.calibration_reason.startswith("identity: isotonic lowers neither")
+    assert est.cbpe.metric("roc_auc").value is not None and not est.cbpe.withheld
+    _no_nan(est)
+
+
 def test_an_entry_without_a_calibrator_gets_one_fitted_on_demand_and_kept(tmp_path):
     holdout = _rows(3000, 1)
     first = load_calibration(tmp_path, holdout, "4")
@@ -193,13 +223,9 @@ def _record_night(repo_params, tmp_path, night: dt.date, estimate: NightEstimate
     path.write_text(json.dumps(result.to_dict()))
 
 
-def test_matured_nights_grade_the_estimate_and_concept_drift_raises_the_alert(repo_params, tmp_path):
-    """Three nights estimated on rows whose labels later disagree with the scores (concept drift): as each
-    night's labels mature, realized falls outside the interval; on the third the alert stands."""
-    holdout = _rows(6000, 1)
-    ref = _reference(holdout)
-    k = 3
-    alerts = []
+def _concept_drift_nights(repo_params, tmp_path, ref: ChampionReference, k: int):
+    """k nights estimated (and recorded) on rows whose labels disagree with the scores; each night's estimate
+    30 nights later, when its labels mature, recorded and yielded."""
     for i in range(k):
         estimated_on = NIGHT + dt.timedelta(days=i)
         rows = _rows(3000, 10 + i, concept=True)
@@ -211,18 +237,34 @@ def test_matured_nights_grade_the_estimate_and_concept_drift_raises_the_alert(re
         )
         matured_on = estimated_on + dt.timedelta(days=30)
         est = _estimate(repo_params, tmp_path, ref, _rows(3000, 50 + i), labelled=rows, night=matured_on)
+        _record_night(repo_params, tmp_path, matured_on, est)
+        yield est
+
+
+def test_matured_nights_grade_the_estimate_and_concept_drift_raises_the_alert(repo_params, tmp_path):
+    """Three nights estimated on rows whose labels later disagree with the scores (concept drift): as each
+    night's labels mature, realized falls outside the interval; on the third the alert stands."""
+    holdout = _rows(6000, 1)
+    ref = _reference(holdout)
+    k = 3
+    alerts = []
+    for i, est in enumerate(_concept_drift_nights(repo_params, tmp_path, ref, k)):
+        estimated_on = NIGHT + dt.timedelta(days=i)
         assert est.matured_night == estimated_on.isoformat()
         assert CBPE_ROC_AUC in est.matured and est.realized is not None
         # The Evidently panel draws the realized figure where the estimate was made.
         assert realized_points(est) == {estimated_on.isoformat(): est.realized.metric("roc_auc").value}
         assert est.value_realized is not None and est.value_realized.per_row is not None
-        _record_night(repo_params, tmp_path, matured_on, est)
         alerts.append(est.concept_drift)
         grade = est.grades[CBPE_ROC_AUC]
         assert grade.matured_nights == i + 1 and grade.mean_absolute_error > 0.1
     assert alerts[0] == () and alerts[1] == ()
     assert any("concept drift suspected" in a for a in alerts[2])
-    assert "realized/error.cbpe.roc_auc" in estimate_metrics(est)
+    metrics = estimate_metrics(est)
+    assert "realized/error.cbpe.roc_auc" in metrics
+    # The self-check in MLflow: misses in a row, and the alert as 1 while it stands.
+    assert metrics["realized/misses_in_a_row.cbpe.roc_auc"] == k
+    assert metrics["realized/concept_drift.cbpe.roc_auc"] == 1.0
 
 
 def test_a_matured_window_of_another_champion_is_not_graded(repo_params, tmp_path):
@@ -242,6 +284,46 @@ def test_a_matured_window_of_another_champion_is_not_graded(repo_params, tmp_pat
         history=NightHistory("4", later, NIGHT, tmp_path, repo_params.paths),
     )
     assert est.realized is not None and est.matured == {} and est.grades == {}
+
+
+def test_the_value_missing_alone_raises_no_concept_drift_alert(repo_params, tmp_path):
+    """Label drift (more defaults, same scores) moves the value per row outside its interval night after night;
+    its own alert says so. The concept-drift alert reads the ROC AUC grades, which the base rate does not move."""
+    from tabular_mlops.monitoring.estimate_records import CBPE_VALUE_PER_ROW
+    from tabular_mlops.stats.estimate_grading import NightFigures, grade_estimates
+
+    misses = [NightFigures(f"2026-04-0{i}", 250.0, 240.0, 260.0, 170.0) for i in range(1, 4)]
+    value = grade_estimates("value_per_row", "cbpe", misses, 3)
+    assert value.alert
+    est = dataclasses.replace(
+        _estimate(repo_params, tmp_path, _reference(_rows(3000, 1)), _rows(2000, 2)),
+        grades={CBPE_VALUE_PER_ROW: value},
+    )
+    assert est.concept_drift == ()
+    metrics = estimate_metrics(est)
+    assert metrics["realized/misses_in_a_row.cbpe.value_per_row"] == 3
+    assert not any(k.startswith("realized/concept_drift") for k in metrics)
+
+
+def test_a_new_champion_starts_its_own_grades(repo_params, tmp_path):
+    """The self-check grades one champion's estimates: after a promotion, the old champion's misses neither keep
+    the alert up nor count in the new champion's running error."""
+    ref = _reference(_rows(6000, 1))
+    *_, est = _concept_drift_nights(repo_params, tmp_path, ref, 3)
+    assert est.concept_drift  # v3's alert stands on its third matured night
+    after = dt.date.fromisoformat(est.matured_night) + dt.timedelta(days=31)
+    est = estimate_night(
+        ref,
+        _rows(3000, 60),
+        _rows(3000, 61),
+        features=FEATURES,
+        monitor=dataclasses.replace(repo_params.monitor, min_rows=500),
+        threshold=0.1,
+        business_value=VALUES,
+        history=NightHistory("4", after, after - dt.timedelta(days=30), tmp_path, repo_params.paths),
+    )
+    assert est.grades == {} and est.concept_drift == ()
+    assert not any(k.startswith("realized/concept_drift") for k in estimate_metrics(est))
 
 
 @pytest.mark.parametrize("rows", [0, 1])
