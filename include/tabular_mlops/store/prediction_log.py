@@ -212,12 +212,18 @@ def logged_version(
     end: dt.datetime,
     source: str = LogSource.BATCH,
 ) -> str | None:
-    """The model version that scored this source's rows in [start, end), or None if none are logged."""
+    """The model version that scored this source's newest row in [start, end), or None if none are logged.
+    The newest: a window can hold the shadow answers of an earlier challenger and of the one shadowing now."""
     if not sa.inspect(engine).has_table(TABLE):
         return None
     table = ensure_table(engine, schema)
     ts = table.c[schema.timestamp_column]
-    query = sa.select(table.c.model_version).where(ts >= start, ts < end, table.c.source == source).limit(1)
+    query = (
+        sa.select(table.c.model_version)
+        .where(ts >= start, ts < end, table.c.source == source)
+        .order_by(ts.desc(), table.c.prediction_id.desc())
+        .limit(1)
+    )
     with engine.connect() as conn:
         return conn.execute(query).scalar()
 

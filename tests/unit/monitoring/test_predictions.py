@@ -208,3 +208,17 @@ def test_an_application_answered_online_and_scored_in_batch_is_counted_once(engi
     assert len(window.rows) == 41
     assert window.day_counts["rows"].tolist() == [41]
     assert prediction_log.day_counts(engine, schema, NIGHT, end)["rows"].tolist() == [41]
+
+
+def test_the_shadow_version_of_a_window_is_the_newest_one(engine, repo_params):
+    """A window can hold the shadow answers of an earlier challenger (rolled back or superseded) and of the one
+    shadowing now: the nightly comparison must pair the champion with the current one (make rehearse compared
+    v2 again for a week after v3 began shadowing)."""
+    schema = repo_params.schema
+    end = NIGHT + dt.timedelta(days=3)
+    earlier = _nights(5, nights=1).assign(source="shadow", model_version="2")
+    later = _nights(5, nights=3).iloc[10:].assign(source="shadow", model_version="3")
+    rows = pd.concat([earlier, later]).assign(prediction_id=lambda d: "shadow:" + d["application_id"])
+    prediction_log.replace_batch(engine, schema, rows, NIGHT, end, source="shadow")
+    assert prediction_log.logged_version(engine, schema, NIGHT, end, source="shadow") == "3"
+    assert prediction_log.logged_version(engine, schema, NIGHT, NIGHT + dt.timedelta(days=1), "shadow") == "2"
