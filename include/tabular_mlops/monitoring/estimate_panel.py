@@ -49,6 +49,9 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
                 + [p.estimated_roc_auc_lower for p in reversed(banded)],
                 fill="toself",
                 fillcolor="rgba(31, 119, 180, 0.18)",
+                # Lines only: Plotly's default for a few points adds markers, and the band's corners were drawn
+                # as red dots that read as figures of their own.
+                mode="lines",
                 line={"width": 0},
                 name="95% interval of the estimate",
                 hoverinfo="skip",
@@ -81,6 +84,18 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
                     "champion %{customdata[2]}<extra>" + mark + "</extra>",
                 )
             )
+    limited = [p for p in drawn if p.harm_limit is not None]
+    if limited:
+        fig.add_trace(
+            go.Scatter(
+                x=[p.night for p in limited],
+                y=[p.harm_limit for p in limited],
+                mode="lines",
+                line={"shape": "hv", "color": "#d62728", "dash": "dash"},
+                name="harm limit: holdout ROC AUC - monitor.max_estimated_drop",
+                hovertemplate="%{x}: drift below %{y:.3f} retrains<extra>harm limit</extra>",
+            )
+        )
     if realized:
         fig.add_trace(
             go.Scatter(
@@ -101,6 +116,7 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
             p.estimated_roc_auc_lower,
             p.estimated_roc_auc_upper,
             p.realized_roc_auc,
+            p.harm_limit,
         )
         if v is not None
     ]
@@ -111,7 +127,8 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
         title="Estimated ROC AUC before labels arrive, and the realized ROC AUC as they mature",
         yaxis={"range": [bottom - 0.02, 1.0], "title": "ROC AUC"},
         xaxis=nights_axis(nights, "night (the window ending that night)"),
-        legend={"orientation": "h"},
+        # Below the axis title, not on it (a horizontal legend's default place overlapped the title).
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22},
     )
     return fig
 
@@ -124,7 +141,7 @@ def _banner_lines(point: NightPoint, label_delay_days: int) -> list[str]:
     realized = (
         f"realized ROC AUC (matured labels): {point.realized_roc_auc:.3f}"
         if point.realized_roc_auc is not None
-        else f"realized ROC AUC: not yet, the window's labels mature from {mature}"
+        else f"realized ROC AUC: not yet, on {mature}, when this window's labels have all matured"
     )
     return [
         f"estimated ROC AUC of champion {point.champion} on the window ending {point.night} (CBPE, from its "

@@ -282,6 +282,12 @@ def estimate_point(estimate: NightEstimate) -> tuple[float | None, float | None,
     return figure.value, figure.lower, figure.upper
 
 
+def harm_limit(harm: EstimatedHarm, max_drop: float) -> float | None:
+    """The estimated ROC AUC below which the decision calls the drift harmful (the holdout's less `max_drop`),
+    None without a holdout figure."""
+    return None if harm.baseline is None else harm.baseline - max_drop
+
+
 def realized_points(estimate: NightEstimate) -> dict[str, float]:
     """Night -> realized ROC AUC of the window whose labels matured tonight, when the champion that estimated
     it is tonight's (the panel draws it where the estimate was made)."""

@@ -26,6 +26,7 @@ from tabular_mlops.monitoring.night_estimate import (
     NightHistory,
     estimate_night,
     estimate_point,
+    harm_limit,
     realized_points,
 )
 from tabular_mlops.monitoring.night_record import monitoring_run, record_night
@@ -100,6 +101,7 @@ def monitor_night(
         summary.rows,
         summary.labelled_rows,
         *estimate_point(estimate),
+        harm_limit=harm_limit(estimate.harm, monitor.max_estimated_drop),
     )
     made = {}
     if summary.status is Status.NO_DATA:

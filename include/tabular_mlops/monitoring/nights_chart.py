@@ -63,6 +63,9 @@ class NightPoint:
     estimated_roc_auc_lower: float | None = None
     estimated_roc_auc_upper: float | None = None
     realized_roc_auc: float | None = None
+    # The ROC AUC below which the estimate calls the drift harmful: the champion's holdout ROC AUC less
+    # monitor.max_estimated_drop (the decision also weighs importance weighting's estimate and its overlap).
+    harm_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

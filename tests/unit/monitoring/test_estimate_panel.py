@@ -5,6 +5,7 @@ workspace) and the estimate report's chart (band, estimate line marked by decisi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -101,7 +102,10 @@ def test_the_panel_and_the_chart_get_the_estimates_and_the_realized_figure_as_la
     latest = workspace.get_run(project.id, ids[ESTIMATE_KIND])
     banner, chart = latest.widgets
     assert banner.type == "text" and "0.735 [0.716, 0.754]" in banner.params["text"]
-    assert f"labels mature from {nights[2] + dt.timedelta(days=2)}" in banner.params["text"]
+    assert (
+        f"not yet, on {nights[2] + dt.timedelta(days=2)}, when this window's labels have all matured"
+        in (banner.params["text"])
+    )
     assert chart.type == "big_graph"
     traces = {t["name"]: t for t in chart.params["data"]}
     assert traces["estimated ROC AUC (CBPE)"]["y"] == [0.741, 0.702, 0.735]
@@ -148,3 +152,26 @@ def test_the_chart_draws_the_interval_as_a_band_and_starts_at_a_coin_toss():
         and figure["layout"]["xaxis"]["tick0"] == "2026-03-01"
     )
     assert {ESTIMATED, LOWER, UPPER, REALIZED} <= set(NightPoint.__dataclass_fields__)
+
+
+def test_the_band_has_no_markers_and_the_harm_limit_is_a_dashed_line_with_its_rule_named():
+    """Seen in a browser: the band's corners drawn as red dots (Plotly's markers for a few points), the legend
+    written over the axis title, and no line the estimate is judged against (the run note and `why` say
+    "vs 0.789 on the holdout: largest drop <= monitor.max_estimated_drop 0.03")."""
+    points = [dataclasses.replace(_point(n), harm_limit=0.759) for n in sorted(NIGHTS)]
+    figure = estimate_figure(points).to_dict()
+    band = figure["data"][0]
+    assert band["mode"] == "lines"
+    (limit,) = [t for t in figure["data"] if t["name"].startswith("harm limit")]
+    assert list(limit["y"]) == [0.759] * 3 and limit["line"]["dash"] == "dash"
+    assert "monitor.max_estimated_drop" in limit["name"]
+    assert figure["layout"]["legend"]["y"] < -0.1 and figure["layout"]["legend"]["yanchor"] == "top"
+
+
+def test_the_harm_limit_is_the_holdout_less_the_allowed_drop():
+    from tabular_mlops.monitoring.estimate_records import EstimatedHarm
+    from tabular_mlops.monitoring.night_estimate import harm_limit
+
+    harm = EstimatedHarm(drop=0.01, method="cbpe", estimate=None, baseline=0.789, text="")
+    assert harm_limit(harm, 0.03) == pytest.approx(0.759)
+    assert harm_limit(dataclasses.replace(harm, baseline=None), 0.03) is None
