@@ -200,6 +200,17 @@ def test_the_airflow_runs_explain_themselves_in_their_notes(drill):
     assert f"| monitoring night {SHIFT} |" in retrain["note"], retrain["note"]
     assert "\n- why: " in retrain["note"], retrain["note"]
     assert "PROMOTED" in retrain["note"]
+    # Each note links to the other run, as a path on the Airflow UI that shows it, and the run it names exists.
+    from urllib.parse import quote
+
+    monitor_run_id = drill["nights"][SHIFT].run_id
+    training_run_id = f"retrain__{SHIFT.isoformat()}"
+    assert f"](/dags/train_model/runs/{quote(training_run_id, safe='')})" in night["note"], night["note"]
+    assert f"](/dags/monitor_nightly/runs/{quote(monitor_run_id, safe='')})" in retrain["note"], retrain[
+        "note"
+    ]
+    assert _dag_run("train_model", training_run_id) is not None
+    assert _dag_run("monitor_nightly", monitor_run_id)["note"] == night["note"]
 
 
 def test_single_flight_keeps_the_next_night(drill):

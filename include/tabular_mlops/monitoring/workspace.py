@@ -163,16 +163,26 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
             ],
         ),
         *([estimate_panel()] if any(has_estimate(p) for p in points) else []),
-        *([text_panel("Matured labels", labels_sentence)] if labels_sentence else []),
-        bar_plot_panel(
-            "Matured-label ROC AUC (current champion)",
-            [PanelMetric(legend="ROC AUC", metric="RocAuc")],
-            size="half",
-        ),
-        bar_plot_panel(
-            f"Matured {s.positive_rate}",
-            [PanelMetric(legend=s.positive_rate, metric="MeanValue", metric_labels={"column": "label"})],
-            size="half",
+        # Until the first labels mature, a sentence says when; their charts would be empty boxes.
+        *(
+            [text_panel("Matured labels", labels_sentence)]
+            if labels_sentence
+            else [
+                bar_plot_panel(
+                    "Matured-label ROC AUC (current champion)",
+                    [PanelMetric(legend="ROC AUC", metric="RocAuc")],
+                    size="half",
+                ),
+                bar_plot_panel(
+                    f"Matured {s.positive_rate}",
+                    [
+                        PanelMetric(
+                            legend=s.positive_rate, metric="MeanValue", metric_labels={"column": "label"}
+                        )
+                    ],
+                    size="half",
+                ),
+            ]
         ),
     ]
     project.dashboard.clear_dashboard()

@@ -154,8 +154,9 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     panels = workspace.get_dashboard(project.id).panels
     titles = [p.title for p in panels]
     assert drift_share_title(monitor.drift_share_threshold) in titles
-    assert any("PSI of the key features" in t for t in titles) and len(panels) == 9
-    assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
+    assert any("PSI of the key features" in t for t in titles) and len(panels) == 7
+    # No label has matured: a sentence says when, and the matured-label charts (empty boxes) are left out.
+    assert not any(t.startswith(("Matured-label", "Matured rate")) for t in titles), titles
     assert not any("default" in t.lower() for t in titles)
     # Bars (from 0, no smoothing, one night visible), one series (Evidently 0.7 draws only the first of series
     # split by tags), what each night decided written beside.
@@ -178,6 +179,20 @@ def test_evidently_shows_the_decisions_figures_on_the_same_rows(repo_params, tmp
     assert (drift_chart.type, psi_chart.type) == ("big_graph", "big_graph")
     (threshold,) = drift_chart.params["layout"]["shapes"]
     assert threshold["y0"] == threshold["y1"] == monitor.drift_share_threshold
+    # A night with matured labels: their charts replace the sentence, in the config's wording.
+    later = night + dt.timedelta(days=31)
+    publish_night(
+        tmp_path / "ws",
+        "p",
+        later,
+        {},
+        settings,
+        {**labels, "night": later.isoformat(), "decision": "keep", "mark": "keep"},
+        dataclasses.replace(point, night=later.isoformat(), mark="keep", labelled_rows=1800),
+    )
+    titles = [p.title for p in workspace.get_dashboard(project.id).panels]
+    assert "Matured rate of moved_out = yes" in titles, "the panel speaks the config's wording"
+    assert "Matured-label ROC AUC (current champion)" in titles and "Matured labels" not in titles
     (line, mark) = drift_chart.params["data"]
     assert line["line"]["shape"] == "linear" and mark["name"] == "retrain night"
     assert mark["y"] == [pytest.approx(decision.drift_share)]
