@@ -229,7 +229,9 @@ SHOTS = (
     Shot(
         "evidently_dashboard.png",
         "Evidently: the monitoring dashboard",
-        "The share of drifted columns per night against the retrain threshold, with the nights that retrained.",
+        "One bar a night from 0: the share of drifted columns against its threshold, with what each night decided "
+        "written under the chart, then the decisions and promotions, score drift, the window's rows, the key "
+        "features' PSI and the estimated ROC AUC.",
         evidently_dashboard,
     ),
     Shot(
