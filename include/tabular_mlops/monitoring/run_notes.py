@@ -175,6 +175,9 @@ def training_note(
     night and its reasons, as a list), each gate's verdict, links to the MLflow run and the model version."""
     version = str(result.get("version", "")) or None
     verdict = "PROMOTED" if result.get("promoted") else "NOT PROMOTED"
+    decision = str(result.get("decision", ""))
+    # The gate's decision beside the verdict when it says more than the verdict ("PROMOTED v2: promoted" did not).
+    said = decision if decision.strip().lower() != verdict.lower() else ""
     # The monitoring decision's reasons arrive joined by "; " in the trigger's conf.
     why = [r.strip() for r in str(conf.get("reason") or "scheduled").split("; ") if r.strip()]
     trigger = (
@@ -194,7 +197,7 @@ def training_note(
         for g in result.get("gates", [])
     ]
     return Note(
-        _headline(verdict, f"v{version}", str(result.get("decision", "")) or None),
+        _headline(verdict, f"v{version}", said or None),
         figures=(("version", f"v{version}"), ("started by", trigger)),
         # The gates first: they decided the version's fate; the reasons it ran are also on the monitoring night
         # the first link opens, so they are the ones a long note leaves out.

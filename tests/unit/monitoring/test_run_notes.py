@@ -102,7 +102,7 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
     }
     note = training_note(conf, result, "credit_default", LINKS, "3", "run9")
     assert note.split("\n\n") == [
-        "**PROMOTED** v2: promoted",
+        "**PROMOTED** v2",  # not "v2: promoted": the decision repeated the verdict
         "| version | started by |\n| --- | --- |\n| v2 | monitoring night 2026-02-04 |",
         "The gates, and why it ran:",
         "- thresholds: passed: roc_auc 0.80 >= 0.7\n"
