@@ -1,6 +1,9 @@
 """Screenshots for the docs from the running local stack (make docs-screenshots), after a drill:
 
-    make run && make drill SCENARIO=covariate_harmful NIGHTS=3 && make docs-screenshots
+    make run && make drill SCENARIO=covariate_shift NIGHTS=3 && make drill SCENARIO=covariate_harmful NIGHTS=3
+    make docs-screenshots
+
+(covariate_harmful alone is enough for every shot: the docs' set shows both scenarios' nights.)
 
 Headless Chromium from the system's packages (CHROMIUM overrides the binary), launched and logged in to Airflow as
 the browser checks do (tabular_mlops.stack.browser, tests/browser/test_ui.py). Writes docs/img/*.png and docs/screenshots.md showing them; a page that
@@ -207,15 +210,18 @@ SHOTS = (
         "airflow_run_note.png",
         "Airflow: a monitor_nightly run and its note",
         "The note of a `monitor_nightly` night that decided to retrain, opened from its run page: the decision, its "
-        "figures and reasons, a link to the `train_model` run it started (whose note links back), and links to "
-        "the MLflow run, the model version and the Evidently reports.",
+        "figures (the estimated ROC AUC among them) and its first reason (the estimates' verdict on harm; the "
+        "others counted, in full in `tabular-mlops why`), a link to the `train_model` run it started (whose note "
+        "links back), and links to the MLflow run, the model version and the Evidently report.",
         airflow_run_note,
     ),
     Shot(
         "mlflow_champion.png",
         "MLflow: the champion version",
-        "The registered model's `champion` version: its aliases, the gate's results as `gate.*` tags, the data "
-        "version and commit it was trained from, and its model card.",
+        "The registered model's `champion` version (here v2, promoted by the retraining of the drill's first "
+        "harmful night): its alias and its model card, the data window, the DVC data hash and git commit it was "
+        "trained from, the candidates searched and the holdout metrics beside the gate's thresholds (the gate's "
+        "`gate.*` tags are further down the page).",
         mlflow_champion,
     ),
     Shot(
@@ -256,8 +262,10 @@ def page_text(taken: list[Shot]) -> str:
     lines = [
         "# Screenshots",
         "",
-        "Taken from a running local stack after `make drill SCENARIO=covariate_harmful NIGHTS=3` by "
-        "`make docs-screenshots` (`scripts/docs_screenshots.py`, headless Chromium), not drawn by hand.",
+        "Taken from a running local stack by `make docs-screenshots` (`scripts/docs_screenshots.py`, headless "
+        "Chromium), not drawn by hand, after `make drill SCENARIO=covariate_shift NIGHTS=3` (a harmless shift: "
+        "three nights kept, drifted but performing as estimated) and then `make drill SCENARIO=covariate_harmful "
+        "NIGHTS=3` (a harmful one: retrained on its first night, a new champion, then two cooldown nights).",
         "",
     ]
     for shot in taken:

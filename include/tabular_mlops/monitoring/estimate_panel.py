@@ -86,12 +86,15 @@ def estimate_figure(points: Sequence[NightPoint]) -> Any:
             )
     limited = [p for p in drawn if p.harm_limit is not None]
     if limited:
+        # A dash a night, half a day either side: one night's limit is drawn too, and a new champion's steps.
+        half = dt.timedelta(hours=12)
+        at = [dt.datetime.fromisoformat(p.night) for p in limited]
         fig.add_trace(
             go.Scatter(
-                x=[p.night for p in limited],
-                y=[p.harm_limit for p in limited],
+                x=[x for t in at for x in (t - half, t + half, None)],
+                y=[y for p in limited for y in (p.harm_limit, p.harm_limit, None)],
                 mode="lines",
-                line={"shape": "hv", "color": "#d62728", "dash": "dash"},
+                line={"color": "#d62728", "dash": "dash"},
                 name="harm limit: holdout ROC AUC - monitor.max_estimated_drop",
                 hovertemplate="%{x}: drift below %{y:.3f} retrains<extra>harm limit</extra>",
             )
@@ -147,6 +150,7 @@ def _banner_lines(point: NightPoint, label_delay_days: int) -> list[str]:
         f"estimated ROC AUC of champion {point.champion} on the window ending {point.night} (CBPE, from its "
         f"scores alone): {estimate}",
         realized,
+        *([f"harm as the decision read it: {point.harm}"] if point.harm else []),
         "the chart: every night's estimate with its interval, and the realized figure of each night whose labels "
         "have matured",
     ]

@@ -102,6 +102,7 @@ def monitor_night(
         summary.labelled_rows,
         *estimate_point(estimate),
         harm_limit=harm_limit(estimate.harm, monitor.max_estimated_drop),
+        harm=estimate.harm.text,
     )
     made = {}
     if summary.status is Status.NO_DATA:

@@ -66,6 +66,8 @@ class NightPoint:
     # The ROC AUC below which the estimate calls the drift harmful: the champion's holdout ROC AUC less
     # monitor.max_estimated_drop (the decision also weighs importance weighting's estimate and its overlap).
     harm_limit: float | None = None
+    # The estimates' verdict on harm in words, as the decision's reason names it (both methods, the overlap).
+    harm: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

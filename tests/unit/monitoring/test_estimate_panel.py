@@ -163,7 +163,10 @@ def test_the_band_has_no_markers_and_the_harm_limit_is_a_dashed_line_with_its_ru
     band = figure["data"][0]
     assert band["mode"] == "lines"
     (limit,) = [t for t in figure["data"] if t["name"].startswith("harm limit")]
-    assert list(limit["y"]) == [0.759] * 3 and limit["line"]["dash"] == "dash"
+    # A dash a night (a single night's limit is drawn too: a one-point line drew nothing in the browser).
+    assert list(limit["y"]) == [0.759, 0.759, None] * 3 and limit["line"]["dash"] == "dash"
+    (one,) = [t for t in estimate_figure(points[:1]).to_dict()["data"] if t["name"].startswith("harm limit")]
+    assert [str(x)[:13] if x else x for x in one["x"]] == ["2026-02-28 12", "2026-03-01 12", None]
     assert "monitor.max_estimated_drop" in limit["name"]
     assert figure["layout"]["legend"]["y"] < -0.1 and figure["layout"]["legend"]["yanchor"] == "top"
 
@@ -175,3 +178,14 @@ def test_the_harm_limit_is_the_holdout_less_the_allowed_drop():
     harm = EstimatedHarm(drop=0.01, method="cbpe", estimate=None, baseline=0.789, text="")
     assert harm_limit(harm, 0.03) == pytest.approx(0.759)
     assert harm_limit(dataclasses.replace(harm, baseline=None), 0.03) is None
+
+
+def test_the_banner_says_what_the_decision_read_of_harm():
+    """A retrain night whose estimate sits above the harm limit retrained on importance weighting's overlap: the
+    banner says so, not only the chart."""
+    from tabular_mlops.monitoring.estimate_panel import _banner_lines
+
+    harm = "estimated ROC AUC 0.813 (CBPE) vs 0.789 on the holdout; importance weighting: no overlap for 13%"
+    lines = _banner_lines(dataclasses.replace(_point(FIRST), harm=harm), 30)
+    assert f"harm as the decision read it: {harm}" in lines
+    assert not any(line.startswith("harm as") for line in _banner_lines(_point(FIRST), 30))
