@@ -265,8 +265,8 @@ def rehearse(args: argparse.Namespace) -> int:
             raise DrillError(
                 f"no {PREVIOUS_CHAMPION} alias: run `make rehearse OUTCOME=promote` first (or CHALLENGER=<version>)"
             )
-        say(f"the worse challenger: v{version} (the champion before v{_alias(client, name, CHAMPION)}), "
-            "proposed again by hand: deploy_model's `version` Param")  # fmt: skip
+        origin = "given" if args.version else f"the champion before v{_alias(client, name, CHAMPION)}"
+        say(f"the worse challenger: v{version} ({origin}), started by hand: deploy_model's `version` Param")
     start = first_night(params, judged_nights(monitoring_db), args.max_nights, dt.date.today())
     run([str(VENV_BIN / "python"), "-m", "tabular_mlops", "simulate", "--db-url", connection_url(env, SOURCE_CONN_ID),
          "--conn-id", SOURCE_CONN_ID, "--start", start.isoformat(), "--days", str(args.max_nights),

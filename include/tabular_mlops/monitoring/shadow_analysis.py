@@ -24,7 +24,7 @@ from tabular_mlops.monitoring.log_window import night_bounds
 from tabular_mlops.monitoring.results import ShadowComparison
 from tabular_mlops.stats.paired import compare_paired, loss_improvements
 from tabular_mlops.stats.sequential import SequentialDesign, SequentialResult, paired_look, update
-from tabular_mlops.store import prediction_log
+from tabular_mlops.store import prediction_log, shadow_pairs
 
 TABLE = "monitoring_shadow"
 # Matured pairs are read from the first logged shadow answer of the two versions on.
@@ -121,9 +121,9 @@ def compare_shadow(
         }
     except Exception as exc:  # noqa: BLE001 - a registry problem is the comparison's reason, not a failed night
         return dataclasses.replace(base, reasons=(f"challenger v{challenger}: {exc}",))
-    recent_pairs = prediction_log.read_shadow_pairs(log_engine, schema, *window, champion.version, challenger)
+    recent_pairs = shadow_pairs.read_shadow_pairs(log_engine, schema, *window, champion.version, challenger)
     label_end = night_bounds(night - dt.timedelta(days=schema.label_delay_days), 1)[1]
-    matured_pairs = prediction_log.read_shadow_pairs(
+    matured_pairs = shadow_pairs.read_shadow_pairs(
         log_engine, schema, _LOG_START, label_end, champion.version, challenger
     )
     matured_pairs = matured_pairs[matured_pairs["label"].notna()]

@@ -12,7 +12,7 @@ from tabular_mlops.monitoring.results import ShadowComparison
 from tabular_mlops.monitoring.run_notes import shadow_line
 from tabular_mlops.stats.paired import compare_paired
 from tabular_mlops.stats.sequential import SequentialDesign, paired_look, update
-from tabular_mlops.store import prediction_log
+from tabular_mlops.store import prediction_log, shadow_pairs
 
 NIGHT = dt.datetime(2026, 3, 1, 12)
 
@@ -47,7 +47,7 @@ def test_shadow_answers_pair_with_the_champions_and_stay_out_of_drift(repo_param
     # Another challenger's answer for an application is not this pair's.
     other = _rows(schema, SHADOW_SOURCE, ["c"], [0.5], "3").assign(prediction_id="shadow-v3:c")
     prediction_log.replace_batch(engine, schema, pd.concat([shadow, other]), start, end, SHADOW_SOURCE)
-    pairs = prediction_log.read_shadow_pairs(engine, schema, start, end, "1", "2")
+    pairs = shadow_pairs.read_shadow_pairs(engine, schema, start, end, "1", "2")
     assert pairs[schema.id_column].tolist() == ["a", "b"]
     assert pairs["champion_score"].tolist() == [0.1, 0.25]  # b: the online answer, not the batch score
     assert pairs["challenger_score"].tolist() == [0.6, 0.7] and pairs["label"].isna().all()
