@@ -137,6 +137,9 @@ def night_note(
         figures.append(("newest night alone", f"drift share {summary.last_night.drift_share:.4f}"))
     if result.estimate is not None:
         figures += estimate_figures(result.estimate)
+    # The estimator's self-check (concept drift suspected) is a paragraph of its own, not one reason among the
+    # list: a long night keeps only the decision's first reason, and the alert is what the night is about.
+    self_check = result.estimate.concept_drift[:1] if result.estimate is not None else ()
     return Note(
         _headline(
             action,
@@ -144,8 +147,11 @@ def night_note(
             reasons[0] if reasons else None,
         ),
         figures=tuple(figures),
-        items=tuple(reasons),
-        extra=(shadow_line(result.shadow),) if result.shadow is not None else (),
+        items=tuple(r for r in reasons if r not in self_check),
+        extra=(
+            *(f"**{r}**" for r in self_check),
+            *((shadow_line(result.shadow),) if result.shadow is not None else ()),
+        ),
         # The training it started, the MLflow run and the champion outrank the shadow line; the reports do not.
         essential_links=len(started) + 2,
         links=(

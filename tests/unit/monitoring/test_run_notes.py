@@ -147,30 +147,62 @@ def test_a_night_that_keeps_its_champion_links_to_no_training():
     assert "/dags/train_model/" not in night_note(keep, "m", LINKS, "7", {}, 0.3)
 
 
-def test_the_night_note_shows_the_estimate_with_its_interval():
-    import dataclasses
-
+def _estimate(figure, harm_text: str, **changes):
+    """A night's estimate whose CBPE ROC AUC is `figure` (the headline), with `changes` (e.g. grades)."""
     from tabular_mlops.monitoring.estimate_records import EstimatedHarm, NightEstimate
     from tabular_mlops.stats.business_value import BusinessValue
     from tabular_mlops.stats.metrics import MetricEstimate, PerformanceEstimate
 
-    figure = MetricEstimate(0.781, 0.762, 0.803)
-    cbpe = PerformanceEstimate("cbpe", 3600, {"roc_auc": figure})
-    estimate = NightEstimate(
+    return NightEstimate(
         rows=3600,
         threshold=0.1,
         calibrator="isotonic",
         calibration_reason="isotonic: lowers the ECE",
         holdout=PerformanceEstimate("realized", 9000, {"roc_auc": MetricEstimate(0.79)}),
-        cbpe=cbpe,
+        cbpe=PerformanceEstimate("cbpe", 3600, {"roc_auc": figure}),
         importance=PerformanceEstimate("importance_weighting", 3600, {}),
         value=BusinessValue("cbpe", 3600, 720_000.0, 200.0, 684_000.0, 756_000.0),
         value_importance=BusinessValue("importance_weighting", 3600, None, None, reason="withheld"),
         value_unit="EUR",
-        harm=EstimatedHarm(0.009, "cbpe", figure, 0.79, "estimated ROC AUC 0.781 ..."),
+        harm=EstimatedHarm(0.009, "cbpe", figure, 0.79, harm_text),
+        **changes,
     )
+
+
+def test_the_night_note_shows_the_estimate_with_its_interval():
+    import dataclasses
+
+    from tabular_mlops.stats.metrics import MetricEstimate
+
+    estimate = _estimate(MetricEstimate(0.781, 0.762, 0.803), "estimated ROC AUC 0.781 ...")
     result = dataclasses.replace(_result(("x",)), estimate=estimate)
     note = night_note(result, "credit_default", LINKS, "7", {}, 0.3)
     table = note.split("\n\n")[1]
     assert table.splitlines()[0].endswith("| estimated ROC AUC |")
     assert table.splitlines()[2].endswith("| 0.78 [0.76, 0.80] (CBPE) |")
+
+
+def test_the_self_check_alert_outlasts_the_other_reasons_and_the_report_links():
+    """A night the concept-drift alert stands on: its line is a paragraph of its own (bold), kept when the note
+    is long and only the first reason fits, and not said twice."""
+    import dataclasses
+
+    from tabular_mlops.monitoring.estimate_records import CBPE_ROC_AUC
+    from tabular_mlops.stats.estimate_grading import NightFigures, grade_estimates
+    from tabular_mlops.stats.metrics import MetricEstimate
+
+    misses = [NightFigures(f"2026-02-0{i}", 0.80, 0.76, 0.84, 0.64) for i in range(1, 4)]
+    grade = grade_estimates("roc_auc", "cbpe", misses, 3)
+    harm = "estimated ROC AUC 0.800 [0.760, 0.840] (CBPE) " + "x" * 150
+    estimate = _estimate(MetricEstimate(0.80, 0.76, 0.84), harm, grades={CBPE_ROC_AUC: grade})
+    (alert,) = estimate.concept_drift
+    reasons = ("a retraining is already in flight", alert, "matured-label ROC AUC 0.640 < 0.7", "y" * 200)
+    result = dataclasses.replace(_result(reasons), estimate=estimate)
+    reports = {
+        kind: f"01a251be-fe5f-7fcb-bf20-b5f7649cf95d/01a251d5-{kind}"
+        for kind in ("drift", "estimate", "performance")
+    }
+    note = night_note(result, "credit_default", LINKS, "7", reports, 0.3)
+    assert len(note) <= MAX_NOTE
+    assert f"**{alert}**" in note and note.count(alert) == 1
+    assert "- a retraining is already in flight" in note
