@@ -5,7 +5,9 @@ the drills fit in a test run. One timeline, one champion:
   30 stable nights             -> count false alarms (retrain decisions, label-drift reports): expect none;
   label drift (base rate x3)   -> reported from the matured labels, the champion kept (ranking still works);
   concept drift (new world)    -> nothing visible until the labels mature, then caught by the matured-label
-                                  ROC AUC and retrained; the retraining ends at the gate.
+                                  ROC AUC and retrained; the retraining ends at the gate; the estimator's
+                                  self-check (the estimate said fine, LAG nights later the labels disagree,
+                                  monitor.concept_drift_nights in a row) raises `concept drift suspected`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 
 import pytest
 import yaml
+from tabular_mlops.stats.estimate_grading import CONCEPT_DRIFT as CONCEPT_DRIFT_SUSPECTED
 
 from tests.support.airflow_runs import challenger_of, drop_queued_runs, project_env, run_dag, task_states
 from tests.support.project import make_project, simulate
@@ -28,7 +31,9 @@ TRAIN_NIGHT = START + dt.timedelta(days=LAG + 19)
 STABLE_NIGHTS = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, 31)]
 LABEL_DRIFT = STABLE_NIGHTS[-1] + dt.timedelta(days=1)  # 4 days with three times the default rate
 CONCEPT_DRIFT = LABEL_DRIFT + dt.timedelta(days=7)  # after 3 stable days: the same applicants, another world
-LAST_DAY = CONCEPT_DRIFT + dt.timedelta(days=5)
+# The nights after the caught one (its retraining queued, so they keep) until the self-check's alert stands.
+SELF_CHECK_WAIT = 3
+LAST_DAY = CONCEPT_DRIFT + dt.timedelta(days=LAG + 2 + SELF_CHECK_WAIT + 1)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +65,20 @@ def timeline(tmp_path_factory, airflow_db):
     for night in nights:
         run = run_dag("monitor_nightly", logical_date=night)
         out["states"][night] = (str(run.state), task_states(run))
-        if night >= CONCEPT_DRIFT and out["states"][night][1]["trigger_retraining"][0] == "success":
-            out["caught"] = night
+        caught = out.get("caught")
+        if (
+            caught is None
+            and night >= CONCEPT_DRIFT
+            and out["states"][night][1]["trigger_retraining"][0] == "success"
+        ):
+            out["caught"] = caught = night
+        if any(a.title.startswith(CONCEPT_DRIFT_SUSPECTED) for a in _result(project, night).alerts):
+            out.setdefault("self_check_nights", []).append(night)
+            if "alerted" not in out:
+                out["alerted"], out["alert_note"] = night, _dag_run_note("monitor_nightly", run.run_id)
+        # The retraining waits (queued) while the self-check's alert has not stood yet: those nights keep.
+        if caught is not None and ("alerted" in out or night >= caught + dt.timedelta(days=SELF_CHECK_WAIT)):
+            out["last_night"] = night
             break
     out["decisions"] = _decisions(monitor_db)
     if "caught" in out:
@@ -75,7 +92,7 @@ def timeline(tmp_path_factory, airflow_db):
         assert str(run_dag("ingest", conf=window).state) == "success"
         out["retrain"] = run_dag("train_model", logical_date=out["caught"], conf=triggered)
         # The night after, under whichever champion the gate left: matured rows are re-scored by it.
-        out["after"] = out["caught"] + dt.timedelta(days=1)
+        out["after"] = out["last_night"] + dt.timedelta(days=1)
         run_dag("monitor_nightly", logical_date=out["after"])
     yield out
     drop_queued_runs("train_model")
@@ -96,6 +113,14 @@ def _dag_run_conf(dag_id, run_id):
     with create_session() as session:
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one()
         return dict(run.conf or {})
+
+
+def _dag_run_note(dag_id, run_id):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one().note
 
 
 def _result(project, night):
@@ -211,15 +236,19 @@ def test_why_answers_what_changed_that_night(timeline):
             "why",
             "--db-url",
             f"sqlite:///{timeline['monitor_db']}",
-            "--night",
-            caught,
+            "--last",
+            "10",
         ],
         capture_output=True,
         text=True,
         check=True,
     )
-    (night,) = json.loads(proc.stdout)
+    nights = {n["night"]: n for n in json.loads(proc.stdout)}
+    night = nights[caught]
     assert night["action"] == "retrain" and night["triggered_run_id"] == f"retrain__{caught}"
+    # The estimator's self-check, where it stood: said among the night's reasons, not acted on.
+    alerted = nights[timeline["alerted"].isoformat()]
+    assert alerted["reasons"][1].startswith(CONCEPT_DRIFT_SUSPECTED), alerted["reasons"]
     assert any("matured-label ROC AUC" in r for r in night["reasons"])
     # dag.test ran the retraining under its own run id; the triggered run itself is still queued here.
     assert night["retraining"]["gate"].startswith("no training run tagged with this Airflow run")
@@ -269,3 +298,111 @@ def test_the_estimate_is_recorded_every_night_and_graded_as_labels_mature(timeli
     caught = _result(project, timeline["caught"]).estimate
     latest = caught.grades["cbpe/roc_auc"].nights[-1]
     assert latest.night == caught.matured_night and latest.miss == "below", latest
+
+
+def test_the_estimators_self_check_raises_concept_drift_suspected_once_labels_mature(timeline):
+    """The applicants do not change, so the estimates say all is well; LAG nights later the labels disagree, and
+    on monitor.concept_drift_nights matured nights in a row below the ROC AUC interval the self-check raises
+    `concept drift suspected` with its figures: in the alert, the decision record, the run note and MLflow. The
+    30 stable nights raise none, nor does the label drift (more defaults, the ranking unchanged)."""
+    import re
+
+    from mlflow import MlflowClient
+    from tabular_mlops.core.config import load_params
+
+    project, alerted = timeline["project"], timeline.get("alerted")
+    k = load_params(project / "params.yaml").monitor.concept_drift_nights
+    assert alerted is not None, "no `concept drift suspected` alert after the concept drift"
+    assert min(timeline["self_check_nights"]) == alerted
+    # Not before k windows with concept-drift days have matured (the first is the window ending CONCEPT_DRIFT).
+    assert CONCEPT_DRIFT + dt.timedelta(days=LAG + k - 1) <= alerted <= timeline["last_night"]
+    result = _result(project, alerted)
+    (alert,) = [a for a in result.alerts if a.title.startswith(CONCEPT_DRIFT_SUSPECTED)]
+    assert alert.kind == "drift" and alert.title == f"{CONCEPT_DRIFT_SUSPECTED} on night {alerted}"
+    reason = alert.details[0]
+    figures = re.fullmatch(
+        CONCEPT_DRIFT_SUSPECTED
+        + r": realized roc_auc outside the (cbpe|importance_weighting) interval on (\d+) matured nights in a "
+        r"row \(from (\S+), latest below it\), mean absolute error (0\.\d{4})",
+        reason,
+    )
+    assert figures, reason
+    method = figures[1]
+    grade = result.estimate.grades[f"{method}/roc_auc"]
+    assert grade.alert and grade.alert_night == result.estimate.matured_night
+    missed = grade.nights[-int(figures[2]) :]
+    assert len(missed) == int(figures[2]) >= k and missed[0].night == figures[3]
+    assert figures[4] == f"{grade.mean_absolute_error:.4f}"
+    # Each missed window: estimated fine then, realized below its interval, ending on a concept-drift day.
+    for graded in missed:
+        then = _result(project, dt.date.fromisoformat(graded.night)).estimate
+        figure = (then.cbpe if method == "cbpe" else then.importance).metric("roc_auc")
+        assert graded.miss == "below" and dt.date.fromisoformat(graded.night) >= CONCEPT_DRIFT, graded
+        realized = figure.value - graded.error  # below the interval: the realized figure under the estimate
+        assert figure.value > 0.7 and realized < figure.lower, (figure, graded)
+    print(f"self-check: {alert.title}: {' | '.join(alert.details)}")
+    # Where a user reads the night: the decision record (`tabular-mlops why`) and the run note.
+    assert timeline["decisions"][alerted].reasons[1] == reason
+    # In the note, a paragraph of its own (it outlasts the other reasons and the report links).
+    assert f"**{reason}**" in timeline["alert_note"], timeline["alert_note"]
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("credit_default_monitoring")
+    (run,) = client.search_runs([exp.experiment_id], "tags.monitoring_series = 'credit_default'")
+    flags = {
+        dt.datetime.fromtimestamp(m.timestamp / 1000, dt.UTC).date(): m.value
+        for m in client.get_metric_history(run.info.run_id, f"realized/concept_drift.{method}.roc_auc")
+    }
+    assert flags[alerted] == 1.0
+    # The stable timeline and the label drift: no night with the flag raised, no self-check among the reasons.
+    quiet = [n for n in timeline["decisions"] if STABLE_NIGHTS[LAG] <= n < CONCEPT_DRIFT]
+    assert len(quiet) == 30 - LAG + 7 and all(flags[n] == 0.0 for n in quiet), {
+        n: flags.get(n) for n in quiet
+    }
+    for night in quiet:
+        assert not any(CONCEPT_DRIFT_SUSPECTED in r for r in timeline["decisions"][night].reasons)
+
+
+def test_mlflow_evidently_and_the_run_note_show_the_same_estimate(timeline):
+    """One night's estimate, everywhere a user reads it: the record, MLflow's estimated/* and realized/*, the
+    Evidently dashboard's estimate panel (its series query, as the UI serves it) and the run note."""
+    from evidently.ui.workspace import Workspace
+    from mlflow import MlflowClient
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.monitoring.estimate_records import interval_text
+
+    from tests.unit.monitoring.test_estimate_panel import _panel_series
+
+    project, night = timeline["project"], timeline["alerted"]
+    estimate = _result(project, night).estimate
+    cbpe = estimate.cbpe.metric("roc_auc")
+    realized = estimate.realized.metric("roc_auc").value
+    client = MlflowClient()
+    run_id = _result(project, night).monitoring_run_id
+    stamp = int(dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+
+    def logged(key):
+        (value,) = {m.value for m in client.get_metric_history(run_id, key) if m.timestamp == stamp}
+        return value
+
+    figures = {"estimate": cbpe.value, "interval low": cbpe.lower, "interval high": cbpe.upper}
+    for key, legend in (
+        ("estimated/roc_auc", "estimate"),
+        ("estimated/roc_auc.lower", "interval low"),
+        ("estimated/roc_auc.upper", "interval high"),
+    ):
+        assert logged(key) == pytest.approx(figures[legend]), key
+    assert logged("realized/roc_auc") == pytest.approx(realized)
+    ws_dir = project / load_params(project / "params.yaml").paths.evidently_workspace
+    (evidently_project,) = Workspace.create(str(ws_dir)).search_project("credit_default monitoring")
+    panels = Workspace.create(str(ws_dir)).get_dashboard(evidently_project.id).panels
+    (panel,) = [p for p in panels if p.title.startswith("Estimated ROC AUC before labels arrive")]
+    series = _panel_series(ws_dir, evidently_project.id, panel)
+    for legend, value in figures.items():
+        assert series[legend][night] == pytest.approx(value), legend
+    # The realized figure of the window whose labels matured tonight, drawn where its estimate was made.
+    matured = dt.date.fromisoformat(estimate.matured_night)
+    assert series["realized (matured labels)"][matured] == pytest.approx(realized)
+    # The note's table: a row of names, then a row of values (the estimate last).
+    assert "| estimated ROC AUC |" in timeline["alert_note"]
+    assert f"| {interval_text(cbpe)} (CBPE) |" in timeline["alert_note"], timeline["alert_note"]
+    print(f"night {night}: estimated ROC AUC {interval_text(cbpe, 4)}, realized {realized:.4f} ({matured})")
