@@ -25,11 +25,10 @@ from tabular_mlops.monitoring.estimate_records import (
     CBPE_ROC_AUC,
     CBPE_VALUE_PER_ROW,
     GRADED,
-    METHOD_NAMES,
     EstimatedHarm,
     NightEstimate,
-    interval_text,
 )
+from tabular_mlops.monitoring.harm import estimated_harm
 from tabular_mlops.monitoring.night_record import read_result
 from tabular_mlops.stats.business_value import (
     BusinessValue,
@@ -40,7 +39,7 @@ from tabular_mlops.stats.business_value import (
 )
 from tabular_mlops.stats.cbpe import EstimationSettings, estimate_cbpe
 from tabular_mlops.stats.estimate_grading import EstimateGrading, NightFigures, grade_estimates
-from tabular_mlops.stats.importance import ImportanceSettings, estimate_importance_weighted
+from tabular_mlops.stats.importance import estimate_importance_weighted
 from tabular_mlops.stats.metrics import PerformanceEstimate, realized_performance, withheld
 
 log = logging.getLogger(__name__)
@@ -80,52 +79,6 @@ def _labelled(rows: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, pd.Dat
     keep = rows["label"].notna() & rows["score"].notna()
     kept = rows[keep].reset_index(drop=True)
     return kept["score"].to_numpy(np.float64), kept["label"].to_numpy().astype(np.int8), kept
-
-
-def estimated_harm(
-    holdout: PerformanceEstimate,
-    cbpe: PerformanceEstimate,
-    importance: PerformanceEstimate,
-    max_drop: float,
-) -> EstimatedHarm:
-    """The estimated ROC AUC of each method against the holdout's: the larger drop, and whether importance
-    weighting finds the window beyond the holdout (benchmarks/RESULTS-estimation.md: on a shift into feature
-    values the model never saw, CBPE keeps trusting the scores; the overlap check flags it on the first night)."""
-    baseline = holdout.metric("roc_auc").value
-    estimated = [e for e in (cbpe, importance) if e.metric("roc_auc").value is not None]
-    unsupported = _no_overlap(importance)
-    if not estimated:
-        why = "; ".join(f"{METHOD_NAMES[e.method]}: {e.metric('roc_auc').reason}" for e in (cbpe, importance))
-        return EstimatedHarm(None, None, None, baseline, f"no estimated ROC AUC ({why})", unsupported)
-    headline = estimated[0]
-    said = ", ".join(f"{interval_text(e.metric('roc_auc'), 3)} ({METHOD_NAMES[e.method]})" for e in estimated)
-    said = f"estimated ROC AUC {said}"
-    # Kept short: the reason stands in the run note's 1000 characters beside the drift rules it judges.
-    beyond = "" if unsupported is None else f"; importance weighting: {unsupported.split(' (')[0]}"
-    if baseline is None:
-        missing = holdout.metric("roc_auc").reason
-        text = f"{said}, no holdout ROC AUC to compare with ({missing}){beyond}"
-        return EstimatedHarm(None, headline.method, headline.metric("roc_auc"), None, text, unsupported)
-    drops = [baseline - float(e.metric("roc_auc").value or 0.0) for e in estimated]
-    drop = max(drops)
-    rule = ">" if drop > max_drop else "<="
-    text = (
-        f"{said} vs {baseline:.3f} on the holdout: {'largest ' if len(drops) > 1 else ''}drop {drop:.3f} "
-        f"{rule} monitor.max_estimated_drop {max_drop}{beyond}"
-    )
-    return EstimatedHarm(drop, headline.method, headline.metric("roc_auc"), baseline, text, unsupported)
-
-
-def _no_overlap(importance: PerformanceEstimate) -> str | None:
-    """Importance weighting's reason when it was withheld because the window lies beyond the reference (not
-    for too few rows or a small effective sample)."""
-    limits = ImportanceSettings()
-    details = importance.details
-    auc, share = details.get("domain_auc"), details.get("unsupported_share")
-    beyond = (isinstance(auc, float) and auc >= limits.max_domain_auc) or (
-        isinstance(share, float) and share > limits.max_unsupported_share
-    )
-    return importance.reason if importance.withheld and beyond else None
 
 
 def _figures(night: str, estimate: NightEstimate, key: str, realized: PerformanceEstimate,

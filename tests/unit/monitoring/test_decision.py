@@ -248,3 +248,26 @@ def test_a_window_beyond_the_holdout_retrains_though_cbpe_sees_no_drop(repo_para
     # No estimate at all but the overlap verdict: still judged, still harm.
     blind = replace(_harm(None), unsupported="no overlap: a classifier tells tonight's rows apart")
     assert _decide_on_harm(_summary(drifted=("income",)), repo_params, blind).action is Action.RETRAIN
+
+
+def test_a_retraining_on_the_overlap_check_reads_as_harm_and_says_which_estimator_decided(repo_params):
+    """The reason the run note and `tabular-mlops why` show when importance weighting's overlap check overrules
+    CBPE: it read "drop -0.024 <= 0.03; importance weighting: no overlap", i.e. "not harmed", on a retrain."""
+    from tabular_mlops.monitoring.harm import estimated_harm
+    from tabular_mlops.stats.metrics import MetricEstimate, PerformanceEstimate, withheld
+
+    holdout = PerformanceEstimate("realized", 3000, {"roc_auc": MetricEstimate(0.790)})
+    cbpe = PerformanceEstimate("cbpe", 2000, {"roc_auc": MetricEstimate(0.814, 0.794, 0.834)})
+    beyond = withheld(
+        "importance_weighting", 2000, "no overlap: ...", domain_auc=0.998, unsupported_share=0.6
+    )
+    harm = estimated_harm(holdout, cbpe, beyond, repo_params.monitor.max_estimated_drop)
+    d = _decide_on_harm(_summary(drifted=("income",)), repo_params, harm, max_estimated_drop=0.03)
+    assert d.action is Action.RETRAIN
+    assert d.reasons[0] == (
+        "drifted, harmed (estimated): estimated ROC AUC 0.814 [0.794, 0.834] (CBPE) vs 0.790 on the holdout: "
+        "CBPE drop -0.024 <= monitor.max_estimated_drop 0.03, but importance weighting found no overlap between "
+        "the holdout and tonight's rows (a classifier tells them apart: domain ROC AUC 0.998 >= 0.99): the model "
+        "extrapolates there, so the CBPE estimate is not trusted"
+    )
+    assert "drift in key features income" in d.reasons[1]

@@ -138,9 +138,13 @@ def test_no_overlap_withholds_importance_weighting_and_cbpe_still_answers(repo_p
     assert est.cbpe.metric("roc_auc").value is not None
     # CBPE alone would vouch for these rows; the harm the decision reads says no holdout row stands for them.
     assert est.harm.unsupported == est.importance.reason and est.harm.harmful(1.0)
-    assert est.harm.text.endswith(
-        "importance weighting: no overlap: a classifier tells tonight's rows from the reference's"
+    # Within the limit by CBPE, overruled by the overlap check: the reason says both and which decided.
+    assert " on the holdout: CBPE drop " in est.harm.text
+    assert (
+        ", but importance weighting found no overlap between the holdout and tonight's rows" in est.harm.text
     )
+    assert "domain ROC AUC 1.000 >= 0.99" in est.harm.text
+    assert est.harm.text.endswith("the model extrapolates there, so the CBPE estimate is not trusted")
     _no_nan(est)
 
 
