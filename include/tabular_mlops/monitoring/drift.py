@@ -29,12 +29,14 @@ from tabular_mlops.monitoring.reference_profile import (
     build_profile,
     category_profile,
     column_profile,
-    level_counts,
+    level_counts_and_missing,
     numeric_profile,
+    sorted_present,
 )
 from tabular_mlops.monitoring.results import ColumnDrift, LabelDrift, WindowDrift
 
 EPS = 1e-4
+ALL_MISSING = "all values missing in the current window"
 
 
 def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
@@ -56,8 +58,7 @@ class Present:
         if isinstance(values, Present):
             return values
         values = np.asarray(values, dtype=float)
-        nan = np.isnan(values)
-        return cls(np.sort(values[~nan]), int(nan.sum()))
+        return cls(*sorted_present(values))
 
     @property
     def rows(self) -> int:
@@ -104,14 +105,22 @@ def category_shares(
     ref: pd.Series | CategoryProfile, cur: pd.Series
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Counts per level (as text; missing is a level) of reference and current on the union of their levels."""
+    ref_c, cur_c, levels, _ = _category_counts(ref, cur)
+    return ref_c, cur_c, levels
+
+
+def _category_counts(
+    ref: pd.Series | CategoryProfile, cur: pd.Series
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """`category_shares` and the number of missing current values."""
     profile = ref if isinstance(ref, CategoryProfile) else category_profile(ref)
-    cur_levels, cur_counts = level_counts(cur)
+    cur_levels, cur_counts, cur_missing = level_counts_and_missing(cur)
     levels = sorted(set(profile.levels) | set(cur_levels))
     ref_by = dict(zip(profile.levels, profile.counts.tolist(), strict=True))
     cur_by = dict(zip(cur_levels, cur_counts.tolist(), strict=True))
     ref_c = np.array([ref_by.get(level, 0) for level in levels], dtype=np.int64)
     cur_c = np.array([cur_by.get(level, 0) for level in levels], dtype=np.int64)
-    return ref_c, cur_c, levels
+    return ref_c, cur_c, levels, cur_missing
 
 
 def band(psi: float, moderate: float, significant: float) -> str:
@@ -127,10 +136,11 @@ def column_drift(
         ref = column_profile(ref, kind, cfg.psi_bins)
     flags: list[str] = []
     name = str(cur.name)
-    if cur.isna().all():
-        flags.append("all values missing in the current window")
     if isinstance(ref, CategoryProfile):
-        ref_c, cur_c, levels = category_shares(ref, cur)
+        # The missing count comes with the level counts: a separate isna pass over text values cost as much.
+        ref_c, cur_c, levels, cur_missing = _category_counts(ref, cur)
+        if cur_missing == len(cur):
+            flags.append(ALL_MISSING)
         psi = _psi(ref_c / max(ref_c.sum(), 1), cur_c / max(cur_c.sum(), 1))
         unseen = [lvl for lvl, r, c in zip(levels, ref_c, cur_c, strict=True) if r == 0 and c > 0]
         share = 0.0
@@ -168,6 +178,8 @@ def column_drift(
             tuple(flags),
         )
 
+    if cur.isna().all():
+        flags.append(ALL_MISSING)
     present = Present.of(pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float))
     psi = numeric_psi(ref, present, cfg.psi_bins)
     if len(present.sorted) and present.sorted[0] == present.sorted[-1]:

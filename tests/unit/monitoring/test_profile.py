@@ -4,11 +4,15 @@ import pytest
 from scipy import stats
 from tabular_mlops.monitoring.drift import category_shares, column_drift, dataset_drift, ks_test, numeric_psi
 from tabular_mlops.monitoring.reference_profile import (
+    MISSING_LEVEL,
     SKETCH_POINTS,
     build_profile,
+    level_counts,
+    level_counts_and_missing,
     load_profile,
     numeric_profile,
     save_profile,
+    sorted_quantiles,
 )
 
 
@@ -125,3 +129,67 @@ def test_profile_read_off_one_sort_matches_its_definition(distinct):
     else:
         assert len(prof.points) <= SKETCH_POINTS and np.all(np.diff(prof.points) > 0)
     np.testing.assert_array_equal(prof.at_or_below, [np.sum(present <= p) for p in prof.points])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 999, 60_001])
+def test_quantiles_of_sorted_values_are_numpys_to_the_bit(n):
+    """The profile's decile edges skip np.quantile's copy and partition of a sorted column; every quantile must be
+    np.quantile's own value, bit for bit, with ties, infinities and signed zeros among the values."""
+    rng = np.random.default_rng(n)
+    q = np.concatenate([np.linspace(0, 1, 11)[1:-1], np.linspace(0, 1, 21), rng.random(50)])
+    pools = [
+        rng.normal(0, 1e6, n),
+        rng.integers(-3, 4, n).astype(float),
+        np.concatenate([[-np.inf, -0.0, 0.0, np.inf], rng.lognormal(0, 3, n)])[:n],
+    ]
+    for values in pools:
+        ordered = np.sort(values)
+        with np.errstate(invalid="ignore"):
+            expected = np.quantile(values, q)
+            got = sorted_quantiles(ordered, q)
+        np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))
+
+
+def _level_counts_by_factorize(values: pd.Series) -> tuple[list[str], list[int], int]:
+    """level_counts as it was before the object fast path (pd.factorize of every value), with isna's count."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    by_level: dict[str, int] = {}
+    for value, count in zip(uniques, counts, strict=True):
+        by_level[str(value)] = by_level.get(str(value), 0) + int(count)
+    missing = int((codes < 0).sum())
+    if missing:
+        by_level[MISSING_LEVEL] = by_level.get(MISSING_LEVEL, 0) + missing
+    levels = sorted(by_level)
+    return levels, [by_level[level] for level in levels], int(values.isna().sum())
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(["a", "b", None, "a", np.nan, "c", pd.NA] * 30, dtype=object),
+        pd.Series([1, "1", 2.5, None, True, "x", float("nan"), 7] * 11, dtype=object),
+        pd.Series(["<missing>", None, "z"] * 5, dtype=object),
+        pd.Series([None, np.nan] * 4, dtype=object),
+        pd.Series([], dtype=object),
+        pd.Series([1, 2, 2, None, 3] * 10, dtype="Int64"),
+        pd.Series(np.array([0.1, 0.25, np.nan, 0.1], dtype=np.float32)),
+        pd.Series(pd.Categorical(["u", "v", None, "u"], categories=["u", "v", "w"])),
+        pd.Series(pd.to_datetime(["2026-01-01", None, "2026-01-02", "2026-01-01"])),
+    ],
+    ids=[
+        "text",
+        "mixed",
+        "missing-text",
+        "all-missing",
+        "empty",
+        "Int64",
+        "float32",
+        "categorical",
+        "datetime",
+    ],
+)
+def test_level_counts_are_factorizes_whatever_the_dtype(values):
+    levels, counts, missing = level_counts_and_missing(values)
+    assert (levels, counts.tolist(), missing) == _level_counts_by_factorize(values)
+    assert level_counts(values)[0] == levels
