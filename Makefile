@@ -75,13 +75,15 @@ drill: $(STAMP) ## fire drill on the local stack: make drill SCENARIO=covariate_
 	$(BIN)/python scripts/drill.py --scenario $(SCENARIO) --nights $(NIGHTS)
 
 # The deploy_model rehearsal (docs/deployment.md): on a stack started with
-# MLOPS_PARAMS_OVERRIDE=deploy/rehearsal/params.override.yaml make run. OUTCOME=promote (concept_drift: the
-# retrained challenger is truly better), then OUTCOME=rollback (the superseded champion proposed again).
+# MLOPS_PARAMS_OVERRIDE=deploy/rehearsal/params.override.yaml make run. OUTCOME=promote (covariate_harmful: the
+# retrained challenger learns applicants beyond the champion's training range), then OUTCOME=rollback (the
+# superseded champion proposed again). DRILL=<scenario> injects another drill from the first night.
 OUTCOME ?= promote
 MAX_NIGHTS ?= 20
 CHALLENGER ?=
-rehearse: $(STAMP) ## prove a challenger night by night: shadow -> canary -> full, or rolled back (make rehearse OUTCOME=promote|rollback)
-	$(BIN)/python scripts/rehearse.py --outcome $(OUTCOME) --max-nights $(MAX_NIGHTS) $(if $(CHALLENGER),--version $(CHALLENGER))
+DRILL ?=
+rehearse: $(STAMP) ## prove a challenger night by night: shadow -> canary -> full, or rolled back (make rehearse OUTCOME=promote|rollback DRILL=covariate_harmful)
+	$(BIN)/python scripts/rehearse.py --outcome $(OUTCOME) --max-nights $(MAX_NIGHTS) $(if $(CHALLENGER),--version $(CHALLENGER)) $(if $(DRILL),--scenario $(DRILL))
 
 RATE ?= 50
 REQUESTS ?= 1000

@@ -4,7 +4,7 @@ triggers) through the scheduler, then deploy_model, and print each step's verdic
 rollout ends: promoted (the `champion` alias moved by deploy_model) or rolled back (with its reasons).
 
     MLOPS_PARAMS_OVERRIDE=deploy/rehearsal/params.override.yaml make run   # require_proof, a 3-day label delay
-    make rehearse OUTCOME=promote    # concept_drift: the challenger retrained on the new world is truly better
+    make rehearse OUTCOME=promote    # covariate_harmful: the retrained challenger learns what the champion cannot
     make rehearse OUTCOME=rollback   # then: the superseded champion proposed again, truly worse in that world
 
 Two things differ from production, and the rehearsal says so as it starts: the label delay is the override's
@@ -344,7 +344,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--outcome", choices=("promote", "rollback"), default="promote")
-    parser.add_argument("--scenario", default="concept_drift")
+    parser.add_argument(
+        "--scenario",
+        default="covariate_harmful",
+        help="the drill injected from the first night (make rehearse DRILL=...): covariate_harmful's applicants "
+        "beyond the champion's training range are what a retrained challenger can truly do better on",
+    )
     parser.add_argument("--max-nights", type=int, default=20)
     parser.add_argument(
         "--rate", type=float, default=100.0, help="requests per second of the night's traffic"

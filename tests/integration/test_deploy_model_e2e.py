@@ -213,6 +213,11 @@ def test_a_better_challenger_goes_shadow_canary_full(project):
     note = _deploy(_night(2))
     assert note.startswith("**PROMOTE** credit_default v2: canary -> full"), note
     assert "canary_guard: passed" in note and "challenger_better" in note
+    # The guard's pass names its figures against their thresholds (design point 3), as a rollback does.
+    guard = next(line for line in note.splitlines() if "canary_guard: passed" in line)
+    assert "canary error rate 0.00% (0 of 400; champion 0.00%), <= 0.02" in guard, guard
+    assert "canary p99 latency " in guard and "ms over 400 requests" in guard and "<= 250" in guard, guard
+    assert "score PSI " in guard and "of 400 canary vs 400 champion scores, <= 0.2" in guard, guard
     assert _aliases(client) == {"champion": "2", "previous_champion": "1"}
     tags = client.get_model_version(MODEL, "2").tags
     assert tags[Tag.ROLLOUT_STAGE] == "full" and tags[Tag.GATE_DECISION] == "promoted"
@@ -315,3 +320,35 @@ def test_an_unreachable_service_fails_the_step_naming_its_url_and_changes_nothin
             MODEL, params.schema, params.deploy, project["engine"], _night(8), StrategyClient(dead, TOKEN)
         )
     assert (_aliases(client), client.get_model_version(MODEL, "5").tags) == before
+
+
+def test_a_version_handed_over_mid_rollout_closes_the_earlier_ones_stage(project):
+    """Design point 2: v5 is in shadow (started by hand above) when a retraining's gate hands v6 over. v6 takes
+    the `challenger` alias, so v5's rollout can never step again: deploy_model closes it (rollout.stage
+    superseded, a step naming v6) and says so in v6's note, instead of leaving v5 in shadow for ever."""
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import GATE_HANDED_OVER, Tag
+
+    client = project["client"]
+    schema = load_params(project["project"] / "params.yaml").schema
+    assert register_small_model(MODEL, schema, 6, 14) == "6"
+    client.set_model_version_tag(MODEL, "6", Tag.GATE_DECISION, GATE_HANDED_OVER)
+    assert client.get_model_version(MODEL, "5").tags[Tag.ROLLOUT_STAGE] == "shadow"
+    _hand_over(client, "6")
+    night = _night(9)
+    note = _deploy(night)
+    assert note.startswith("**WAIT** credit_default v6: shadow -> shadow"), note
+    assert (
+        f"superseded: passed: v5's rollout closed: shadow superseded: by v6 (handed over) on {night}" in note
+    )
+    old = client.get_model_version(MODEL, "5").tags
+    assert old[Tag.ROLLOUT_STAGE] == "superseded" and old[Tag.ROLLOUT_SINCE] == night.isoformat()
+    assert old[f"{Tag.ROLLOUT_STEP_PREFIX}{night}"] == (
+        f"shadow superseded: by v6 (handed over) on {night}; in shadow since {_night(7)}"
+    )
+    # Only rollouts still in shadow or canary are closed: the ended ones keep their stage.
+    stages = {v: client.get_model_version(MODEL, v).tags.get(Tag.ROLLOUT_STAGE) for v in ("2", "3", "4")}
+    assert stages == {"2": "full", "3": "rolled_back", "4": "rolled_back"}
+    assert _aliases(client)["challenger"] == "6"
+    # A second night finds nothing more to close.
+    assert "superseded" not in _deploy(_night(10))

@@ -179,6 +179,54 @@ class _Hangs:
         return self.model.predict_proba(frame)
 
 
+def test_in_canary_each_version_scores_the_others_rows_in_the_background_so_pairs_go_on(
+    repo_params, tmp_path, registry
+):
+    """Design point 1 of the rehearsal: in canary the paired comparison got no new pair (the canary's answers
+    were not scored by the champion), so the sequential test could never decide and the rollout waited for
+    ever. Now the version that did not answer a row scores it in the background (source shadow, the answer's
+    key): every application has both scores, while the canary guard still sees only the callers' answers."""
+    from tabular_mlops.store import shadow_pairs
+
+    service = _service(repo_params, tmp_path, registry)
+    schema, bodies = repo_params.schema, _bodies(repo_params, 300, seed=5)
+    champion, challenger = registry["champion"], registry["challenger"]
+    with live_service(service) as url, admin_client(url, TOKEN) as admin:
+        _switch(admin, "canary")
+        responses = _post_all(url, bodies)
+        counts = _settled_shadow_counts(admin, len(bodies))
+        window = service.deployment.window
+    assert [r.status_code for r in responses] == [200] * len(bodies)
+    answered = {r.json()["entity_id"]: r.json()["model_version"] for r in responses}
+    assert set(answered.values()) == {champion, challenger}  # a real split
+    logged = _log(tmp_path)
+    online, shadow = logged[logged["source"] == ONLINE_SOURCE], logged[logged["source"] == SHADOW_SOURCE]
+    assert len(online) == len(bodies) and counts["errors"] == 0 and len(shadow) == counts["scored"] > 0
+    # Each shadow row is the other version's score of an answered request, under that answer's key.
+    by_key = online.set_index(online["prediction_id"].str.partition(":")[2])
+    for _, row in shadow.iterrows():
+        primary = by_key.loc[row["prediction_id"].partition(":")[2]]
+        assert primary[schema.id_column] == row[schema.id_column]
+        assert {primary["model_version"], row["model_version"]} == {champion, challenger}
+    reverse = shadow[shadow["model_version"] == champion]
+    assert len(reverse) > 0  # the champion scored canary answers: the pairs the test lacked
+    # The nightly comparison pairs every application both scored, whichever answered.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'monitoring.db'}")
+    start, end = dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1)
+    assert shadow_pairs.shadowed_version(engine, schema, start, end, champion) == challenger
+    pairs = shadow_pairs.read_shadow_pairs(engine, schema, start, end, champion, challenger)
+    assert len(pairs) == len(shadow)
+    scores = logged.set_index([schema.id_column, "model_version"])["score"]
+    for _, pair in pairs.iterrows():
+        ident = pair[schema.id_column]
+        assert pair["champion_score"] == pytest.approx(scores.loc[(ident, champion)])
+        assert pair["challenger_score"] == pytest.approx(scores.loc[(ident, challenger)])
+    # The guard judges the canary's answers to callers only, not the background scores.
+    assert window is not None
+    checks = {c.rule: c for c in window.verdict(time.monotonic()).checks}
+    assert checks["error_rate"].count == sum(v == challenger for v in answered.values())
+
+
 def _inject(service: ScoringService, scorer) -> None:
     slot = service.deployment.challenger
     slot.served = dataclasses.replace(slot.served, scorer=scorer)

@@ -240,12 +240,14 @@ GATE_HANDED_OVER = "handed to deploy_model"
 
 
 class RolloutStage:
-    """Values of the `rollout.stage` tag: shadow -> canary -> full, or rolled back from either."""
+    """Values of the `rollout.stage` tag: shadow -> canary -> full, or rolled back from either, or superseded
+    (another version was handed over, or started by hand, while this one was in shadow or canary)."""
 
     SHADOW = "shadow"
     CANARY = "canary"
     FULL = "full"
     ROLLED_BACK = "rolled_back"
+    SUPERSEDED = "superseded"
 
 
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------

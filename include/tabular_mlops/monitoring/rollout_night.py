@@ -206,10 +206,19 @@ def rollout_step(
     if champion is None or champion == version:
         return None, f"{model_name} v{version} is the champion (or there is none): nothing to roll out"
     in_force = service.state()  # unreachable: raises here, nothing changed
+    closed = close_superseded(
+        client, model_name, version, night, "started by hand" if by_hand else "handed over"
+    )
     if stage is None:
         started = RolloutCheck("started", True, f"shadow begins on {night} ({actor})")
         step = RolloutStep(
-            night.isoformat(), champion, version, "new", StepAction.START, RolloutStage.SHADOW, (started,)
+            night.isoformat(),
+            champion,
+            version,
+            "new",
+            StepAction.START,
+            RolloutStage.SHADOW,
+            (started, *closed),
         )
     else:
         if not tags.get(Tag.ROLLOUT_SINCE):  # handed over by the gate: its stage begins the first night seen
@@ -219,10 +228,32 @@ def rollout_step(
         left = _service_check(stage, in_force)
         checks = checks if left is None else (*checks, left)
         action, next_stage = step_action(stage, checks)
-        step = RolloutStep(night.isoformat(), champion, version, stage, action, next_stage, checks)
+        step = RolloutStep(
+            night.isoformat(), champion, version, stage, action, next_stage, (*checks, *closed)
+        )
     strategy = STRATEGY_OF_STAGE.get(step.next_stage, CHAMPION_ONLY)
     carry_out(client, model_name, step, service, str(in_force.get("strategy")), strategy, log_engine, actor)
     return step, step.summary
+
+
+def close_superseded(
+    client: Any, model_name: str, version: str, night: dt.date, how: str
+) -> tuple[RolloutCheck, ...]:
+    """Close the rollout of every other version still in shadow or canary: `version` took the `challenger`
+    alias from it (the gate handed it over, or it was started by hand), so that rollout can never step again.
+    Its `rollout.stage` becomes superseded, with a step saying by which version; one check per version closed."""
+    closed = []
+    for mv in client.search_model_versions(f"name='{model_name}'"):
+        other, stage = str(mv.version), mv.tags.get(Tag.ROLLOUT_STAGE)
+        if other == version or stage not in ACTIVE:
+            continue
+        since = mv.tags.get(Tag.ROLLOUT_SINCE) or "?"
+        why = f"{stage} superseded: by v{version} ({how}) on {night}; in {stage} since {since}"
+        client.set_model_version_tag(model_name, other, Tag.ROLLOUT_STAGE, RolloutStage.SUPERSEDED)
+        client.set_model_version_tag(model_name, other, Tag.ROLLOUT_SINCE, night.isoformat())
+        client.set_model_version_tag(model_name, other, f"{Tag.ROLLOUT_STEP_PREFIX}{night}", why)
+        closed.append(RolloutCheck("superseded", True, f"v{other}'s rollout closed: {why}"))
+    return tuple(closed)
 
 
 def carry_out(

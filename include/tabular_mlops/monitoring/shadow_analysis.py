@@ -18,13 +18,13 @@ import datetime as dt
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import DeployConfig, MonitorConfig, SchemaConfig, ThresholdRule
-from tabular_mlops.core.contracts import SHADOW_SOURCE, Tag
+from tabular_mlops.core.contracts import Tag
 from tabular_mlops.model.scoring import LoadedModel, decision_threshold, version_record
 from tabular_mlops.monitoring.log_window import night_bounds
 from tabular_mlops.monitoring.results import ShadowComparison
 from tabular_mlops.stats.paired import compare_paired, loss_improvements
 from tabular_mlops.stats.sequential import SequentialDesign, SequentialResult, paired_look, update
-from tabular_mlops.store import prediction_log, shadow_pairs
+from tabular_mlops.store import shadow_pairs
 
 TABLE = "monitoring_shadow"
 # Matured pairs are read from the first logged shadow answer of the two versions on.
@@ -106,7 +106,7 @@ def compare_shadow(
 ) -> ShadowComparison | None:
     """The night's paired comparison with the challenger in shadow, or None when none scored in the window."""
     window = night_bounds(night, monitor.window_days)
-    challenger = prediction_log.logged_version(log_engine, schema, *window, source=SHADOW_SOURCE)
+    challenger = shadow_pairs.shadowed_version(log_engine, schema, *window, champion.version)
     if challenger is None:
         return None
     loss = deploy.shadow.loss

@@ -108,7 +108,12 @@ class Deployment:
         plan = self._routing(champion, challenger)
         if plan is None:
             return self.answers.score_groups(groups, received)
-        return self._split(plan, groups, received, {CHAMPION: champion, CHALLENGER: challenger})
+        served = {CHAMPION: champion, CHALLENGER: challenger}
+        arms = [[self._arm(plan, r) for r in g] for g in groups]
+        answers = self._split(arms, groups, received, served)
+        if self.state.strategy == "canary":
+            self._cross_shadow(arms, groups, answers, received, served)
+        return answers
 
     def _arm(self, plan: RoutingPlan, record: dict[str, Any]) -> str:
         # No id: nothing to stick to, so the champion answers.
@@ -116,9 +121,8 @@ class Deployment:
         return plan.arm_for(str(entity)) if entity else CHAMPION
 
     def _split(
-        self, plan: RoutingPlan, groups: list[Records], received: list[float], served: dict[str, Served]
+        self, arms: list[list[str]], groups: list[Records], received: list[float], served: dict[str, Served]
     ) -> list[list[Answer]]:
-        arms = [[self._arm(plan, r) for r in g] for g in groups]
         out: list[list[Answer | None]] = [[None] * len(g) for g in groups]
         for arm, model in served.items():
             mine = [i for i, a in enumerate(arms) if arm in a]
@@ -146,15 +150,38 @@ class Deployment:
     def _shadow(
         self, challenger: Served, groups: list[Records], answers: list[list[Answer]], received: list[float]
     ) -> None:
-        fraction, salt = self.deploy.shadow.fraction, self.deploy.routing_salt
         for group, primary, arrived in zip(groups, answers, received, strict=True):
-            picked = [
-                (r, a) for r, a in zip(group, primary, strict=True)
-                if fraction >= 1 or bucket(str(a["entity_id"]), salt) < fraction
-            ]  # fmt: skip
-            if picked:
-                records, shadowed = [r for r, _ in picked], [a for _, a in picked]
-                self.shadow.submit(challenger, records, shadowed, [arrived] * len(records))
+            self._submit_shadow(challenger, list(zip(group, primary, strict=True)), arrived)
+
+    def _cross_shadow(
+        self,
+        arms: list[list[str]],
+        groups: list[Records],
+        answers: list[list[Answer]],
+        received: list[float],
+        served: dict[str, Served],
+    ) -> None:
+        """In canary, the version that did not answer a row scores it in the background (source shadow, the
+        answer's key): the champion the canary's rows, the challenger the champion's. The paired comparison and
+        its sequential test go on through canary on every application, while the canary guard judges the
+        challenger's own answers."""
+        other = {CHAMPION: CHALLENGER, CHALLENGER: CHAMPION}
+        for group_arms, group, primary, arrived in zip(arms, groups, answers, received, strict=True):
+            for arm, model in served.items():
+                rows = [
+                    (r, a) for r, a, by in zip(group, primary, group_arms, strict=True) if other[by] == arm
+                ]  # fmt: skip
+                self._submit_shadow(model, rows, arrived)
+
+    def _submit_shadow(
+        self, model: Served, rows: list[tuple[dict[str, Any], Answer]], arrived: float
+    ) -> None:
+        """Queue the `shadow.fraction` of these (record, primary answer) rows picked by id for `model`."""
+        fraction, salt = self.deploy.shadow.fraction, self.deploy.routing_salt
+        picked = [(r, a) for r, a in rows if fraction >= 1 or bucket(str(a["entity_id"]), salt) < fraction]
+        if picked:
+            records, shadowed = [r for r, _ in picked], [a for _, a in picked]
+            self.shadow.submit(model, records, shadowed, [arrived] * len(records))
 
     def _routing(self, champion: Served, challenger: Served) -> RoutingPlan | None:
         """The plan of the split in force for these two versions (rebuilt when either changes)."""

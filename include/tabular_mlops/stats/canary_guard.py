@@ -1,7 +1,8 @@
 """Rollback rules for a canary over a sliding window: its error rate, its p99 latency and the PSI of its scores
 against the champion's answers in the same window. Each rule has a threshold and a minimum count below which it
 does not judge (three requests with one error is not a 33% error rate). Any rule breached: roll back; a rule
-without enough data and none breached: wait; every rule judged and passed: healthy.
+without enough data and none breached: wait; every rule judged and passed: healthy, with each rule's figure
+against its threshold as the reasons.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def judge_canary(canary: ArmWindow, champion: ArmWindow, rules: GuardRules) -> G
     waiting = [c.reason for c in checks if c.breached is None]
     if waiting:
         return GuardVerdict(GuardAction.WAIT, checks, tuple(waiting))
-    return GuardVerdict(GuardAction.HEALTHY, checks, ("every rule judged and within its threshold",))
+    # Passed, each with its figure and threshold: a pass is read as a rollback is (the run note, the deploy log).
+    return GuardVerdict(GuardAction.HEALTHY, checks, tuple(c.reason for c in checks))
 
 
 def _check(rule: str, value: float | None, threshold: float, count: int, need: int, text: str) -> RuleCheck:

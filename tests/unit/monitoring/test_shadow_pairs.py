@@ -56,6 +56,37 @@ def test_shadow_answers_pair_with_the_champions_and_stay_out_of_drift(repo_param
     assert len(window.rows) == 3 and int(window.day_counts["rows"].sum()) == 3
 
 
+def test_in_canary_each_answer_pairs_with_the_other_versions_background_score(repo_params, tmp_path):
+    """Canary: v2 answers c and d, v1 a and b; each scores the other's rows in the background (source shadow).
+    Every application pairs, each side the version's answer where it gave one; the challenger is v2 even when
+    the newest shadow row is the champion's."""
+    schema = repo_params.schema
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    start, end = NIGHT.replace(hour=0), NIGHT.replace(hour=0) + dt.timedelta(days=1)
+    prediction_log.replace_batch(
+        engine, schema, _rows(schema, "batch", ["a", "b", "c", "d"], [0.1, 0.2, 0.3, 0.4], "1"), start, end
+    )
+    online = pd.concat(
+        [_rows(schema, ONLINE_SOURCE, ["a", "b"], [0.11, 0.21], "1"),
+         _rows(schema, ONLINE_SOURCE, ["c", "d"], [0.7, 0.8], "2")]
+    )  # fmt: skip
+    prediction_log.replace_batch(engine, schema, online, start, end, ONLINE_SOURCE)
+    later = NIGHT + dt.timedelta(minutes=5)
+    shadow = pd.concat(
+        [_rows(schema, SHADOW_SOURCE, ["a", "b"], [0.5, 0.6], "2"),
+         _rows(schema, SHADOW_SOURCE, ["c", "d"], [0.31, 0.41], "1").assign(**{schema.timestamp_column: later})]
+    )  # fmt: skip
+    prediction_log.replace_batch(engine, schema, shadow, start, end, SHADOW_SOURCE)
+    assert prediction_log.logged_version(engine, schema, start, end, SHADOW_SOURCE) == "1"
+    assert shadow_pairs.shadowed_version(engine, schema, start, end, "1") == "2"
+    assert shadow_pairs.shadowed_version(engine, schema, start, end, "2") == "1"
+    pairs = shadow_pairs.read_shadow_pairs(engine, schema, start, end, "1", "2")
+    assert pairs[schema.id_column].tolist() == ["a", "b", "c", "d"]
+    # a, b: v1's answers and v2's background scores; c, d: v1's background scores (not its batch) and v2's answers
+    assert pairs["champion_score"].tolist() == [0.11, 0.21, 0.31, 0.41]
+    assert pairs["challenger_score"].tolist() == [0.5, 0.6, 0.7, 0.8]
+
+
 def test_a_comparison_becomes_metrics_and_a_note_line_without_nan():
     rng = np.random.default_rng(0)
     champion = rng.random(400)

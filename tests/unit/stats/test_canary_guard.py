@@ -39,6 +39,12 @@ def test_a_healthy_canary_passes_every_rule():
     verdict = judge_canary(arm(rng, 1000), arm(rng, 9000), RULES)
     assert verdict.action is GuardAction.HEALTHY
     assert [c.breached for c in verdict.checks] == [False, False, False]
+    # A pass names its figures against their thresholds, as a rollback does.
+    error, p99, psi = verdict.reasons
+    assert error.startswith("canary error rate ") and "of 1000" in error and error.endswith("<= 0.02")
+    assert f"canary error rate {verdict.checks[0].value:.2%}" in error
+    assert f"{verdict.checks[1].value:.1f} ms over 1000 requests" in p99 and p99.endswith("<= 250")
+    assert f"score PSI {verdict.checks[2].value:.3f}" in psi and psi.endswith("<= 0.2")
 
 
 @pytest.mark.parametrize(
