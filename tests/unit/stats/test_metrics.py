@@ -134,3 +134,33 @@ def test_stable_argsort_is_numpys_stable_argsort(make):
     keys = make(np.random.default_rng(11))
     for k in (keys, -keys, keys[::-1].copy()):
         np.testing.assert_array_equal(stable_argsort(k), np.argsort(k, kind="stable"))
+
+
+def _curve_areas_with_shifted_copies(ranked, positive, negative):
+    """ROC AUC and PR AUC as weighted_metrics computed them before it stopped building shifted copies."""
+    tp, fp = np.cumsum(positive, axis=1), np.cumsum(negative, axis=1)
+    if ranked.group_ends.size < ranked.scores.size:
+        tp, fp = tp[:, ranked.group_ends], fp[:, ranked.group_ends]
+    zeros = np.zeros((tp.shape[0], 1))
+    tp_prev = np.concatenate([zeros, tp[:, :-1]], axis=1)
+    fp_prev = np.concatenate([zeros, fp[:, :-1]], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = np.sum((fp - fp_prev) * (tp + tp_prev), axis=1) / (2.0 * tp[:, -1] * fp[:, -1])
+        precision_at = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+        pr_auc = np.sum((tp - tp_prev) * precision_at, axis=1) / tp[:, -1]
+    return auc, pr_auc
+
+
+@pytest.mark.parametrize("decimals", [2, None])  # tied scores; distinct scores
+def test_curve_areas_are_the_shifted_copy_formulas_to_the_bit(decimals):
+    rng = np.random.default_rng(12)
+    scores = rng.beta(1, 10, 5000)
+    scores = np.round(scores, decimals) if decimals else scores
+    ranked = RankedScores.of(scores, 0.1)
+    p = scores[ranked.order]
+    drawn = (rng.random((40, scores.size)) < p).astype(np.float64)
+    for positive, negative in ((np.atleast_2d(p), np.atleast_2d(1.0 - p)), (drawn, 1.0 - drawn)):
+        got = weighted_metrics(ranked, positive, negative)
+        auc, pr_auc = _curve_areas_with_shifted_copies(ranked, positive, negative)
+        np.testing.assert_array_equal(got["roc_auc"], auc)
+        np.testing.assert_array_equal(got["pr_auc"], pr_auc)
