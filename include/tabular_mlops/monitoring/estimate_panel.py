@@ -150,6 +150,8 @@ def _banner_lines(point: NightPoint, label_delay_days: int) -> list[str]:
         f"estimated ROC AUC of champion {point.champion} on the window ending {point.night} (CBPE, from its "
         f"scores alone): {estimate}",
         realized,
+        # The alert said where the chart shows it: the realized stars below the band, night after night.
+        *([f"the estimator's self-check: {point.self_check}"] if point.self_check else []),
         *([f"harm as the decision read it: {point.harm}"] if point.harm else []),
         "the chart: every night's estimate with its interval, and the realized figure of each night whose labels "
         "have matured",

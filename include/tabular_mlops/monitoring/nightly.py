@@ -103,6 +103,7 @@ def monitor_night(
         *estimate_point(estimate),
         harm_limit=harm_limit(estimate.harm, monitor.max_estimated_drop),
         harm=estimate.harm.text,
+        self_check=next(iter(estimate.concept_drift), ""),
     )
     made = {}
     if summary.status is Status.NO_DATA:

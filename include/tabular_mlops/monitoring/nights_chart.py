@@ -68,6 +68,8 @@ class NightPoint:
     harm_limit: float | None = None
     # The estimates' verdict on harm in words, as the decision's reason names it (both methods, the overlap).
     harm: str = ""
+    # The estimator's self-check when it raises "concept drift suspected" tonight (the alert's line, its figures).
+    self_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -189,3 +189,21 @@ def test_the_banner_says_what_the_decision_read_of_harm():
     lines = _banner_lines(dataclasses.replace(_point(FIRST), harm=harm), 30)
     assert f"harm as the decision read it: {harm}" in lines
     assert not any(line.startswith("harm as") for line in _banner_lines(_point(FIRST), 30))
+
+
+def test_the_banner_says_the_self_check_alert_of_the_night():
+    """On the stack's concept-drift drill (docs/monitoring.md) the estimate report of the alert night drew the
+    realized figures far below the band, and its banner said nothing of the alert the run note put in bold."""
+    from tabular_mlops.monitoring.estimate_panel import _banner_lines
+
+    alert = (
+        "concept drift suspected: realized roc_auc outside the cbpe interval on 3 matured nights in a row (from "
+        "2026-03-17, latest below it), mean absolute error 0.1825"
+    )
+    lines = _banner_lines(dataclasses.replace(_point(FIRST), self_check=alert), 3)
+    assert f"the estimator's self-check: {alert}" in lines
+    # After the estimate and the realized figure.
+    assert lines.index(f"the estimator's self-check: {alert}") == 2
+    assert not any("self-check" in line for line in _banner_lines(_point(FIRST), 3))
+    # Records written before the field still read.
+    assert NightPoint.from_dict({"night": FIRST, "champion": "v1", "decision": "keep"}).self_check == ""
