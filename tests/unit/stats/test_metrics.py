@@ -121,14 +121,15 @@ def test_draws_in_blocks_equal_draws_made_at_once():
     "make",
     [
         lambda rng: rng.random(50_000),  # distinct scores: no tie to put back in order
-        lambda rng: np.round(rng.random(50_000), 3),  # every score tied: np.argsort's stable sort itself
+        lambda rng: np.round(rng.random(50_000), 3),  # every score tied (the probe sees it): the stable sort
+        lambda rng: np.concatenate([np.repeat(rng.random(800), 2), rng.random(800)]),  # 2/3 tied, found after
         lambda rng: np.concatenate([rng.random(50_000), np.full(40, 0.25), [0.0, -0.0, 0.0]]),  # a few runs
         lambda rng: np.where(rng.random(5_000) < 0.01, np.nan, rng.random(5_000)),  # NaNs last, in row order
         lambda rng: rng.integers(0, 3, 1_000),
         lambda rng: np.array([0.5]),
         lambda rng: np.array([]),
     ],
-    ids=["distinct", "tied", "few-runs", "nan", "ints", "one", "empty"],
+    ids=["distinct", "tied", "tied-unprobed", "few-runs", "nan", "ints", "one", "empty"],
 )
 def test_stable_argsort_is_numpys_stable_argsort(make):
     keys = make(np.random.default_rng(11))
