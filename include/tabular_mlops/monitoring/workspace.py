@@ -73,13 +73,20 @@ def drift_share_title(threshold: float) -> str:
 
 
 def _history_text(nights: dict[str, dict[str, Any]], last: int = 20) -> str:
-    """Retrain decisions and promotions, newest first. A promotion is dated by the night whose retraining made
-    it (as Airflow and `tabular-mlops why` date it), not by the next night, the first its new champion judged."""
+    """Retrain decisions, promotions and concept-drift alerts, newest first. A promotion is dated by the night
+    whose retraining made it (as Airflow and `tabular-mlops why` date it), not by the next night, the first its new
+    champion judged. An alert is listed on the night it was raised (the first of a run of nights it stands on):
+    the stack's concept-drift drill raised it on a cooldown night, which no other panel showed."""
     lines: list[str] = []
     previous: str | None = None
     deciding: str | None = None
+    alerting = False
     for night in sorted(nights, key=lambda n: (nights[n].get(MONITORED_AT, ""), n)):
         champion = nights[night].get("champion")
+        alert = nights[night].get("self_check") or ""
+        if alert and not alerting:
+            lines.append(f"{night}: {alert} (champion {champion})")
+        alerting = bool(alert)
         if previous is not None and champion != previous:
             by = f"the retraining decided on {deciding}" if deciding else "a retraining outside monitoring"
             lines.append(f"{deciding or night}: promotion, {champion} replaces {previous} ({by})")
@@ -88,7 +95,7 @@ def _history_text(nights: dict[str, dict[str, Any]], last: int = 20) -> str:
             lines.append(f"{night}: retrain decided (champion {champion})")
             deciding = night
         previous = champion
-    return " | ".join(reversed(lines[-last:])) or "no retrain decision and no promotion yet"
+    return " | ".join(reversed(lines[-last:])) or "no retrain decision, promotion or alert yet"
 
 
 def _decided(nights: dict[str, dict[str, Any]], last: int = 10) -> str:
@@ -136,7 +143,7 @@ def _dashboard(project: Any, settings: DashboardSettings | None, nights: dict[st
             "estimated to lose more than monitor.max_estimated_drop (or matured labels show it underperforming), "
             f"unless the cooldown holds it. Decided: {_decided(nights) or 'no night yet'}",
         ),
-        text_panel("Decisions and promotions, newest first", _history_text(nights), size="half"),
+        text_panel("Decisions and promotions (and alerts), newest first", _history_text(nights), size="half"),
         bar_plot_panel(
             f"Score drift (PSI): drift above {s.score_psi_threshold}",
             [

@@ -245,7 +245,7 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
         "2026-02-04: promotion, v2 replaces v1 (the retraining decided on 2026-02-04) | "
         "2026-02-04: retrain decided (champion v1)"
     )
-    assert _history_text({}) == "no retrain decision and no promotion yet"
+    assert _history_text({}) == "no retrain decision, promotion or alert yet"
     # A drill monitors past nights after today's: the champion changed between monitoring runs, not dates.
     drill = {
         "2026-11-28": {"champion": "v2", "decision": "keep", "monitored_at": "2026-11-28T01:29:00"},
@@ -255,6 +255,30 @@ def test_the_history_panel_lists_promotions_and_retrain_decisions():
     assert _history_text(drill) == (
         "2026-04-01: promotion, v3 replaces v2 (the retraining decided on 2026-04-01) | "
         "2026-04-01: retrain decided (champion v2)"
+    )
+
+
+def test_the_history_panel_lists_a_concept_drift_alert_on_the_night_it_was_raised():
+    """The stack's concept-drift drill: the alert stood from a cooldown night on, and no dashboard panel said so."""
+    from tabular_mlops.monitoring.workspace import _history_text
+
+    alert = (
+        "concept drift suspected: realized roc_auc outside the cbpe interval on {} matured nights in a row"
+    )
+    nights = {
+        "2026-03-20": {"champion": "v1", "decision": "retrain"},
+        "2026-03-21": {"champion": "v1", "decision": "keep"},
+        **{
+            f"2026-03-2{d}": {"champion": "v1", "decision": "keep", "self_check": alert.format(d + 1)}
+            for d in (2, 3, 4)
+        },
+        "2026-03-25": {"champion": "v1", "decision": "keep"},
+        "2026-03-26": {"champion": "v1", "decision": "keep", "self_check": alert.format(3)},
+    }
+    # Once per run of nights it stands on, with its figures; a new run is listed again.
+    assert _history_text(nights) == (
+        f"2026-03-26: {alert.format(3)} (champion v1) | 2026-03-22: {alert.format(3)} (champion v1) | "
+        "2026-03-20: retrain decided (champion v1)"
     )
 
 
