@@ -38,7 +38,11 @@ os.environ.pop("MLOPS_PROJECT_DIR", None)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The longest module fixtures (DAG timelines of many nights; --durations lists them), in this order, first.
-LONGEST_FIRST = ("test_label_drills_e2e.py", "test_monitoring_e2e.py")
+LONGEST_FIRST = (
+    "test_label_drills_stable_e2e.py",
+    "test_label_drills_drift_e2e.py",
+    "test_monitoring_e2e.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

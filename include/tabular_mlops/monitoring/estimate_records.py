@@ -20,8 +20,8 @@ CBPE_VALUE_PER_ROW = "cbpe/value_per_row"
 GRADED = (CBPE_ROC_AUC, IMPORTANCE_ROC_AUC, CBPE_VALUE_PER_ROW)
 # The grades whose misses raise the concept-drift alert: ROC AUC, which a change of the base rate alone does not
 # move. The value per row misses under label drift too (more defaults, same scores), which has its own alert
-# (tests/integration/test_label_drills_e2e.py: 4 label-drift days missed it 6 nights in a row); it is graded
-# and logged, not alerted on.
+# (tests/integration/test_label_drills_drift_e2e.py: 4 label-drift days missed it 6 nights in a row); it is
+# graded and logged, not alerted on.
 SELF_CHECKED = (CBPE_ROC_AUC, IMPORTANCE_ROC_AUC)
 
 METHOD_NAMES = {"cbpe": "CBPE", "importance_weighting": "importance weighting", "realized": "realized"}
