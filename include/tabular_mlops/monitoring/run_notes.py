@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tabular_mlops.core.contracts import MONITOR_DAG_ID, TRAIN_DAG_ID, RetrainConf, retrain_run_id
+from tabular_mlops.monitoring.estimate_panel import ESTIMATE_KIND
 from tabular_mlops.monitoring.estimate_records import NightEstimate
 from tabular_mlops.monitoring.note_markdown import MAX_NOTE, Note
 from tabular_mlops.monitoring.results import Action, NightResult, ShadowComparison
@@ -160,13 +161,21 @@ def night_note(
             (f"model v{result.champion_version}", links.model_version(model, result.champion_version)),
             *(
                 (f"Evidently {kind} report", links.evidently_report(*ref.split("/", 1)))
-                for kind, ref in reports.items()
+                for kind, ref in _reports_in_order(reports, alerting=bool(self_check))
             ),
         ),
         # Plain text, no inline code: Airflow draws a code span's box over the line above it, hiding the
         # underscores of the reason there ("monitor.max_estimated_drop" read "monitor.max estimated drop").
         full_list_at=f"tabular-mlops why --night {summary.night}",
     ).render(MAX_NOTE)
+
+
+def _reports_in_order(reports: Mapping[str, str], alerting: bool) -> list[tuple[str, str]]:
+    """The report links as the note lists them (a long note drops the last first): on a night the self-check
+    alert stands, the estimate report (whose chart draws the realized figures below the estimates) comes first;
+    on the stack's concept-drift drill the alert night's note kept the drift report's link and lost that one."""
+    ordered = list(reports.items())
+    return sorted(ordered, key=lambda kv: kv[0] != ESTIMATE_KIND) if alerting else ordered
 
 
 def training_note(

@@ -206,3 +206,37 @@ def test_the_self_check_alert_outlasts_the_other_reasons_and_the_report_links():
     assert len(note) <= MAX_NOTE
     assert f"**{alert}**" in note and note.count(alert) == 1
     assert "- a retraining is already in flight" in note
+
+
+def test_on_an_alert_night_the_estimate_report_link_comes_first_and_outlasts_the_others():
+    """The stack's concept-drift drill: the alert night's note kept the drift report's link and dropped the
+    estimate report's, the one whose chart draws the realized figures below the estimates."""
+    import dataclasses
+
+    from tabular_mlops.monitoring.estimate_records import CBPE_ROC_AUC
+    from tabular_mlops.stats.estimate_grading import NightFigures, grade_estimates
+    from tabular_mlops.stats.metrics import MetricEstimate
+
+    misses = [NightFigures(f"2026-03-{i}", 0.80, 0.76, 0.84, 0.61) for i in (17, 18, 19)]
+    grade = grade_estimates("roc_auc", "cbpe", misses, 3)
+    estimate = _estimate(
+        MetricEstimate(0.80, 0.77, 0.82), "estimated ROC AUC 0.795", grades={CBPE_ROC_AUC: grade}
+    )
+    (alert,) = estimate.concept_drift
+    reports = {kind: f"01a25265-05ee/01a25277-{kind}" for kind in ("drift", "estimate")}
+    reasons = ("cooldown after the retraining of 2026-03-20 until 2026-03-27", alert)
+    alerting = dataclasses.replace(_result(reasons), estimate=estimate)
+    note = night_note(alerting, "credit_default", LINKS, "7", reports, 0.3)
+    assert note.index("Evidently estimate report") < note.index("Evidently drift report")
+    # A note long enough to keep one report link keeps the estimate report's.
+    long = dataclasses.replace(_result((*reasons, "z" * 150)), estimate=estimate)
+    kept = night_note(long, "credit_default", LINKS, "7", reports, 0.3)
+    assert len(kept) <= MAX_NOTE and f"**{alert}**" in kept
+    assert "Evidently estimate report" in kept and "Evidently drift report" not in kept
+    # Without the alert the order is the reports' own.
+    quiet = dataclasses.replace(
+        _result(("no drift or performance rule fired",)),
+        estimate=_estimate(MetricEstimate(0.80, 0.77, 0.82), "estimated ROC AUC 0.795"),
+    )
+    plain = night_note(quiet, "credit_default", LINKS, "7", reports, 0.3)
+    assert plain.index("Evidently drift report") < plain.index("Evidently estimate report")
