@@ -227,6 +227,29 @@ def test_in_canary_each_version_scores_the_others_rows_in_the_background_so_pair
     assert checks["error_rate"].count == sum(v == challenger for v in answered.values())
 
 
+def test_a_switch_after_the_challenger_left_the_slot_still_tags_the_version_it_ends(
+    repo_params, tmp_path, registry
+):
+    """On the stack (2026-12-07, v3 promoted by deploy_model): the service's poll dropped the challenger slot
+    (the alias gone) before deploy_model switched canary -> champion, so the switch named no version and v3 kept
+    `deploy.strategy = canary`. The switch now names the version the strategy in force was switched for."""
+    service = _service(repo_params, tmp_path, registry)
+    challenger, client = registry["challenger"], MlflowClient()
+    with live_service(service) as url, admin_client(url, TOKEN) as admin:
+        _switch(admin, "canary")
+        client.delete_registered_model_alias(NAME, CHALLENGER)
+        try:
+            service.poll()  # what the service's own poll does after the alias is removed
+            assert service.deployment.challenger.served is None
+            change = _switch(admin, "champion")
+        finally:
+            client.set_registered_model_alias(NAME, CHALLENGER, challenger)
+    assert (change["from_strategy"], change["challenger_version"]) == ("canary", challenger)
+    tags = client.get_model_version(NAME, challenger).tags
+    last = json.loads(tags[Tag.DEPLOY_LAST_CHANGE])
+    assert (tags[Tag.DEPLOY_STRATEGY], last["from"], last["to"]) == ("champion", "canary", "champion")
+
+
 def _inject(service: ScoringService, scorer) -> None:
     slot = service.deployment.challenger
     slot.served = dataclasses.replace(slot.served, scorer=scorer)

@@ -232,10 +232,13 @@ class Deployment:
                         f"cannot switch to {strategy}: {CHALLENGER} v{challenger.version} has not passed the "
                         f"gate ({Tag.GATE_DECISION}: {gate[:200]}); only shadow scores an ungated version"
                     )
+            # The challenger the switch is about: the warm one, else the one the strategy in force was switched
+            # for (after a promotion the service may drop the slot before deploy_model switches to the champion).
+            about = challenger.version if challenger else self.state.challenger_version
             change = DeployEvent(
                 at=_now(), model_name=self.model_name, event=event, from_strategy=self.state.strategy,
                 to_strategy=strategy, actor=actor, champion_version=champion,
-                challenger_version=challenger.version if challenger else None, reason=reason, detail=detail or {},
+                challenger_version=about, reason=reason, detail=detail or {},
             )  # fmt: skip
             try:
                 store = self._store()
