@@ -1,5 +1,6 @@
-"""The label drills' quiet timeline, through real Airflow (dag.test), MLflow, DVC and Evidently: a champion, then
-30 stable nights whose labels mature 2 days late (config, not code). Every alarm on them is a false one: no
+"""The label drills' quiet timeline, through real Airflow (dag.test), MLflow and DVC: a champion, then 30 stable
+nights whose labels mature 2 days late (config, not code), without Evidently's reports (monitor.evidently_reports:
+no test here reads one). Every alarm on them is a false one: no
 retrain decision, no label-drift report, no drifted column, no `concept drift suspected`; the matured-label
 ROC AUC is measured and plotted per night, and the estimate made each night is graded as its labels mature.
 The drifts themselves run beside it, on a timeline of their own: test_label_drills_drift_e2e.py."""
@@ -30,8 +31,13 @@ STABLE_NIGHTS = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, 31)]
 
 @pytest.fixture(scope="module")
 def timeline(tmp_path_factory, airflow_db):
+    # No test here reads an Evidently report (the drift timeline and the monitoring e2e do): rendering them is
+    # most of a night, so these 30 nights go without (monitor.evidently_reports), judged and recorded the same.
     project, env, monitor_db = trained_project(
-        tmp_path_factory.mktemp("stable"), TRAIN_NIGHT, [(STABLE_NIGHTS[0], len(STABLE_NIGHTS), None)]
+        tmp_path_factory.mktemp("stable"),
+        TRAIN_NIGHT,
+        [(STABLE_NIGHTS[0], len(STABLE_NIGHTS), None)],
+        monitor={"evidently_reports": False},
     )
     out = {"project": project, "monitor_db": monitor_db}
     run_nights(project, STABLE_NIGHTS, out, stop=lambda night, run: False)
@@ -106,3 +112,20 @@ def test_the_stable_nights_never_raise_concept_drift_suspected(timeline):
         assert not any(
             a.title.startswith(CONCEPT_DRIFT_SUSPECTED) for a in result(timeline["project"], night).alerts
         )
+
+
+def test_the_nights_go_without_evidently_reports_as_configured(timeline):
+    """monitor.evidently_reports off: no report, no workspace snapshot, no link to one; the night judged, recorded
+    (its record is the one file in its folder) and logged to MLflow all the same (the tests above)."""
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import NIGHT_RESULT_FILE
+
+    project = timeline["project"]
+    paths = load_params(project / "params.yaml").paths
+    for night in STABLE_NIGHTS:
+        recorded = result(project, night)
+        assert recorded.reports == () and recorded.evidently == {}, night
+        assert recorded.monitoring_run_id
+        folder = project / paths.reports_dir / night.isoformat()
+        assert [f.name for f in folder.iterdir()] == [NIGHT_RESULT_FILE], night
+    assert not (project / paths.evidently_workspace).exists()

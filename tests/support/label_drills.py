@@ -27,15 +27,21 @@ def first_day(train_night: dt.date) -> dt.date:
     return train_night - dt.timedelta(days=TRAINING_DAYS)
 
 
-def trained_project(root: Path, train_night: dt.date, days: Iterable[tuple[dt.date, int, str | None]]):
-    """A project with a 2-day label delay, its source seeded from `first_day(train_night)` with the stable days
-    up to `train_night` and then `days` ((first day, number of days, scenario) in order), ingested and trained on
-    `train_night` through Airflow. Returns (project, env to restore, monitoring DB path)."""
+def trained_project(
+    root: Path,
+    train_night: dt.date,
+    days: Iterable[tuple[dt.date, int, str | None]],
+    monitor: dict[str, Any] | None = None,
+):
+    """A project with a 2-day label delay (and `monitor` keys set in its params), its source seeded from
+    `first_day(train_night)` with the stable days up to `train_night` and then `days` ((first day, number of days,
+    scenario) in order), ingested and trained on `train_night` through Airflow. Returns (project, env to restore,
+    monitoring DB path)."""
     project = make_project(root / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["schema"]["label_delay_days"] = LAG
     params["preprocess"].update({"window_days": 14, "holdout_days": 5})
-    params["monitor"].update({"window_days": 3, "min_rows": 300})
+    params["monitor"].update({"window_days": 3, "min_rows": 300, **(monitor or {})})
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env, db, monitor_db = project_env(project)
     start = first_day(train_night)

@@ -34,7 +34,7 @@ from tabular_mlops.monitoring.night_summary import summarize
 from tabular_mlops.monitoring.nights_chart import NightPoint, night_mark
 from tabular_mlops.monitoring.results import NightResult, Status
 from tabular_mlops.monitoring.shadow_analysis import compare_shadow
-from tabular_mlops.monitoring.workspace import publish_reports
+from tabular_mlops.monitoring.workspace import Published, publish_reports
 
 
 def monitor_night(
@@ -106,9 +106,9 @@ def monitor_night(
         self_check=next(iter(estimate.concept_drift), ""),
     )
     made = {}
-    if summary.status is Status.NO_DATA:
+    if summary.status is Status.NO_DATA or not monitor.evidently_reports:
         if night_dir.exists():
-            shutil.rmtree(night_dir)  # a re-run night that now has no data keeps no report of the earlier run
+            shutil.rmtree(night_dir)  # a re-run night without data or reports keeps none of the earlier run's
     else:
         made = evidently_reports(
             schema,
@@ -124,18 +124,20 @@ def monitor_night(
             decision_lines=decision_lines(summary, decision, champion.version, monitor),
             population=counts,
         )
-    published = publish_reports(
-        root / paths.evidently_workspace,
-        f"{champion.name} monitoring",
-        night,
-        made,
-        monitor,
-        labels,
-        point,
-        schema.label_delay_days,
-        rate_name,
-        realized_points(estimate),
-    )
+    published = Published()
+    if monitor.evidently_reports:
+        published = publish_reports(
+            root / paths.evidently_workspace,
+            f"{champion.name} monitoring",
+            night,
+            made,
+            monitor,
+            labels,
+            point,
+            schema.label_delay_days,
+            rate_name,
+            realized_points(estimate),
+        )
     problems = list(published.problems)
     if not_promoted:
         problems.append(f"champion v{champion.version} is {not_promoted}; the scoring service refuses it")

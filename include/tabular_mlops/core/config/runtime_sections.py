@@ -96,6 +96,10 @@ class MonitorConfig:
     concept_drift_nights: Count = 3
     """Matured nights in a row whose realized ROC AUC falls outside the estimate's interval before the
     "concept drift suspected" alert: the scores say all is well, the labels disagree."""
+    evidently_reports: StrictBool = True
+    """Render each night's Evidently reports (HTML and the workspace's snapshots and dashboard). Off, a night is
+    judged, recorded, alerted and logged to MLflow the same, without them (as a night without data is): for
+    long drills and backfills whose reports nobody opens, where rendering is most of a night's time."""
 
     @model_validator(mode="after")
     def _bands_and_tests(self) -> MonitorConfig:
