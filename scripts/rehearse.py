@@ -163,7 +163,9 @@ def _alias(client: Any, name: str, alias: str) -> str | None:
 def step_of(client: Any, name: str, night: dt.date) -> tuple[str, dict[str, str]] | None:
     """The version deploy_model stepped on `night` and its tags, or None."""
     for mv in client.search_model_versions(f"name='{name}'"):
-        if f"{Tag.ROLLOUT_STEP_PREFIX}{night}" in mv.tags:
+        # A version handed over mid-rollout closes the earlier one with a step of the same night: not its step.
+        superseded = mv.tags.get(Tag.ROLLOUT_STAGE) == RolloutStage.SUPERSEDED
+        if f"{Tag.ROLLOUT_STEP_PREFIX}{night}" in mv.tags and not superseded:
             return str(mv.version), dict(mv.tags)
     return None
 

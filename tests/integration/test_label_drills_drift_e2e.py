@@ -309,6 +309,12 @@ def test_mlflow_evidently_and_the_run_note_show_the_same_estimate(timeline):
     series = _panel_series(ws_dir, evidently_project.id, panel)
     for legend, value in figures.items():
         assert series[legend][night] == pytest.approx(value), legend
+    # The night's chart point carries the self-check alert the estimate report's banner and the dashboard's
+    # "Decisions and promotions (and alerts)" panel read (monitoring/nightly.py fills it in).
+    from tabular_mlops.monitoring.workspace import NIGHTS_FILE
+
+    point = json.loads((ws_dir / NIGHTS_FILE).read_text())[night.isoformat()]
+    assert point["self_check"].startswith(CONCEPT_DRIFT_SUSPECTED), point
     # The realized figure of the window whose labels matured tonight, drawn where its estimate was made.
     matured = dt.date.fromisoformat(estimate.matured_night)
     assert series["realized (matured labels)"][matured] == pytest.approx(realized)

@@ -29,7 +29,7 @@ def estimated_harm(
         why = "; ".join(f"{METHOD_NAMES[e.method]}: {e.metric('roc_auc').reason}" for e in missing)
         text = f"no estimated ROC AUC ({why})"
         if overlap is not None:
-            text += f", but {overlap}: the model extrapolates there"
+            text += f", but {overlap}: the model extrapolates"
         return EstimatedHarm(None, None, None, baseline, text, unsupported)
     headline = estimated[0]
     said = ", ".join(f"{interval_text(e.metric('roc_auc'), 3)} ({METHOD_NAMES[e.method]})" for e in estimated)
@@ -38,7 +38,7 @@ def estimated_harm(
         missing_reason = holdout.metric("roc_auc").reason
         text = f"{said}, no holdout ROC AUC to compare with ({missing_reason})"
         if overlap is not None:
-            text += f", and {overlap}: the model extrapolates there, so the estimate is not trusted"
+            text += f", and {overlap}: the model extrapolates, the estimate not trusted"
         return EstimatedHarm(None, headline.method, headline.metric("roc_auc"), None, text, unsupported)
     drops = {e.method: baseline - float(e.metric("roc_auc").value or 0.0) for e in estimated}
     decider = max(drops, key=lambda m: drops[m])
@@ -48,10 +48,11 @@ def estimated_harm(
     rule = f"{'>' if drop > max_drop else '<='} monitor.max_estimated_drop {max_drop}"
     text = f"{said} vs {baseline:.3f} on the holdout: {which} {rule}"
     if overlap is not None and drop > max_drop:
-        text += f", and {overlap}: the model extrapolates there"
+        text += f", and {overlap}: the model extrapolates"
     elif overlap is not None:
-        # The overlap check overrules a drop within the limit: say so, or the reason reads as "not harmed".
-        text += f", but {overlap}: the model extrapolates there, so the {name} estimate is not trusted"
+        # The overlap check overrules a drop within the limit: say so, or the reason reads as "not harmed". Kept
+        # short: the run note has 1,000 characters for the decision, its reasons and the report links.
+        text += f", but {overlap}: the model extrapolates, {name} not trusted"
     return EstimatedHarm(drop, headline.method, headline.metric("roc_auc"), baseline, text, unsupported)
 
 
@@ -74,12 +75,12 @@ def overlap_text(importance: PerformanceEstimate) -> str:
     auc, share = importance.details.get("domain_auc"), importance.details.get("unsupported_share")
     if isinstance(auc, float) and auc >= limits.max_domain_auc:
         return (
-            "importance weighting found no overlap between the holdout and tonight's rows (a classifier tells "
-            f"them apart: domain ROC AUC {auc:.3f} >= {limits.max_domain_auc})"
+            f"no overlap with the holdout (importance weighting's domain ROC AUC {auc:.3f} >= "
+            f"{limits.max_domain_auc})"
         )
     if isinstance(share, float):
         return (
-            f"importance weighting found no holdout row like {share:.0%} of tonight's rows (more than "
-            f"max_unsupported_share {limits.max_unsupported_share:.0%})"
+            f"no holdout row like {share:.0%} of tonight's rows (importance weighting's max_unsupported_share "
+            f"{limits.max_unsupported_share:.0%})"
         )
     return f"importance weighting: {importance.reason}"

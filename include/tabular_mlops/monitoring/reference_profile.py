@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.core.algorithms import value_counts_arraylike
+
+try:  # pandas' own counting of an array by its cached hash (private; guarded by a unit test at the pinned pandas)
+    from pandas.core.algorithms import value_counts_arraylike
+except (
+    ImportError
+):  # pragma: no cover - a pandas that moved it: the public factorize path, slower, same counts
+    value_counts_arraylike = None
 
 from tabular_mlops.core.config import MonitorConfig, SchemaConfig
 
@@ -178,7 +184,7 @@ def level_counts(values: pd.Series) -> tuple[list[str], np.ndarray]:
 def level_counts_and_missing(values: pd.Series) -> tuple[list[str], np.ndarray, int]:
     """`level_counts` and the number of missing values among them (missing values count in `MISSING_LEVEL`,
     and so may a value whose text is that)."""
-    if values.dtype == object:
+    if values.dtype == object and value_counts_arraylike is not None:
         # Plain Python objects (text categories as read from parquet): counted by their cached hash, missing values
         # as keys of their own, in a quarter of the time of factorizing them (which checks every value is text)
         # and a separate isna pass. The same hashing and NA rules as pd.factorize; a unit test compares the two.

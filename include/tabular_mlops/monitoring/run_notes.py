@@ -214,9 +214,10 @@ def training_note(
     return Note(
         _headline(verdict, f"v{version}", said or None),
         figures=(("version", f"v{version}"), ("started by", trigger)),
-        # The gates first: they decided the version's fate; the reasons it ran are also on the monitoring night
-        # the first link opens, so they are the ones a long note leaves out.
-        items=tuple([*gates, *(f"why: {r}" for r in why)]),
+        # The first reason it ran, then the gates (they decided the version's fate), then the other reasons: those
+        # are also on the monitoring night the first link opens, so they are the ones a long note leaves out. Eight
+        # gates with their figures filled the note before any reason (the monitoring e2e's note said none).
+        items=tuple([*(f"why: {r}" for r in why[:1]), *gates, *(f"why: {r}" for r in why[1:])]),
         items_title="The gates, and why it ran",
         links=(
             *started_by,

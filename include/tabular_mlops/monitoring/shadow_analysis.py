@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pandas as pd
 import sqlalchemy as sa
 
 from tabular_mlops.core.config import DeployConfig, MonitorConfig, SchemaConfig, ThresholdRule
@@ -95,6 +96,24 @@ def sequential_design(deploy: DeployConfig) -> SequentialDesign:
     return SequentialDesign(s.max_samples, s.mixture_sd, s.alpha, s.margin, s.min_samples)
 
 
+def champion_decided(matured_pairs: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The matured pairs the champion decided, and a reason naming how many the challenger decided, if any.
+
+    In canary the challenger decides its share of applicants, and a decision decides who gets a label (a declined
+    applicant never shows whether they would have repaid): its labelled rows are a sample its own decisions chose,
+    the live-split bias that shadow exists to avoid. The loss, AUC and the test take only the applications the
+    champion decided; the comparison without labels keeps them all."""
+    decided_by_challenger = matured_pairs["challenger_answered"].astype(bool)
+    count = int(decided_by_challenger.sum())
+    if not count:
+        return matured_pairs, None
+    reason = (
+        f"{count} matured pairs the challenger decided (canary answers) left out of the loss, AUC and test: "
+        "its own decisions chose who is labelled among them"
+    )
+    return matured_pairs[~decided_by_challenger], reason
+
+
 def compare_shadow(
     log_engine: sa.Engine,
     schema: SchemaConfig,
@@ -127,7 +146,8 @@ def compare_shadow(
         log_engine, schema, _LOG_START, label_end, champion.version, challenger
     )
     matured_pairs = matured_pairs[matured_pairs["label"].notna()]
-    reasons: list[str] = []
+    matured_pairs, left_out = champion_decided(matured_pairs)
+    reasons: list[str] = [left_out] if left_out else []
     recent = (
         compare_paired(
             recent_pairs["champion_score"],

@@ -111,7 +111,7 @@ class Deployment:
         served = {CHAMPION: champion, CHALLENGER: challenger}
         arms = [[self._arm(plan, r) for r in g] for g in groups]
         answers = self._split(arms, groups, received, served)
-        if self.state.strategy == "canary":
+        if strategy == "canary":
             self._cross_shadow(arms, groups, answers, received, served)
         return answers
 

@@ -49,7 +49,9 @@ def read_shadow_pairs(
     Each side is the version's answer to the caller where it gave one, else its background (shadow) answer to the
     same request, else (the champion) its batch score: in shadow the challenger's side is its shadow answer; in
     canary the challenger's own answer pairs with the champion's shadow answer to the same request, and the
-    champion's answer with the challenger's shadow answer."""
+    champion's answer with the challenger's shadow answer. `challenger_answered` marks the applications the
+    challenger decided (its canary answers): whether they are labelled depends on its decision, not the
+    champion's, so a test on matured labels leaves them out (see monitoring/shadow_analysis.py)."""
     table = ensure_table(engine, schema)
     ts, ids = table.c[schema.timestamp_column], table.c[schema.id_column]
     names = [schema.id_column, schema.timestamp_column, "source", "model_version", "score", "label"]
@@ -68,12 +70,22 @@ def read_shadow_pairs(
     version = rows["model_version"].astype(str)
     champion = rows[version == str(champion_version)].drop_duplicates(schema.id_column)
     challenger_rows = rows[version == str(challenger_version)].drop_duplicates(schema.id_column)
+    challenger_rows = challenger_rows.assign(challenger_answered=challenger_rows["source"] == ONLINE_SOURCE)
     pairs = champion.merge(
-        challenger_rows[[schema.id_column, "score", "label"]], on=schema.id_column, suffixes=("", "_shadow")
+        challenger_rows[[schema.id_column, "score", "label", "challenger_answered"]],
+        on=schema.id_column,
+        suffixes=("", "_shadow"),
     )
     pairs["label"] = pairs["label"].fillna(pairs["label_shadow"])
     pairs = pairs.rename(columns={"score": "champion_score", "score_shadow": "challenger_score"})
-    columns = [schema.id_column, schema.timestamp_column, "champion_score", "challenger_score", "label"]
+    columns = [
+        schema.id_column,
+        schema.timestamp_column,
+        "champion_score",
+        "challenger_score",
+        "label",
+        "challenger_answered",
+    ]
     return pairs[columns].sort_values([schema.timestamp_column, schema.id_column]).reset_index(drop=True)
 
 

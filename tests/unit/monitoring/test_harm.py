@@ -31,9 +31,8 @@ def test_the_overlap_check_overruling_cbpe_says_cbpe_was_within_the_limit_but_no
     assert harm.harmful(0.03) and harm.unsupported == NO_OVERLAP
     assert harm.text == (
         "estimated ROC AUC 0.814 [0.794, 0.834] (CBPE) vs 0.790 on the holdout: CBPE drop -0.024 <= "
-        "monitor.max_estimated_drop 0.03, but importance weighting found no overlap between the holdout and "
-        "tonight's rows (a classifier tells them apart: domain ROC AUC 0.998 >= 0.99): the model extrapolates "
-        "there, so the CBPE estimate is not trusted"
+        "monitor.max_estimated_drop 0.03, but no overlap with the holdout (importance weighting's domain ROC AUC "
+        "0.998 >= 0.99): the model extrapolates, CBPE not trusted"
     )
 
 
@@ -42,18 +41,16 @@ def test_rows_partly_beyond_the_holdout_name_their_share_and_its_limit():
     harm = estimated_harm(HOLDOUT, _estimate("cbpe", 0.800), partly, 0.03)
     assert harm.harmful(0.03)
     assert harm.text.endswith(
-        "CBPE drop -0.010 <= monitor.max_estimated_drop 0.03, but importance weighting found no holdout row like "
-        "41% of tonight's rows (more than max_unsupported_share 5%): the model extrapolates there, so the CBPE "
-        "estimate is not trusted"
+        "CBPE drop -0.010 <= monitor.max_estimated_drop 0.03, but no holdout row like 41% of tonight's rows "
+        "(importance weighting's max_unsupported_share 5%): the model extrapolates, CBPE not trusted"
     )
 
 
 def test_a_drop_beyond_the_limit_and_no_overlap_both_say_harm():
     harm = estimated_harm(HOLDOUT, _estimate("cbpe", 0.740), BEYOND, 0.03)
     assert harm.text.endswith(
-        "CBPE drop 0.050 > monitor.max_estimated_drop 0.03, and importance weighting found no overlap between the "
-        "holdout and tonight's rows (a classifier tells them apart: domain ROC AUC 0.998 >= 0.99): the model "
-        "extrapolates there"
+        "CBPE drop 0.050 > monitor.max_estimated_drop 0.03, and no overlap with the holdout (importance "
+        "weighting's domain ROC AUC 0.998 >= 0.99): the model extrapolates"
     )
     assert "not trusted" not in harm.text
 
@@ -86,9 +83,8 @@ def test_no_estimate_at_all_but_no_overlap_says_the_overlap_decided():
     harm = estimated_harm(HOLDOUT, no_cbpe, BEYOND, 0.03)
     assert harm.drop is None and harm.harmful(0.03)
     assert harm.text == (
-        "no estimated ROC AUC (CBPE: no calibrator: champion v2 records no out-of-sample holdout), but importance "
-        "weighting found no overlap between the holdout and tonight's rows (a classifier tells them apart: "
-        "domain ROC AUC 0.998 >= 0.99): the model extrapolates there"
+        "no estimated ROC AUC (CBPE: no calibrator: champion v2 records no out-of-sample holdout), but no overlap "
+        "with the holdout (importance weighting's domain ROC AUC 0.998 >= 0.99): the model extrapolates"
     )
     both = estimated_harm(HOLDOUT, no_cbpe, withheld("importance_weighting", 40, "40 rows"), 0.03)
     assert (

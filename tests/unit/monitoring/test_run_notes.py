@@ -105,14 +105,26 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
         "**PROMOTED** v2",  # not "v2: promoted": the decision repeated the verdict
         "| version | started by |\n| --- | --- |\n| v2 | monitoring night 2026-02-04 |",
         "The gates, and why it ran:",
-        "- thresholds: passed: roc_auc 0.80 >= 0.7\n"
-        "- why: window: share of drifted columns 0.36 > 0.3\n- why: window: score drift PSI 0.078 > 0.05",
+        # The first reason before the gates: eight gates with their figures would leave no room for any reason.
+        "- why: window: share of drifted columns 0.36 > 0.3\n"
+        "- thresholds: passed: roc_auc 0.80 >= 0.7\n- why: window: score drift PSI 0.078 > 0.05",
         # Back to the monitoring night that started it (the run id quoted: ':' and '+' are not path characters).
         "[started by: monitoring night 2026-02-04 (monitor_nightly)]"
         "(/dags/monitor_nightly/runs/scheduled__2026-02-04T00%3A00%3A00%2B00%3A00)",
         "[MLflow training run](http://127.0.0.1:5000/#/experiments/3/runs/run9)",
         "[model v2](http://127.0.0.1:5000/#/models/credit_default/versions/2)",
     ]
+
+
+def test_a_training_note_with_many_long_gates_still_says_why_it_ran():
+    """Eight gates with their figures fill the note: the first reason it ran comes before them, so it stays."""
+    gates = [{"name": f"gate{i}", "passed": True, "reason": "z" * 180} for i in range(8)]
+    result = {"version": "2", "promoted": True, "decision": "promoted", "gates": gates}
+    conf = {"reason": "drifted, harmed (estimated): CBPE drop 0.05 > 0.03; second", "night": "2026-02-04"}
+    note = training_note(conf, result, "m", LINKS, "3", "run9")
+    assert len(note) <= MAX_NOTE
+    assert "\n- why: drifted, harmed (estimated): CBPE drop 0.05 > 0.03\n- gate0: passed" in note, note
+    assert "more, in full in the gate_and_promote task's XCom" in note
 
 
 def test_the_cross_links_are_the_last_to_go_and_go_whole():

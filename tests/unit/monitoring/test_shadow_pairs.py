@@ -10,6 +10,7 @@ from tabular_mlops.core.contracts import ONLINE_SOURCE, SHADOW_SOURCE
 from tabular_mlops.monitoring.night_record import shadow_metrics
 from tabular_mlops.monitoring.results import ShadowComparison
 from tabular_mlops.monitoring.run_notes import shadow_line
+from tabular_mlops.monitoring.shadow_analysis import champion_decided
 from tabular_mlops.stats.paired import compare_paired
 from tabular_mlops.stats.sequential import SequentialDesign, paired_look, update
 from tabular_mlops.store import prediction_log, shadow_pairs
@@ -85,6 +86,12 @@ def test_in_canary_each_answer_pairs_with_the_other_versions_background_score(re
     # a, b: v1's answers and v2's background scores; c, d: v1's background scores (not its batch) and v2's answers
     assert pairs["champion_score"].tolist() == [0.11, 0.21, 0.31, 0.41]
     assert pairs["challenger_score"].tolist() == [0.5, 0.6, 0.7, 0.8]
+    # c, d were decided by the challenger: their labels are its decisions' sample, not the champion's
+    assert pairs["challenger_answered"].tolist() == [False, False, True, True]
+    kept, reason = champion_decided(pairs.assign(label=[0.0, 1.0, 0.0, 1.0]))
+    assert kept[schema.id_column].tolist() == ["a", "b"]
+    assert reason is not None and reason.startswith("2 matured pairs the challenger decided")
+    assert champion_decided(kept) == (kept, None)
 
 
 def test_a_comparison_becomes_metrics_and_a_note_line_without_nan():

@@ -99,7 +99,9 @@ class MonitorConfig:
     evidently_reports: StrictBool = True
     """Render each night's Evidently reports (HTML and the workspace's snapshots and dashboard). Off, a night is
     judged, recorded, alerted and logged to MLflow the same, without them (as a night without data is): for
-    long drills and backfills whose reports nobody opens, where rendering is most of a night's time."""
+    long drills and backfills whose reports nobody opens, where rendering is most of a night's time. Those nights
+    get no point on the Evidently dashboard's charts, not even once it is turned back on (the record, MLflow and
+    `tabular-mlops why` keep them)."""
 
     @model_validator(mode="after")
     def _bands_and_tests(self) -> MonitorConfig:
