@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-try:  # pandas' own counting of an array by its cached hash (private; guarded by a unit test at the pinned pandas)
+# pandas' own counting of an array by its cached hash: private, so guarded by a unit test at the pinned pandas,
+# and a pandas that moved it takes the public factorize path (slower, the same counts).
+try:
     from pandas.core.algorithms import value_counts_arraylike
-except (
-    ImportError
-):  # pragma: no cover - a pandas that moved it: the public factorize path, slower, same counts
+except ImportError:  # pragma: no cover
     value_counts_arraylike = None
 
 from tabular_mlops.core.config import MonitorConfig, SchemaConfig
