@@ -90,19 +90,20 @@ def test_a_bad_plan_is_refused_by_name():
         simulated_rows(dt.date(2026, 2, 1), 5, 1, id_column="application_id", feature_columns=["nope"])
 
 
-def test_the_traffic_command_replays_against_the_service(service_url, tmp_path):
+def test_the_traffic_command_replays_against_the_service(service_url, tmp_path, monkeypatch, capsys):
+    """`tabular-mlops traffic` as `cli.main`, the function the command calls (its exit code and printed summary),
+    in this process: two interpreters importing the package cost 7 CPU s for nothing this test checks."""
     import json
-    import subprocess
-    import sys
+
+    from tabular_mlops.cli import main
 
     from tests.support.project import REPO
 
-    cli = [sys.executable, "-m", "tabular_mlops", "--params", str(REPO / "params.yaml"), "traffic"]
+    monkeypatch.chdir(tmp_path)
+    cli = ["--params", str(REPO / "params.yaml"), "traffic"]
     args = ["--url", service_url, "--rate", "200", "--requests", "60", "--concurrency", "2", "--seed", "4"]
-    done = subprocess.run([*cli, *args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    assert main([*cli, *args]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
     assert summary["statuses"] == {"200": 60} and summary["by_model_version"] == {"1": 60}
-    down = subprocess.run([*cli, "--url", f"http://127.0.0.1:{_free_port()}", "--requests", "3"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
-    assert down.returncode == 1 and json.loads(down.stdout)["statuses"] == {TRANSPORT_ERROR: 3}
+    assert main([*cli, "--url", f"http://127.0.0.1:{_free_port()}", "--requests", "3"]) == 1
+    assert json.loads(capsys.readouterr().out)["statuses"] == {TRANSPORT_ERROR: 3}
