@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from supervisor.options import ServerOptions
 from tabular_mlops.stack.stack_error import StackError
-from tabular_mlops.stack.supervisor import Program, SupervisorFiles, parse_status, quote_value, render_config
+from tabular_mlops.stack.supervisor import Program, SupervisorFiles, quote_value, render_config
 
 ENV = {
     "AIRFLOW_CONN_SOURCE_DB": '{"conn_type": "sqlite", "host": "/tmp/x y/source.db"}',
@@ -72,15 +72,3 @@ def test_control_is_an_owner_only_unix_socket_without_password(tmp_path: Path) -
 def test_values_supervisord_cannot_carry_are_refused(value: str) -> None:
     with pytest.raises(StackError):
         quote_value(value)
-
-
-def test_parse_status_lines() -> None:
-    out = (
-        "airflow                          STOPPED   Not started\n"
-        "mlflow                           RUNNING   pid 4242, uptime 0:01:02\n"
-        "evidently                        FATAL     Exited too quickly (process log may have details)\n"
-    )
-    status = parse_status(out)
-    assert status["mlflow"].state == "RUNNING" and status["mlflow"].pid == 4242
-    assert status["airflow"].state == "STOPPED" and status["airflow"].pid is None
-    assert status["evidently"].state == "FATAL"

@@ -64,6 +64,7 @@ def test_start_status_and_shutdown_of_a_real_program(sup: Supervisor) -> None:
 
     status = sup.start("web")
     assert status.state == "RUNNING" and status.pid is not None
+    assert status.detail.startswith(f"pid {status.pid}, uptime "), status  # supervisorctl status's words
 
     def answers() -> int:
         try:
