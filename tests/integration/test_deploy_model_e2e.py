@@ -352,3 +352,37 @@ def test_a_version_handed_over_mid_rollout_closes_the_earlier_ones_stage(project
     assert _aliases(client)["challenger"] == "6"
     # A second night finds nothing more to close.
     assert "superseded" not in _deploy(_night(10))
+
+
+def test_a_retraining_rejected_mid_rollout_gives_the_alias_back_and_the_rollout_goes_on(project):
+    """Design point 4: v6 is in shadow (handed over above) when a retraining registers v7, which takes the
+    `challenger` alias before its gate runs (the service, following the alias, loads it), and the gate rejects
+    it. The alias goes back to v6 (promote_if_better's path, proven on a real gate in tests/model); the service
+    follows it back and deploy_model steps v6's rollout instead of leaving it orphaned ("v7 was not handed
+    over: left alone" every night)."""
+    from tabular_mlops.core.config import load_params
+    from tabular_mlops.core.contracts import CHALLENGER, GATE_PENDING, Tag, gate_rejection
+    from tabular_mlops.model.challenger_alias import give_back_challenger
+
+    client = project["client"]
+    schema = load_params(project["project"] / "params.yaml").schema
+    assert register_small_model(MODEL, schema, 7, 15) == "7"
+    client.set_registered_model_alias(MODEL, CHALLENGER, "7")  # what register_challenger does
+    client.set_model_version_tag(MODEL, "7", Tag.GATE_DECISION, GATE_PENDING)
+    with admin_client(project["url"], TOKEN) as admin:
+        assert admin.post("/admin/challenger/reload").json()["challenger"] == "7"
+        decision = gate_rejection("thresholds: roc_auc 0.61 < 0.7")
+        said = give_back_challenger(client, MODEL, "7", decision, "airflow:train_model/test")
+        client.set_model_version_tag(MODEL, "7", Tag.GATE_DECISION, decision)
+        assert (
+            said
+            == f"the 'challenger' alias back on v6 from v7: v6's rollout (shadow since {_night(9)}) goes on"
+        )
+        assert admin.post("/admin/challenger/reload").json()["challenger"] == "6"  # the service's next poll
+    note = _deploy(_night(11))
+    assert note.startswith("**WAIT** credit_default v6: shadow -> shadow"), note
+    assert _aliases(client)["challenger"] == "6"
+    assert _in_force(project)["strategy"] == "shadow"
+    tags = client.get_model_version(MODEL, "6").tags
+    assert tags[Tag.ROLLOUT_STAGE] == "shadow" and f"{Tag.ROLLOUT_STEP_PREFIX}{_night(11)}" in tags
+    assert "back from v7 by airflow:train_model/test" in tags[Tag.ROLLOUT_ALIAS_BACK]

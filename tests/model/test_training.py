@@ -186,9 +186,13 @@ def test_a_training_run_is_named_by_window_and_reason_then_by_its_version(traine
     assert names[0] != names[1]
 
 
-def test_with_require_proof_the_first_version_is_promoted_and_a_later_one_handed_over(trained_project):
+def test_with_require_proof_the_first_version_is_promoted_a_later_one_handed_over_and_a_rejected_one_gives_the_alias_back(
+    trained_project,
+):
     """deploy.require_proof hands a passing challenger to deploy_model; with no champion yet there is nothing to
-    prove it against and no service could start, so the first version is promoted."""
+    prove it against and no service could start, so the first version is promoted. A retraining the gate rejects
+    while that rollout is in progress gives the `challenger` alias (register_challenger's) back to the version in
+    rollout, which deploy_model would otherwise never step again (design point 4 of issue 25)."""
     import dataclasses
 
     from mlflow import MlflowClient
@@ -219,3 +223,25 @@ def test_with_require_proof_the_first_version_is_promoted_and_a_later_one_handed
     assert not result.promoted and tags[Tag.GATE_DECISION] == GATE_HANDED_OVER, tags
     assert registry.alias_version("proof_first", CHAMPION) == first
     assert registry.alias_version("proof_first", CHALLENGER) == second
+    # deploy_model's first night: the rollout is in shadow. A retraining registers a third version (it takes the
+    # alias before the gate runs) and the gate rejects it: no model reaches a ROC AUC of 1.
+    MlflowClient().set_model_version_tag("proof_first", second, Tag.ROLLOUT_SINCE, "2026-03-01")
+    strict = dataclasses.replace(proof, gate=dataclasses.replace(proof.gate, min_roc_auc=1.0))
+    train(strict, project)
+    evaluate(strict, project)
+    third = str(register(strict, project).version)
+    assert registry.alias_version("proof_first", CHALLENGER) == third
+    result = registry.promote_if_better(strict, project, third, ledger_engine(project), "test")
+    tags = MlflowClient().get_model_version("proof_first", third).tags
+    assert result.rejected and tags[Tag.GATE_DECISION].startswith("rejected: "), tags
+    assert registry.alias_version("proof_first", CHALLENGER) == second
+    assert registry.alias_version("proof_first", CHAMPION) == first
+    assert result.challenger_alias == (
+        f"the 'challenger' alias back on v{second} from v{third}: v{second}'s rollout (shadow since 2026-03-01) "
+        "goes on"
+    )
+    back = MlflowClient().get_model_version("proof_first", second).tags
+    assert back[Tag.ROLLOUT_STAGE] == "shadow"
+    assert back[Tag.ROLLOUT_ALIAS_BACK].endswith(
+        f"back from v{third} by test; v{third}: {tags[Tag.GATE_DECISION]}"
+    )

@@ -191,6 +191,9 @@ class Tag:
     ROLLOUT_STAGE = "rollout.stage"  # RolloutStage below
     ROLLOUT_SINCE = "rollout.since"  # the night the current stage began
     ROLLOUT_STEP_PREFIX = "rollout.step."  # rollout.step.<night>: "<stage> <action>: checks and figures"
+    # On the version in rollout, when the gate gave the `challenger` alias back to it from a version the gate did
+    # not take (a retraining during the rollout): when, from which version, why and by whom.
+    ROLLOUT_ALIAS_BACK = "rollout.alias_back"
     # The nightly A/B decision on the challenger's version: the test's verdict, and the night's figures as JSON.
     AB_TEST_VERDICT = "ab_test.verdict"
     AB_TEST_RESULT = "ab_test.result"
@@ -248,6 +251,8 @@ class RolloutStage:
     FULL = "full"
     ROLLED_BACK = "rolled_back"
     SUPERSEDED = "superseded"
+    # The stages of a rollout in progress (the others have ended it).
+    ACTIVE = (SHADOW, CANARY)
 
 
 # --- orchestration: DAG ids, the DVC pool, connection ids ---------------------------------------------------

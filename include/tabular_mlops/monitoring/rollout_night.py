@@ -39,7 +39,7 @@ from tabular_mlops.store import prediction_log
 from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
 from tabular_mlops.store.promotion_ledger import promotion_lock
 
-ACTIVE = (RolloutStage.SHADOW, RolloutStage.CANARY)
+ACTIVE = RolloutStage.ACTIVE
 # The service's strategy while the challenger is in each stage; after promotion or rollback, the champion alone.
 STRATEGY_OF_STAGE = {RolloutStage.SHADOW: "shadow", RolloutStage.CANARY: "canary"}
 CHAMPION_ONLY = "champion"

@@ -211,9 +211,12 @@ def training_note(
         f"{g['name']}: {'passed' if g['passed'] else 'failed'}: {g['reason']}"
         for g in result.get("gates", [])
     ]
+    # A version the gate did not take gives the `challenger` alias back to a rollout in progress (or it goes).
+    alias = str(result.get("challenger_alias") or "")
     return Note(
         _headline(verdict, f"v{version}", said or None),
         figures=(("version", f"v{version}"), ("started by", trigger)),
+        extra=(f"{alias[:1].upper()}{alias[1:]}.",) if alias else (),
         # The first reason it ran, then the gates (they decided the version's fate), then the other reasons: those
         # are also on the monitoring night the first link opens, so they are the ones a long note leaves out. Eight
         # gates with their figures filled the note before any reason (the monitoring e2e's note said none).

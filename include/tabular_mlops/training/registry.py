@@ -37,6 +37,7 @@ from tabular_mlops.core.contracts import (
     Tag,
     gate_rejection,
 )
+from tabular_mlops.model.challenger_alias import give_back_challenger
 from tabular_mlops.model.classification_metrics import classification_metrics
 from tabular_mlops.model.model_tests import GateResult, model_tests
 from tabular_mlops.model.scoring import LoadedModel, champion_version, load_version, version_record
@@ -182,17 +183,21 @@ def evaluate_gate(
     return [tests, thresholds, comparison], metrics, champion
 
 
-def refuse(name: str, version: str, reason: str) -> PromotionResult:
+def refuse(name: str, version: str, reason: str, actor: str = "gate") -> PromotionResult:
     """A version that cannot be loaded safely: rejected with the reason, and it loses `challenger` so nothing
-    picks it up later. The champion is not touched."""
+    picks it up later (the alias goes back to a version in rollout, if any). The champion is not touched."""
     client = _client()
     decision = gate_rejection(f"model refused: {reason}")
     client.set_model_version_tag(name, version, f"{Tag.GATE_PREFIX}model_tests", f"failed: {reason}"[:4900])
+    alias = give_back_challenger(client, name, version, decision, actor)
     client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
-    if alias_version(name, CHALLENGER) == version:
-        client.delete_registered_model_alias(name, CHALLENGER)
     return PromotionResult(
-        version, promoted=False, decision=decision, previous_champion=champion_version(name), refused=True
+        version,
+        promoted=False,
+        decision=decision,
+        previous_champion=champion_version(name),
+        refused=True,
+        challenger_alias=alias,
     )
 
 
@@ -264,7 +269,7 @@ def promote_if_better(
     try:
         gates, metrics, compared = evaluate_gate(params, root, version)
     except UntrustedModelError as exc:
-        return refuse(name, version, str(exc))
+        return refuse(name, version, str(exc), actor)
     passed = all(g.passed for g in gates)
     for g in gates:
         client.set_model_version_tag(
@@ -292,6 +297,11 @@ def promote_if_better(
         else:
             decision = GATE_PROMOTED
         promoted = decision == GATE_PROMOTED
+        alias = None
+        if not promoted and decision != GATE_HANDED_OVER:
+            # Not a challenger any more: a rollout this retraining interrupted gets its alias back (design point
+            # 4). Before the decision tag: a version that says `rejected` never holds the alias.
+            alias = give_back_challenger(client, name, version, decision, actor)
         if decision == GATE_HANDED_OVER:
             client.set_registered_model_alias(name, CHALLENGER, version)
             client.set_model_version_tag(name, version, Tag.ROLLOUT_STAGE, RolloutStage.SHADOW)
@@ -319,6 +329,7 @@ def promote_if_better(
         compared_with=compared,
         gates=tuple(gates),
         metrics=defined_metrics(metrics),
+        challenger_alias=alias,
     )
 
 

@@ -42,6 +42,9 @@ class PromotionResult(JsonRecord):
     gates: tuple[GateResult, ...] = ()
     metrics: dict[str, float | None] = field(default_factory=dict)
     refused: bool = False
+    # What the gate did with the `challenger` alias of a version it did not take (back to the version in
+    # rollout, or removed); None when it did nothing with it.
+    challenger_alias: str | None = None
     run_id: str | None = None
     service_reload: dict[str, Any] | None = None
 

@@ -116,6 +116,22 @@ def test_the_training_note_says_why_it_ran_and_what_the_gate_decided():
     ]
 
 
+def test_a_rejected_training_note_says_where_the_challenger_alias_went():
+    """A retraining rejected during a rollout gives the alias back (design point 4): its note says so."""
+    said = "the 'challenger' alias back on v3 from v4: v3's rollout (canary since 2026-03-05) goes on"
+    result = {
+        "version": "4",
+        "promoted": False,
+        "decision": "rejected: roc_auc 0.61 < 0.7",
+        "gates": [{"name": "thresholds", "passed": False, "reason": "roc_auc 0.61 < 0.7"}],
+        "challenger_alias": said,
+    }
+    note = training_note({"reason": "scheduled"}, result, "m", LINKS, "3", "run9")
+    assert note.startswith("**NOT PROMOTED** v4: rejected: roc_auc 0.61 < 0.7"), note
+    assert f"\n\nThe {said[4:]}.\n\n" in note, note
+    assert "challenger" not in training_note({}, {**result, "challenger_alias": None}, "m", LINKS, "3", "r")
+
+
 def test_a_training_note_with_many_long_gates_still_says_why_it_ran():
     """Eight gates with their figures fill the note: the first reason it ran comes before them, so it stays."""
     gates = [{"name": f"gate{i}", "passed": True, "reason": "z" * 180} for i in range(8)]
