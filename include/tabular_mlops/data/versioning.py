@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tabular_mlops.core.contracts import DATA_DVC_FILE
 from tabular_mlops.core.data_version import dvc_data_hash
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+T = TypeVar("T")
 
 # The scale-out path chooses the DVC remote by environment (e.g. s3://bucket/dvc on an S3-compatible endpoint;
 # credentials as usual for the remote's type, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Unset: the remote
@@ -82,39 +89,57 @@ class DataNotOnRemoteError(RuntimeError):
     """The workspace's data version is not (completely) on the DVC remote: nothing may train on it."""
 
 
-def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
-    """`dvc add` the raw folder (writes data.dvc) and push that version to the default remote.
-
-    Both through DVC's Python API (`Repo.add` and `Repo.push`, what the two CLI commands call) in this process:
-    the same data.dvc bytes and remote objects, without starting two interpreters that import DVC (once per
-    ingested night; about 2 s of the serialised publish step on 2 cores, see benchmarks/RESULTS.md "First run").
-    A failure carries the command it stands for and DVC's own message, like `run_dvc`."""
+@contextlib.contextmanager
+def dvc_repo(root: Path, env: Mapping[str, str] | None = None) -> Iterator[Repo]:
+    """The project's DVC repo, opened in this process through DVC's Python API (what the CLI commands call), with
+    the environment's remote applied first as `run_dvc` does (scale-out: S3). No interpreter importing DVC is
+    started: about 0.5 CPU s a command, several per training and per champion reference."""
     from dvc.repo import Repo
 
-    # In-process DVC reads .dvc/config.local too: the environment's remote (scale-out: S3) is the one pushed to,
-    # as for every `run_dvc` command.
-    apply_env_remote(root, os.environ)
+    apply_env_remote(root, os.environ if env is None else env)
+    with Repo(str(root)) as repo:
+        yield repo
+
+
+def dvc_step(args: list[str], root: Path, call: Callable[[], T]) -> T:
+    """`call()`, the in-process form of `dvc <args>`; a failure carries that command and DVC's own message, like
+    `run_dvc`."""
+    try:
+        return call()
+    except Exception as exc:  # DVC raises many types: each fails the step with its own message
+        raise DvcCommandError(
+            f"`dvc {' '.join(args)}` failed in {root}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def dvc_add_and_push(raw_dir: Path, root: Path) -> None:
+    """`dvc add` the raw folder (writes data.dvc) and push that version to the default remote, in this process
+    (`Repo.add` and `Repo.push`): the same data.dvc bytes and remote objects, without starting two interpreters
+    that import DVC (once per ingested night; about 2 s of the serialised publish step on 2 cores, see
+    benchmarks/RESULTS.md "First run")."""
     target = str(raw_dir.relative_to(root))
     # absolute paths: DVC resolves relative targets against the working directory, which is not the project's
-    with Repo(str(root)) as repo:
+    with dvc_repo(root) as repo:
         repo.scm_context.quiet = True  # as `--quiet`: no "git add data.dvc" hint in the task log
-        for args, call in (
-            (["add", target], lambda: repo.add([str(root / target)])),
-            (["push", DATA_DVC_FILE], lambda: repo.push(targets=[str(root / DATA_DVC_FILE)])),
-        ):
-            try:
-                call()
-            except Exception as exc:  # DVC raises many types: each fails the publish with its own message
-                raise DvcCommandError(
-                    f"`dvc {' '.join(args)}` failed in {root}: {type(exc).__name__}: {exc}"
-                ) from exc
+        dvc_step(["add", target], root, lambda: repo.add([str(root / target)]))
+        dvc_step(["push", DATA_DVC_FILE], root, lambda: repo.push(targets=[str(root / DATA_DVC_FILE)]))
+
+
+def workspace_changes(root: Path) -> dict[str, Any]:
+    """`dvc status --json data.dvc`, in this process under the repo lock as the command takes it: what differs
+    between the data folder and data.dvc (empty when they match)."""
+    from dvc.repo import lock_repo
+
+    with dvc_repo(root) as repo, lock_repo(repo):
+        args = ["status", "--json", DATA_DVC_FILE]
+        return dict(dvc_step(args, root, lambda: repo.status(targets=[str(root / DATA_DVC_FILE)])))
 
 
 def check_on_remote(root: Path) -> str:
     """The data version in data.dvc, after checking that the workspace matches it and that the remote holds every
     object of it (`remote_objects_missing`)."""
     version = dvc_data_hash(root)
-    changed = json.loads(run_dvc(["status", "--json", DATA_DVC_FILE], root) or "{}")
+    changed = workspace_changes(root)
     if changed:
         raise DataNotOnRemoteError(
             f"the data folder does not match {DATA_DVC_FILE} ({version}): {changed}; publish it through the "
@@ -144,10 +169,7 @@ def remote_objects_missing(root: Path) -> tuple[list[str], int]:
     existence queries or a listing on S3), not through `dvc status --cloud`, which trusts its record of what was
     pushed and answered `{}` with an object deleted from the remote. The file list is the version's .dir manifest
     in the local cache (`dvc status` has just checked that the workspace matches it)."""
-    from dvc.repo import Repo
-
-    apply_env_remote(root, os.environ)
-    with Repo(str(root)) as repo:
+    with dvc_repo(root) as repo:
         (out,) = [o for stage in repo.index.stages if stage.path_in_repo == DATA_DVC_FILE for o in stage.outs]
         dir_oid = out.hash_info.value
         manifest = json.loads(Path(repo.cache.local.oid_to_path(dir_oid)).read_text())
@@ -162,8 +184,13 @@ def remote_objects_missing(root: Path) -> tuple[list[str], int]:
 
 def reproduce(root: Path, env: dict[str, str] | None = None) -> str:
     """Check that the data version is on the remote, `dvc repro` (only stages whose deps or params changed
-    run), then push the outputs to the remote."""
+    run), then push the outputs to the remote.
+
+    `dvc repro` stays a command: its stages run with `env` (the run's lineage and trigger reason), which an
+    in-process call could only give them by changing this process's environment. The push needs no environment
+    of its own beyond the remote `env` names, so it runs in this process."""
     check_on_remote(root)
     out = run_dvc(["repro"], root, env=env)
-    run_dvc(["push", "--quiet"], root, env=env)
+    with dvc_repo(root, env) as repo:
+        dvc_step(["push"], root, lambda: repo.push())
     return out

@@ -38,7 +38,7 @@ import yaml
 
 from tabular_mlops.core.config import MonitorConfig, PathsConfig, SchemaConfig
 from tabular_mlops.core.contracts import ReferenceCacheFile, Tag, parse_window, snapshot_day
-from tabular_mlops.data.versioning import run_dvc
+from tabular_mlops.data.versioning import apply_env_remote
 from tabular_mlops.model.scoring import LoadedModel
 from tabular_mlops.monitoring.champion_calibration import (
     holdout_calibration,
@@ -63,16 +63,39 @@ _OUT = "snapshots"
 
 
 def storage_config(root: Path) -> dict[str, Any]:
-    """The project's cache directory and remotes (every config level), as a DVC config dictionary."""
-    config: dict[str, Any] = {"cache": {"dir": run_dvc(["cache", "dir"], root).strip()}, "remote": {}}
-    for line in run_dvc(["config", "--list"], root).splitlines():
-        key, _, value = line.strip().partition("=")
-        parts = key.split(".")
-        if parts[0] == "remote" and len(parts) >= 3:
-            config["remote"].setdefault(".".join(parts[1:-1]), {})[parts[-1]] = value
-        elif key == "core.remote":
-            config["core"] = {"remote": value}
+    """The project's cache directory and remotes (every config level), as a DVC config dictionary: what
+    `dvc cache dir` and `dvc config --list` print, read through DVC's own `Config` in this process (each command
+    started an interpreter importing DVC, twice per reference read), the environment's remote applied first as
+    every `run_dvc` command does."""
+    from dvc.config import Config
+    from dvc.utils.flatten import flatten
+
+    apply_env_remote(root, os.environ)
+    # As the commands read it: unvalidated, every level's relative paths resolved against its own file.
+    dvc_config = Config(dvc_dir=str(root / ".dvc"), validate=False)
+    cache_dir = dvc_config.get("cache", {}).get("dir") or os.path.join(str(dvc_config.dvc_dir), "cache")
+    config: dict[str, Any] = {"cache": {"dir": str(cache_dir)}, "remote": {}}
+    for level in dvc_config.LEVELS:  # system, global, project, local: a later level wins, as in the listing
+        for key, value in flatten(dvc_config.read(level)).items():
+            parts = key.split(".")
+            if parts[0] == "remote" and len(parts) >= 3:
+                config["remote"].setdefault(".".join(parts[1:-1]), {})[parts[-1]] = str(value)
+            elif key == "core.remote":
+                config["core"] = {"remote": str(value)}
     return config
+
+
+def _scratch_project(scratch: Path) -> None:
+    """The throw-away DVC project: what `dvc init --no-scm` writes (DVC's own `Config.init`), its site cache
+    (per-project state; default /var/tmp/dvc) inside it so it goes with it instead of piling up one entry per
+    night. Written in this process: `dvc init` and `dvc config` each started an interpreter importing DVC."""
+    from dvc.config import Config
+
+    dvc_dir = scratch / ".dvc"
+    dvc_dir.mkdir()
+    with Config.init(str(dvc_dir)).edit("repo") as conf:
+        conf["core"]["no_scm"] = True
+        conf["core"]["site_cache_dir"] = str(scratch / ".site-cache")
 
 
 def _where(config: dict[str, Any]) -> str:
@@ -145,13 +168,7 @@ def load_reference(root: Path, dvc_hash: str, window: str, per_day: DayFilter | 
     with tempfile.TemporaryDirectory(prefix="tabular-mlops-reference-") as tmp:
         scratch = Path(tmp)
         config = storage_config(root)
-        # DVC keeps per-project state in a site cache dir (default /var/tmp/dvc): keep the scratch project's inside
-        # it, so it goes with it instead of piling up one entry per night.
-        site_cache = str(scratch / ".site-cache")
-        # No analytics: its detached reporter would open the scratch project while it is being removed.
-        env = {**os.environ, "DVC_SITE_CACHE_DIR": site_cache, "DVC_NO_ANALYTICS": "1"}
-        run_dvc(["init", "--no-scm", "--quiet"], scratch, env=env)
-        run_dvc(["config", "core.site_cache_dir", site_cache], scratch, env=env)
+        _scratch_project(scratch)
         dvc_file = {"outs": [{"md5": dvc_hash, "hash": "md5", "path": _OUT}]}
         (scratch / f"{_OUT}.dvc").write_text(yaml.safe_dump(dvc_file, sort_keys=False))
         return _read_window(scratch, config, dvc_hash, start, end, per_day)
