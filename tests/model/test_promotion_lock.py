@@ -7,8 +7,6 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -31,7 +29,7 @@ def _act(args: tuple) -> dict:
     kind, project, version, barrier = args
     from pathlib import Path
 
-    # A spawned process: point it at the contenders' store (the test session's environment does not say it).
+    # A fresh process: point it at the contenders' store (the forkserver's environment does not say it).
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(project) / 'mlflow.db'}"
 
     from tabular_mlops.core.config import load_params
@@ -86,7 +84,12 @@ def contested(tmp_path_factory):
 def test_concurrent_promotions_and_a_rollback_form_one_chain(contested):
     project, params, (v1, v2, v3, v4) = contested
     name = params.registry.model_name
-    ctx = multiprocessing.get_context("spawn")
+    # Fresh single-threaded processes, as separate task processes are, forked from a server that has imported this
+    # module (the package, MLflow) once: three spawned interpreters each imported it all again before the barrier.
+    # (One forkserver per pytest process: when another module started it first, its own preload stands, and
+    # each contender imports what it lacks after the fork, still before the barrier.)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     barrier = ctx.Manager().Barrier(3)
     jobs = [("promote", str(project), v3, barrier), ("promote", str(project), v4, barrier)]
     jobs.append(("rollback", str(project), None, barrier))
@@ -119,30 +122,21 @@ def test_concurrent_promotions_and_a_rollback_form_one_chain(contested):
         assert r["previous_champion"] == by_target[r["version"]].from_version
 
 
-def test_the_cli_prints_the_ledger_and_rolls_back_under_the_lock(contested):
+def test_the_cli_prints_the_ledger_and_rolls_back_under_the_lock(contested, monkeypatch, capsys):
+    """`tabular-mlops rollback` and `promotions` as `cli.main`, the function the commands call (exit code and
+    printed JSON), in this process: two interpreters importing the package and MLflow bought nothing asserted."""
+    from tabular_mlops.cli import main
+
     project, params, _ = contested
-    env = {**os.environ, "MLOPS_PROJECT_DIR": str(project)}
+    monkeypatch.setenv("MLOPS_PROJECT_DIR", str(project))
+    monkeypatch.chdir(REPO)
     url = f"sqlite:///{project / 'monitoring.db'}"
     before = len(history(ledger_engine(project), params.registry.model_name))
-    cli = [sys.executable, "-m", "tabular_mlops"]
-    done = subprocess.run(
-        [*cli, "rollback", "--db-url", url, "--reason", "cli test"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    moved = json.loads(done.stdout.strip().splitlines()[-1])
-    printed = subprocess.run(
-        [*cli, "promotions", "--db-url", url, "--last", "1"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    last = json.loads(printed.stdout)
+    capsys.readouterr()
+    assert main(["rollback", "--db-url", url, "--reason", "cli test"]) == 0, capsys.readouterr().err
+    moved = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["promotions", "--db-url", url, "--last", "1"]) == 0, capsys.readouterr().err
+    last = json.loads(capsys.readouterr().out)
     assert len(history(ledger_engine(project), params.registry.model_name)) == before + 1
     assert last[0]["action"] == "rollback" and last[0]["to_version"] == moved["champion"]
     assert last[0]["reasons"] == ["cli test"] and last[0]["actor"].startswith("cli:")
