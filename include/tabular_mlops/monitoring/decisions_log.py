@@ -75,6 +75,23 @@ def last_retrain(engine: sa.Engine, before: dt.date) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def champion_since(engine: sa.Engine, champion_version: str, night: dt.date) -> dt.date | None:
+    """The first night of `champion_version`'s current stretch as champion: the night after the last night before
+    `night` that was judged with another champion; None when none was (it has been champion all along). On the
+    log's own timeline, unlike the promotion ledger's wall-clock time (a backfilled night is in the past): a
+    promotion on night N (deploy_model runs after monitor_nightly) shows as N judged by the old champion and N + 1
+    by the new one."""
+    table = ensure(engine)
+    query = sa.select(sa.func.max(table.c.night)).where(
+        table.c.night < night.isoformat(),
+        table.c.champion_version.is_not(None),
+        table.c.champion_version != str(champion_version),
+    )
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return dt.date.fromisoformat(value) + dt.timedelta(days=1) if value else None
+
+
 def held_nights(engine: sa.Engine, start: dt.date, end: dt.date) -> set[dt.date]:
     """Nights in [start, end) held for data quality: their rows stay out of later windows."""
     table = ensure(engine)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from tabular_mlops.core.config import DeployConfig, MonitorConfig, SchemaConfig, ThresholdRule
 from tabular_mlops.core.contracts import Tag
 from tabular_mlops.model.scoring import LoadedModel, decision_threshold, version_record
+from tabular_mlops.monitoring import decisions_log
 from tabular_mlops.monitoring.log_window import night_bounds
 from tabular_mlops.monitoring.results import ShadowComparison
 from tabular_mlops.stats.paired import compare_paired, loss_improvements
@@ -28,7 +29,7 @@ from tabular_mlops.stats.sequential import SequentialDesign, SequentialResult, p
 from tabular_mlops.store import shadow_pairs
 
 TABLE = "monitoring_shadow"
-# Matured pairs are read from the first logged shadow answer of the two versions on.
+# Matured pairs are read from the first logged shadow answer of the two versions on (or the champion's promotion).
 _LOG_START = dt.datetime(1970, 1, 1)
 
 
@@ -83,10 +84,15 @@ def recorded_comparisons(
 
 
 def _previous_test(
-    engine: sa.Engine, night: dt.date, champion: str, challenger: str
+    engine: sa.Engine, night: dt.date, champion: str, challenger: str, since: dt.date | None
 ) -> SequentialResult | None:
-    """The test's state after the last night before `night` that compared these two versions."""
-    earlier = [c for n, c in recorded_comparisons(engine, champion, challenger).items() if n < night]
+    """The test's state after the last night before `night` (and from `since` on) that compared these two
+    versions."""
+    earlier = [
+        c
+        for n, c in recorded_comparisons(engine, champion, challenger).items()
+        if n < night and (since is None or n >= since)
+    ]
     return earlier[-1].test if earlier else None
 
 
@@ -123,8 +129,16 @@ def compare_shadow(
     champion: LoadedModel,
     night: dt.date,
 ) -> ShadowComparison | None:
-    """The night's paired comparison with the challenger in shadow, or None when none scored in the window."""
-    window = night_bounds(night, monitor.window_days)
+    """The night's paired comparison with the challenger in shadow, or None when none scored in the window.
+
+    The comparison starts at the promotion that made the champion, when that is later than the window's start
+    (design point 5 of issue 25): in canary the old champion scored the challenger's answers in the background,
+    and those rows would otherwise pair it with the new champion for `window_days` nights ("v_old beside v_new"),
+    and a version proposed again would be tested on pairs from before the promotion."""
+    start, end = night_bounds(night, monitor.window_days)
+    since = decisions_log.champion_since(log_engine, champion.version, night)
+    first = _LOG_START if since is None else dt.datetime.combine(since, dt.time())
+    window = (max(start, first), end)
     challenger = shadow_pairs.shadowed_version(log_engine, schema, *window, champion.version)
     if challenger is None:
         return None
@@ -143,7 +157,7 @@ def compare_shadow(
     recent_pairs = shadow_pairs.read_shadow_pairs(log_engine, schema, *window, champion.version, challenger)
     label_end = night_bounds(night - dt.timedelta(days=schema.label_delay_days), 1)[1]
     matured_pairs = shadow_pairs.read_shadow_pairs(
-        log_engine, schema, _LOG_START, label_end, champion.version, challenger
+        log_engine, schema, first, label_end, champion.version, challenger
     )
     matured_pairs = matured_pairs[matured_pairs["label"].notna()]
     matured_pairs, left_out = champion_decided(matured_pairs)
@@ -165,7 +179,7 @@ def compare_shadow(
         y = matured_pairs["label"].to_numpy(float)
         a, b = matured_pairs["champion_score"].to_numpy(), matured_pairs["challenger_score"].to_numpy()
         matured = compare_paired(a, b, labels=y, psi_bins=monitor.psi_bins, **thresholds)
-        previous = _previous_test(log_engine, night, champion.version, challenger)
+        previous = _previous_test(log_engine, night, champion.version, challenger, since)
         test = update(sequential_design(deploy), previous, paired_look(loss_improvements(y, a, b, loss)))
     else:
         reasons.append("no paired row has a matured label yet: no loss or AUC difference, no test")
