@@ -129,7 +129,11 @@ def test_a_window_outside_the_version_is_an_error(versions):
 def test_two_readers_at_once_get_the_same_data(versions):
     project, first, _, expected = versions
     _clear_cache(project)
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+    # Two fresh processes forked from a server that has imported the reader (pandas, the package) once, not two
+    # spawned interpreters importing it each: the reads, not the imports, are what runs at once.
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["tabular_mlops.monitoring.champion_reference", "dvc.api"])
+    with ProcessPoolExecutor(2, mp_context=ctx) as pool:
         results = list(pool.map(load_reference, [project, project], [first, first], [WINDOW, WINDOW]))
     for got in results:
         pd.testing.assert_frame_equal(got, expected)
