@@ -1,13 +1,14 @@
 """The label drills' drifts, through real Airflow (dag.test), MLflow, DVC and Evidently, on labels that mature
-2 days late (config, not code). One timeline, one champion trained just before it:
+2 days late (config, not code). One timeline, one champion trained just before it (the session's shared champion,
+copied: tests/support/shared_champion.py):
   2 stable nights             -> the matured labels of stable days (nothing to report);
   label drift (base rate x3)  -> reported from the matured labels, the champion kept (ranking still works);
   concept drift (new world)   -> nothing visible until the labels mature, then caught by the matured-label
                                  ROC AUC and retrained; the retraining ends at the gate; the estimator's
                                  self-check (the estimate said fine, LAG nights later the labels disagree,
                                  monitor.concept_drift_nights in a row) raises `concept drift suspected`.
-The 30 stable nights (false alarms counted) run beside it on a timeline of their own, so pytest-xdist runs the
-two modules at once: test_label_drills_stable_e2e.py.
+The 30 stable nights (false alarms counted) run on a timeline of their own, so pytest-xdist runs the two modules
+on two workers: test_label_drills_stable_e2e.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tabular_mlops.stats.estimate_grading import CONCEPT_DRIFT as CONCEPT_DRIFT_
 from tests.support.airflow_runs import challenger_of, run_dag
 from tests.support.label_drills import (
     LAG,
+    TRAIN_NIGHT,
     dag_run_conf,
     decisions,
     monitoring_metric,
@@ -33,8 +35,7 @@ from tests.support.label_drills import (
 
 pytestmark = pytest.mark.e2e
 
-LABEL_DRIFT = dt.date(2026, 3, 25)  # 4 days with three times the default rate
-TRAIN_NIGHT = LABEL_DRIFT - dt.timedelta(days=LAG + 1)
+LABEL_DRIFT = TRAIN_NIGHT + dt.timedelta(days=LAG + 1)  # 4 days with three times the default rate
 # Before the drift, LAG stable nights: the label drift's first nights judge the matured labels of stable days.
 BEFORE = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, LAG + 1)]
 LABEL_NIGHTS = [LABEL_DRIFT + dt.timedelta(days=i) for i in range(7)]
@@ -48,8 +49,8 @@ LAST_DAY = CONCEPT_DRIFT + dt.timedelta(days=LAG + 2 + SELF_CHECK_WAIT + 1)
 def timeline(tmp_path_factory, airflow_db):
     concept_days = (LAST_DAY - CONCEPT_DRIFT).days + 1
     project, env, monitor_db = trained_project(
-        tmp_path_factory.mktemp("drifts"),
-        TRAIN_NIGHT,
+        tmp_path_factory,
+        "drifts",
         [
             (BEFORE[0], LAG, None),
             (LABEL_DRIFT, 4, "label_drift"),

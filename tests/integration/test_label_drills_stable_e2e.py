@@ -14,6 +14,7 @@ from tabular_mlops.stats.estimate_grading import CONCEPT_DRIFT as CONCEPT_DRIFT_
 
 from tests.support.label_drills import (
     LAG,
+    TRAIN_NIGHT,
     decisions,
     monitoring_metric,
     restore,
@@ -25,7 +26,6 @@ from tests.support.label_drills import (
 
 pytestmark = pytest.mark.e2e
 
-TRAIN_NIGHT = dt.date(2026, 2, 22)  # params.yaml dags.start_date is 2026-01-31: an earlier night fails
 STABLE_NIGHTS = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, 31)]
 
 
@@ -34,8 +34,8 @@ def timeline(tmp_path_factory, airflow_db):
     # No test here reads an Evidently report (the drift timeline and the monitoring e2e do): rendering them is
     # most of a night, so these 30 nights go without (monitor.evidently_reports), judged and recorded the same.
     project, env, monitor_db = trained_project(
-        tmp_path_factory.mktemp("stable"),
-        TRAIN_NIGHT,
+        tmp_path_factory,
+        "stable",
         [(STABLE_NIGHTS[0], len(STABLE_NIGHTS), None)],
         monitor={"evidently_reports": False},
     )

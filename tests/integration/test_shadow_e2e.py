@@ -15,17 +15,12 @@ import datetime as dt
 import numpy as np
 import pytest
 import sqlalchemy as sa
-import yaml
 
-from tests.support.airflow_runs import drop_queued_runs, project_env, run_dag, task_states
-from tests.support.project import make_project, simulate
+from tests.support.airflow_runs import drop_queued_runs, run_dag, task_states
+from tests.support.shared_champion import ROWS, TRAIN_NIGHT, champion_project, seed
 
 pytestmark = pytest.mark.e2e
 
-START = dt.date(2026, 2, 1)  # params.yaml dags.start_date is 2026-01-31
-LAG = 2
-ROWS = 1000
-TRAIN_NIGHT = START + dt.timedelta(days=LAG + 19)
 NIGHTS = [TRAIN_NIGHT + dt.timedelta(days=i) for i in range(1, 6)]
 MODEL = "credit_default"
 
@@ -73,21 +68,9 @@ def _log_shadow_answers(project, db, monitor_db, night: dt.date, challenger: str
 
 @pytest.fixture(scope="module")
 def shadowed(tmp_path_factory, airflow_db):
-    project = make_project(tmp_path_factory.mktemp("shadow") / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["schema"]["label_delay_days"] = LAG
-    params["preprocess"].update({"window_days": 14, "holdout_days": 5})
-    params["monitor"].update({"window_days": 3, "min_rows": 300})
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env, db, monitor_db = project_env(project)
-    simulate(project, db, START.isoformat(), (NIGHTS[-1] - START).days + 1, ROWS)
-    drop_queued_runs("train_model")
-    window = {
-        "window_start": (START + dt.timedelta(days=LAG)).isoformat(),
-        "window_end": TRAIN_NIGHT.isoformat(),
-    }
-    assert str(run_dag("ingest", conf=window).state) == "success"
-    assert str(run_dag("train_model", logical_date=TRAIN_NIGHT).state) == "success"
+    # The session's shared champion (a 2-day label delay, trained on TRAIN_NIGHT), then the nights' applications.
+    project, env, db, monitor_db = champion_project(tmp_path_factory, tmp_path_factory.mktemp("shadow"))
+    seed(project, db, [(NIGHTS[0], len(NIGHTS), None)])
     challenger = _register_challenger()
     out = {"project": project, "monitor_db": monitor_db, "challenger": challenger, "shadow_rows": {}}
     for night in NIGHTS:

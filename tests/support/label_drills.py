@@ -1,8 +1,9 @@
 """The label drills' timelines (tests/integration/test_label_drills_*_e2e.py): a project whose labels mature
-`LAG` days late (config, not code), a champion trained on the days before the first night, then nights through
-real Airflow (dag.test), MLflow, DVC and Evidently, and what a test reads back from them.
+`LAG` days late (config, not code), a champion trained on TRAIN_NIGHT, the night before the first (the session's
+shared champion, copied: tests/support/shared_champion.py), then nights through real Airflow (dag.test), MLflow,
+DVC and Evidently, and what a test reads back from them.
 
-Two modules, two timelines, so pytest-xdist runs them side by side (a module per worker): the 30 stable nights
+Two modules, two timelines, so pytest-xdist runs them on two workers (a module per worker): the 30 stable nights
 (false alarms counted) in one; the label drift, then the concept drift and its retraining in the other."""
 
 from __future__ import annotations
@@ -12,50 +13,24 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.support.airflow_runs import Env, drop_queued_runs, run_dag, task_states
+from tests.support.shared_champion import LAG, TRAIN_NIGHT, champion_project, seed
 
-from tests.support.airflow_runs import Env, drop_queued_runs, project_env, run_dag, task_states
-from tests.support.project import make_project, simulate
-
-LAG = 2
-ROWS = 1200
-TRAINING_DAYS = LAG + 19  # the first night's matured window and the training window (14 + 5 holdout days) fit
-
-
-def first_day(train_night: dt.date) -> dt.date:
-    """The first simulated day of a timeline whose champion is trained on `train_night`."""
-    return train_night - dt.timedelta(days=TRAINING_DAYS)
+__all__ = ["LAG", "TRAIN_NIGHT"]  # the timelines' modules take the champion's dates from here
 
 
 def trained_project(
-    root: Path,
-    train_night: dt.date,
+    tmp_path_factory,
+    name: str,
     days: Iterable[tuple[dt.date, int, str | None]],
     monitor: dict[str, Any] | None = None,
 ):
-    """A project with a 2-day label delay (and `monitor` keys set in its params), its source seeded from
-    `first_day(train_night)` with the stable days up to `train_night` and then `days` ((first day, number of days,
-    scenario) in order), ingested and trained on `train_night` through Airflow. Returns (project, env to restore,
-    monitoring DB path)."""
-    project = make_project(root / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["schema"]["label_delay_days"] = LAG
-    params["preprocess"].update({"window_days": 14, "holdout_days": 5})
-    params["monitor"].update({"window_days": 3, "min_rows": 300, **(monitor or {})})
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env, db, monitor_db = project_env(project)
-    start = first_day(train_night)
-    simulate(project, db, start.isoformat(), (train_night - start).days + 1, ROWS)
-    for day, count, scenario in days:
-        simulate(project, db, day.isoformat(), count, ROWS, scenario)
-    # A retraining queued by another module's drill (no scheduler runs it here) must not count as in flight.
-    drop_queued_runs("train_model")
-    window = {
-        "window_start": (start + dt.timedelta(days=LAG)).isoformat(),
-        "window_end": train_night.isoformat(),
-    }
-    assert str(run_dag("ingest", conf=window).state) == "success"
-    assert str(run_dag("train_model", logical_date=train_night).state) == "success"
+    """A copy of the session's shared champion project (tests/support/shared_champion.py: a 2-day label delay,
+    the stable days from FIRST_DAY trained on TRAIN_NIGHT through Airflow), `monitor` keys set in its params, its
+    source then seeded with `days` ((first day, number of days, scenario) in order, after TRAIN_NIGHT). Returns
+    (project, env to restore, monitoring DB path)."""
+    project, env, db, monitor_db = champion_project(tmp_path_factory, tmp_path_factory.mktemp(name), monitor)
+    seed(project, db, list(days))
     return project, env, monitor_db
 
 
