@@ -155,29 +155,20 @@ def test_matured_performance_is_plotted_per_night_in_mlflow(timeline):
 
 def test_why_answers_what_changed_that_night(timeline):
     """`tabular-mlops why` joins the night's decision with the retraining it triggered and its gate outcome."""
-    import subprocess
-    import sys
+    import contextlib
+    import io
 
+    from tabular_mlops.cli import main
     from tabular_mlops.core.config import load_params
     from tabular_mlops.monitoring.audit import retraining_outcome
 
     caught = timeline["caught"].isoformat()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tabular_mlops",
-            "why",
-            "--db-url",
-            f"sqlite:///{timeline['monitor_db']}",
-            "--last",
-            "10",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    nights = {n["night"]: n for n in json.loads(proc.stdout)}
+    # The command's own function (`cli.main`), in this process: a new interpreter importing the package, MLflow
+    # and SQLAlchemy costs more than the query (about 7 CPU s), and the command reads the same environment.
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["why", "--db-url", f"sqlite:///{timeline['monitor_db']}", "--last", "10"]) == 0
+    nights = {n["night"]: n for n in json.loads(printed.getvalue())}
     night = nights[caught]
     assert night["action"] == "retrain" and night["triggered_run_id"] == f"retrain__{caught}"
     # The estimator's self-check, where it stood: said among the night's reasons, not acted on.
