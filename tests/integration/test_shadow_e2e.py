@@ -69,7 +69,10 @@ def _log_shadow_answers(project, db, monitor_db, night: dt.date, challenger: str
 @pytest.fixture(scope="module")
 def shadowed(tmp_path_factory, airflow_db):
     # The session's shared champion (a 2-day label delay, trained on TRAIN_NIGHT), then the nights' applications.
-    project, env, db, monitor_db = champion_project(tmp_path_factory, tmp_path_factory.mktemp("shadow"))
+    # No test here reads an Evidently report (the shadow comparison is in the night's record, the decision log,
+    # MLflow and the run note): the nights go without them (monitor.evidently_reports), judged the same.
+    shadow = tmp_path_factory.mktemp("shadow")
+    project, env, db, monitor_db = champion_project(tmp_path_factory, shadow, {"evidently_reports": False})
     seed(project, db, [(NIGHTS[0], len(NIGHTS), None)])
     challenger = _register_challenger()
     out = {"project": project, "monitor_db": monitor_db, "challenger": challenger, "shadow_rows": {}}
