@@ -8,7 +8,10 @@ arguments give the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -90,3 +93,13 @@ def write(url: str, days: int, rows: int = 300, start: dt.date = START, seed: in
             )
             conn.execute(survey.insert(), records)
     return engine
+
+
+def write_suite(params_file: Path) -> None:
+    """What a user runs after `init`, `python -m tabular_mlops.data.validate --params FILE` (the table's GX suite
+    into the project of MLOPS_PROJECT_DIR), as the function the command calls, in this process: a second
+    interpreter importing Great Expectations cost 7.6 CPU s, and the DAG's validate task imports it here anyway."""
+    from tabular_mlops.data import validate
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        validate.main(["--params", str(params_file)])
