@@ -6,8 +6,6 @@ sizes a user picks for a short history. No code, no credit words."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -58,11 +56,7 @@ def survey(tmp_path_factory, airflow_db):
     raw["preprocess"].update({"window_days": 17, "holdout_days": 4})
     raw["monitor"].update({"window_days": 3, "min_rows": 200})
     params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
-    subprocess.run(
-        [sys.executable, "-m", "tabular_mlops.data.validate", "--params", str(params_file)],
-        check=True,
-        capture_output=True,
-    )
+    second_table.write_suite(params_file)
     out = {"project": project, "params": load_params(params_file), "monitor": {}}
     try:
         out["history"] = run_dag(
