@@ -201,17 +201,25 @@ class Supervisor:
         talks to), from this process: the health waits ask for the state every few seconds, and a supervisorctl
         process per question cost 0.2 CPU s each (70 of them, 11 CPU s, while a test stack's MLflow came up on a
         busy machine)."""
-        with xmlrpc.client.ServerProxy(
-            "http://localhost", transport=_UnixTransport(self.files.socket, timeout)
-        ) as rpc:
-            return getattr(rpc.supervisor, method)()
+        try:
+            with xmlrpc.client.ServerProxy(
+                "http://localhost", transport=_UnixTransport(self.files.socket, timeout)
+            ) as rpc:
+                return getattr(rpc.supervisor, method)()
+        except TimeoutError as exc:
+            # A supervisord that holds its socket but does not answer is not "not running": taking it for gone
+            # would let `make stop` leave the stack up, or a second supervisord start on the same files.
+            raise StackError(
+                f"supervisord did not answer on {self.files.socket} within {timeout:.0f}s",
+                self.files.log("supervisord"),
+            ) from exc
 
-    def is_running(self) -> bool:
-        """supervisord answers on its socket."""
+    def is_running(self, timeout: float = 20) -> bool:
+        """supervisord answers on its socket (a StackError when something holds the socket but never answers)."""
         if not self.files.config.exists() or not self.files.socket.exists():
             return False
         try:
-            return int(self._ask("getPID", timeout=20)) > 0
+            return int(self._ask("getPID", timeout=timeout)) > 0
         except (OSError, xmlrpc.client.Error, http.client.HTTPException):
             return False
 
@@ -248,12 +256,13 @@ class Supervisor:
             answers, what="supervisord", timeout=timeout, interval=0.5, log=self.files.log("supervisord")
         )
 
-    def statuses(self) -> dict[str, Status]:
-        """Every program's state, as `supervisorctl status` shows it (empty when supervisord is not running)."""
+    def statuses(self, timeout: float = 30) -> dict[str, Status]:
+        """Every program's state, as `supervisorctl status` shows it (empty when supervisord is not running; a
+        StackError when something holds the socket but never answers)."""
         if not self.files.config.exists() or not self.files.socket.exists():
             return {}
         try:
-            infos = self._ask("getAllProcessInfo", timeout=30)
+            infos = self._ask("getAllProcessInfo", timeout=timeout)
         except (OSError, xmlrpc.client.Error, http.client.HTTPException):
             return {}
         return {

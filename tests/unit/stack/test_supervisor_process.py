@@ -96,3 +96,18 @@ def test_a_program_that_cannot_start_is_reported_with_its_log(sup: Supervisor) -
         sup.start("broken", timeout=30)
     assert err.value.log == sup.files.log("broken")
     assert "boom" in err.value.log.read_text()
+
+
+def test_a_socket_that_never_answers_is_an_error_not_a_stopped_supervisord(sup: Supervisor) -> None:
+    # Something holds supervisord's socket (a hung supervisord) and accepts, but never answers: `make stop` must not
+    # read that as "nothing runs" (and leave the stack up), nor start a second supervisord on the same files.
+    sup.write_config([], {})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hung:
+        hung.bind(str(sup.files.socket))
+        hung.listen(1)
+        with pytest.raises(StackError, match="did not answer on .*supervisor.sock within 1s"):
+            sup.is_running(timeout=1)
+        with pytest.raises(StackError, match="did not answer"):
+            sup.statuses(timeout=1)
+    sup.files.socket.unlink()
+    assert sup.is_running() is False and sup.statuses() == {}
