@@ -49,3 +49,61 @@ def test_the_in_process_publish_pushes_to_the_environments_remote(tmp_path, monk
     dvc_add_and_push(root / "data", root)
     assert any(p.is_file() for p in env_remote.rglob("*")), "the objects went to the environment's remote"
     assert not (tmp_path / "remote").exists(), "nothing went to the committed remote"
+
+
+def _published(tmp_path, monkeypatch):
+    """A project whose data folder (versioned as data.dvc) went to the environment's remote, not the committed
+    one, with a one-stage dvc.yaml reading it."""
+    from tabular_mlops.data.versioning import dvc_add_and_push
+
+    root = _project(tmp_path / "project")
+    (root / "data").mkdir()
+    (root / "data" / "day.csv").write_text("a,b\n1,2\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  copy:\n    cmd: wc -l data/day.csv > out.csv\n    deps: [data]\n    outs: [out.csv]\n"
+    )
+    env_remote = tmp_path / "env-remote"
+    monkeypatch.setenv(ENV_DVC_REMOTE_URL, str(env_remote))
+    dvc_add_and_push(root / "data", root)
+    return root, env_remote
+
+
+def test_training_checks_and_pushes_to_the_environments_remote_in_process(tmp_path, monkeypatch):
+    """`reproduce` checks the data version on the remote and pushes the stages' outputs in this process (DVC's
+    Python API): both must use the environment's remote (the scale-out path's S3), as the commands did."""
+    import pytest
+    from tabular_mlops.data.versioning import DataNotOnRemoteError, check_on_remote, reproduce
+
+    root, env_remote = _published(tmp_path, monkeypatch)
+    objects_before = {p for p in env_remote.rglob("*") if p.is_file()}
+    assert check_on_remote(root)
+    reproduce(root)
+    pushed = {p for p in env_remote.rglob("*") if p.is_file()} - objects_before
+    assert len(pushed) == 1, "out.csv's object went to the environment's remote"
+    assert not (tmp_path / "remote").exists(), "nothing went to the committed remote"
+    # The check reads the environment's remote: pointed at an empty one, the same version is not there.
+    monkeypatch.setenv(ENV_DVC_REMOTE_URL, str(tmp_path / "empty-remote"))
+    (tmp_path / "empty-remote" / "files" / "md5").mkdir(parents=True)
+    with pytest.raises(DataNotOnRemoteError, match="not whole on the DVC remote"):
+        check_on_remote(root)
+
+
+def test_the_champion_reference_reads_the_storage_the_commands_print(tmp_path, monkeypatch):
+    """`storage_config` (DVC's Config in this process) gives the cache folder and remotes `dvc cache dir` and
+    `dvc config --list` print, with the environment's remote and endpoint applied."""
+    from tabular_mlops.monitoring.champion_reference import storage_config
+
+    root, _ = _published(tmp_path, monkeypatch)
+    monkeypatch.setenv(ENV_DVC_REMOTE_ENDPOINT, "http://127.0.0.1:9")
+    monkeypatch.setenv(ENV_DVC_REMOTE_URL, "s3://bucket/dvc")
+    config = storage_config(root)
+    listed = dict(
+        line.split("=", 1)
+        for line in run_dvc(["config", "--list"], root, env=None).splitlines()
+        if "=" in line
+    )
+    assert config["core"]["remote"] == listed["core.remote"] == "env"
+    assert config["remote"]["env"] == {"url": "s3://bucket/dvc", "endpointurl": "http://127.0.0.1:9"}
+    assert config["remote"]["env"]["url"] == listed["remote.env.url"]
+    assert config["remote"]["local"]["url"] == listed["remote.local.url"]
+    assert config["cache"]["dir"] == run_dvc(["cache", "dir"], root, env=None).strip()
