@@ -12,12 +12,18 @@ alone. The service follows the alias back at its next registry poll.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, RolloutStage, Tag
 
+# Written on the version in rollout before the alias moves, taken off once it has: a record never claims a move
+# that was not made, and a retry knows which move it was (see give_back_challenger).
+PENDING = "pending (the alias move is not confirmed yet): "
 
-def _alias(client: Any, name: str, alias: str) -> str | None:
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    """The version holding `alias` of the registered model `name`, or None when no version holds it."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -30,7 +36,7 @@ def version_in_rollout(client: Any, name: str, besides: str) -> Any | None:
     """The newest version other than `besides` and the champion whose rollout is in shadow or canary (handed over
     by the gate or started by hand), or None. deploy_model closes an earlier one as superseded when a later one
     starts, so there is normally one."""
-    champion = _alias(client, name, CHAMPION)
+    champion = alias_version(client, name, CHAMPION)
     rolling = [
         mv
         for mv in client.search_model_versions(f"name='{name}'")
@@ -40,18 +46,28 @@ def version_in_rollout(client: Any, name: str, besides: str) -> Any | None:
     return max(rolling, key=lambda mv: int(mv.version), default=None)
 
 
+def _names(record: str, version: str) -> bool:
+    """Whether a `rollout.alias_back` record is the one of the alias coming back from `version`."""
+    return re.search(rf": back from v{re.escape(version)} by ", record) is not None
+
+
 def give_back_challenger(client: Any, name: str, version: str, why: str, actor: str) -> str | None:
     """If `version` holds the `challenger` alias, move it to the version in rollout (recorded on that version's
-    `rollout.alias_back` tag), or remove it when no rollout is in progress. Returns what happened, in a sentence,
-    or None when the alias was not on `version` (a re-run: nothing to do).
+    `rollout.alias_back` tag), or remove it when no rollout is in progress. Returns what happened, in a sentence:
+    the same sentence when a re-run finds the move made and recorded; None when the alias was not on `version`
+    and no record names it (nothing to do). Call it inside the promotion lock: deploy_model moves the alias and
+    the rollout stages under it, so the version in rollout cannot be rolled back between reading and moving.
 
-    One registry call moves the alias (it never names no version in between). When the record cannot be written
-    after the move, the alias is put back on `version` and the error raised: either both happened or neither, and
-    a retry (the task's) does both."""
-    if _alias(client, name, CHALLENGER) != version:
-        return None
+    Retry-safe in three writes: the record marked pending, the alias moved (one registry call: it never names no
+    version in between), the mark taken off. Stopped after the first, the alias is still on `version` and the
+    retry does it all again; stopped after the second, the alias is on the version in rollout whose record,
+    pending, names `version`: the retry takes the mark off. A pending record says the move may not have been
+    made, never that it was."""
+    holder = alias_version(client, name, CHALLENGER)
     rolling = version_in_rollout(client, name, version)
     if rolling is None:
+        if holder != version:
+            return None
         client.delete_registered_model_alias(name, CHALLENGER)
         return f"the '{CHALLENGER}' alias removed from v{version}: no rollout in progress"
     back, tags = str(rolling.version), rolling.tags
@@ -60,12 +76,18 @@ def give_back_challenger(client: Any, name: str, version: str, why: str, actor: 
         f"the '{CHALLENGER}' alias back on v{back} from v{version}: v{back}'s rollout ({stage} since {since}) "
         "goes on"
     )
+    record = tags.get(Tag.ROLLOUT_ALIAS_BACK) or ""
+    if holder != version:
+        # A re-run: the move was made (the alias is on the version in rollout, whose record names `version`), and
+        # its record may still be pending; or there is nothing to do.
+        if holder != back or not _names(record, version):
+            return None
+        if record.startswith(PENDING):
+            client.set_model_version_tag(name, back, Tag.ROLLOUT_ALIAS_BACK, record.removeprefix(PENDING))
+        return said
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    record = f"{at}: back from v{version} by {actor}; v{version}: {why}"[:4800]
+    client.set_model_version_tag(name, back, Tag.ROLLOUT_ALIAS_BACK, PENDING + record)
     client.set_registered_model_alias(name, CHALLENGER, back)
-    try:
-        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        record = f"{at}: back from v{version} by {actor}; v{version}: {why}"
-        client.set_model_version_tag(name, back, Tag.ROLLOUT_ALIAS_BACK, record[:4900])
-    except Exception:
-        client.set_registered_model_alias(name, CHALLENGER, version)
-        raise
+    client.set_model_version_tag(name, back, Tag.ROLLOUT_ALIAS_BACK, record)
     return said

@@ -23,6 +23,7 @@ from tabular_mlops.core.contracts import (
     RolloutStage,
     Tag,
 )
+from tabular_mlops.model.challenger_alias import alias_version
 from tabular_mlops.model.scoring import champion_version
 from tabular_mlops.monitoring.log_window import night_bounds
 from tabular_mlops.monitoring.rollout_verdict import (
@@ -148,26 +149,21 @@ def _apply(client: Any, name: str, step: RolloutStep, ledger_engine: sa.Engine, 
             client.set_registered_model_alias(name, CHAMPION, version)
             ledger.record("promote", current, version, actor, [c.reason for c in step.checks])
         client.set_model_version_tag(name, version, Tag.GATE_DECISION, GATE_PROMOTED)
-    if step.action is StepAction.START:  # started by hand: the service shadows the `challenger` alias
-        client.set_registered_model_alias(name, CHALLENGER, version)
-    if step.action in (StepAction.PROMOTE, StepAction.ROLLBACK):
-        if _alias(client, name, CHALLENGER) == version:
-            client.delete_registered_model_alias(name, CHALLENGER)
-    if step.action is StepAction.ROLLBACK:
-        client.set_model_version_tag(name, version, Tag.ROLLED_BACK, step.summary[:4900])
-    if step.next_stage != step.stage:
-        client.set_model_version_tag(name, version, Tag.ROLLOUT_STAGE, step.next_stage)
-        client.set_model_version_tag(name, version, Tag.ROLLOUT_SINCE, step.night)
+    # The `challenger` alias and the stage under the lock too (a second hold, never nested: the lock is not
+    # re-entrant): the gate gives the alias back to the version in rollout under it, so it cannot read this
+    # version as in rollout and put the alias back on it after a rollback here.
+    with promotion_lock(ledger_engine, name):
+        if step.action is StepAction.START:  # started by hand: the service shadows the `challenger` alias
+            client.set_registered_model_alias(name, CHALLENGER, version)
+        if step.action in (StepAction.PROMOTE, StepAction.ROLLBACK):
+            if alias_version(client, name, CHALLENGER) == version:
+                client.delete_registered_model_alias(name, CHALLENGER)
+        if step.action is StepAction.ROLLBACK:
+            client.set_model_version_tag(name, version, Tag.ROLLED_BACK, step.summary[:4900])
+        if step.next_stage != step.stage:
+            client.set_model_version_tag(name, version, Tag.ROLLOUT_STAGE, step.next_stage)
+            client.set_model_version_tag(name, version, Tag.ROLLOUT_SINCE, step.night)
     client.set_model_version_tag(name, version, f"{Tag.ROLLOUT_STEP_PREFIX}{step.night}", step.summary[:4900])
-
-
-def _alias(client: Any, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
 
 
 def rollout_step(
@@ -190,7 +186,7 @@ def rollout_step(
 
     client = MlflowClient()
     by_hand = version is not None
-    version = version or _alias(client, model_name, CHALLENGER)
+    version = version or alias_version(client, model_name, CHALLENGER)
     if version is None:
         return None, f"no version holds the '{CHALLENGER}' alias of {model_name}: nothing to roll out"
     tags = client.get_model_version(model_name, version).tags

@@ -37,6 +37,7 @@ from tabular_mlops.core.contracts import (
     Tag,
     gate_rejection,
 )
+from tabular_mlops.model.challenger_alias import alias_version as _alias_of
 from tabular_mlops.model.challenger_alias import give_back_challenger
 from tabular_mlops.model.classification_metrics import classification_metrics
 from tabular_mlops.model.model_tests import GateResult, model_tests
@@ -70,12 +71,7 @@ def _client() -> MlflowClient:
 
 
 def alias_version(name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(_client().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    return _alias_of(_client(), name, alias)
 
 
 def register_challenger(
@@ -183,14 +179,20 @@ def evaluate_gate(
     return [tests, thresholds, comparison], metrics, champion
 
 
-def refuse(name: str, version: str, reason: str, actor: str = "gate") -> PromotionResult:
+def refuse(
+    name: str, version: str, reason: str, ledger_engine: sa.Engine, actor: str = "gate"
+) -> PromotionResult:
     """A version that cannot be loaded safely: rejected with the reason, and it loses `challenger` so nothing
-    picks it up later (the alias goes back to a version in rollout, if any). The champion is not touched."""
+    picks it up later (the alias goes back to a version in rollout, if any). The champion is not touched.
+
+    The alias moves inside the promotion lock: deploy_model rolls a version back under it, so the alias cannot
+    go back to a version whose rollout ended after it was read."""
     client = _client()
     decision = gate_rejection(f"model refused: {reason}")
     client.set_model_version_tag(name, version, f"{Tag.GATE_PREFIX}model_tests", f"failed: {reason}"[:4900])
-    alias = give_back_challenger(client, name, version, decision, actor)
-    client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
+    with promotion_lock(ledger_engine, name):
+        alias = give_back_challenger(client, name, version, decision, actor)
+        client.set_model_version_tag(name, version, Tag.GATE_DECISION, decision[:4900])
     return PromotionResult(
         version,
         promoted=False,
@@ -269,7 +271,7 @@ def promote_if_better(
     try:
         gates, metrics, compared = evaluate_gate(params, root, version)
     except UntrustedModelError as exc:
-        return refuse(name, version, str(exc), actor)
+        return refuse(name, version, str(exc), ledger_engine, actor)
     passed = all(g.passed for g in gates)
     for g in gates:
         client.set_model_version_tag(

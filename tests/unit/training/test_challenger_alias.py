@@ -1,6 +1,7 @@
 """The `challenger` alias of a version the gate did not take, on a real MLflow registry (SQLite store): back to
-the version whose rollout is in progress, or removed; both or neither of the move and its record (design point 4
-of issue 25; the gate's own path is tests/model/test_training.py)."""
+the version whose rollout is in progress, or removed; a retry finishes a move the registry interrupted, and a
+record never claims a move not made; the gate and deploy_model's rollback move the alias under the promotion lock
+(design point 4 of issue 25; the gate's own path is tests/model/test_training.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from tabular_mlops.core.contracts import CHALLENGER, CHAMPION, RolloutStage, Tag
-from tabular_mlops.model.challenger_alias import give_back_challenger, version_in_rollout
+from tabular_mlops.model.challenger_alias import PENDING, give_back_challenger, version_in_rollout
 
 from tests.support.project import tracking_store
 
@@ -65,8 +66,8 @@ def test_the_alias_goes_back_to_the_version_in_rollout_with_a_record(registry):
     assert _alias(registry) == "3"
     record = _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK]
     assert record.endswith(f": back from v4 by airflow:train_model/r1; v4: {WHY}"), record
-    # A re-run finds the alias elsewhere: nothing to do, nothing changed.
-    assert give_back_challenger(*registry, "4", WHY, "again") is None
+    # A re-run (the task retried after a later failure) finds the move made: the same sentence, nothing changed.
+    assert give_back_challenger(*registry, "4", WHY, "again") == said
     assert _alias(registry) == "3" and _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK] == record
 
 
@@ -88,16 +89,115 @@ def test_without_a_rollout_in_progress_the_alias_is_removed(registry):
     assert CHAMPION in registry[0].get_registered_model(registry[1]).aliases
 
 
-def test_when_the_record_cannot_be_written_the_alias_stays_where_it_was(registry, monkeypatch):
-    """Both or neither: the alias moved without its record would say nothing of why (a retry does both)."""
+def _fail_once(monkeypatch, method: str, after: int = 0) -> None:
+    """The registry goes away at the `after`+1-th call of MlflowClient.`method` (the earlier ones go through)."""
+    real, calls = getattr(MlflowClient, method), []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == after + 1:
+            raise ConnectionError("registry went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, method, flaky)
+
+
+def test_when_the_record_cannot_be_written_nothing_moves_and_the_retry_does_both(registry, monkeypatch):
     _stage(registry, "3", RolloutStage.CANARY, "2026-03-05")
-
-    def registry_down(*args, **kwargs):
-        raise ConnectionError("registry went away")
-
-    monkeypatch.setattr(MlflowClient, "set_model_version_tag", registry_down)
+    _fail_once(monkeypatch, "set_model_version_tag")
     with pytest.raises(ConnectionError):
         give_back_challenger(*registry, "4", WHY, "gate")
     monkeypatch.undo()
     assert _alias(registry) == "4"
     assert Tag.ROLLOUT_ALIAS_BACK not in _tags(registry, "3")
+    said = give_back_challenger(*registry, "4", WHY, "retry")
+    assert said == "the 'challenger' alias back on v3 from v4: v3's rollout (canary since 2026-03-05) goes on"
+    assert _alias(registry) == "3"
+    assert _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK].endswith(f": back from v4 by retry; v4: {WHY}")
+
+
+def test_when_the_alias_cannot_move_its_record_says_pending_and_the_retry_moves_it(registry, monkeypatch):
+    _stage(registry, "3", RolloutStage.CANARY, "2026-03-05")
+    _fail_once(monkeypatch, "set_registered_model_alias")
+    with pytest.raises(ConnectionError):
+        give_back_challenger(*registry, "4", WHY, "gate")
+    monkeypatch.undo()
+    assert _alias(registry) == "4"
+    assert _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK].startswith(PENDING)  # never claims the move
+    said = give_back_challenger(*registry, "4", WHY, "retry")
+    assert said is not None and said.startswith("the 'challenger' alias back on v3 from v4")
+    assert _alias(registry) == "3"
+    record = _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK]
+    assert not record.startswith(PENDING) and record.endswith(f": back from v4 by retry; v4: {WHY}"), record
+
+
+def test_moved_but_not_confirmed_the_retry_takes_the_pending_mark_off(registry, monkeypatch):
+    """The registry went away between the move and its confirmation: the alias is on v3 with a pending record;
+    the retry finds it there, confirms the record and says what happened (the task's result and note keep it)."""
+    _stage(registry, "3", RolloutStage.SHADOW, "2026-03-05")
+    _fail_once(monkeypatch, "set_model_version_tag", after=1)
+    with pytest.raises(ConnectionError):
+        give_back_challenger(*registry, "4", WHY, "gate")
+    monkeypatch.undo()
+    assert _alias(registry) == "3"
+    pending = _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK]
+    assert pending.startswith(PENDING) and pending.endswith(f": back from v4 by gate; v4: {WHY}"), pending
+    said = give_back_challenger(*registry, "4", WHY, "retry")
+    assert said == "the 'challenger' alias back on v3 from v4: v3's rollout (shadow since 2026-03-05) goes on"
+    assert _alias(registry) == "3"
+    assert _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK] == pending.removeprefix(PENDING)
+    # Once more: the same sentence, nothing written.
+    assert give_back_challenger(*registry, "4", WHY, "again") == said
+    assert _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK] == pending.removeprefix(PENDING)
+
+
+def test_an_alias_put_on_the_version_in_rollout_otherwise_is_not_claimed(registry):
+    """v3's rollout started by hand (the alias moved there by deploy_model, not from v4): no record names v4, so
+    v4's gate writes none and says nothing."""
+    _stage(registry, "3", RolloutStage.SHADOW, "2026-03-05")
+    registry[0].set_registered_model_alias(registry[1], CHALLENGER, "3")
+    assert give_back_challenger(*registry, "4", WHY, "gate") is None
+    assert _alias(registry) == "3" and Tag.ROLLOUT_ALIAS_BACK not in _tags(registry, "3")
+
+
+@pytest.fixture()
+def held_lock(store, registry, monkeypatch):
+    """The promotion lock of the test's model held by another party (its SQLite ledger), waited on for 1 s."""
+    import sqlalchemy as sa
+    from tabular_mlops.store import promotion_ledger
+
+    monkeypatch.setattr(promotion_ledger, "LOCK_TIMEOUT_SECONDS", 1)
+    engine = sa.create_engine(f"sqlite:///{store / f'{registry[1]}.ledger.db'}")
+    return engine, promotion_ledger.promotion_lock(engine, registry[1])
+
+
+def test_the_gate_and_deploy_models_rollback_move_the_alias_under_the_promotion_lock(registry, held_lock):
+    """Under the lock, the gate cannot read v3 as in canary, deploy_model roll v3 back, then the gate put the
+    alias back on the rolled-back v3: each waits for the other (here: gives up after the timeout, nothing moved)."""
+    import sqlalchemy as sa
+    from tabular_mlops.monitoring.rollout_night import _apply
+    from tabular_mlops.monitoring.rollout_verdict import RolloutStep, StepAction
+    from tabular_mlops.training.registry import refuse
+
+    client, name = registry
+    engine, lock = held_lock
+    _stage(registry, "3", RolloutStage.CANARY, "2026-03-05")
+    rollback = RolloutStep(
+        night="2026-03-09",
+        champion_version="1",
+        challenger_version="3",
+        stage=RolloutStage.CANARY,
+        action=StepAction.ROLLBACK,
+        next_stage=RolloutStage.ROLLED_BACK,
+    )
+    with lock:
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            refuse(name, "4", "foreign types", engine, "gate")
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            _apply(client, name, rollback, engine, "deploy_model")
+    assert _alias(registry) == "4" and _tags(registry, "3")[Tag.ROLLOUT_STAGE] == RolloutStage.CANARY
+    # In turn: the rollback first, then the gate finds no rollout in progress and removes the alias.
+    _apply(client, name, rollback, engine, "deploy_model")
+    result = refuse(name, "4", "foreign types", engine, "gate")
+    assert result.challenger_alias == "the 'challenger' alias removed from v4: no rollout in progress"
+    assert _alias(registry) is None and Tag.ROLLOUT_ALIAS_BACK not in _tags(registry, "3")
