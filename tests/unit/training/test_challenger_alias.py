@@ -89,8 +89,9 @@ def test_without_a_rollout_in_progress_the_alias_is_removed(registry):
     assert CHAMPION in registry[0].get_registered_model(registry[1]).aliases
 
 
-def _fail_once(monkeypatch, method: str, after: int = 0) -> None:
-    """The registry goes away at the `after`+1-th call of MlflowClient.`method` (the earlier ones go through)."""
+def _interrupted(registry, monkeypatch, method: str, after: int = 0) -> None:
+    """v4's give-back by the gate, the registry going away at the `after`+1-th call of MlflowClient.`method`
+    (the earlier ones go through): the call raises, and the registry is back for what follows."""
     real, calls = getattr(MlflowClient, method), []
 
     def flaky(self, *args, **kwargs):
@@ -100,14 +101,14 @@ def _fail_once(monkeypatch, method: str, after: int = 0) -> None:
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, method, flaky)
+    with pytest.raises(ConnectionError):
+        give_back_challenger(*registry, "4", WHY, "gate")
+    monkeypatch.undo()
 
 
 def test_when_the_record_cannot_be_written_nothing_moves_and_the_retry_does_both(registry, monkeypatch):
     _stage(registry, "3", RolloutStage.CANARY, "2026-03-05")
-    _fail_once(monkeypatch, "set_model_version_tag")
-    with pytest.raises(ConnectionError):
-        give_back_challenger(*registry, "4", WHY, "gate")
-    monkeypatch.undo()
+    _interrupted(registry, monkeypatch, "set_model_version_tag")
     assert _alias(registry) == "4"
     assert Tag.ROLLOUT_ALIAS_BACK not in _tags(registry, "3")
     said = give_back_challenger(*registry, "4", WHY, "retry")
@@ -118,10 +119,7 @@ def test_when_the_record_cannot_be_written_nothing_moves_and_the_retry_does_both
 
 def test_when_the_alias_cannot_move_its_record_says_pending_and_the_retry_moves_it(registry, monkeypatch):
     _stage(registry, "3", RolloutStage.CANARY, "2026-03-05")
-    _fail_once(monkeypatch, "set_registered_model_alias")
-    with pytest.raises(ConnectionError):
-        give_back_challenger(*registry, "4", WHY, "gate")
-    monkeypatch.undo()
+    _interrupted(registry, monkeypatch, "set_registered_model_alias")
     assert _alias(registry) == "4"
     assert _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK].startswith(PENDING)  # never claims the move
     said = give_back_challenger(*registry, "4", WHY, "retry")
@@ -135,10 +133,7 @@ def test_moved_but_not_confirmed_the_retry_takes_the_pending_mark_off(registry, 
     """The registry went away between the move and its confirmation: the alias is on v3 with a pending record;
     the retry finds it there, confirms the record and says what happened (the task's result and note keep it)."""
     _stage(registry, "3", RolloutStage.SHADOW, "2026-03-05")
-    _fail_once(monkeypatch, "set_model_version_tag", after=1)
-    with pytest.raises(ConnectionError):
-        give_back_challenger(*registry, "4", WHY, "gate")
-    monkeypatch.undo()
+    _interrupted(registry, monkeypatch, "set_model_version_tag", after=1)
     assert _alias(registry) == "3"
     pending = _tags(registry, "3")[Tag.ROLLOUT_ALIAS_BACK]
     assert pending.startswith(PENDING) and pending.endswith(f": back from v4 by gate; v4: {WHY}"), pending
