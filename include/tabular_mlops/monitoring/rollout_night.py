@@ -40,7 +40,6 @@ from tabular_mlops.store import prediction_log
 from tabular_mlops.store.prediction_log import FALLBACK_COLUMN, LATENCY_COLUMN
 from tabular_mlops.store.promotion_ledger import promotion_lock
 
-ACTIVE = RolloutStage.ACTIVE
 # The service's strategy while the challenger is in each stage; after promotion or rollback, the champion alone.
 STRATEGY_OF_STAGE = {RolloutStage.SHADOW: "shadow", RolloutStage.CANARY: "canary"}
 CHAMPION_ONLY = "champion"
@@ -196,7 +195,7 @@ def rollout_step(
             None,
             f"{model_name} v{version} was not handed over by the gate (deploy.require_proof): left alone",
         )
-    if stage is not None and stage not in ACTIVE:
+    if stage is not None and stage not in RolloutStage.ACTIVE:
         return None, f"the rollout of {model_name} v{version} has ended: {stage}"
     champion = champion_version(model_name)
     if champion is None or champion == version:
@@ -241,7 +240,7 @@ def close_superseded(
     closed = []
     for mv in client.search_model_versions(f"name='{model_name}'"):
         other, stage = str(mv.version), mv.tags.get(Tag.ROLLOUT_STAGE)
-        if other == version or stage not in ACTIVE:
+        if other == version or stage not in RolloutStage.ACTIVE:
             continue
         since = mv.tags.get(Tag.ROLLOUT_SINCE) or "?"
         why = f"{stage} superseded: by v{version} ({how}) on {night}; in {stage} since {since}"

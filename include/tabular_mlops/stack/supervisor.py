@@ -153,7 +153,8 @@ def render_config(files: SupervisorFiles, programs: Sequence[Program], environme
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over supervisord's unix socket, with a timeout on connecting and on every read."""
+    """HTTP over supervisord's unix socket, with a timeout on connecting and on every read (supervisor's own
+    `supervisor.xmlrpc.UnixStreamHTTPConnection` has none: a hung supervisord would hang the caller)."""
 
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
